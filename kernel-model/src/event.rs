@@ -1,0 +1,210 @@
+//! The event vocabulary: everything a run records. The log itself (sequence numbers, rendering, hashing) lives in
+//! `sim::event_log`; these are the typed details. Text and JSON are two views of the same values.
+
+use crate::KernelVa;
+use serde::Serialize;
+use std::fmt;
+
+/// Why a CPU stopped running guest code: a value the scheduler matches on, never an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "trap", rename_all = "snake_case")]
+pub enum Trap {
+    /// arm64 `BRK #imm` (ESR EC 0x3c, ISS = imm16) at `pc`.
+    Brk {
+        /// The immediate, decoded from the instruction at pc (Unicorn does not fill ESR).
+        imm: u16,
+    },
+    /// x86 `int3` (#BP); the saved ip is the byte after it.
+    Int3,
+    /// x86 #DB after a TF single-step.
+    Debug,
+    /// An undefined instruction (arm64 UNDEF / x86 #UD).
+    Undefined,
+    /// A memory fault (arm64 data/instruction abort, x86 #PF/#GP).
+    MemFault {
+        /// Faulting data address, if known.
+        addr: Option<u64>,
+        /// What happened, in words.
+        what: String,
+    },
+    /// Any other exception the model does not handle.
+    Other {
+        /// The emulator's exception number.
+        intno: u32,
+    },
+}
+
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trap::Brk { imm } => write!(f, "brk #{imm:#x}"),
+            Trap::Int3 => f.write_str("int3"),
+            Trap::Debug => f.write_str("#DB"),
+            Trap::Undefined => f.write_str("undefined instruction"),
+            Trap::MemFault { addr: Some(a), what } => write!(f, "{what} at {a:#x}"),
+            Trap::MemFault { addr: None, what } => f.write_str(what),
+            Trap::Other { intno } => write!(f, "exception {intno}"),
+        }
+    }
+}
+
+/// What happened. Each variant's fields are its details.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A task starts one call of a kernel function.
+    TaskCall {
+        /// Task pid.
+        pid: u32,
+        /// Task comm.
+        comm: String,
+        /// Function called.
+        func: String,
+        /// Integer arguments.
+        args: Vec<u64>,
+        /// Which call of the task this is (0-based).
+        iteration: u64,
+    },
+    /// The call returned.
+    TaskReturn {
+        /// Task pid.
+        pid: u32,
+        /// Function that returned.
+        func: String,
+        /// Its return value (x0 / rax).
+        ret: u64,
+        /// Which call.
+        iteration: u64,
+    },
+    /// A task finished all its calls.
+    TaskExit {
+        /// Task pid.
+        pid: u32,
+    },
+    /// The CPU stopped in guest code with a trap.
+    Trap {
+        /// The trap.
+        #[serde(flatten)]
+        trap: Trap,
+    },
+    /// The CPU met a condition the kernel would not survive (an oops); its task is killed.
+    Oops {
+        /// The kernel's message.
+        message: String,
+    },
+    /// Bytes of kernel text were changed through the poke alias.
+    TextWrite {
+        /// The text address written.
+        addr: KernelVa,
+        /// The writable alias that took the store.
+        alias: KernelVa,
+        /// Bytes before.
+        old: Hex,
+        /// Bytes after.
+        new: Hex,
+    },
+    /// A CPU's instruction cache was resynchronised with memory for a range.
+    IcacheSync {
+        /// Start of the range.
+        addr: KernelVa,
+        /// Length in bytes.
+        len: u64,
+        /// The kernel operation that does it (`isb`, `flush_icache_range`, `sync_core`, …).
+        why: String,
+    },
+    /// The CPU ran stale translated code: it executed bytes that memory no longer holds.
+    StaleExecution {
+        /// Address executed.
+        addr: KernelVa,
+        /// What memory holds now.
+        memory: Hex,
+    },
+    /// A free-form model step with a kernel call chain (innermost last), e.g. exception dispatch.
+    Call {
+        /// Kernel function names, outermost first.
+        frames: Vec<String>,
+    },
+    /// The run's instruction budget ran out.
+    BudgetExhausted {
+        /// The budget.
+        budget: u64,
+    },
+}
+
+/// Bytes shown as hex (`d4200080` for an arm64 word, little-endian words printed as numbers).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Hex(pub Vec<u8>);
+
+impl Hex {
+    /// Renders 4-byte groups as little-endian words (arm64 style), other lengths as a byte string.
+    #[must_use]
+    pub fn render(&self) -> String {
+        if !self.0.is_empty() && self.0.len() % 4 == 0 {
+            let words: Vec<String> = self
+                .0
+                .chunks(4)
+                .map(|c| format!("{:08x}", u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect();
+            words.join(" ")
+        } else {
+            self.0.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+        }
+    }
+}
+
+impl fmt::Debug for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.render())
+    }
+}
+
+impl EventKind {
+    /// The short name used in the text view's kind column.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::TaskCall { .. } => "call",
+            EventKind::TaskReturn { .. } => "return",
+            EventKind::TaskExit { .. } => "exit",
+            EventKind::Trap { .. } => "trap",
+            EventKind::Oops { .. } => "oops",
+            EventKind::TextWrite { .. } => "text_write",
+            EventKind::IcacheSync { .. } => "icache_sync",
+            EventKind::StaleExecution { .. } => "stale_exec",
+            EventKind::Call { .. } => "kcall",
+            EventKind::BudgetExhausted { .. } => "budget",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::TaskCall { pid, comm, func, args, iteration } => {
+                let args: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
+                write!(f, "{comm}-{pid} #{iteration} {func}({})", args.join(", "))
+            }
+            EventKind::TaskReturn { pid, func, ret, iteration } => {
+                write!(f, "pid {pid} #{iteration} {func} = {ret:#x} ({})", *ret as i64)
+            }
+            EventKind::TaskExit { pid } => write!(f, "pid {pid} done"),
+            EventKind::Trap { trap } => write!(f, "{trap}"),
+            EventKind::Oops { message } => f.write_str(message),
+            EventKind::TextWrite { addr, alias, old, new } => {
+                write!(f, "{addr} via {alias}: {} -> {}", old.render(), new.render())
+            }
+            EventKind::IcacheSync { addr, len, why } => write!(f, "{addr}+{len:#x} ({why})"),
+            EventKind::StaleExecution { addr, memory } => {
+                write!(f, "{addr} executed stale code; memory holds {}", memory.render())
+            }
+            EventKind::Call { frames } => f.write_str(&frames.join(" -> ")),
+            EventKind::BudgetExhausted { budget } => write!(f, "instruction budget of {budget} exhausted"),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `probesim bpf …` and `probesim bpf-conformance-plugin`.

@@ -1,0 +1,3 @@
+//! Command-line front end (clap). Each subcommand lives in its own module.
+
+pub mod bpf;

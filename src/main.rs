@@ -1,0 +1,2 @@
+//! `probesim`: the command-line program.
+fn main() {}
