@@ -1,3 +1,5 @@
-//! The `probesim` library: scenarios, the run driver and the renderers behind the `probesim` command.
+//! The `probesim` library: scenarios, the run driver and the command-line front end behind the `probesim` binary.
 
 pub mod cli;
+pub mod runner;
+pub mod scenario;

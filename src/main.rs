@@ -1,2 +1,31 @@
-//! `probesim`: the command-line program.
-fn main() {}
+//! `probesim`: watch and test, deterministically, how Linux installs and fires kernel probes.
+
+use clap::{Parser, Subcommand};
+use probesim::cli;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "probesim", version, about = "Deterministic multi-CPU simulator of Linux kernel probes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a scenario and print its event log.
+    Run(cli::run::RunArgs),
+    /// Disassemble a function of an ELF file as loaded at kernel addresses.
+    Disasm(cli::image::DisasmArgs),
+    /// List an ELF file's symbols as loaded (kallsyms format).
+    Symbols(cli::image::SymbolsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Run(a) => cli::run::run(a),
+        Command::Disasm(a) => cli::image::disasm(a),
+        Command::Symbols(a) => cli::image::symbols(a),
+    }
+}

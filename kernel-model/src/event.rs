@@ -112,12 +112,18 @@ pub enum EventKind {
         /// The kernel operation that does it (`isb`, `flush_icache_range`, `sync_core`, …).
         why: String,
     },
-    /// The CPU ran stale translated code: it executed bytes that memory no longer holds.
-    StaleExecution {
-        /// Address executed.
+    /// Cache maintenance to the point of unification over a range (arm64 `flush_icache_range`): broadcast, so every
+    /// CPU's stale copy is invalidated, though each still needs a context synchronisation to fetch the new bytes.
+    CacheMaintenance {
+        /// Start of the range.
         addr: KernelVa,
-        /// What memory holds now.
-        memory: Hex,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// A fault-injection setting suppressed a resynchronisation the kernel performs.
+    SyncSkipped {
+        /// The kernel operation that was skipped.
+        why: String,
     },
     /// A free-form model step with a kernel call chain (innermost last), e.g. exception dispatch.
     Call {
@@ -176,7 +182,8 @@ impl EventKind {
             EventKind::Oops { .. } => "oops",
             EventKind::TextWrite { .. } => "text_write",
             EventKind::IcacheSync { .. } => "icache_sync",
-            EventKind::StaleExecution { .. } => "stale_exec",
+            EventKind::CacheMaintenance { .. } => "cache_maint",
+            EventKind::SyncSkipped { .. } => "sync_skip",
             EventKind::Call { .. } => "kcall",
             EventKind::BudgetExhausted { .. } => "budget",
         }
@@ -200,9 +207,8 @@ impl fmt::Display for EventKind {
                 write!(f, "{addr} via {alias}: {} -> {}", old.render(), new.render())
             }
             EventKind::IcacheSync { addr, len, why } => write!(f, "{addr}+{len:#x} ({why})"),
-            EventKind::StaleExecution { addr, memory } => {
-                write!(f, "{addr} executed stale code; memory holds {}", memory.render())
-            }
+            EventKind::CacheMaintenance { addr, len } => write!(f, "{addr}+{len:#x} dc cvau + ic ivau (broadcast)"),
+            EventKind::SyncSkipped { why } => write!(f, "{why} skipped by fault injection"),
             EventKind::Call { frames } => f.write_str(&frames.join(" -> ")),
             EventKind::BudgetExhausted { budget } => write!(f, "instruction budget of {budget} exhausted"),
         }

@@ -11,7 +11,9 @@ pub mod arch;
 pub mod bpf;
 pub mod event;
 pub mod kallsyms;
+pub mod kernel;
 pub mod machine;
+pub mod profile;
 pub mod types;
 
 pub use types::{CpuId, Isa, KernelVa, VTime};

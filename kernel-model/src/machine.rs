@@ -76,9 +76,13 @@ pub trait Machine: GuestMemory {
     /// Writes `data` over kernel text at `va` through the writable alias (arm64 `FIX_TEXT_POKE0`, x86 `text_poke`'s
     /// temporary mapping), as `cpu`. No CPU's instruction cache is updated. Returns the alias address written.
     fn poke_text(&mut self, cpu: CpuId, va: KernelVa, data: &[u8]) -> Result<KernelVa, MemFault>;
-    /// Makes `cpu` fetch the current bytes of `[va, va+len)` from now on (arm64 icache invalidate + `isb`,
-    /// x86 `sync_core`). Until then it may keep executing stale translated code.
-    fn sync_icache(&mut self, cpu: CpuId, va: KernelVa, len: u64, why: &'static str);
+    /// Cache maintenance by `cpu` over `[va, va+len)` to the point of unification (arm64 `dc cvau` + `ic ivau`,
+    /// broadcast to the inner-shareable domain): every CPU's stale copy of the range is invalidated, but a CPU only
+    /// fetches the new bytes after its next context synchronisation.
+    fn flush_icache_range(&mut self, cpu: CpuId, va: KernelVa, len: u64);
+    /// A context-synchronisation event on `cpu` (arm64 `isb`, exception entry or return; x86 `sync_core`): from
+    /// now on it fetches the current bytes of every invalidated range. `why` names the kernel operation.
+    fn context_synchronize(&mut self, cpu: CpuId, why: &'static str);
     /// Saves `cpu`'s registers as exception entry does (`kernel_entry`).
     fn pt_regs(&mut self, cpu: CpuId) -> PtRegs;
     /// Restores `cpu`'s registers as exception return does (`kernel_exit`).

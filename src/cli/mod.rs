@@ -1,3 +1,13 @@
-//! Command-line front end (clap). Each subcommand lives in its own module.
+//! Command-line front end (clap). Each subcommand lives in its own module; `main.rs` only dispatches.
 
 pub mod bpf;
+pub mod image;
+pub mod run;
+
+use std::process::ExitCode;
+
+/// Prints a one-line error and returns the failure exit code.
+pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("probesim: {msg}");
+    ExitCode::from(2)
+}

@@ -5,7 +5,50 @@
 pub mod aarch64;
 pub mod x86_64;
 
-use crate::Isa;
+use crate::event::Trap;
+use crate::kernel::TrapAction;
+use crate::machine::Machine;
+use crate::profile::KernelProfile;
+use crate::{CpuId, Isa};
+
+/// One disassembled instruction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisasmLine {
+    /// Its address.
+    pub addr: u64,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// The encoding as printed (arm64: the word `d4200080`; x86: the bytes `0f 1f 44 00 00`).
+    pub encoding: String,
+    /// The instruction text.
+    pub text: String,
+    /// A direct branch's target, for symbol annotation.
+    pub target: Option<u64>,
+}
+
+/// Disassembles `bytes` at `addr` for `isa`.
+#[must_use]
+pub fn disassemble(isa: Isa, addr: u64, bytes: &[u8]) -> Vec<DisasmLine> {
+    match isa {
+        Isa::Aarch64 => aarch64::disasm::disassemble(addr, bytes),
+        Isa::X86_64 => x86_64::disasm::disassemble(addr, bytes),
+    }
+}
+
+/// The ISA-specific half of the kernel: exception entry and dispatch.
+pub trait ArchKernel {
+    /// Handles an exception `cpu` took in guest code (arm64 `el1_sync`, x86 the IDT entry for the vector).
+    fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction;
+}
+
+/// The ISA-specific kernel for `isa`.
+#[must_use]
+pub fn lookup(isa: Isa, profile: KernelProfile) -> Box<dyn ArchKernel> {
+    match isa {
+        Isa::Aarch64 => Box::new(aarch64::Aarch64Kernel::new(profile)),
+        Isa::X86_64 => Box::new(x86_64::X86Kernel::new(profile)),
+    }
+}
 
 /// A CPU's saved registers at exception entry: the kernel's `struct pt_regs`, for the running ISA.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -1,0 +1,286 @@
+//! The emulated machine: CPUs, RAM, the loaded image, the instruction-cache model, the virtual clock and the event
+//! log. It implements `kernel_model::machine::Machine`, the only way the kernel model touches hardware.
+//!
+//! ## The instruction-cache model
+//! Each Unicorn instance keeps its own translated code and never drops it when memory changes, which is close to a
+//! real CPU that keeps fetching old instructions until its icache is invalidated and it synchronises its context.
+//! So every text write leaves each CPU with a *pending* range in one of two states:
+//! - `Stale` (arm64): the CPU's icache may hold old bytes; only cache maintenance to the point of unification
+//!   (`flush_icache_range`: `dc cvau` + `ic ivau`, broadcast) moves it on;
+//! - `Invalidated` (arm64 after maintenance; x86 at once, its icache being coherent with stores): the CPU fetches
+//!   the new bytes at its next context-synchronisation event (`isb`, exception entry/return, x86 `sync_core`),
+//!   where the machine calls `ctl_remove_cache` on exactly that instance.
+//!
+//! Unicorn may also drop translations on its own; that only makes a CPU see new bytes earlier, never later, so
+//! every resynchronisation the kernel performs is honoured and visible in the log.
+
+use crate::arch::{lookup, IsaBackend};
+use crate::cpu::{Cpu, RunResult};
+use crate::elf::{self, ElfError, Placement};
+use crate::event_log::EventLog;
+use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
+use kernel_model::arch::PtRegs;
+use kernel_model::event::{EventKind, Hex};
+use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
+use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
+use kernel_model::{CpuId, Isa, KernelVa, VTime};
+use std::path::PathBuf;
+
+/// `THREAD_SIZE`: each CPU's kernel stack.
+pub const THREAD_SIZE: u64 = 0x4000;
+
+/// Why a machine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// An image file failed to load.
+    #[error(transparent)]
+    LoadElf(#[from] ElfError),
+    /// More CPUs than the stack region holds.
+    #[error("{0} CPUs requested; the machine supports 1 to {1}")]
+    BadCpuCount(usize, usize),
+    /// Unicorn refused to create a CPU (a simulator bug or an exhausted host).
+    #[error("cannot create CPU {cpu}: unicorn error {err:?}")]
+    CreateCpu {
+        /// Which CPU.
+        cpu: usize,
+        /// Unicorn's error.
+        err: unicorn_engine::uc_error,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Stale,
+    Invalidated,
+}
+
+#[derive(Clone, Debug)]
+struct PendingRange {
+    va: u64,
+    len: u64,
+    state: Pending,
+}
+
+/// The machine.
+pub struct EmulatedMachine {
+    // Field order matters: CPUs map the RAM, so they are dropped before it.
+    cpus: Vec<Cpu>,
+    backend: Box<dyn IsaBackend>,
+    mem: KernelMemory,
+    kallsyms: Kallsyms,
+    log: EventLog,
+    clock: u64,
+    icache: Vec<Vec<PendingRange>>,
+    skip_syncs: Vec<u32>,
+    task_return: u64,
+    placement: Placement,
+}
+
+/// The symbol of the address calls return to; the emulator stops there.
+pub const TASK_RETURN_SYMBOL: &str = "probesim_task_return";
+
+impl EmulatedMachine {
+    /// Builds a machine with `nr_cpus` CPUs of `isa` and the given ELF files loaded.
+    pub fn new(isa: Isa, nr_cpus: usize, files: &[PathBuf]) -> Result<EmulatedMachine, MachineError> {
+        let backend = lookup(isa);
+        let layout = backend.layout();
+        let mem = KernelMemory { ram: Ram::new(layout.ram_size), layout };
+        let max_cpus = (mem.layout.region(RegionKind::Stacks).size / THREAD_SIZE) as usize;
+        if nr_cpus == 0 || nr_cpus > max_cpus {
+            return Err(MachineError::BadCpuCount(nr_cpus, max_cpus));
+        }
+        backend.init_ram(&mem);
+        // The last text page holds the task-return address; the page before it stays empty, because Unicorn
+        // discards the translation containing `until - 1` after each run.
+        let mut placement = Placement::new(&mem, 2 * PAGE_SIZE);
+        let mut symbols = elf::load(files, backend.as_ref(), &mem, &mut placement)?;
+        let text = mem.layout.region(RegionKind::Text);
+        let task_return = text.va + text.size - PAGE_SIZE;
+        mem.load(task_return, backend.task_return_insn()).expect("task-return page is in text");
+        symbols.push(Symbol {
+            name: TASK_RETURN_SYMBOL.into(),
+            addr: KernelVa(task_return),
+            size: PAGE_SIZE,
+            kind: SymbolKind::Text,
+            global: true,
+        });
+        let mut cpus = Vec::with_capacity(nr_cpus);
+        for cpu in 0..nr_cpus {
+            cpus.push(Cpu::new(backend.as_ref(), &mem).map_err(|err| MachineError::CreateCpu { cpu, err })?);
+        }
+        Ok(EmulatedMachine {
+            cpus,
+            backend,
+            mem,
+            kallsyms: Kallsyms::new(symbols),
+            log: EventLog::default(),
+            clock: 0,
+            icache: vec![Vec::new(); nr_cpus],
+            skip_syncs: vec![0; nr_cpus],
+            task_return,
+            placement,
+        })
+    }
+
+    /// The event log so far.
+    #[must_use]
+    pub fn log(&self) -> &EventLog {
+        &self.log
+    }
+
+    /// Takes the event log.
+    pub fn take_log(&mut self) -> EventLog {
+        std::mem::take(&mut self.log)
+    }
+
+    /// The top of `cpu`'s kernel stack.
+    #[must_use]
+    pub fn stack_top(&self, cpu: CpuId) -> u64 {
+        let stacks = self.mem.layout.region(RegionKind::Stacks);
+        stacks.va + (cpu.0 as u64 + 1) * THREAD_SIZE
+    }
+
+    /// Allocates `size` bytes of kernel data (zeroed), for objects the scenario or model creates.
+    pub fn alloc_data(&mut self, size: u64, align: u64) -> Option<KernelVa> {
+        self.placement.alloc_data(size, align).map(KernelVa)
+    }
+
+    /// Sets `cpu` up to call `func(args…)` returning to the task-return address.
+    pub fn prepare_call(&mut self, cpu: CpuId, func: KernelVa, args: &[u64]) -> Result<(), MemFault> {
+        let top = self.stack_top(cpu);
+        let ret = self.task_return;
+        self.backend.prepare_call(&mut self.cpus[cpu.0].uc, &self.mem, func.0, args, top, ret)
+    }
+
+    /// Runs `cpu` in guest mode for at most `limit` instructions; advances the clock by what retired.
+    pub fn run_quantum(&mut self, cpu: CpuId, limit: u64) -> RunResult {
+        let r = self.cpus[cpu.0].run(self.backend.as_ref(), &self.mem, limit, self.task_return);
+        self.clock += r.retired;
+        r
+    }
+
+    /// The return value after a call returned.
+    #[must_use]
+    pub fn return_value(&self, cpu: CpuId) -> u64 {
+        self.backend.return_value(&self.cpus[cpu.0].uc)
+    }
+
+    /// `cpu`'s pc.
+    #[must_use]
+    pub fn pc(&self, cpu: CpuId) -> KernelVa {
+        KernelVa(self.cpus[cpu.0].pc())
+    }
+
+    /// Replaces `cpu`'s instance with a fresh one (after an oops: Unicorn keeps x86 exception state across runs
+    /// that a real CPU would have cleared by delivering the exception). Its translations go with it.
+    ///
+    /// # Panics
+    /// If Unicorn cannot create an instance it created before: a simulator bug.
+    pub fn reset_cpu(&mut self, cpu: CpuId) {
+        self.cpus[cpu.0] = Cpu::new(self.backend.as_ref(), &self.mem).expect("re-creating a CPU");
+        self.icache[cpu.0].clear();
+    }
+
+    /// Fault injection: `cpu` ignores its next `n` context synchronisations.
+    pub fn skip_next_syncs(&mut self, cpu: CpuId, n: u32) {
+        self.skip_syncs[cpu.0] += n;
+    }
+
+    /// The task-return address.
+    #[must_use]
+    pub fn task_return(&self) -> KernelVa {
+        KernelVa(self.task_return)
+    }
+}
+
+impl GuestMemory for EmulatedMachine {
+    fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
+        self.mem.read(va, buf)
+    }
+
+    fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
+        self.mem.write(va, data)
+    }
+}
+
+impl Machine for EmulatedMachine {
+    fn isa(&self) -> Isa {
+        self.backend.isa()
+    }
+
+    fn nr_cpus(&self) -> usize {
+        self.cpus.len()
+    }
+
+    fn now(&self) -> VTime {
+        VTime(self.clock)
+    }
+
+    fn charge(&mut self, _cpu: CpuId, ticks: u64) {
+        self.clock += ticks;
+    }
+
+    fn kallsyms(&self) -> &Kallsyms {
+        &self.kallsyms
+    }
+
+    fn poke_text(&mut self, cpu: CpuId, va: KernelVa, data: &[u8]) -> Result<KernelVa, MemFault> {
+        let len = data.len() as u64;
+        let alias = self
+            .mem
+            .layout
+            .poke_alias(va.0, len)
+            .ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
+        let mut old = vec![0; data.len()];
+        self.mem.read(va, &mut old)?;
+        self.mem.write(KernelVa(alias), data)?;
+        let state = if self.backend.icache_coherent_with_stores() { Pending::Invalidated } else { Pending::Stale };
+        for pending in &mut self.icache {
+            pending.push(PendingRange { va: va.0, len, state });
+        }
+        self.emit(cpu, EventKind::TextWrite { addr: va, alias: KernelVa(alias), old: Hex(old), new: Hex(data.to_vec()) });
+        Ok(KernelVa(alias))
+    }
+
+    fn flush_icache_range(&mut self, cpu: CpuId, va: KernelVa, len: u64) {
+        for pending in &mut self.icache {
+            for r in pending.iter_mut() {
+                if r.va < va.0 + len && va.0 < r.va + r.len {
+                    r.state = Pending::Invalidated;
+                }
+            }
+        }
+        self.emit(cpu, EventKind::CacheMaintenance { addr: va, len });
+    }
+
+    fn context_synchronize(&mut self, cpu: CpuId, why: &'static str) {
+        if !self.icache[cpu.0].iter().any(|r| r.state == Pending::Invalidated) {
+            return;
+        }
+        if self.skip_syncs[cpu.0] > 0 {
+            self.skip_syncs[cpu.0] -= 1;
+            self.emit(cpu, EventKind::SyncSkipped { why: why.into() });
+            return;
+        }
+        let (ready, still): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.icache[cpu.0]).into_iter().partition(|r| r.state == Pending::Invalidated);
+        self.icache[cpu.0] = still;
+        for r in ready {
+            self.cpus[cpu.0].invalidate_translations(r.va, r.len);
+            self.emit(cpu, EventKind::IcacheSync { addr: KernelVa(r.va), len: r.len, why: why.into() });
+        }
+    }
+
+    fn pt_regs(&mut self, cpu: CpuId) -> PtRegs {
+        self.backend.pt_regs(&self.cpus[cpu.0].uc)
+    }
+
+    fn set_pt_regs(&mut self, cpu: CpuId, regs: &PtRegs) {
+        self.backend.set_pt_regs(&mut self.cpus[cpu.0].uc, regs);
+    }
+
+    fn emit(&mut self, cpu: CpuId, kind: EventKind) {
+        let pc = self.pc(cpu);
+        self.log.push(VTime(self.clock), cpu, pc, kind);
+    }
+}

@@ -1,0 +1,286 @@
+//! The run loop: tasks call kernel functions on CPUs; the scheduler interleaves the CPUs in quanta; traps go to the
+//! kernel model; scenario actions fire at virtual times. Same inputs, same log.
+
+use crate::machine::EmulatedMachine;
+use crate::scheduler::{Policy, Scheduler};
+use crate::Outcome;
+use kernel_model::event::EventKind;
+use kernel_model::kernel::{Kernel, TrapAction};
+use kernel_model::machine::Machine;
+use kernel_model::{CpuId, KernelVa};
+use std::collections::VecDeque;
+
+/// How many times a task calls its function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// This many calls.
+    Times(u64),
+    /// Until the run's budget ends.
+    Forever,
+}
+
+/// A task: a thread (pid, comm) that calls one kernel function on one CPU.
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// The CPU it runs on.
+    pub cpu: CpuId,
+    /// Its pid.
+    pub pid: u32,
+    /// Its comm (`task->comm`, at most 15 characters).
+    pub comm: String,
+    /// The function's name, for the log.
+    pub func_name: String,
+    /// The function's address.
+    pub func: KernelVa,
+    /// Its integer arguments.
+    pub args: Vec<u64>,
+    /// How many calls.
+    pub repeat: Repeat,
+}
+
+/// Something the scenario makes a CPU's kernel do at a virtual time (model mode, between quanta).
+#[derive(Clone, Debug)]
+pub enum ActionOp {
+    /// Write bytes over text through the poke alias (no cache maintenance).
+    PokeText {
+        /// Where.
+        addr: KernelVa,
+        /// What.
+        bytes: Vec<u8>,
+    },
+    /// `flush_icache_range(addr, addr + len)` (cache maintenance, broadcast).
+    FlushIcacheRange {
+        /// Start.
+        addr: KernelVa,
+        /// Length.
+        len: u64,
+    },
+    /// A context-synchronisation event on the CPU (`isb` / `sync_core`).
+    Isb,
+    /// Fault injection: the CPU ignores its next `n` context synchronisations.
+    SkipSyncs(u32),
+}
+
+/// An action at a time on a CPU.
+#[derive(Clone, Debug)]
+pub struct Action {
+    /// Fires at the first scheduling point of `cpu` at or after this virtual time.
+    pub at: u64,
+    /// The CPU whose kernel performs it.
+    pub cpu: CpuId,
+    /// What.
+    pub op: ActionOp,
+}
+
+/// Run settings.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Instructions per quantum.
+    pub quantum: u64,
+    /// Interleaving policy.
+    pub policy: Policy,
+    /// Total instructions all CPUs may retire.
+    pub budget: u64,
+}
+
+/// How the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Every task finished.
+    Completed,
+    /// The instruction budget ran out first.
+    BudgetExhausted,
+}
+
+/// A call's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallResult {
+    /// The task's pid.
+    pub pid: u32,
+    /// The CPU.
+    pub cpu: CpuId,
+    /// Which call of the task.
+    pub iteration: u64,
+    /// The return value, or `None` if the task was killed.
+    pub ret: Option<u64>,
+}
+
+/// What a run produced besides the log.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// How it ended.
+    pub end: RunEnd,
+    /// Instructions retired by all CPUs (plus model costs).
+    pub vtime: u64,
+    /// Every call's result, in completion order.
+    pub calls: Vec<CallResult>,
+    /// Tasks still running when the run ended (after a budget exhaustion).
+    pub unfinished: Vec<Unfinished>,
+}
+
+/// A task that had not finished when the run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unfinished {
+    /// Its CPU.
+    pub cpu: CpuId,
+    /// Its pid.
+    pub pid: u32,
+    /// Where the CPU was.
+    pub pc: KernelVa,
+    /// Whether the task was meant to run forever (so not finishing is expected).
+    pub forever: bool,
+}
+
+struct Running {
+    task: Task,
+    iteration: u64,
+}
+
+/// Runs `tasks` to completion or until the budget ends.
+pub fn run(
+    machine: &mut EmulatedMachine,
+    kernel: &mut Kernel,
+    tasks: &[Task],
+    actions: &[Action],
+    cfg: &RunConfig,
+) -> RunSummary {
+    let nr_cpus = machine.nr_cpus();
+    let mut queues: Vec<VecDeque<Task>> = vec![VecDeque::new(); nr_cpus];
+    for t in tasks {
+        queues[t.cpu.0].push_back(t.clone());
+    }
+    let mut actions: Vec<(usize, Action)> = actions.iter().cloned().enumerate().collect();
+    actions.sort_by_key(|(i, a)| (a.at, *i));
+    let mut actions: VecDeque<Action> = actions.into_iter().map(|(_, a)| a).collect();
+
+    let mut running: Vec<Option<Running>> = (0..nr_cpus).map(|_| None).collect();
+    let mut calls = Vec::new();
+    for cpu in 0..nr_cpus {
+        start_next(machine, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
+    }
+    let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
+    let end = 'outer: loop {
+        if running.iter().all(Option::is_none) && actions.is_empty() {
+            break RunEnd::Completed;
+        }
+        for cpu in scheduler.next_round() {
+            let id = CpuId(cpu);
+            while actions.front().is_some_and(|a| a.at <= machine.now().0 && a.cpu == id) {
+                let a = actions.pop_front().expect("front exists");
+                perform(machine, id, &a.op);
+            }
+            // Actions for CPUs that have nothing to run still fire, in time order.
+            if running.iter().all(Option::is_none) {
+                if let Some(a) = actions.pop_front() {
+                    perform(machine, a.cpu, &a.op);
+                }
+                continue;
+            }
+            let Some(r) = running[cpu].as_mut() else { continue };
+            let used = machine.now().0;
+            if used >= cfg.budget {
+                machine.emit(id, EventKind::BudgetExhausted { budget: cfg.budget });
+                break 'outer RunEnd::BudgetExhausted;
+            }
+            let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
+            match result.outcome {
+                Outcome::QuantumDone => {}
+                Outcome::Returned => {
+                    let ret = machine.return_value(id);
+                    machine.emit(
+                        id,
+                        EventKind::TaskReturn {
+                            pid: r.task.pid,
+                            func: r.task.func_name.clone(),
+                            ret,
+                            iteration: r.iteration,
+                        },
+                    );
+                    calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: Some(ret) });
+                    let next = r.iteration + 1;
+                    let again = match r.task.repeat {
+                        Repeat::Times(n) => next < n,
+                        Repeat::Forever => true,
+                    };
+                    if again {
+                        r.iteration = next;
+                        call(machine, id, r);
+                    } else {
+                        machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
+                        running[cpu] = None;
+                        start_next(machine, &mut queues[cpu], &mut running[cpu], id, 0);
+                    }
+                }
+                Outcome::Trap(trap) => match kernel.handle_trap(machine, id, &trap) {
+                    TrapAction::Resume => {}
+                    TrapAction::Oops { .. } => {
+                        calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
+                        machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
+                        running[cpu] = None;
+                        machine.reset_cpu(id);
+                        start_next(machine, &mut queues[cpu], &mut running[cpu], id, 0);
+                    }
+                },
+            }
+        }
+    };
+    let unfinished = running
+        .iter()
+        .enumerate()
+        .filter_map(|(cpu, r)| {
+            let r = r.as_ref()?;
+            Some(Unfinished {
+                cpu: CpuId(cpu),
+                pid: r.task.pid,
+                pc: machine.pc(CpuId(cpu)),
+                forever: r.task.repeat == Repeat::Forever,
+            })
+        })
+        .collect();
+    RunSummary { end, vtime: machine.now().0, calls, unfinished }
+}
+
+fn start_next(
+    machine: &mut EmulatedMachine,
+    queue: &mut VecDeque<Task>,
+    slot: &mut Option<Running>,
+    cpu: CpuId,
+    iteration: u64,
+) {
+    if let Some(task) = queue.pop_front() {
+        if task.repeat == Repeat::Times(0) {
+            return start_next(machine, queue, slot, cpu, iteration);
+        }
+        let r = slot.insert(Running { task, iteration });
+        call(machine, cpu, r);
+    }
+}
+
+fn call(machine: &mut EmulatedMachine, cpu: CpuId, r: &Running) {
+    machine
+        .prepare_call(cpu, r.task.func, &r.task.args)
+        .expect("the stack region is mapped and writable");
+    machine.emit(
+        cpu,
+        EventKind::TaskCall {
+            pid: r.task.pid,
+            comm: r.task.comm.clone(),
+            func: r.task.func_name.clone(),
+            args: r.task.args.clone(),
+            iteration: r.iteration,
+        },
+    );
+}
+
+fn perform(machine: &mut EmulatedMachine, cpu: CpuId, op: &ActionOp) {
+    match op {
+        ActionOp::PokeText { addr, bytes } => {
+            if let Err(fault) = machine.poke_text(cpu, *addr, bytes) {
+                machine.emit(cpu, EventKind::Oops { message: format!("text poke failed: {fault}") });
+            }
+        }
+        ActionOp::FlushIcacheRange { addr, len } => machine.flush_icache_range(cpu, *addr, *len),
+        ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
+        ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
+    }
+}

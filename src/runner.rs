@@ -1,0 +1,95 @@
+//! Running a scenario end to end: load, prepare, run, and judge the result.
+
+use crate::scenario::{Scenario, ScenarioError};
+use kernel_model::event::EventKind;
+use kernel_model::kallsyms::Kallsyms;
+use kernel_model::kernel::Kernel;
+use kernel_model::machine::Machine as _;
+use sim::event_log::EventLog;
+use sim::run::{RunEnd, RunSummary};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Everything a run produced.
+pub struct Report {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The event log.
+    pub log: EventLog,
+    /// Results and how it ended.
+    pub summary: RunSummary,
+    /// The kernel's symbols (for rendering).
+    pub kallsyms: Kallsyms,
+}
+
+impl Report {
+    /// A one-line verdict for failures: an oops or an unexpected budget exhaustion, naming the file and the place.
+    #[must_use]
+    pub fn failure(&self) -> Option<String> {
+        let file = self.scenario.path.display();
+        for e in self.log.events() {
+            if let EventKind::Oops { message } = &e.kind {
+                return Some(format!(
+                    "{file}: cpu {} oopsed at {}: {message}",
+                    e.cpu,
+                    self.kallsyms.format(e.pc)
+                ));
+            }
+        }
+        if self.summary.end == RunEnd::BudgetExhausted {
+            if let Some(u) = self.summary.unfinished.iter().find(|u| !u.forever) {
+                return Some(format!(
+                    "{file}: instruction budget of {} exhausted with pid {} on cpu {} still at {}",
+                    self.scenario.spec.machine.budget,
+                    u.pid,
+                    u.cpu,
+                    self.kallsyms.format(u.pc)
+                ));
+            }
+        }
+        None
+    }
+
+    /// The readable view: a header, the log, the call results and the log's hash.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let m = &self.scenario.spec.machine;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# {} cpus={} kernel={} quantum={} schedule={:?} seed={} budget={}",
+            m.isa, m.cpus, m.kernel, m.quantum, m.schedule, m.seed, m.budget
+        );
+        out.push_str(&self.log.to_text(&self.kallsyms));
+        let _ = writeln!(out, "# calls:");
+        for c in &self.summary.calls {
+            match c.ret {
+                Some(r) => {
+                    let _ = writeln!(out, "#   pid {} cpu{} #{} -> {r:#x} ({})", c.pid, c.cpu, c.iteration, r as i64);
+                }
+                None => {
+                    let _ = writeln!(out, "#   pid {} cpu{} #{} -> killed", c.pid, c.cpu, c.iteration);
+                }
+            }
+        }
+        let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
+        let _ = writeln!(out, "# log sha256: {}", self.log.hash());
+        out
+    }
+}
+
+/// Loads and runs a scenario file.
+pub fn run_file(path: &Path) -> Result<Report, ScenarioError> {
+    run_scenario(Scenario::load(path)?)
+}
+
+/// Runs a parsed scenario.
+pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
+    let mut p = scenario.prepare()?;
+    let m = &scenario.spec.machine;
+    let mut kernel = Kernel::new(m.isa, m.kernel);
+    let summary = sim::run::run(&mut p.machine, &mut kernel, &p.tasks, &p.actions, &p.config);
+    let kallsyms = p.machine.kallsyms().clone();
+    let log = p.machine.take_log();
+    Ok(Report { scenario, log, summary, kallsyms })
+}

@@ -1,0 +1,420 @@
+//! Scenarios: TOML files describing a machine, an image, tasks and actions (format in `docs/scenarios.md`).
+//! Parsing is strict: unknown keys, bad values and unknown symbols are errors that name the file and the place.
+
+use kernel_model::kallsyms::{parse_int, KallsymsError};
+use kernel_model::machine::Machine as _;
+use kernel_model::profile::KernelProfile;
+use kernel_model::{CpuId, Isa, KernelVa};
+use serde::Deserialize;
+use sim::machine::{EmulatedMachine, MachineError};
+use sim::run::{Action, ActionOp, Repeat, RunConfig, Task};
+use sim::scheduler::Policy;
+use std::path::{Path, PathBuf};
+
+/// Why a scenario could not be loaded or prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    ReadFile {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrongly typed value.
+    #[error("{file}:{line}:{column}: {msg}")]
+    ParseToml {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        msg: String,
+    },
+    /// A value is well-typed but not acceptable.
+    #[error("{file}: {place}: {msg}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// Where (e.g. `task[2].args[0]`).
+        place: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The machine could not be built (usually an ELF problem, which names its file).
+    #[error("{file}: {source}")]
+    BuildMachine {
+        /// The scenario file.
+        file: PathBuf,
+        /// Why.
+        source: MachineError,
+    },
+}
+
+/// `[machine]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSpec {
+    /// `"aarch64"` (or `"arm64"`) or `"x86_64"`.
+    pub isa: Isa,
+    /// Number of CPUs.
+    pub cpus: usize,
+    /// Kernel profile, `"5.10"` (default) or `"6.12"`.
+    #[serde(default = "default_kernel")]
+    pub kernel: KernelProfile,
+    /// Instructions per scheduling quantum.
+    #[serde(default = "default_quantum")]
+    pub quantum: u64,
+    /// `"round-robin"` (default) or `"shuffle"`.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Seed of the shuffled schedule.
+    #[serde(default)]
+    pub seed: u64,
+    /// Instruction budget of the whole run.
+    #[serde(default = "default_budget")]
+    pub budget: u64,
+}
+
+/// Interleaving policy names.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// CPUs in order every round.
+    #[default]
+    RoundRobin,
+    /// A seeded shuffle per round.
+    Shuffle,
+}
+
+fn default_kernel() -> KernelProfile {
+    KernelProfile::V5_10
+}
+fn default_quantum() -> u64 {
+    100
+}
+fn default_budget() -> u64 {
+    10_000_000
+}
+
+/// `[image]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    /// ELF files, relative to the scenario file.
+    pub elf: Vec<PathBuf>,
+}
+
+/// A task's repeat count: a number or `"forever"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RepeatSpec {
+    /// This many calls.
+    Times(u64),
+    /// `"forever"`.
+    Word(String),
+}
+
+/// A task argument: an integer, or a string (`"0x10"`, `"&symbol"`, `"&symbol+8"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ArgSpec {
+    /// An integer.
+    Int(i64),
+    /// A string form.
+    Text(String),
+}
+
+/// `[[task]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// One CPU…
+    pub cpu: Option<usize>,
+    /// …or several (one task each, pids counting up from `pid`).
+    pub cpus: Option<Vec<usize>>,
+    /// The pid (the first, with `cpus`).
+    pub pid: u32,
+    /// The comm.
+    #[serde(default = "default_comm")]
+    pub comm: String,
+    /// The function to call: `symbol`, `symbol+off` or an address.
+    pub call: String,
+    /// Arguments.
+    #[serde(default)]
+    pub args: Vec<ArgSpec>,
+    /// Number of calls (default 1) or `"forever"`.
+    #[serde(default)]
+    pub repeat: Option<RepeatSpec>,
+}
+
+fn default_comm() -> String {
+    "probesim".into()
+}
+
+/// `poke = { addr = "…", words = ["…"] }` or `bytes = "cc 90"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PokeSpec {
+    /// Where.
+    pub addr: String,
+    /// 32-bit instruction words in hex (arm64).
+    #[serde(default)]
+    pub words: Vec<String>,
+    /// Bytes in hex, space-separated or not (x86).
+    #[serde(default)]
+    pub bytes: Option<String>,
+}
+
+/// `flush_icache_range = { addr = "…", len = 4 }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeSpec {
+    /// Start.
+    pub addr: String,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// `[[action]]`: exactly one of the operations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    /// Virtual time at which it fires (at the CPU's first scheduling point at or after it).
+    pub at: u64,
+    /// The CPU performing it.
+    pub cpu: usize,
+    /// Write text through the poke alias.
+    pub poke: Option<PokeSpec>,
+    /// Cache maintenance to the point of unification.
+    pub flush_icache_range: Option<RangeSpec>,
+    /// A context synchronisation (`isb`/`sync_core`) on the CPU.
+    #[serde(default)]
+    pub isb: bool,
+    /// Fault injection: ignore the CPU's next N context synchronisations.
+    pub skip_syncs: Option<u32>,
+}
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// What it shows.
+    #[serde(default)]
+    pub description: String,
+    /// The machine.
+    pub machine: MachineSpec,
+    /// The kernel image.
+    pub image: ImageSpec,
+    /// Tasks.
+    #[serde(default, rename = "task")]
+    pub tasks: Vec<TaskSpec>,
+    /// Actions.
+    #[serde(default, rename = "action")]
+    pub actions: Vec<ActionSpec>,
+}
+
+/// A parsed scenario and where it came from.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub spec: ScenarioSpec,
+}
+
+/// A scenario made ready to run: the machine built, names resolved.
+pub struct Prepared {
+    /// The machine with the image loaded.
+    pub machine: EmulatedMachine,
+    /// Tasks.
+    pub tasks: Vec<Task>,
+    /// Actions.
+    pub actions: Vec<Action>,
+    /// Run settings.
+    pub config: RunConfig,
+}
+
+impl Scenario {
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::ReadFile { file: path.into(), source })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parses scenario text; `path` is used for messages and relative ELF paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let spec: ScenarioSpec = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            ScenarioError::ParseToml { file: path.into(), line, column, msg: e.message().to_string() }
+        })?;
+        let s = Scenario { path: path.into(), spec };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn invalid(&self, place: impl Into<String>, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid { file: self.path.clone(), place: place.into(), msg: msg.into() }
+    }
+
+    fn validate(&self) -> Result<(), ScenarioError> {
+        let m = &self.spec.machine;
+        if m.cpus == 0 {
+            return Err(self.invalid("machine.cpus", "must be at least 1"));
+        }
+        if m.quantum == 0 {
+            return Err(self.invalid("machine.quantum", "must be at least 1"));
+        }
+        if self.spec.image.elf.is_empty() {
+            return Err(self.invalid("image.elf", "names no ELF file"));
+        }
+        for (i, t) in self.spec.tasks.iter().enumerate() {
+            let cpus = self.task_cpus(i, t)?;
+            if let Some(&c) = cpus.iter().find(|&&c| c >= m.cpus) {
+                return Err(self.invalid(format!("task[{i}]"), format!("CPU {c} does not exist ({} CPUs)", m.cpus)));
+            }
+            if t.comm.len() > 15 {
+                return Err(self.invalid(format!("task[{i}].comm"), "longer than TASK_COMM_LEN - 1 (15)"));
+            }
+            if let Some(RepeatSpec::Word(w)) = &t.repeat {
+                if w != "forever" {
+                    return Err(self.invalid(format!("task[{i}].repeat"), "expected a number or \"forever\""));
+                }
+            }
+        }
+        for (i, a) in self.spec.actions.iter().enumerate() {
+            if a.cpu >= m.cpus {
+                return Err(self.invalid(format!("action[{i}].cpu"), format!("CPU {} does not exist", a.cpu)));
+            }
+            let n = usize::from(a.poke.is_some())
+                + usize::from(a.flush_icache_range.is_some())
+                + usize::from(a.isb)
+                + usize::from(a.skip_syncs.is_some());
+            if n != 1 {
+                return Err(self.invalid(
+                    format!("action[{i}]"),
+                    "needs exactly one of poke, flush_icache_range, isb, skip_syncs",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn task_cpus(&self, i: usize, t: &TaskSpec) -> Result<Vec<usize>, ScenarioError> {
+        match (t.cpu, &t.cpus) {
+            (Some(c), None) => Ok(vec![c]),
+            (None, Some(cs)) if !cs.is_empty() => Ok(cs.clone()),
+            _ => Err(self.invalid(format!("task[{i}]"), "needs exactly one of `cpu` or a non-empty `cpus`")),
+        }
+    }
+
+    /// The ELF files, resolved against the scenario's directory.
+    #[must_use]
+    pub fn elf_paths(&self) -> Vec<PathBuf> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        self.spec.image.elf.iter().map(|p| dir.join(p)).collect()
+    }
+
+    /// Builds the machine and resolves every name.
+    pub fn prepare(&self) -> Result<Prepared, ScenarioError> {
+        let m = &self.spec.machine;
+        let machine = EmulatedMachine::new(m.isa, m.cpus, &self.elf_paths())
+            .map_err(|source| ScenarioError::BuildMachine { file: self.path.clone(), source })?;
+        let resolve = |place: String, expr: &str| -> Result<KernelVa, ScenarioError> {
+            machine.kallsyms().resolve(expr).map_err(|e| match e {
+                KallsymsError::UnknownSymbol(s) => self.invalid(place, format!("unknown symbol `{s}`")),
+                other @ KallsymsError::BadExpression(_) => self.invalid(place, other.to_string()),
+            })
+        };
+        let mut tasks = Vec::new();
+        for (i, t) in self.spec.tasks.iter().enumerate() {
+            let func = resolve(format!("task[{i}].call"), &t.call)?;
+            let mut args = Vec::new();
+            for (j, a) in t.args.iter().enumerate() {
+                let place = format!("task[{i}].args[{j}]");
+                args.push(match a {
+                    // Negative integers are passed as two's complement, as C does.
+                    ArgSpec::Int(v) => *v as u64,
+                    ArgSpec::Text(s) => match s.strip_prefix('&') {
+                        Some(sym) => resolve(place, sym)?.0,
+                        None => parse_int(s).ok_or_else(|| self.invalid(place, format!("`{s}` is not an integer or &symbol")))?,
+                    },
+                });
+            }
+            let repeat = match &t.repeat {
+                None => Repeat::Times(1),
+                Some(RepeatSpec::Times(n)) => Repeat::Times(*n),
+                Some(RepeatSpec::Word(_)) => Repeat::Forever,
+            };
+            for (k, cpu) in self.task_cpus(i, t)?.into_iter().enumerate() {
+                tasks.push(Task {
+                    cpu: CpuId(cpu),
+                    pid: t.pid + k as u32,
+                    comm: t.comm.clone(),
+                    func_name: t.call.clone(),
+                    func,
+                    args: args.clone(),
+                    repeat,
+                });
+            }
+        }
+        let mut actions = Vec::new();
+        for (i, a) in self.spec.actions.iter().enumerate() {
+            let op = if let Some(p) = &a.poke {
+                let addr = resolve(format!("action[{i}].poke.addr"), &p.addr)?;
+                let bytes = self.poke_bytes(i, p)?;
+                ActionOp::PokeText { addr, bytes }
+            } else if let Some(r) = &a.flush_icache_range {
+                ActionOp::FlushIcacheRange { addr: resolve(format!("action[{i}].flush_icache_range.addr"), &r.addr)?, len: r.len }
+            } else if a.isb {
+                ActionOp::Isb
+            } else {
+                ActionOp::SkipSyncs(a.skip_syncs.unwrap_or(1))
+            };
+            actions.push(Action { at: a.at, cpu: CpuId(a.cpu), op });
+        }
+        let policy = match m.schedule {
+            Schedule::RoundRobin => Policy::RoundRobin,
+            Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
+        };
+        let config = RunConfig { quantum: m.quantum, policy, budget: m.budget };
+        Ok(Prepared { machine, tasks, actions, config })
+    }
+
+    fn poke_bytes(&self, i: usize, p: &PokeSpec) -> Result<Vec<u8>, ScenarioError> {
+        let place = format!("action[{i}].poke");
+        let mut out = Vec::new();
+        for w in &p.words {
+            let v = u32::from_str_radix(w.trim_start_matches("0x"), 16)
+                .map_err(|_| self.invalid(&place, format!("`{w}` is not a 32-bit hex word")))?;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        if let Some(b) = &p.bytes {
+            let hex: String = b.split_whitespace().collect();
+            if hex.len() % 2 != 0 {
+                return Err(self.invalid(&place, "bytes has an odd number of hex digits"));
+            }
+            for k in (0..hex.len()).step_by(2) {
+                out.push(
+                    u8::from_str_radix(&hex[k..k + 2], 16)
+                        .map_err(|_| self.invalid(&place, format!("`{}` is not a hex byte", &hex[k..k + 2])))?,
+                );
+            }
+        }
+        if out.is_empty() {
+            return Err(self.invalid(&place, "needs `words` or `bytes`"));
+        }
+        Ok(out)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
