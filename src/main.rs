@@ -19,6 +19,8 @@ enum Command {
     Disasm(cli::image::DisasmArgs),
     /// List an ELF file's symbols as loaded (kallsyms format).
     Symbols(cli::image::SymbolsArgs),
+    /// Measure simulation speed against bare Unicorn, and batch parallelism.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -27,5 +29,6 @@ fn main() -> ExitCode {
         Command::Run(a) => cli::run::run(a),
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),
+        Command::Bench(a) => cli::bench::bench(a),
     }
 }

@@ -9,6 +9,7 @@
 //! through `kernel_model::machine::Machine`, which [`machine::EmulatedMachine`] implements.
 
 mod arch;
+pub mod bench;
 mod cpu;
 pub mod elf;
 pub mod event_log;

@@ -111,26 +111,34 @@ impl Layout {
     }
 }
 
-/// The machine's RAM: one zeroed, 2 MiB-aligned host allocation shared by every emulated CPU.
+/// The machine's RAM: one anonymous, page-aligned host mapping shared by every emulated CPU. Pages are zero and
+/// materialise on first touch, so a large RAM costs nothing until used.
 pub struct Ram {
     ptr: std::ptr::NonNull<u8>,
     size: usize,
 }
 
 impl Ram {
-    const ALIGN: usize = 2 << 20;
-
-    /// Allocates `size` bytes of zeroed RAM.
+    /// Maps `size` bytes of zeroed RAM.
     ///
     /// # Panics
-    /// If the host cannot allocate it.
+    /// If the host cannot map it.
     #[must_use]
     pub fn new(size: u64) -> Ram {
         let size = usize::try_from(size).expect("RAM size fits the host");
-        let layout = std::alloc::Layout::from_size_align(size, Self::ALIGN).expect("valid RAM layout");
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = std::ptr::NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: an anonymous private mapping with no address hint has no preconditions; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert!(ptr != libc::MAP_FAILED, "cannot map {size} bytes of guest RAM");
+        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>()).expect("mmap never returns null on success");
         Ram { ptr, size }
     }
 
@@ -172,10 +180,9 @@ impl Ram {
 
 impl Drop for Ram {
     fn drop(&mut self) {
-        let layout = std::alloc::Layout::from_size_align(self.size, Self::ALIGN).expect("valid RAM layout");
-        // SAFETY: allocated in `new` with this layout; every Unicorn instance that mapped it is dropped first
-        // (the machine drops its CPUs before its RAM).
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) }
+        // SAFETY: mapped in `new` with this size; every Unicorn instance that mapped it is dropped first (the
+        // machine drops its CPUs before its RAM).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
     }
 }
 

@@ -1,5 +1,6 @@
 //! Command-line front end (clap). Each subcommand lives in its own module; `main.rs` only dispatches.
 
+pub mod bench;
 pub mod bpf;
 pub mod image;
 pub mod run;

@@ -221,8 +221,6 @@ pub fn run<H: Helpers + ?Sized>(
         let d = usize::from(s.dst & 15);
         let sv = regs[usize::from(s.src & 15)];
         let imm = s.imm as u64;
-        let addr_s = sv.wrapping_add(s.off as i64 as u64);
-        let addr_d = regs[d].wrapping_add(s.off as i64 as u64);
 
         macro_rules! jump {
             ($cond:expr) => {
@@ -239,7 +237,12 @@ pub fn run<H: Helpers + ?Sized>(
         }
         macro_rules! ldx {
             ($size:expr) => {
-                regs[d] = mem.load(addr_s, $size, helpers).map_err(|e| e.at(cur))?
+                regs[d] = mem.load(sv.wrapping_add(s.off as i64 as u64), $size, helpers).map_err(|e| e.at(cur))?
+            };
+        }
+        macro_rules! st {
+            ($size:expr, $v:expr) => {
+                mem.store(regs[d].wrapping_add(s.off as i64 as u64), $size, $v, helpers).map_err(|e| e.at(cur))?
             };
         }
 
@@ -445,16 +448,16 @@ pub fn run<H: Helpers + ?Sized>(
             }
 
             // ---- BPF_ST / BPF_STX ----
-            op::ST_MEM_B => mem.store(addr_d, 1, imm, helpers).map_err(|e| e.at(cur))?,
-            op::ST_MEM_H => mem.store(addr_d, 2, imm, helpers).map_err(|e| e.at(cur))?,
-            op::ST_MEM_W => mem.store(addr_d, 4, imm, helpers).map_err(|e| e.at(cur))?,
-            op::ST_MEM_DW => mem.store(addr_d, 8, imm, helpers).map_err(|e| e.at(cur))?,
-            op::STX_MEM_B => mem.store(addr_d, 1, sv, helpers).map_err(|e| e.at(cur))?,
-            op::STX_MEM_H => mem.store(addr_d, 2, sv, helpers).map_err(|e| e.at(cur))?,
-            op::STX_MEM_W => mem.store(addr_d, 4, sv, helpers).map_err(|e| e.at(cur))?,
-            op::STX_MEM_DW => mem.store(addr_d, 8, sv, helpers).map_err(|e| e.at(cur))?,
-            op::STX_ATOMIC_W => atomic(&mut regs, mem, helpers, s, addr_d, 4).map_err(|e| e.at(cur))?,
-            op::STX_ATOMIC_DW => atomic(&mut regs, mem, helpers, s, addr_d, 8).map_err(|e| e.at(cur))?,
+            op::ST_MEM_B => st!(1, imm),
+            op::ST_MEM_H => st!(2, imm),
+            op::ST_MEM_W => st!(4, imm),
+            op::ST_MEM_DW => st!(8, imm),
+            op::STX_MEM_B => st!(1, sv),
+            op::STX_MEM_H => st!(2, sv),
+            op::STX_MEM_W => st!(4, sv),
+            op::STX_MEM_DW => st!(8, sv),
+            op::STX_ATOMIC_W => atomic(&mut regs, mem, helpers, s, 4).map_err(|e| e.at(cur))?,
+            op::STX_ATOMIC_DW => atomic(&mut regs, mem, helpers, s, 8).map_err(|e| e.at(cur))?,
 
             // The loader refused every other opcode; the slot after an lddw is never reached.
             code => return Err(BpfError::InvalidOpcode { pc: cur, code }),
@@ -527,9 +530,9 @@ fn atomic<E: ExternalMemory + ?Sized>(
     mem: &mut Memory,
     ext: &mut E,
     s: Slot,
-    addr: u64,
     size: usize,
 ) -> Result<(), super::error::AccessError> {
+    let addr = regs[usize::from(s.dst & 15)].wrapping_add(s.off as i64 as u64);
     let mask = if size == 4 { u64::from(u32::MAX) } else { u64::MAX };
     let src = usize::from(s.src & 15);
     let sv = regs[src] & mask;

@@ -1,0 +1,108 @@
+//! `probesim bench`: speed figures side by side, with their ratios, in one run. Targets are judged from these
+//! figures, never by timed tests.
+
+use crate::runner;
+use crate::scenario::{Schedule, Scenario};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Arguments of `bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Iterations of the guest loop per CPU.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub iterations: u64,
+    /// Scenario runs in the batch measurement.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn loop_scenario(cpus: usize, iterations: u64, quantum: u64) -> Scenario {
+    let toml = format!(
+        r#"
+[machine]
+isa = "aarch64"
+cpus = {cpus}
+quantum = {quantum}
+budget = 100000000000
+[image]
+elf = ["{elf}"]
+[[task]]
+cpus = {cpu_list:?}
+pid = 1
+call = "icache_loop"
+args = [{iterations}]
+"#,
+        elf = fixture("fixtures/arm64-icache/arm64-icache.o").display(),
+        cpu_list = (0..cpus).collect::<Vec<_>>(),
+    );
+    Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid")
+}
+
+#[allow(clippy::disallowed_methods)] // Benchmarks measure wall time; nothing here reaches a trace.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let start = std::time::Instant::now();
+    let v = f();
+    (v, start.elapsed())
+}
+
+fn mips(insns: u64, d: Duration) -> f64 {
+    insns as f64 / d.as_secs_f64() / 1e6
+}
+
+/// Runs the benchmarks and prints a table.
+pub fn bench(args: &BenchArgs) -> ExitCode {
+    println!("probesim bench (wall-clock figures of this machine; ratios are what to compare)");
+    println!();
+    println!("guest loop: arm64 icache_loop({}) per CPU (bl/ret/add/subs/b.ne), quantum 100", args.iterations);
+    let mut per_cpu_rate = 0.0;
+    for cpus in [1usize, 8] {
+        let s = loop_scenario(cpus, args.iterations, 100);
+        let (report, d) = timed(|| runner::run_scenario(s).expect("bench scenario runs"));
+        let insns = report.summary.vtime;
+        let rate = mips(insns, d);
+        if cpus == 1 {
+            per_cpu_rate = rate;
+        }
+        println!("  simulated, {cpus} CPU(s): {insns:>12} insns in {:>8.3} s = {rate:>8.1} M insn/s", d.as_secs_f64());
+    }
+    let single = runner::run_scenario(loop_scenario(1, args.iterations, 100)).expect("bench scenario runs");
+    let insns = single.summary.vtime;
+    match sim::bench::time_bare_call(
+        kernel_model::Isa::Aarch64,
+        &[fixture("fixtures/arm64-icache/arm64-icache.o")],
+        "icache_loop",
+        &[args.iterations],
+    ) {
+        Ok(Some(d)) => {
+            let bare = mips(insns, d);
+            println!("  bare Unicorn, 1 CPU, no hooks, one emu_start: {:>8.1} M insn/s", bare);
+            println!("  ratio simulated(1 CPU) / bare: {:.2}", per_cpu_rate / bare);
+        }
+        _ => println!("  bare Unicorn run failed"),
+    }
+    println!();
+    let per_run = (args.iterations / 20).max(1000);
+    let batch: Vec<Scenario> = (0..args.batch as u64)
+        .map(|seed| {
+            let mut s = loop_scenario(8, per_run, 100);
+            s.spec.machine.schedule = Schedule::Shuffle;
+            s.spec.machine.seed = seed;
+            s
+        })
+        .collect();
+    let run_one = |s: &Scenario| runner::run_scenario(s.clone()).expect("bench scenario runs").log.hash();
+    let (serial, ds) = timed(|| batch.iter().map(run_one).collect::<Vec<_>>());
+    let (parallel, dp) = timed(|| batch.par_iter().map(run_one).collect::<Vec<_>>());
+    assert_eq!(serial, parallel, "parallel runs must give the same logs as serial ones");
+    println!("batch: {} runs, 8 CPUs x icache_loop({per_run}), shuffled with seeds 0..{} (each run builds its machine on its worker)", args.batch, args.batch);
+    println!("  serial: {:>8.3} s   rayon on {} threads: {:>8.3} s   speed-up: {:.2}x   (logs identical)",
+        ds.as_secs_f64(), rayon::current_num_threads(), dp.as_secs_f64(), ds.as_secs_f64() / dp.as_secs_f64());
+    ExitCode::SUCCESS
+}
