@@ -462,10 +462,25 @@ impl Memory {
     /// Loads a little-endian value of `size` (1, 2, 4 or 8) bytes at `addr`, zero-extended.
     #[inline]
     pub fn load<E: ExternalMemory + ?Sized>(&self, addr: u64, size: usize, ext: &mut E) -> Result<u64, AccessError> {
-        let mut b = [0u8; 8];
         let size = size.min(8);
-        self.read(addr, &mut b[..size], ext)?;
-        Ok(u64::from_le_bytes(b))
+        if let Some(o) = self.stack_off(addr, size as u64) {
+            if let Some(v) = self.stack.get(o..).and_then(|b| get_le(b, size)) {
+                return Ok(v);
+            }
+        }
+        self.load_slow(addr, size, ext)
+    }
+
+    fn load_slow<E: ExternalMemory + ?Sized>(&self, addr: u64, size: usize, ext: &mut E) -> Result<u64, AccessError> {
+        let err = AccessError { addr, size: size as u64, write: false };
+        match self.locate(addr, size as u64, false)? {
+            Loc::Owned(i, o) => self.regions[i].data().and_then(|d| d.get(o..)).and_then(|b| get_le(b, size)).ok_or(err),
+            _ => {
+                let mut b = [0u8; 8];
+                self.read(addr, &mut b[..size], ext)?;
+                Ok(u64::from_le_bytes(b))
+            }
+        }
     }
 
     /// Stores the low `size` (1, 2, 4 or 8) bytes of `value` at `addr`, little-endian.
@@ -477,8 +492,25 @@ impl Memory {
         value: u64,
         ext: &mut E,
     ) -> Result<(), AccessError> {
-        let b = value.to_le_bytes();
-        self.write(addr, &b[..size.min(8)], ext)
+        let size = size.min(8);
+        if let Some(o) = self.stack_off(addr, size as u64) {
+            if let Some(b) = self.stack.get_mut(o..o + size) {
+                b.copy_from_slice(&value.to_le_bytes()[..size]);
+                return Ok(());
+            }
+        }
+        self.store_slow(addr, size, value, ext)
+    }
+
+    fn store_slow<E: ExternalMemory + ?Sized>(
+        &mut self,
+        addr: u64,
+        size: usize,
+        value: u64,
+        ext: &mut E,
+    ) -> Result<(), AccessError> {
+        let bytes = value.to_le_bytes();
+        self.write(addr, &bytes[..size], ext)
     }
 
     /// Reads `len` bytes at `addr` into a new vector.
@@ -516,6 +548,17 @@ impl Memory {
         }
         Err(AccessError { addr, size: max as u64, write: false })
     }
+}
+
+/// The little-endian value of `size` (1, 2, 4, 8) bytes at the start of `b`.
+#[inline]
+fn get_le(b: &[u8], size: usize) -> Option<u64> {
+    Some(match size {
+        1 => u64::from(*b.first()?),
+        2 => u64::from(u16::from_le_bytes(b.get(..2)?.try_into().ok()?)),
+        4 => u64::from(u32::from_le_bytes(b.get(..4)?.try_into().ok()?)),
+        _ => u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+    })
 }
 
 fn align_up(x: u64) -> Option<u64> {
