@@ -4,6 +4,7 @@ use crate::scenario::{Scenario, ScenarioError};
 use kernel_model::event::EventKind;
 use kernel_model::kallsyms::Kallsyms;
 use kernel_model::kernel::Kernel;
+use kernel_model::kprobes::Kprobe;
 use kernel_model::machine::Machine as _;
 use sim::event_log::EventLog;
 use sim::run::{RunEnd, RunSummary};
@@ -20,6 +21,8 @@ pub struct Report {
     pub summary: RunSummary,
     /// The kernel's symbols (for rendering).
     pub kallsyms: Kallsyms,
+    /// Every kprobe the run registered, with its counters.
+    pub kprobes: Vec<Kprobe>,
 }
 
 impl Report {
@@ -72,6 +75,23 @@ impl Report {
                 }
             }
         }
+        if !self.kprobes.is_empty() {
+            let _ = writeln!(out, "# kprobes (debugfs kprobes/list, with nhit/nmissed):");
+            for p in &self.kprobes {
+                let flags = if !p.registered { "  [GONE]" } else if p.disabled() { "  [DISABLED]" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "#   {}  k  {}  {}{flags}  class={} slot={} nhit={} nmissed={}",
+                    p.addr,
+                    self.kallsyms.format_short(p.addr),
+                    p.spec.name,
+                    p.ainsn.class,
+                    p.ainsn.slot.map_or("-".to_string(), |s| s.to_string()),
+                    p.nhit,
+                    p.nmissed
+                );
+            }
+        }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
         let _ = writeln!(out, "# log sha256: {}", self.log.hash());
         out
@@ -87,9 +107,10 @@ pub fn run_file(path: &Path) -> Result<Report, ScenarioError> {
 pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let mut p = scenario.prepare()?;
     let m = &scenario.spec.machine;
-    let mut kernel = Kernel::new(m.isa, m.kernel);
+    let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
     let summary = sim::run::run(&mut p.machine, &mut kernel, &p.tasks, &p.actions, &p.config);
     let kallsyms = p.machine.kallsyms().clone();
     let log = p.machine.take_log();
-    Ok(Report { scenario, log, summary, kallsyms })
+    let kprobes = kernel.core.kprobes.probes.clone();
+    Ok(Report { scenario, log, summary, kallsyms, kprobes })
 }

@@ -2,6 +2,7 @@
 //! Parsing is strict: unknown keys, bad values and unknown symbols are errors that name the file and the place.
 
 use kernel_model::kallsyms::{parse_int, KallsymsError};
+use kernel_model::kprobes::{HandlerAction, KprobeSpec, PreHandler};
 use kernel_model::machine::Machine as _;
 use kernel_model::profile::KernelProfile;
 use kernel_model::{CpuId, Isa, KernelVa};
@@ -198,6 +199,65 @@ pub struct ActionSpec {
     pub skip_syncs: Option<u32>,
 }
 
+/// One step of a handler: exactly one key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionStepSpec {
+    /// Call a kernel function (`symbol`), with `args`.
+    pub call: Option<String>,
+    /// Arguments of `call`.
+    #[serde(default)]
+    pub args: Vec<ArgSpec>,
+    /// Set a register of the probed context: `{ reg = "x0", value = 1 }`.
+    pub set_reg: Option<SetRegSpec>,
+    /// Record the probed context's registers.
+    #[serde(default)]
+    pub record_regs: bool,
+    /// The handler's return value.
+    pub ret: Option<u64>,
+}
+
+/// `set_reg = { reg = "x0", value = 1 }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRegSpec {
+    /// Register name (`x0`…, `pc`, `rax`…).
+    pub reg: String,
+    /// Value.
+    pub value: u64,
+}
+
+/// `[[kprobe]]`: a `register_kprobe` call made by `cpu`'s task at virtual time `at`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KprobeEntrySpec {
+    /// A label (defaults to `p<index>`).
+    pub name: Option<String>,
+    /// `kp.symbol_name`.
+    pub symbol: Option<String>,
+    /// `kp.addr` (`"0x…"`).
+    pub addr: Option<String>,
+    /// `kp.offset`.
+    #[serde(default)]
+    pub offset: u64,
+    /// The registering CPU.
+    #[serde(default)]
+    pub cpu: usize,
+    /// When it registers.
+    #[serde(default)]
+    pub at: u64,
+    /// A trace kprobe (perf/BPF attached): the pre-handler is `kprobe_dispatcher`.
+    #[serde(default)]
+    pub trace: bool,
+    /// Pre-handler steps.
+    pub pre: Option<Vec<ActionStepSpec>>,
+    /// Post-handler steps.
+    pub post: Option<Vec<ActionStepSpec>>,
+    /// Register disabled.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +275,9 @@ pub struct ScenarioSpec {
     /// Actions.
     #[serde(default, rename = "action")]
     pub actions: Vec<ActionSpec>,
+    /// Kprobe registrations.
+    #[serde(default, rename = "kprobe")]
+    pub kprobes: Vec<KprobeEntrySpec>,
 }
 
 /// A parsed scenario and where it came from.
@@ -286,6 +349,26 @@ impl Scenario {
                 }
             }
         }
+        for (i, k) in self.spec.kprobes.iter().enumerate() {
+            if k.cpu >= m.cpus {
+                return Err(self.invalid(format!("kprobe[{i}].cpu"), format!("CPU {} does not exist", k.cpu)));
+            }
+            if k.trace && k.pre.is_some() {
+                return Err(self.invalid(format!("kprobe[{i}]"), "a trace kprobe's pre-handler is kprobe_dispatcher; drop `pre`"));
+            }
+            for (j, step) in k.pre.iter().flatten().chain(k.post.iter().flatten()).enumerate() {
+                let n = usize::from(step.call.is_some())
+                    + usize::from(step.set_reg.is_some())
+                    + usize::from(step.record_regs)
+                    + usize::from(step.ret.is_some());
+                if n != 1 {
+                    return Err(self.invalid(
+                        format!("kprobe[{i}] handler step {j}"),
+                        "needs exactly one of call, set_reg, record_regs, ret",
+                    ));
+                }
+            }
+        }
         for (i, a) in self.spec.actions.iter().enumerate() {
             if a.cpu >= m.cpus {
                 return Err(self.invalid(format!("action[{i}].cpu"), format!("CPU {} does not exist", a.cpu)));
@@ -333,18 +416,7 @@ impl Scenario {
         let mut tasks = Vec::new();
         for (i, t) in self.spec.tasks.iter().enumerate() {
             let func = resolve(format!("task[{i}].call"), &t.call)?;
-            let mut args = Vec::new();
-            for (j, a) in t.args.iter().enumerate() {
-                let place = format!("task[{i}].args[{j}]");
-                args.push(match a {
-                    // Negative integers are passed as two's complement, as C does.
-                    ArgSpec::Int(v) => *v as u64,
-                    ArgSpec::Text(s) => match s.strip_prefix('&') {
-                        Some(sym) => resolve(place, sym)?.0,
-                        None => parse_int(s).ok_or_else(|| self.invalid(place, format!("`{s}` is not an integer or &symbol")))?,
-                    },
-                });
-            }
+            let args = self.args(&format!("task[{i}]"), &t.args, &resolve)?;
             let repeat = match &t.repeat {
                 None => Repeat::Times(1),
                 Some(RepeatSpec::Times(n)) => Repeat::Times(*n),
@@ -377,12 +449,75 @@ impl Scenario {
             };
             actions.push(Action { at: a.at, cpu: CpuId(a.cpu), op });
         }
+        for (i, k) in self.spec.kprobes.iter().enumerate() {
+            let place = format!("kprobe[{i}]");
+            let steps = |list: &Option<Vec<ActionStepSpec>>| -> Result<Option<Vec<HandlerAction>>, ScenarioError> {
+                let Some(list) = list else { return Ok(None) };
+                let mut out = Vec::new();
+                for (j, st) in list.iter().enumerate() {
+                    out.push(if let Some(name) = &st.call {
+                        let func = resolve(format!("{place} handler step {j}"), name)?;
+                        let args = self.args(&format!("{place} handler step {j}"), &st.args, &resolve)?;
+                        HandlerAction::Call { name: name.clone(), func, args }
+                    } else if let Some(r) = &st.set_reg {
+                        HandlerAction::SetReg { reg: r.reg.clone(), value: r.value }
+                    } else if st.record_regs {
+                        HandlerAction::RecordRegs
+                    } else {
+                        HandlerAction::Return(st.ret.unwrap_or(0))
+                    });
+                }
+                Ok(Some(out))
+            };
+            let addr = match &k.addr {
+                Some(a) => Some(KernelVa(
+                    parse_int(a).ok_or_else(|| self.invalid(format!("{place}.addr"), format!("`{a}` is not an address")))?,
+                )),
+                None => None,
+            };
+            let pre_handler = if k.trace {
+                PreHandler::TraceDispatcher
+            } else {
+                steps(&k.pre)?.map_or(PreHandler::None, PreHandler::Actions)
+            };
+            let spec = KprobeSpec {
+                name: k.name.clone().unwrap_or_else(|| format!("p{i}")),
+                symbol_name: k.symbol.clone(),
+                offset: k.offset,
+                addr,
+                pre_handler,
+                post_handler: steps(&k.post)?,
+                disabled: k.disabled,
+            };
+            actions.push(Action { at: k.at, cpu: CpuId(k.cpu), op: ActionOp::RegisterKprobe(spec) });
+        }
         let policy = match m.schedule {
             Schedule::RoundRobin => Policy::RoundRobin,
             Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
         };
         let config = RunConfig { quantum: m.quantum, policy, budget: m.budget };
         Ok(Prepared { machine, tasks, actions, config })
+    }
+
+    fn args(
+        &self,
+        place: &str,
+        args: &[ArgSpec],
+        resolve: &dyn Fn(String, &str) -> Result<KernelVa, ScenarioError>,
+    ) -> Result<Vec<u64>, ScenarioError> {
+        let mut out = Vec::new();
+        for (j, a) in args.iter().enumerate() {
+            let place = format!("{place}.args[{j}]");
+            out.push(match a {
+                // Negative integers are passed as two's complement, as C does.
+                ArgSpec::Int(v) => *v as u64,
+                ArgSpec::Text(s) => match s.strip_prefix('&') {
+                    Some(sym) => resolve(place, sym)?.0,
+                    None => parse_int(s).ok_or_else(|| self.invalid(place, format!("`{s}` is not an integer or &symbol")))?,
+                },
+            });
+        }
+        Ok(out)
     }
 
     fn poke_bytes(&self, i: usize, p: &PokeSpec) -> Result<Vec<u8>, ScenarioError> {

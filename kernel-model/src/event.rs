@@ -130,6 +130,61 @@ pub enum EventKind {
         /// Kernel function names, outermost first.
         frames: Vec<String>,
     },
+    /// `stop_machine`'s shared state advanced (the last CPU acknowledged the previous one).
+    StopMachineState {
+        /// The new `multi_stop_state`.
+        state: String,
+    },
+    /// A step of a CPU's stopper thread.
+    Stopper {
+        /// What it did.
+        what: String,
+    },
+    /// `aarch64_insn_patch_text_cb` on this CPU: entry (with the value `atomic_inc_return` gave) or release.
+    PatchCb {
+        /// `master` or `waiter`, or `release`/`isb`.
+        role: String,
+        /// `patch.cpu_count` after this CPU's update.
+        cpu_count: u32,
+    },
+    /// The master's write in `__aarch64_insn_write`: the `struct aarch64_insn_patch` and where every CPU is.
+    InsnPatch {
+        /// Address of the struct (on the registering task's stack).
+        patch: KernelVa,
+        /// `text_addrs[]`.
+        text_addrs: Vec<KernelVa>,
+        /// `new_insns[]`.
+        new_insns: Vec<u32>,
+        /// `insn_cnt`.
+        insn_cnt: u32,
+        /// `cpu_count`.
+        cpu_count: u32,
+        /// Each CPU's innermost frame at this moment (`cpuN: function`).
+        cpus: Vec<String>,
+    },
+    /// A kprobe registration step finished (`register_kprobe` returned, or a phase of it).
+    Kprobe {
+        /// The probe's name.
+        probe: String,
+        /// What happened.
+        what: String,
+    },
+    /// A kprobe was hit and handled in this way.
+    KprobeHit {
+        /// The probe's name.
+        probe: String,
+        /// The probed address.
+        addr: KernelVa,
+        /// What the handler did (`pre_handler`, `setup_singlestep`, `simulate_b_bl`, `missed`, …).
+        what: String,
+        /// `kcb->kprobe_status` afterwards.
+        status: String,
+    },
+    /// A handler recorded the probed context's registers.
+    Regs {
+        /// (name, value) pairs.
+        regs: Vec<(String, u64)>,
+    },
     /// The run's instruction budget ran out.
     BudgetExhausted {
         /// The budget.
@@ -186,6 +241,13 @@ impl EventKind {
             EventKind::SyncSkipped { .. } => "sync_skip",
             EventKind::Call { .. } => "kcall",
             EventKind::BudgetExhausted { .. } => "budget",
+            EventKind::StopMachineState { .. } => "stop_state",
+            EventKind::Stopper { .. } => "stopper",
+            EventKind::PatchCb { .. } => "patch_cb",
+            EventKind::InsnPatch { .. } => "insn_patch",
+            EventKind::Kprobe { .. } => "kprobe",
+            EventKind::KprobeHit { .. } => "kprobe_hit",
+            EventKind::Regs { .. } => "regs",
         }
     }
 }
@@ -211,6 +273,26 @@ impl fmt::Display for EventKind {
             EventKind::SyncSkipped { why } => write!(f, "{why} skipped by fault injection"),
             EventKind::Call { frames } => f.write_str(&frames.join(" -> ")),
             EventKind::BudgetExhausted { budget } => write!(f, "instruction budget of {budget} exhausted"),
+            EventKind::StopMachineState { state } => write!(f, "all CPUs acked: state -> {state}"),
+            EventKind::Stopper { what } => f.write_str(what),
+            EventKind::PatchCb { role, cpu_count } => write!(f, "aarch64_insn_patch_text_cb: {role}, cpu_count={cpu_count}"),
+            EventKind::InsnPatch { patch, text_addrs, new_insns, insn_cnt, cpu_count, cpus } => {
+                let addrs: Vec<String> = text_addrs.iter().map(|a| a.to_string()).collect();
+                let insns: Vec<String> = new_insns.iter().map(|i| format!("{i:08x}")).collect();
+                write!(
+                    f,
+                    "__aarch64_insn_write: aarch64_insn_patch@{patch} {{text_addrs=[{}], new_insns=[{}], insn_cnt={insn_cnt}, cpu_count={cpu_count}}}; {}",
+                    addrs.join(", "),
+                    insns.join(", "),
+                    cpus.join("; ")
+                )
+            }
+            EventKind::Kprobe { probe, what } => write!(f, "{probe}: {what}"),
+            EventKind::KprobeHit { probe, addr, what, status } => write!(f, "{probe}@{addr}: {what} [{status}]"),
+            EventKind::Regs { regs } => {
+                let parts: Vec<String> = regs.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
+                f.write_str(&parts.join(" "))
+            }
         }
     }
 }

@@ -1,16 +1,27 @@
-//! The kernel as the scheduler sees it: what happens when a CPU traps, and which CPUs are in modelled kernel code.
+//! The modelled kernel as the scheduler sees it: per-CPU kprobe state, the activities CPUs perform in model mode
+//! (registering a probe, running a stopper thread, running probe handlers), and what happens when a CPU traps.
+//!
+//! A CPU is in **guest mode** (Unicorn runs its code) unless it has an activity that needs it: then it is in
+//! **model mode** and each scheduler turn runs one step of its innermost activity. Activities stack: a registering
+//! task waits in `stop_machine` while its CPU's stopper thread runs on top of it; a kprobe handler that calls a
+//! kernel function waits while the CPU runs that function in guest mode.
 
-use crate::arch::{self, ArchKernel};
+use crate::arch::{self, ArchKernel, PtRegs};
+use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
+use crate::kprobes::{HandlerAction, KprobeSpec, Kprobes, ProbeId, TableEntry};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
-use crate::{CpuId, Isa};
+use crate::stop_machine::{StopFn, StopMachine, StopperPhase, StopperStep};
+use crate::{CpuId, Isa, KernelVa};
 
 /// What the scheduler does with a CPU after the kernel handled its trap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrapAction {
     /// Return from the exception: the CPU continues in guest code at its (possibly changed) pc.
     Resume,
+    /// The kernel is still handling the exception (handlers to run): the CPU stays in model mode.
+    Model,
     /// The kernel died on this CPU (`die()`); the task is killed.
     Oops {
         /// The kernel's message.
@@ -18,27 +29,496 @@ pub enum TrapAction {
     },
 }
 
-/// The modelled kernel of one run.
-pub struct Kernel {
+/// `struct prev_kprobe`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrevKprobe {
+    /// `kp`: the table address of the interrupted probe.
+    pub kp: Option<KernelVa>,
+    /// `status`.
+    pub status: u32,
+}
+
+/// `struct kprobe_ctlblk` (per CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KprobeCtlblk {
+    /// `kprobe_status`.
+    pub kprobe_status: u32,
+    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step.
+    pub saved_irqflag: u64,
+    /// `prev_kprobe`.
+    pub prev_kprobe: PrevKprobe,
+    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
+    pub ss_ctx: Option<u64>,
+}
+
+/// Which handler a [`HandlerRun`] is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandlerKind {
+    /// `pre_handler` (`aggr_pre_handler` over the children).
+    Pre,
+    /// `post_handler` (`aggr_post_handler`).
+    Post,
+}
+
+/// Handlers of one hit in progress, resumable across nested guest calls.
+#[derive(Clone, Debug)]
+pub struct HandlerRun {
+    /// The exception context (`struct pt_regs *regs`).
+    pub regs: PtRegs,
+    /// The probed address (the table entry).
+    pub addr: KernelVa,
+    /// Which handler.
+    pub kind: HandlerKind,
+    probes: Vec<ProbeId>,
+    child: usize,
+    action: usize,
+    ret: u64,
+    waiting_call: bool,
+}
+
+/// A registration in progress (`register_kprobe` in a task's context).
+#[derive(Clone, Debug)]
+struct RegisterOp {
+    spec: KprobeSpec,
+    phase: RegPhase,
+    id: Option<ProbeId>,
+    /// Stack frame for the patch struct (`aarch64_insn_patch_text`'s locals).
+    frame: KernelVa,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RegPhase {
+    Start,
+    WaitSlot,
+    Insert,
+    WaitArm,
+}
+
+#[derive(Clone, Debug)]
+enum Activity {
+    Register(RegisterOp),
+    Stopper,
+    Handler(HandlerRun),
+}
+
+/// Per-CPU kernel state.
+#[derive(Clone, Debug, Default)]
+pub struct PerCpu {
+    /// `current_kprobe`: the table address of the probe being handled.
+    pub current_kprobe: Option<KernelVa>,
+    /// `kprobe_ctlblk`.
+    pub kcb: KprobeCtlblk,
+    activities: Vec<Activity>,
+}
+
+/// A text patch the architecture performs under `stop_machine` (or another multi-CPU protocol).
+pub type PatchJob = Box<dyn StopFn>;
+
+/// The generic half of the kernel, which the ISA-specific half operates on.
+pub struct KernelCore {
     /// Which Linux version's behaviour to reproduce.
     pub profile: KernelProfile,
+    /// The kprobes.
+    pub kprobes: Kprobes,
+    /// Per-CPU state.
+    pub percpu: Vec<PerCpu>,
+    /// The `stop_machine` in progress, if any.
+    pub stop: Option<StopMachine>,
+    slots_used: Vec<bool>,
+}
+
+impl KernelCore {
+    /// Models `get_insn_slot()` (kernel/kprobes.c): a free slot of `size` bytes in the executable slot area.
+    pub fn get_insn_slot(&mut self, m: &dyn Machine, size: u64) -> Option<KernelVa> {
+        let (base, len) = m.insn_slot_area();
+        let n = (len / size) as usize;
+        if self.slots_used.len() < n {
+            self.slots_used.resize(n, false);
+        }
+        let i = self.slots_used.iter().position(|u| !u)?;
+        self.slots_used[i] = true;
+        Some(base.add(i as u64 * size))
+    }
+
+    /// Models `set_current_kprobe` / `reset_current_kprobe`.
+    pub fn set_current_kprobe(&mut self, cpu: CpuId, kp: Option<KernelVa>) {
+        self.percpu[cpu.0].current_kprobe = kp;
+    }
+
+    /// The name of the probe(s) at `addr`, for the log.
+    #[must_use]
+    pub fn probe_name(&self, addr: KernelVa) -> String {
+        match self.kprobes.get_kprobe(addr) {
+            Some(e) => {
+                let names: Vec<String> =
+                    self.kprobes.members(e).iter().map(|id| self.kprobes.get(*id).spec.name.clone()).collect();
+                names.join("+")
+            }
+            None => format!("{addr}"),
+        }
+    }
+
+    /// Starts running the pre- or post-handlers of the probe(s) at `addr` for a hit on `cpu`. Returns the handler
+    /// run to step, or `None` if there is nothing to run (no handler registered).
+    #[must_use]
+    pub fn start_handlers(&self, addr: KernelVa, kind: HandlerKind, regs: PtRegs) -> Option<HandlerRun> {
+        let entry = self.kprobes.get_kprobe(addr)?;
+        let probes: Vec<ProbeId> = self
+            .kprobes
+            .members(entry)
+            .into_iter()
+            .filter(|id| {
+                let p = self.kprobes.get(*id);
+                !p.disabled()
+                    && match kind {
+                        HandlerKind::Pre => p.spec.pre_handler != crate::kprobes::PreHandler::None,
+                        HandlerKind::Post => p.spec.post_handler.is_some(),
+                    }
+            })
+            .collect();
+        (!probes.is_empty()).then(|| HandlerRun {
+            regs,
+            addr,
+            kind,
+            probes,
+            child: 0,
+            action: 0,
+            ret: 0,
+            waiting_call: false,
+        })
+    }
+}
+
+/// The modelled kernel of one run.
+pub struct Kernel {
+    /// The generic state.
+    pub core: KernelCore,
     arch: Box<dyn ArchKernel>,
 }
 
+/// Cost, in virtual ticks, of one model step (documented in ARCHITECTURE.md).
+pub const MODEL_STEP_TICKS: u64 = 1;
+
 impl Kernel {
-    /// A kernel for `isa` behaving as `profile`.
+    /// A kernel for `isa` behaving as `profile`, on `nr_cpus` CPUs.
     #[must_use]
-    pub fn new(isa: Isa, profile: KernelProfile) -> Kernel {
-        Kernel { profile, arch: arch::lookup(isa, profile) }
+    pub fn new(isa: Isa, profile: KernelProfile, nr_cpus: usize) -> Kernel {
+        Kernel {
+            core: KernelCore {
+                profile,
+                kprobes: Kprobes::default(),
+                percpu: vec![PerCpu::default(); nr_cpus],
+                stop: None,
+                slots_used: Vec::new(),
+            },
+            arch: arch::lookup(isa, profile),
+        }
+    }
+
+    /// The profile.
+    #[must_use]
+    pub fn profile(&self) -> KernelProfile {
+        self.core.profile
+    }
+
+    /// Asks `cpu`'s current task to call `register_kprobe(spec)` (as a perf_event_open or a module init would).
+    /// The registration runs in model mode on that CPU from its next turn.
+    pub fn request_register_kprobe(&mut self, m: &mut dyn Machine, cpu: CpuId, spec: KprobeSpec) {
+        // The call's frame sits below whatever the CPU's stack holds now, as a syscall's would.
+        let sp = m.pt_regs(cpu).sp();
+        let top = m.stack_top(cpu).0;
+        let base = if sp <= top && sp > top - 0x4000 { sp } else { top };
+        let frame = KernelVa((base - 0x400) & !0xf);
+        self.core.percpu[cpu.0].activities.push(Activity::Register(RegisterOp {
+            spec,
+            phase: RegPhase::Start,
+            id: None,
+            frame,
+        }));
+    }
+
+    fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {
+        let acts = &self.core.percpu[cpu.0].activities;
+        if acts.iter().any(|a| matches!(a, Activity::Handler(_))) {
+            return false;
+        }
+        idle || !acts.is_empty() || m.pt_regs(cpu).irqs_enabled()
+    }
+
+    /// Whether `cpu` must take a model step this turn (rather than run guest code); `idle` says it has no task.
+    pub fn wants_model_step(&mut self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {
+        let stopper_queued = self
+            .core
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.stoppers[cpu.0] == StopperPhase::Queued)
+            && !self.core.percpu[cpu.0].activities.iter().any(|a| matches!(a, Activity::Stopper));
+        if stopper_queued && self.preemptible(m, cpu, idle) {
+            self.core.percpu[cpu.0].activities.push(Activity::Stopper);
+            return true;
+        }
+        match self.core.percpu[cpu.0].activities.last() {
+            None => false,
+            Some(Activity::Handler(h)) => !h.waiting_call,
+            Some(_) => true,
+        }
+    }
+
+    /// Whether `cpu` has any activity (used to decide whether a run is finished).
+    #[must_use]
+    pub fn busy(&self, cpu: CpuId) -> bool {
+        !self.core.percpu[cpu.0].activities.is_empty()
+    }
+
+    /// Runs one model step on `cpu` (call after [`Kernel::wants_model_step`] said so; a queued stopper thread has
+    /// then already preempted the CPU: `migration/N` has the highest priority).
+    pub fn step(&mut self, m: &mut dyn Machine, cpu: CpuId) {
+        m.charge(cpu, MODEL_STEP_TICKS);
+        let Some(top) = self.core.percpu[cpu.0].activities.pop() else { return };
+        match top {
+            Activity::Stopper => {
+                let stop = self.core.stop.as_mut().expect("a stopper runs only during stop_machine");
+                match stop.step(m, cpu) {
+                    StopperStep::Running => self.core.percpu[cpu.0].activities.push(Activity::Stopper),
+                    StopperStep::Exited => self.leave_model_if_idle(m, cpu),
+                }
+            }
+            Activity::Register(op) => self.step_register(m, cpu, op),
+            Activity::Handler(h) => self.step_handler(m, cpu, h),
+        }
+    }
+
+    fn leave_model_if_idle(&mut self, m: &mut dyn Machine, cpu: CpuId) {
+        if self.core.percpu[cpu.0].activities.is_empty() {
+            // Back to the interrupted task through the exception return: a context-synchronisation event.
+            m.context_synchronize(cpu, "eret");
+        }
+    }
+
+    fn step_register(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: RegisterOp) {
+        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &RegisterOp, res: Result<(), Errno>| {
+            let what = match res {
+                Ok(()) => "register_kprobe returned 0".to_string(),
+                Err(e) => format!("register_kprobe returned {e}"),
+            };
+            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what });
+            if let (Err(_), Some(id)) = (res, op.id) {
+                k.core.kprobes.get_mut(id).registered = false;
+            }
+            k.leave_model_if_idle(m, cpu);
+        };
+        match op.phase {
+            RegPhase::Start => match self.register_start(m, cpu, &mut op) {
+                Ok(true) => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
+                Ok(false) => finish(self, m, &op, Ok(())),
+                Err(e) => finish(self, m, &op, Err(e)),
+            },
+            RegPhase::WaitSlot | RegPhase::WaitArm => {
+                let done = self.core.stop.as_ref().is_some_and(StopMachine::completed);
+                if !done {
+                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    return;
+                }
+                let stop = self.core.stop.take().expect("checked above");
+                if let Err(e) = stop.ret {
+                    finish(self, m, &op, Err(e));
+                    return;
+                }
+                if op.phase == RegPhase::WaitSlot {
+                    let id = op.id.expect("prepared");
+                    self.arch.after_slot_patch(&mut self.core, m, cpu, id);
+                    op.phase = RegPhase::Insert;
+                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                } else {
+                    m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what: "armed".into() });
+                    finish(self, m, &op, Ok(()));
+                }
+            }
+            RegPhase::Insert => {
+                if self.core.stop.is_some() {
+                    // stop_cpus_mutex: another stop_machine is in progress.
+                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    return;
+                }
+                let id = op.id.expect("prepared");
+                let addr = self.core.kprobes.get(id).addr;
+                self.core.kprobes.table.insert(addr, TableEntry::Single(id));
+                if self.core.kprobes.get(id).disabled() {
+                    finish(self, m, &op, Ok(()));
+                    return;
+                }
+                // arm_kprobe → arch_arm_kprobe.
+                match self.arch.arm_kprobe_job(&mut self.core, m, id, op.frame) {
+                    Ok(job) => {
+                        self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                        op.phase = RegPhase::WaitArm;
+                        self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    }
+                    Err(e) => {
+                        self.core.kprobes.table.remove(&addr);
+                        finish(self, m, &op, Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The synchronous part of `register_kprobe`: address, checks, `prepare_kprobe`. Returns whether the
+    /// registration continues (waits for patching) or is complete.
+    fn register_start(&mut self, m: &mut dyn Machine, cpu: CpuId, op: &mut RegisterOp) -> Result<bool, Errno> {
+        let k = &mut self.core.kprobes;
+        let addr = k.kprobe_addr(&op.spec, m.kallsyms())?;
+        if k.is_registered(&op.spec) {
+            return Err(Errno::EINVAL);
+        }
+        k.check_kprobe_address_safe(addr, m.is_kernel_text(addr), m.kallsyms())?;
+        let id = ProbeId(k.probes.len());
+        let flags = if op.spec.disabled { crate::kprobes::KPROBE_FLAG_DISABLED } else { 0 };
+        k.probes.push(crate::kprobes::Kprobe {
+            id,
+            spec: op.spec.clone(),
+            addr,
+            flags,
+            nmissed: 0,
+            nhit: 0,
+            opcode: Vec::new(),
+            ainsn: Default::default(),
+            registered: true,
+        });
+        op.id = Some(id);
+        if k.get_kprobe(addr).is_some() {
+            // register_aggr_kprobe: shares the existing probe's opcode and slot; no patching.
+            let first = k.first(k.get_kprobe(addr).expect("checked"));
+            let (opcode, ainsn) = (k.get(first).opcode.clone(), k.get(first).ainsn.clone());
+            let p = k.get_mut(id);
+            p.opcode = opcode;
+            p.ainsn = ainsn;
+            k.add_to_aggregate(addr, id);
+            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what: format!("joins the probe at {addr} (aggr_kprobe)") });
+            return Ok(false);
+        }
+        match self.arch.arch_prepare_kprobe(&mut self.core, m, cpu, id, op.frame) {
+            Err(e) => Err(e),
+            Ok(Some(job)) => {
+                self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                op.phase = RegPhase::WaitSlot;
+                Ok(true)
+            }
+            Ok(None) => {
+                op.phase = RegPhase::Insert;
+                Ok(true)
+            }
+        }
+    }
+
+    fn step_handler(&mut self, m: &mut dyn Machine, cpu: CpuId, mut h: HandlerRun) {
+        loop {
+            let Some(&id) = h.probes.get(h.child) else { break };
+            let p = self.core.kprobes.get(id).clone();
+            let actions: &[HandlerAction] = match (&h.kind, &p.spec.pre_handler, &p.spec.post_handler) {
+                (HandlerKind::Pre, crate::kprobes::PreHandler::Actions(a), _) => a,
+                (HandlerKind::Post, _, Some(a)) => a,
+                (HandlerKind::Pre, crate::kprobes::PreHandler::TraceDispatcher, _) => {
+                    self.core.kprobes.get_mut(id).nhit += 1;
+                    let mut frames = self.arch.brk_entry_frames();
+                    frames.extend(
+                        ["kprobe_breakpoint_handler", "kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"]
+                            .map(String::from),
+                    );
+                    m.emit(cpu, EventKind::Call { frames });
+                    h.child += 1;
+                    continue;
+                }
+                _ => &[],
+            };
+            if h.action == 0 && h.kind == HandlerKind::Pre {
+                self.core.kprobes.get_mut(id).nhit += 1;
+            }
+            if let Some(a) = actions.get(h.action) {
+                h.action += 1;
+                match a {
+                    HandlerAction::Call { name, func, args } => {
+                        let sp = (h.regs.sp() - 0x400) & !0xf;
+                        m.call_function(cpu, *func, args, sp);
+                        m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), what: format!("handler calls {name}") });
+                        h.waiting_call = true;
+                        self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
+                        return;
+                    }
+                    HandlerAction::SetReg { reg, value } => {
+                        h.regs.set_by_name(reg, *value);
+                    }
+                    HandlerAction::RecordRegs => {
+                        let regs = h.regs.named().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+                        m.emit(cpu, EventKind::Regs { regs });
+                    }
+                    HandlerAction::Return(v) => h.ret = *v,
+                }
+                continue;
+            }
+            // This child's handler returned h.ret.
+            if h.kind == HandlerKind::Pre && h.ret != 0 {
+                // aggr_pre_handler: a non-zero return stops the chain.
+                break;
+            }
+            h.child += 1;
+            h.action = 0;
+        }
+        let regs = self.arch.after_handler(&mut self.core, m, cpu, h.kind, h.addr, h.regs, h.ret);
+        match regs {
+            Some(regs) => {
+                m.set_pt_regs(cpu, &regs);
+                self.leave_model_if_idle(m, cpu);
+            }
+            None => {}
+        }
+    }
+
+    /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
+    /// false if it was the task's own call.
+    pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
+        let _ = m;
+        match self.core.percpu[cpu.0].activities.last_mut() {
+            Some(Activity::Handler(h)) if h.waiting_call => {
+                h.waiting_call = false;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Handles an exception taken by `cpu` in guest code, as the kernel's exception entry path does.
     pub fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
         m.emit(cpu, EventKind::Trap { trap: trap.clone() });
-        let action = self.arch.handle_trap(m, cpu, trap);
-        if let TrapAction::Oops { message } = &action {
-            m.emit(cpu, EventKind::Oops { message: message.clone() });
+        let action = self.arch.handle_trap(&mut self.core, m, cpu, trap);
+        match &action {
+            TrapAction::Oops { message } => m.emit(cpu, EventKind::Oops { message: message.clone() }),
+            TrapAction::Model => {}
+            TrapAction::Resume => {}
         }
         action
+    }
+
+    /// Pushes a handler run onto `cpu` (the arch hit path calls this when handlers must run).
+    pub fn push_handler(core: &mut KernelCore, cpu: CpuId, h: HandlerRun) {
+        core.percpu[cpu.0].activities.push(Activity::Handler(h));
+    }
+
+    /// A one-line description of where `cpu` is in modelled kernel code (innermost frame), if anywhere.
+    #[must_use]
+    pub fn backtrace(&self, cpu: CpuId) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.core.percpu[cpu.0].activities {
+            match a {
+                Activity::Register(_) => out.push("register_kprobe".to_string()),
+                Activity::Stopper => {
+                    if let Some(s) = &self.core.stop {
+                        out.extend(s.frames(cpu).into_iter().map(String::from));
+                    }
+                }
+                Activity::Handler(_) => out.push("kprobe_breakpoint_handler".to_string()),
+            }
+        }
+        out
     }
 }

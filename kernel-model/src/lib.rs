@@ -9,11 +9,14 @@
 
 pub mod arch;
 pub mod bpf;
+pub mod errno;
 pub mod event;
 pub mod kallsyms;
 pub mod kernel;
+pub mod kprobes;
 pub mod machine;
 pub mod profile;
+pub mod stop_machine;
 pub mod types;
 
 pub use types::{CpuId, Isa, KernelVa, VTime};

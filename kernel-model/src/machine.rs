@@ -87,6 +87,15 @@ pub trait Machine: GuestMemory {
     fn pt_regs(&mut self, cpu: CpuId) -> PtRegs;
     /// Restores `cpu`'s registers as exception return does (`kernel_exit`).
     fn set_pt_regs(&mut self, cpu: CpuId, regs: &PtRegs);
+    /// The executable area kprobe slots are allocated from (`alloc_insn_page`): start and length.
+    fn insn_slot_area(&self) -> (KernelVa, u64);
+    /// The top of `cpu`'s kernel stack (`THREAD_SIZE` bytes below it are the stack).
+    fn stack_top(&self, cpu: CpuId) -> KernelVa;
+    /// `core_kernel_text(addr)`: whether `addr` lies in the kernel image's code.
+    fn is_kernel_text(&self, va: KernelVa) -> bool;
+    /// Sets `cpu` up to call `func(args…)` on the stack `sp`, returning to the task-return address; the CPU runs it
+    /// in guest mode from its next turn (a kernel function called from modelled code, e.g. by a probe handler).
+    fn call_function(&mut self, cpu: CpuId, func: KernelVa, args: &[u64], sp: u64);
     /// Records an event on `cpu` at the current virtual time.
     fn emit(&mut self, cpu: CpuId, kind: EventKind);
 }

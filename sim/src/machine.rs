@@ -133,12 +133,6 @@ impl EmulatedMachine {
         std::mem::take(&mut self.log)
     }
 
-    /// The top of `cpu`'s kernel stack.
-    #[must_use]
-    pub fn stack_top(&self, cpu: CpuId) -> u64 {
-        let stacks = self.mem.layout.region(RegionKind::Stacks);
-        stacks.va + (cpu.0 as u64 + 1) * THREAD_SIZE
-    }
 
     /// Allocates `size` bytes of kernel data (zeroed), for objects the scenario or model creates.
     pub fn alloc_data(&mut self, size: u64, align: u64) -> Option<KernelVa> {
@@ -147,7 +141,7 @@ impl EmulatedMachine {
 
     /// Sets `cpu` up to call `func(args…)` returning to the task-return address.
     pub fn prepare_call(&mut self, cpu: CpuId, func: KernelVa, args: &[u64]) -> Result<(), MemFault> {
-        let top = self.stack_top(cpu);
+        let top = Machine::stack_top(self, cpu).0;
         let ret = self.task_return;
         self.backend.prepare_call(&mut self.cpus[cpu.0].uc, &self.mem, func.0, args, top, ret)
     }
@@ -277,6 +271,33 @@ impl Machine for EmulatedMachine {
 
     fn set_pt_regs(&mut self, cpu: CpuId, regs: &PtRegs) {
         self.backend.set_pt_regs(&mut self.cpus[cpu.0].uc, regs);
+    }
+
+    fn insn_slot_area(&self) -> (KernelVa, u64) {
+        let r = self.mem.layout.region(RegionKind::InsnSlots);
+        (KernelVa(r.va), r.size)
+    }
+
+    fn stack_top(&self, cpu: CpuId) -> KernelVa {
+        let stacks = self.mem.layout.region(RegionKind::Stacks);
+        KernelVa(stacks.va + (cpu.0 as u64 + 1) * THREAD_SIZE)
+    }
+
+    fn is_kernel_text(&self, va: KernelVa) -> bool {
+        let r = self.mem.layout.region(RegionKind::Text);
+        // The task-return page is the machine's, not the kernel image's.
+        r.contains(va.0, 1) && va.0 < self.task_return
+    }
+
+    fn call_function(&mut self, cpu: CpuId, func: KernelVa, args: &[u64], sp: u64) {
+        let ret = self.task_return;
+        self.backend
+            .prepare_call(&mut self.cpus[cpu.0].uc, &self.mem, func.0, args, sp, ret)
+            .expect("kernel stacks are mapped");
+        // A handler's callee runs in the exception context: interrupts stay masked.
+        let mut regs = self.backend.pt_regs(&self.cpus[cpu.0].uc);
+        regs.mask_irqs();
+        self.backend.set_pt_regs(&mut self.cpus[cpu.0].uc, &regs);
     }
 
     fn emit(&mut self, cpu: CpuId, kind: EventKind) {

@@ -6,6 +6,7 @@ use crate::scheduler::{Policy, Scheduler};
 use crate::Outcome;
 use kernel_model::event::EventKind;
 use kernel_model::kernel::{Kernel, TrapAction};
+use kernel_model::kprobes::KprobeSpec;
 use kernel_model::machine::Machine;
 use kernel_model::{CpuId, KernelVa};
 use std::collections::VecDeque;
@@ -59,6 +60,8 @@ pub enum ActionOp {
     Isb,
     /// Fault injection: the CPU ignores its next `n` context synchronisations.
     SkipSyncs(u32),
+    /// The CPU's task calls `register_kprobe`.
+    RegisterKprobe(KprobeSpec),
 }
 
 /// An action at a time on a CPU.
@@ -160,31 +163,42 @@ pub fn run(
     }
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
     let end = 'outer: loop {
-        if running.iter().all(Option::is_none) && actions.is_empty() {
+        let kernel_busy = (0..nr_cpus).any(|c| kernel.busy(CpuId(c)));
+        if running.iter().all(Option::is_none) && actions.is_empty() && !kernel_busy {
             break RunEnd::Completed;
         }
+        if machine.now().0 >= cfg.budget {
+            let cpu = running.iter().position(Option::is_some).unwrap_or(0);
+            machine.emit(CpuId(cpu), EventKind::BudgetExhausted { budget: cfg.budget });
+            break 'outer RunEnd::BudgetExhausted;
+        }
+        let idle_round = running.iter().all(Option::is_none) && !kernel_busy;
         for cpu in scheduler.next_round() {
             let id = CpuId(cpu);
-            while actions.front().is_some_and(|a| a.at <= machine.now().0 && a.cpu == id) {
+            while actions.front().is_some_and(|a| (a.at <= machine.now().0 || idle_round) && a.cpu == id) {
                 let a = actions.pop_front().expect("front exists");
-                perform(machine, id, &a.op);
+                perform(machine, kernel, id, &a.op);
             }
             // Actions for CPUs that have nothing to run still fire, in time order.
-            if running.iter().all(Option::is_none) {
+            if idle_round {
                 if let Some(a) = actions.pop_front() {
-                    perform(machine, a.cpu, &a.op);
+                    perform(machine, kernel, a.cpu, &a.op);
                 }
+                continue;
+            }
+            if kernel.wants_model_step(machine, id, running[cpu].is_none()) {
+                kernel.step(machine, id);
                 continue;
             }
             let Some(r) = running[cpu].as_mut() else { continue };
             let used = machine.now().0;
             if used >= cfg.budget {
-                machine.emit(id, EventKind::BudgetExhausted { budget: cfg.budget });
-                break 'outer RunEnd::BudgetExhausted;
+                continue;
             }
             let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
             match result.outcome {
                 Outcome::QuantumDone => {}
+                Outcome::Returned if kernel.on_return(machine, id) => {}
                 Outcome::Returned => {
                     let ret = machine.return_value(id);
                     machine.emit(
@@ -212,7 +226,7 @@ pub fn run(
                     }
                 }
                 Outcome::Trap(trap) => match kernel.handle_trap(machine, id, &trap) {
-                    TrapAction::Resume => {}
+                    TrapAction::Resume | TrapAction::Model => {}
                     TrapAction::Oops { .. } => {
                         calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
                         machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
@@ -272,7 +286,7 @@ fn call(machine: &mut EmulatedMachine, cpu: CpuId, r: &Running) {
     );
 }
 
-fn perform(machine: &mut EmulatedMachine, cpu: CpuId, op: &ActionOp) {
+fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &ActionOp) {
     match op {
         ActionOp::PokeText { addr, bytes } => {
             if let Err(fault) = machine.poke_text(cpu, *addr, bytes) {
@@ -282,5 +296,6 @@ fn perform(machine: &mut EmulatedMachine, cpu: CpuId, op: &ActionOp) {
         ActionOp::FlushIcacheRange { addr, len } => machine.flush_icache_range(cpu, *addr, *len),
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
+        ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
     }
 }

@@ -6,10 +6,12 @@ pub mod aarch64;
 pub mod x86_64;
 
 use crate::event::Trap;
-use crate::kernel::TrapAction;
+use crate::errno::Errno;
+use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
-use crate::{CpuId, Isa};
+use crate::{CpuId, Isa, KernelVa};
 
 /// One disassembled instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,10 +37,45 @@ pub fn disassemble(isa: Isa, addr: u64, bytes: &[u8]) -> Vec<DisasmLine> {
     }
 }
 
-/// The ISA-specific half of the kernel: exception entry and dispatch.
+/// The ISA-specific half of the kernel: exception entry and dispatch, and the arch hooks of the kprobe core
+/// (`arch_prepare_kprobe`, `arch_arm_kprobe`, the hit path). Each method operates on the generic state.
 pub trait ArchKernel {
     /// Handles an exception `cpu` took in guest code (arm64 `el1_sync`, x86 the IDT entry for the vector).
-    fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction;
+    fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction;
+    /// `arch_prepare_kprobe`: decode, allocate and fill the XOL slot. Returns a patch job when the slot must be
+    /// written under `stop_machine` (arm64 5.10).
+    fn arch_prepare_kprobe(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<Option<PatchJob>, Errno>;
+    /// What `arch_prepare_kprobe` does after its slot patch completed (arm64 5.10: `flush_icache_range`).
+    fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId);
+    /// `arch_arm_kprobe`: the patch that writes the breakpoint.
+    fn arm_kprobe_job(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<PatchJob, Errno>;
+    /// Continues the hit path after the pre- or post-handlers ran; returns the registers to resume with, or
+    /// `None` if the kernel stays in model mode (more handlers pushed).
+    fn after_handler(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        kind: HandlerKind,
+        addr: KernelVa,
+        regs: PtRegs,
+        ret: u64,
+    ) -> Option<PtRegs>;
+    /// The exception entry's call chain up to the break-hook dispatcher, outermost first.
+    fn brk_entry_frames(&self) -> Vec<String>;
 }
 
 /// The ISA-specific kernel for `isa`.
@@ -136,6 +173,23 @@ impl PtRegs {
         match self {
             PtRegs::Aarch64(r) => r.set_by_name(name, v),
             PtRegs::X86_64(r) => r.set_by_name(name, v),
+        }
+    }
+
+    /// Whether the interrupted context had interrupts enabled (arm64 PSTATE.I clear; x86 EFLAGS.IF set).
+    #[must_use]
+    pub fn irqs_enabled(&self) -> bool {
+        match self {
+            PtRegs::Aarch64(r) => r.pstate & aarch64::ptrace::PSR_I_BIT == 0,
+            PtRegs::X86_64(r) => r.flags & x86_64::ptrace::X86_EFLAGS_IF != 0,
+        }
+    }
+
+    /// Masks interrupts in these registers (the state of a handler's nested call).
+    pub fn mask_irqs(&mut self) {
+        match self {
+            PtRegs::Aarch64(r) => r.pstate |= aarch64::ptrace::DAIF_MASK,
+            PtRegs::X86_64(r) => r.flags &= !x86_64::ptrace::X86_EFLAGS_IF,
         }
     }
 

@@ -474,7 +474,9 @@ impl Memory {
     fn load_slow<E: ExternalMemory + ?Sized>(&self, addr: u64, size: usize, ext: &mut E) -> Result<u64, AccessError> {
         let err = AccessError { addr, size: size as u64, write: false };
         match self.locate(addr, size as u64, false)? {
-            Loc::Owned(i, o) => self.regions[i].data().and_then(|d| d.get(o..)).and_then(|b| get_le(b, size)).ok_or(err),
+            Loc::Owned(i, o) => {
+                self.regions[i].data().and_then(|d| d.get(o..)).and_then(|b| get_le(b, size)).ok_or(err)
+            }
             _ => {
                 let mut b = [0u8; 8];
                 self.read(addr, &mut b[..size], ext)?;

@@ -210,7 +210,7 @@ pub fn run<H: Helpers + ?Sized>(
     loop {
         let cur = pc;
         let s = match slots.get(pc) {
-            Some(s) => *s,
+            Some(s) => s,
             None => return Err(BpfError::FellOffEnd { pc }),
         };
         if executed == budget {
@@ -456,8 +456,8 @@ pub fn run<H: Helpers + ?Sized>(
             op::STX_MEM_H => st!(2, sv),
             op::STX_MEM_W => st!(4, sv),
             op::STX_MEM_DW => st!(8, sv),
-            op::STX_ATOMIC_W => atomic(&mut regs, mem, helpers, s, 4).map_err(|e| e.at(cur))?,
-            op::STX_ATOMIC_DW => atomic(&mut regs, mem, helpers, s, 8).map_err(|e| e.at(cur))?,
+            op::STX_ATOMIC_W => atomic(&mut regs, mem, helpers, *s, 4).map_err(|e| e.at(cur))?,
+            op::STX_ATOMIC_DW => atomic(&mut regs, mem, helpers, *s, 8).map_err(|e| e.at(cur))?,
 
             // The loader refused every other opcode; the slot after an lddw is never reached.
             code => return Err(BpfError::InvalidOpcode { pc: cur, code }),

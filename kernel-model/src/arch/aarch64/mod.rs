@@ -7,15 +7,19 @@ pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
 pub mod simulate_insn;
+pub mod kprobes;
+pub mod patching;
 
-use super::ArchKernel;
+use super::{ArchKernel, PtRegs};
+use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
-use crate::kernel::TrapAction;
+use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
-use crate::CpuId;
+use crate::{CpuId, KernelVa};
 
-/// The arm64 kernel's exception handling.
+/// The arm64 kernel: exception entry, break hooks and kprobes.
 pub struct Aarch64Kernel {
     profile: KernelProfile,
 }
@@ -29,21 +33,31 @@ impl Aarch64Kernel {
 }
 
 impl ArchKernel for Aarch64Kernel {
-    /// Models `el1_sync` → `el1_sync_handler` and the handler for the exception class. Exception entry is a
-    /// context-synchronisation event, so the CPU fetches current text after it returns.
-    fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
+    /// Models `el1_sync` → `el1_sync_handler` → `el1_dbg` → `do_debug_exception` → `brk_handler` →
+    /// `call_break_hook` for BRKs, and the oops paths for other exceptions. Exception entry is a
+    /// context-synchronisation event.
+    fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
         m.context_synchronize(cpu, "exception entry");
-        let pc = m.pt_regs(cpu).ip();
+        let regs = m.pt_regs(cpu);
+        let pc = regs.ip();
         match trap {
             Trap::Brk { imm } => {
-                m.emit(cpu, EventKind::Call { frames: debug_monitors::brk_entry_frames(self.profile) });
-                // No break hook claims the immediate: `brk_handler` warns and `do_debug_exception` dies.
-                TrapAction::Oops {
-                    message: format!(
-                        "Unexpected kernel BRK exception at EL1; Internal error: BRK handler: {:08x} [#1] SMP",
-                        debug_monitors::brk_esr(*imm)
-                    ),
-                }
+                let hook = match u32::from(*imm) {
+                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(k, m, cpu, regs)),
+                    insn::KPROBES_BRK_SS_IMM => kprobes::kprobe_breakpoint_ss_handler(k, m, cpu, regs),
+                    _ => None,
+                };
+                hook.unwrap_or_else(|| {
+                    let mut frames = debug_monitors::brk_entry_frames(self.profile);
+                    frames.push("(no hook)".into());
+                    m.emit(cpu, EventKind::Call { frames });
+                    TrapAction::Oops {
+                        message: format!(
+                            "Unexpected kernel BRK exception at EL1; Internal error: BRK handler: {:08x} [#1] SMP",
+                            debug_monitors::brk_esr(*imm)
+                        ),
+                    }
+                })
             }
             Trap::Undefined => {
                 TrapAction::Oops { message: "Internal error: Oops - undefined instruction: 0 [#1] SMP".into() }
@@ -56,5 +70,50 @@ impl ArchKernel for Aarch64Kernel {
             },
             other => TrapAction::Oops { message: format!("unhandled exception: {other}") },
         }
+    }
+
+    fn arch_prepare_kprobe(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<Option<PatchJob>, Errno> {
+        kprobes::arch_prepare_kprobe(k, m, cpu, id, frame)
+    }
+
+    fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId) {
+        kprobes::after_slot_patch(k, m, cpu, id);
+    }
+
+    fn arm_kprobe_job(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<PatchJob, Errno> {
+        kprobes::arm_kprobe_job(k, m, id, frame)
+    }
+
+    fn after_handler(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        kind: HandlerKind,
+        addr: KernelVa,
+        regs: PtRegs,
+        ret: u64,
+    ) -> Option<PtRegs> {
+        kprobes::after_handler(k, m, cpu, kind, addr, regs, ret)
+    }
+
+    fn brk_entry_frames(&self) -> Vec<String> {
+        let mut f = debug_monitors::brk_entry_frames(self.profile);
+        f.push("kprobe_breakpoint_handler".into());
+        f.truncate(f.len() - 1);
+        f
     }
 }

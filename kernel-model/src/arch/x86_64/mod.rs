@@ -1,16 +1,20 @@
 //! x86_64: models of `arch/x86/kernel/kprobes/core.c` and `arch/x86/kernel/alternative.c`.
 
 pub mod disasm;
+pub mod insn;
+pub mod kprobes_core;
 pub mod ptrace;
 
-use super::ArchKernel;
-use crate::event::Trap;
-use crate::kernel::TrapAction;
+use super::{ArchKernel, PtRegs};
+use crate::errno::Errno;
+use crate::event::{EventKind, Trap};
+use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
-use crate::CpuId;
+use crate::{CpuId, KernelVa};
 
-/// The x86 kernel's exception handling.
+/// The x86 kernel's exception handling. Kprobes on x86 are not modelled yet (issue 5): registering one fails.
 pub struct X86Kernel {
     #[allow(dead_code)] // Read once x86 kprobes land (issue 5).
     profile: KernelProfile,
@@ -27,16 +31,61 @@ impl X86Kernel {
 impl ArchKernel for X86Kernel {
     /// Models the IDT entries (`exc_int3`, `exc_debug`, `exc_page_fault`, …) for an exception in kernel mode.
     /// Exception return is serialising (`iret`), so the CPU fetches current text afterwards.
-    fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
+    fn handle_trap(&mut self, _k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
         m.context_synchronize(cpu, "iret");
         let message = match trap {
             Trap::Int3 => "int3: 0000 [#1] SMP".to_string(),
             Trap::Debug => "debug: 0000 [#1] SMP".to_string(),
             Trap::Undefined => "invalid opcode: 0000 [#1] SMP".to_string(),
-            Trap::MemFault { addr: Some(a), what } => format!("BUG: unable to handle page fault for address: {a:016x} ({what})"),
+            Trap::MemFault { addr: Some(a), what } => {
+                format!("BUG: unable to handle page fault for address: {a:016x} ({what})")
+            }
             Trap::MemFault { addr: None, what } => format!("{what}: 0000 [#1] SMP"),
             other => format!("unhandled exception: {other}"),
         };
         TrapAction::Oops { message }
+    }
+
+    fn arch_prepare_kprobe(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        id: ProbeId,
+        _frame: KernelVa,
+    ) -> Result<Option<PatchJob>, Errno> {
+        let name = k.kprobes.get(id).spec.name.clone();
+        m.emit(cpu, EventKind::Kprobe { probe: name, what: "x86 arch_prepare_kprobe is not modelled yet".into() });
+        Err(Errno::EINVAL)
+    }
+
+    fn after_slot_patch(&mut self, _k: &mut KernelCore, _m: &mut dyn Machine, _cpu: CpuId, _id: ProbeId) {}
+
+    fn arm_kprobe_job(
+        &mut self,
+        _k: &mut KernelCore,
+        _m: &mut dyn Machine,
+        _id: ProbeId,
+        _frame: KernelVa,
+    ) -> Result<PatchJob, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn after_handler(
+        &mut self,
+        _k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        _kind: HandlerKind,
+        _addr: KernelVa,
+        regs: PtRegs,
+        _ret: u64,
+    ) -> Option<PtRegs> {
+        m.set_pt_regs(cpu, &regs);
+        Some(regs)
+    }
+
+    fn brk_entry_frames(&self) -> Vec<String> {
+        vec!["asm_exc_int3".into(), "exc_int3".into()]
     }
 }

@@ -69,7 +69,8 @@ impl IsaBackend for X86_64 {
         r.sp = (stack_top & !0xf) - 8;
         mem.write(KernelVa(r.sp), &ret.to_le_bytes())?;
         r.ip = func;
-        r.flags = 0x2;
+        // Kernel threads run with interrupts enabled (EFLAGS.IF); bit 1 is reserved-set.
+        r.flags = 0x202;
         regs::write(uc, &r);
         Ok(())
     }

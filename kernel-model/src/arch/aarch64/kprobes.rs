@@ -1,0 +1,318 @@
+//! `arch/arm64/kernel/probes/kprobes.c`: preparing a probe (decode, XOL slot `{insn, BRK #6}`), arming it
+//! (`BRK #4` under `stop_machine`), and the hit path: `kprobe_breakpoint_handler` → pre-handler →
+//! `setup_singlestep` (out of line with DAIF masked, or simulated) → `kprobe_breakpoint_ss_handler` →
+//! `post_kprobe_handler`.
+
+use super::decode_insn::{arm_kprobe_decode_insn, DecodeOptions, ProbeInsn};
+use super::insn::{BRK64_OPCODE_KPROBES, BRK64_OPCODE_KPROBES_SS};
+use super::patching::InsnPatchCb;
+use super::ptrace::DAIF_MASK;
+use super::simulate_insn::SimulateOptions;
+use crate::arch::PtRegs;
+use crate::errno::Errno;
+use crate::event::EventKind;
+use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
+use crate::kprobes::{
+    status_name, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
+};
+use crate::machine::Machine;
+use crate::profile::KernelProfile;
+use crate::{CpuId, KernelVa};
+
+/// `MAX_INSN_SIZE` (words) × 4: one XOL slot.
+pub const SLOT_SIZE: u64 = 8;
+
+fn arm64(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
+    match regs {
+        PtRegs::Aarch64(r) => r,
+        PtRegs::X86_64(_) => panic!("arm64 kprobe code given x86 registers (simulator bug)"),
+    }
+}
+
+fn hit(m: &mut dyn Machine, k: &KernelCore, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
+    let status = status_name(k.percpu[cpu.0].kcb.kprobe_status).to_string();
+    m.emit(cpu, EventKind::KprobeHit { probe: k.probe_name(addr), addr, what: what.into(), status });
+}
+
+/// Models `arch_prepare_kprobe` (arch/arm64/kernel/probes/kprobes.c).
+pub fn arch_prepare_kprobe(
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    id: ProbeId,
+    frame: KernelVa,
+) -> Result<Option<PatchJob>, Errno> {
+    let addr = k.kprobes.get(id).addr;
+    // if ((unsigned long) p->addr & 0x03) return -EINVAL;
+    if addr.0 & 3 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let opcode = m.read_u32(addr).map_err(|_| Errno::EINVAL)?;
+    k.kprobes.get_mut(id).opcode = opcode.to_le_bytes().to_vec();
+    let symbol_start = m.kallsyms().lookup(addr).map(|s| s.addr);
+    let decoded = arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile))
+        .map_err(|_| Errno::EINVAL)?;
+    let name = k.kprobes.get(id).spec.name.clone();
+    match decoded {
+        ProbeInsn::InsnRejected => Err(Errno::EINVAL),
+        ProbeInsn::InsnGoodNoSlot(h) => {
+            // arch_prepare_simulate: insn = NULL, restore = 0.
+            let p = k.kprobes.get_mut(id);
+            p.ainsn.slot = None;
+            p.ainsn.restore = 0;
+            p.ainsn.class = format!("simulated:{}", h.name().trim_start_matches("simulate_"));
+            m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("arch_prepare_simulate: {}", h.name()) });
+            Ok(None)
+        }
+        ProbeInsn::InsnGood => {
+            let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or(Errno::ENOMEM)?;
+            let p = k.kprobes.get_mut(id);
+            p.ainsn.slot = Some(slot);
+            p.ainsn.restore = addr.0 + 4;
+            p.ainsn.class = "xol".into();
+            m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("arch_prepare_ss_slot: slot {slot}") });
+            let addrs = vec![slot, slot.add(4)];
+            let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
+            match k.profile {
+                // 5.10: aarch64_insn_patch_text(addrs, insns, 2) — under stop_machine — then flush_icache_range.
+                KernelProfile::V5_10 => Ok(Some(Box::new(InsnPatchCb::new(m, k.profile, frame, addrs, insns)?))),
+                // 6.12: aarch64_insn_patch_text_nosync() for each word: write + caches_clean_inval_pou, no
+                // stop_machine; the BRK exception of the hit is the context synchronisation.
+                KernelProfile::V6_12 => {
+                    for (a, i) in addrs.iter().zip(insns) {
+                        m.poke_text(cpu, *a, &i.to_le_bytes()).map_err(|_| Errno::EFAULT)?;
+                        m.flush_icache_range(cpu, *a, 4);
+                    }
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// The 5.10 tail of `arch_prepare_ss_slot`: `flush_icache_range(slot, slot + 2 words)` (with its IPI to every CPU,
+/// `kick_all_cpus_sync`).
+pub fn after_slot_patch(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId) {
+    if let Some(slot) = k.kprobes.get(id).ainsn.slot {
+        m.flush_icache_range(cpu, slot, SLOT_SIZE);
+        for c in 0..m.nr_cpus() {
+            m.context_synchronize(CpuId(c), "kick_all_cpus_sync IPI");
+        }
+    }
+}
+
+/// Models `arch_arm_kprobe`: `aarch64_insn_patch_text(&addr, &BRK64_OPCODE_KPROBES, 1)`.
+pub fn arm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
+    let addr = k.kprobes.get(id).addr;
+    Ok(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?))
+}
+
+/// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.
+pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
+    let addr = KernelVa(regs.ip());
+    let Some(entry) = k.kprobes.get_kprobe(addr).cloned() else {
+        return match k.profile {
+            // "The breakpoint instruction was removed right after we hit it. Another cpu has removed either a
+            // probepoint or a debugger breakpoint at this address": return to the original instruction.
+            KernelProfile::V5_10 => TrapAction::Resume,
+            // WARN_ON_ONCE(!p); return DBG_HOOK_ERROR.
+            KernelProfile::V6_12 => TrapAction::Oops {
+                message: format!(
+                    "WARNING: kprobe_breakpoint_handler: no kprobe at {addr}; Unexpected kernel BRK exception at EL1"
+                ),
+            },
+        };
+    };
+    let _ = entry;
+    if let Some(cur) = k.percpu[cpu.0].current_kprobe {
+        // reenter_kprobe.
+        let status = k.percpu[cpu.0].kcb.kprobe_status;
+        return match status {
+            KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
+                k.kprobes.inc_nmissed(addr);
+                hit(m, k, cpu, addr, format!("reenter_kprobe: missed (current {cur}), no handlers"));
+                setup_singlestep(k, m, cpu, addr, &mut regs, true)
+            }
+            KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
+                message: match k.profile {
+                    KernelProfile::V5_10 => "Unrecoverable kprobe detected. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
+                    KernelProfile::V6_12 => "Failed to recover from reentered kprobes. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
+                }
+                .to_string(),
+            },
+            _ => TrapAction::Oops { message: format!("WARNING: reenter_kprobe: invalid status {status:#x}") },
+        };
+    }
+    k.set_current_kprobe(cpu, Some(addr));
+    k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
+    hit(m, k, cpu, addr, "kprobe_breakpoint_handler");
+    match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
+        Some(h) => {
+            Kernel::push_handler(k, cpu, h);
+            TrapAction::Model
+        }
+        None => setup_singlestep(k, m, cpu, addr, &mut regs, false),
+    }
+}
+
+/// Models `setup_singlestep`: step the original instruction out of line with DAIF masked, or simulate it and run
+/// the post-handler in the same exception.
+fn setup_singlestep(
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    addr: KernelVa,
+    regs: &mut PtRegs,
+    reenter: bool,
+) -> TrapAction {
+    let pcpu = &mut k.percpu[cpu.0];
+    if reenter {
+        // save_previous_kprobe; set_current_kprobe; status = KPROBE_REENTER.
+        pcpu.kcb.prev_kprobe.kp = pcpu.current_kprobe;
+        pcpu.kcb.prev_kprobe.status = pcpu.kcb.kprobe_status;
+        pcpu.current_kprobe = Some(addr);
+        pcpu.kcb.kprobe_status = KPROBE_REENTER;
+    } else {
+        pcpu.kcb.kprobe_status = KPROBE_HIT_SS;
+    }
+    let first = k.kprobes.first(k.kprobes.get_kprobe(addr).expect("probe exists"));
+    let p = k.kprobes.get(first).clone();
+    if let Some(slot) = p.ainsn.slot {
+        // kprobes_save_local_irqflag: mask all of DAIF for the step.
+        let r = arm64(regs);
+        k.percpu[cpu.0].kcb.saved_irqflag = r.pstate & DAIF_MASK;
+        r.pstate |= DAIF_MASK;
+        if k.profile == KernelProfile::V5_10 {
+            // 5.10 kept kcb->ss_ctx: ss_pending, match_addr = slot + 4.
+            k.percpu[cpu.0].kcb.ss_ctx = Some(slot.0 + 4);
+        }
+        r.pc = slot.0;
+        hit(m, k, cpu, addr, format!("setup_singlestep: pc = slot {slot}, DAIF masked"));
+        m.set_pt_regs(cpu, regs);
+        m.context_synchronize(cpu, "eret");
+        TrapAction::Resume
+    } else {
+        // arch_simulate_insn: handler(opcode, addr, regs); post_kprobe_handler.
+        let opcode = u32::from_le_bytes(p.opcode[..4].try_into().expect("4-byte opcode"));
+        let class = p.ainsn.class.trim_start_matches("simulated:").to_string();
+        let handler = super::decode_insn::arm_probe_decode_insn(opcode);
+        if let super::decode_insn::ProbeInsn::InsnGoodNoSlot(h) = handler {
+            if h.simulate(opcode, arm64(regs), m, SimulateOptions::for_profile(k.profile)).is_err() {
+                return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
+            }
+        } else if let Ok(super::decode_insn::ProbeInsn::InsnGoodNoSlot(h)) =
+            arm_kprobe_decode_insn(addr, m, None, DecodeOptions::for_profile(k.profile))
+        {
+            // Literal loads are classified by arm_kprobe_decode_insn before arm_probe_decode_insn.
+            let _ = h.simulate(opcode, arm64(regs), m, SimulateOptions::for_profile(k.profile));
+        }
+        hit(m, k, cpu, addr, format!("simulate_{class}"));
+        post_kprobe_handler(k, m, cpu, regs)
+    }
+}
+
+/// Models `post_kprobe_handler`.
+fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs) -> TrapAction {
+    let Some(cur) = k.percpu[cpu.0].current_kprobe else {
+        m.set_pt_regs(cpu, regs);
+        return TrapAction::Resume;
+    };
+    let first = k.kprobes.first(k.kprobes.get_kprobe(cur).expect("current probe exists"));
+    let restore = k.kprobes.get(first).ainsn.restore;
+    if restore != 0 {
+        regs.set_ip(restore);
+    }
+    let pcpu = &mut k.percpu[cpu.0];
+    if pcpu.kcb.kprobe_status == KPROBE_REENTER {
+        // restore_previous_kprobe.
+        pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
+        pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+        hit(m, k, cpu, cur, "post_kprobe_handler: restore_previous_kprobe");
+        m.set_pt_regs(cpu, regs);
+        m.context_synchronize(cpu, "eret");
+        return TrapAction::Resume;
+    }
+    pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
+    match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
+        Some(h) => {
+            Kernel::push_handler(k, cpu, h);
+            TrapAction::Model
+        }
+        None => {
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, cur, "post_kprobe_handler: done");
+            m.set_pt_regs(cpu, regs);
+            m.context_synchronize(cpu, "eret");
+            TrapAction::Resume
+        }
+    }
+}
+
+/// Models `kprobe_breakpoint_ss_handler` for `BRK #6` at `regs.pc`: is it our step's end?
+pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
+    let pc = regs.ip();
+    let ours = match k.profile {
+        // 5.10: kprobe_ss_hit(kcb, addr): ss_pending && match_addr == addr.
+        KernelProfile::V5_10 => {
+            let hit = k.percpu[cpu.0].kcb.ss_ctx == Some(pc);
+            if hit {
+                k.percpu[cpu.0].kcb.ss_ctx = None;
+            }
+            hit
+        }
+        // 6.12: cur && status & (HIT_SS|REENTER) && addr == &cur->ainsn.api.insn[1].
+        KernelProfile::V6_12 => k.percpu[cpu.0].current_kprobe.is_some_and(|cur| {
+            let first = k.kprobes.first(k.kprobes.get_kprobe(cur).expect("current probe exists"));
+            let slot = k.kprobes.get(first).ainsn.slot;
+            k.percpu[cpu.0].kcb.kprobe_status & (KPROBE_HIT_SS | KPROBE_REENTER) != 0
+                && slot.is_some_and(|s| s.0 + 4 == pc)
+        }),
+    };
+    if !ours {
+        return None;
+    }
+    // kprobes_restore_local_irqflag.
+    let saved = k.percpu[cpu.0].kcb.saved_irqflag;
+    let r = arm64(&mut regs);
+    r.pstate = (r.pstate & !DAIF_MASK) | saved;
+    let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
+    hit(m, k, cpu, cur, "kprobe_breakpoint_ss_handler");
+    Some(post_kprobe_handler(k, m, cpu, &mut regs))
+}
+
+/// Continues after handlers (see [`crate::arch::ArchKernel::after_handler`]).
+pub fn after_handler(
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    kind: HandlerKind,
+    addr: KernelVa,
+    mut regs: PtRegs,
+    ret: u64,
+) -> Option<PtRegs> {
+    let action = match kind {
+        HandlerKind::Pre if ret == 0 => setup_singlestep(k, m, cpu, addr, &mut regs, false),
+        HandlerKind::Pre => {
+            // The pre-handler changed the pc: reset_current_kprobe, no step, no post-handler.
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
+            m.set_pt_regs(cpu, &regs);
+            TrapAction::Resume
+        }
+        HandlerKind::Post => {
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, addr, "post_handler done");
+            m.set_pt_regs(cpu, &regs);
+            m.context_synchronize(cpu, "eret");
+            TrapAction::Resume
+        }
+    };
+    match action {
+        TrapAction::Resume => Some(m.pt_regs(cpu)),
+        TrapAction::Model => None,
+        TrapAction::Oops { message } => {
+            m.emit(cpu, EventKind::Oops { message });
+            Some(m.pt_regs(cpu))
+        }
+    }
+}

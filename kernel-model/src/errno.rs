@@ -1,0 +1,58 @@
+//! `include/uapi/asm-generic/errno-base.h` / `errno.h`: the error numbers the modelled kernel functions return.
+
+use std::fmt;
+
+/// A kernel error number (returned negated, as `-EINVAL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[allow(missing_docs)] // The variants are the kernel's names.
+pub enum Errno {
+    ENOENT,
+    E2BIG,
+    ENOMEM,
+    EFAULT,
+    EBUSY,
+    EEXIST,
+    EINVAL,
+    ENOSPC,
+    EILSEQ,
+}
+
+impl Errno {
+    /// The positive number.
+    #[must_use]
+    pub fn value(self) -> i32 {
+        match self {
+            Errno::ENOENT => 2,
+            Errno::E2BIG => 7,
+            Errno::ENOMEM => 12,
+            Errno::EFAULT => 14,
+            Errno::EBUSY => 16,
+            Errno::EEXIST => 17,
+            Errno::EINVAL => 22,
+            Errno::ENOSPC => 28,
+            Errno::EILSEQ => 84,
+        }
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::ENOENT => "ENOENT",
+            Errno::E2BIG => "E2BIG",
+            Errno::ENOMEM => "ENOMEM",
+            Errno::EFAULT => "EFAULT",
+            Errno::EBUSY => "EBUSY",
+            Errno::EEXIST => "EEXIST",
+            Errno::EINVAL => "EINVAL",
+            Errno::ENOSPC => "ENOSPC",
+            Errno::EILSEQ => "EILSEQ",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "-{} ({})", self.name(), -self.value())
+    }
+}
