@@ -3,3 +3,4 @@
 pub mod cli;
 pub mod runner;
 pub mod scenario;
+pub mod views;

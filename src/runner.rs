@@ -23,13 +23,63 @@ pub struct Report {
     pub kallsyms: Kallsyms,
     /// Every kprobe the run registered, with its counters.
     pub kprobes: Vec<Kprobe>,
+    /// What each `register_kprobe` returned.
+    pub register_results: Vec<(String, Result<(), kernel_model::errno::Errno>)>,
+    /// `show_disasm` functions before the run.
+    pub disasm_before: String,
+    /// And after it (as memory holds them: patched text shows its breakpoints).
+    pub disasm_after: String,
 }
 
 impl Report {
-    /// A one-line verdict for failures: an oops or an unexpected budget exhaustion, naming the file and the place.
+    /// Checks the scenario's `expect_*` tables; returns the first mismatch.
+    #[must_use]
+    pub fn unmet_expectation(&self) -> Option<String> {
+        let spec = &self.scenario.spec;
+        for e in &spec.expect_kprobe {
+            if let Some(want) = &e.registered {
+                let got = self.register_results.iter().find(|(n, _)| *n == e.name).map(|(_, r)| match r {
+                    Ok(()) => "0".to_string(),
+                    Err(errno) => format!("-{}", errno.name()),
+                });
+                let want = match want {
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                if got.as_deref() != Some(want.as_str()) {
+                    return Some(format!("kprobe {}: register_kprobe returned {got:?}, expected {want}", e.name));
+                }
+            }
+            let p = self.kprobes.iter().find(|p| p.spec.name == e.name);
+            for (what, want, got) in
+                [("nhit", e.nhit, p.map(|p| p.nhit)), ("nmissed", e.nmissed, p.map(|p| p.nmissed))]
+            {
+                if let Some(want) = want {
+                    if got != Some(want) {
+                        return Some(format!("kprobe {}: {what} is {got:?}, expected {want}", e.name));
+                    }
+                }
+            }
+        }
+        for e in &spec.expect_calls {
+            let got: Vec<i64> =
+                self.summary.calls.iter().filter(|c| c.pid == e.pid).filter_map(|c| c.ret).map(|r| r as i64).collect();
+            if got != e.returns {
+                return Some(format!("pid {}: calls returned {got:?}, expected {:?}", e.pid, e.returns));
+            }
+        }
+        None
+    }
+
+    /// A one-line verdict for failures: an oops, an unexpected budget exhaustion or an unmet expectation, naming
+    /// the file and the place.
     #[must_use]
     pub fn failure(&self) -> Option<String> {
         let file = self.scenario.path.display();
+        if let Some(msg) = self.unmet_expectation() {
+            return Some(format!("{file}: {msg}"));
+        }
         for e in self.log.events() {
             if let EventKind::Oops { message } = &e.kind {
                 return Some(format!(
@@ -63,7 +113,13 @@ impl Report {
             "# {} cpus={} kernel={} quantum={} schedule={:?} seed={} budget={}",
             m.isa, m.cpus, m.kernel, m.quantum, m.schedule, m.seed, m.budget
         );
+        for line in self.disasm_before.lines() {
+            let _ = writeln!(out, "# before: {line}");
+        }
         out.push_str(&self.log.to_text(&self.kallsyms));
+        for line in self.disasm_after.lines() {
+            let _ = writeln!(out, "# after:  {line}");
+        }
         let _ = writeln!(out, "# calls:");
         for c in &self.summary.calls {
             match c.ret {
@@ -108,9 +164,25 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let mut p = scenario.prepare()?;
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
+    let disasm = |machine: &sim::machine::EmulatedMachine| -> Result<String, ScenarioError> {
+        let mut out = String::new();
+        for name in &scenario.spec.show_disasm {
+            let sym = machine.kallsyms().lookup_name(name).cloned().ok_or_else(|| ScenarioError::Invalid {
+                file: scenario.path.clone(),
+                place: "show_disasm".into(),
+                msg: format!("unknown symbol `{name}`"),
+            })?;
+            let _ = writeln!(out, "u {name}:");
+            out.push_str(&crate::views::render_function(machine, sym.addr, sym.size));
+        }
+        Ok(out)
+    };
+    let disasm_before = disasm(&p.machine)?;
     let summary = sim::run::run(&mut p.machine, &mut kernel, &p.tasks, &p.actions, &p.config);
     let kallsyms = p.machine.kallsyms().clone();
     let log = p.machine.take_log();
     let kprobes = kernel.core.kprobes.probes.clone();
-    Ok(Report { scenario, log, summary, kallsyms, kprobes })
+    let disasm_after = disasm(&p.machine)?;
+    let register_results = kernel.core.register_results.clone();
+    Ok(Report { scenario, log, summary, kallsyms, kprobes, register_results, disasm_before, disasm_after })
 }

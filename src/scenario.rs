@@ -258,6 +258,31 @@ pub struct KprobeEntrySpec {
     pub disabled: bool,
 }
 
+/// `[[expect_kprobe]]`: what a probe's registration and counters must be at the end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectKprobe {
+    /// The probe's name.
+    pub name: String,
+    /// `register_kprobe`'s result: `0` or an errno name such as `"-EINVAL"`.
+    #[serde(default)]
+    pub registered: Option<toml::Value>,
+    /// Expected hits.
+    pub nhit: Option<u64>,
+    /// Expected misses.
+    pub nmissed: Option<u64>,
+}
+
+/// `[[expect_calls]]`: the return values of a task's calls, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectCalls {
+    /// The task.
+    pub pid: u32,
+    /// Its calls' return values.
+    pub returns: Vec<i64>,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +303,15 @@ pub struct ScenarioSpec {
     /// Kprobe registrations.
     #[serde(default, rename = "kprobe")]
     pub kprobes: Vec<KprobeEntrySpec>,
+    /// Expectations on kprobes (checked after the run; a mismatch fails it).
+    #[serde(default)]
+    pub expect_kprobe: Vec<ExpectKprobe>,
+    /// Expectations on call results.
+    #[serde(default)]
+    pub expect_calls: Vec<ExpectCalls>,
+    /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
+    #[serde(default)]
+    pub show_disasm: Vec<String>,
 }
 
 /// A parsed scenario and where it came from.

@@ -124,6 +124,8 @@ pub struct KernelCore {
     pub percpu: Vec<PerCpu>,
     /// The `stop_machine` in progress, if any.
     pub stop: Option<StopMachine>,
+    /// What each `register_kprobe` call returned, in completion order (probe name, result).
+    pub register_results: Vec<(String, Result<(), Errno>)>,
     slots_used: Vec<bool>,
 }
 
@@ -209,6 +211,7 @@ impl Kernel {
                 kprobes: Kprobes::default(),
                 percpu: vec![PerCpu::default(); nr_cpus],
                 stop: None,
+                register_results: Vec::new(),
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
@@ -229,12 +232,11 @@ impl Kernel {
         let top = m.stack_top(cpu).0;
         let base = if sp <= top && sp > top - 0x4000 { sp } else { top };
         let frame = KernelVa((base - 0x400) & !0xf);
-        self.core.percpu[cpu.0].activities.push(Activity::Register(RegisterOp {
-            spec,
-            phase: RegPhase::Start,
-            id: None,
-            frame,
-        }));
+        // Registrations requested by one task run one after another, in request order: a later request waits
+        // below the earlier ones (the innermost activity runs first).
+        let acts = &mut self.core.percpu[cpu.0].activities;
+        let at = acts.iter().position(|a| matches!(a, Activity::Register(_))).unwrap_or(acts.len());
+        acts.insert(at, Activity::Register(RegisterOp { spec, phase: RegPhase::Start, id: None, frame }));
     }
 
     fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {
@@ -302,6 +304,7 @@ impl Kernel {
                 Err(e) => format!("register_kprobe returned {e}"),
             };
             m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what });
+            k.core.register_results.push((op.spec.name.clone(), res));
             if let (Err(_), Some(id)) = (res, op.id) {
                 k.core.kprobes.get_mut(id).registered = false;
             }
@@ -477,14 +480,17 @@ impl Kernel {
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
-        let _ = m;
-        match self.core.percpu[cpu.0].activities.last_mut() {
+        let addr = match self.core.percpu[cpu.0].activities.last_mut() {
             Some(Activity::Handler(h)) if h.waiting_call => {
                 h.waiting_call = false;
-                true
+                h.addr
             }
-            _ => false,
-        }
+            _ => return false,
+        };
+        let name = self.core.probe_name(addr);
+        let ret = m.pt_regs(cpu).return_value();
+        m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("handler's call returned {ret:#x} ({ret})") });
+        true
     }
 
     /// Handles an exception taken by `cpu` in guest code, as the kernel's exception entry path does.

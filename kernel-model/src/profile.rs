@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// A Linux version the model reproduces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum KernelProfile {
     /// Linux 5.10 (the seed's RK3588 kernel).
     #[serde(rename = "5.10")]

@@ -1,9 +1,8 @@
 //! `probesim disasm ELF --symbol NAME` and `probesim symbols ELF`: the image as the simulator loads it (sections
 //! placed, relocations applied, kernel addresses).
 
-use kernel_model::arch::disassemble;
-use kernel_model::machine::{GuestMemory as _, Machine as _};
-use kernel_model::KernelVa;
+use crate::views::render_function;
+use kernel_model::machine::Machine as _;
 use sim::machine::EmulatedMachine;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,22 +27,6 @@ pub struct SymbolsArgs {
 fn load(elf: &Path) -> Result<EmulatedMachine, String> {
     let isa = sim::elf::detect_isa(elf).map_err(|e| e.to_string())?;
     EmulatedMachine::new(isa, 1, &[elf.to_path_buf()]).map_err(|e| e.to_string())
-}
-
-/// Renders a function's disassembly in the debugger's `u` layout: `address encoding text  <target>`.
-#[must_use]
-pub fn render_function(machine: &EmulatedMachine, start: KernelVa, size: u64) -> String {
-    let syms = machine.kallsyms();
-    let mut bytes = vec![0; usize::try_from(size).unwrap_or(0)];
-    if machine.read(start, &mut bytes).is_err() {
-        return format!("{start}: unreadable\n");
-    }
-    let mut out = String::new();
-    for line in disassemble(machine.isa(), start.0, &bytes) {
-        let target = line.target.map(|t| format!("  <{}>", syms.format_short(KernelVa(t)))).unwrap_or_default();
-        out.push_str(&format!("{:016x} {:<20} {}{target}\n", line.addr, line.encoding, line.text));
-    }
-    out
 }
 
 /// `disasm`.

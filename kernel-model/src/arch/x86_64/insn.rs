@@ -832,7 +832,7 @@ mod tests {
                 for &c in &interesting {
                     let mut buf = [a, b, c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
                     if let Ok(i) = insn_decode_kernel(&buf) {
-                        assert!(i.len() >= 1 && i.len() <= MAX_INSN_SIZE);
+                        assert!(!i.is_empty() && i.len() <= MAX_INSN_SIZE);
                         assert!(insn_offset_immediate(&i) <= i.len(), "{buf:02x?}");
                     }
                     buf[3] = 0xff;
