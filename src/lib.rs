@@ -3,4 +3,5 @@
 pub mod cli;
 pub mod runner;
 pub mod scenario;
+pub mod transparency;
 pub mod views;

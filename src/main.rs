@@ -19,6 +19,8 @@ enum Command {
     Disasm(cli::image::DisasmArgs),
     /// List an ELF file's symbols as loaded (kallsyms format).
     Symbols(cli::image::SymbolsArgs),
+    /// Probe every instruction of a function and compare with an unprobed run.
+    CheckTransparency(cli::transparency::TransparencyArgs),
     /// Measure simulation speed against bare Unicorn, and batch parallelism.
     Bench(cli::bench::BenchArgs),
 }
@@ -30,5 +32,6 @@ fn main() -> ExitCode {
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),
         Command::Bench(a) => cli::bench::bench(a),
+        Command::CheckTransparency(a) => cli::transparency::run(a),
     }
 }

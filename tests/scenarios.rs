@@ -7,15 +7,22 @@ use std::path::Path;
 
 fn render(path: &Path) -> String {
     let rel = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path);
+    // Scenarios under scenarios/errors/ show bad input and failing runs; every other one must succeed, and its
+    // expectations (`expect_*`) must hold.
+    let must_pass = !rel.starts_with("scenarios/errors");
     match runner::run_file(rel) {
         Ok(report) => {
             let mut out = report.to_text();
             if let Some(f) = report.failure() {
+                assert!(!must_pass, "{f}");
                 out.push_str(&format!("# FAILURE: {f}\n"));
             }
             out
         }
-        Err(e) => format!("# ERROR: {e}\n"),
+        Err(e) => {
+            assert!(!must_pass, "{e}");
+            format!("# ERROR: {e}\n")
+        }
     }
 }
 

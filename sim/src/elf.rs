@@ -192,13 +192,21 @@ struct LoadedFile {
     section_addr: BTreeMap<usize, u64>,
 }
 
-/// Loads `files` into memory; returns their symbols (for [`Kallsyms::new`]).
+/// What loading produced.
+pub(crate) struct Loaded {
+    /// Symbols, for `Kallsyms::new`.
+    pub symbols: Vec<Symbol>,
+    /// Data inside code sections (`[start, end)`), from the ARM ELF mapping symbols `$d` … `$x`: literal pools.
+    pub data_in_text: Vec<(u64, u64)>,
+}
+
+/// Loads `files` into memory.
 pub(crate) fn load(
     files: &[PathBuf],
     backend: &dyn IsaBackend,
     mem: &KernelMemory,
     placement: &mut Placement,
-) -> Result<Vec<Symbol>, ElfError> {
+) -> Result<Loaded, ElfError> {
     let mut loaded = Vec::new();
     for path in files {
         let bytes = std::fs::read(path).map_err(|source| ElfError::ReadFile { file: path.clone(), source })?;
@@ -212,9 +220,11 @@ pub(crate) fn load(
     // Pass 2: the global namespace and the symbol table.
     let mut globals: BTreeMap<String, (u64, PathBuf)> = BTreeMap::new();
     let mut symbols = Vec::new();
+    let mut data_in_text = Vec::new();
     for f in &loaded {
         let elf = parse(&f.path, &f.bytes, backend.isa())?;
         collect_symbols(f, &elf, &mut globals, &mut symbols)?;
+        data_in_text.extend(mapping_data_ranges(f, &elf));
     }
     // Pass 3: relocations.
     for f in &loaded {
@@ -222,7 +232,42 @@ pub(crate) fn load(
         relocate(f, &elf, &globals, backend, mem)?;
     }
     fill_missing_sizes(&mut symbols);
-    Ok(symbols)
+    Ok(Loaded { symbols, data_in_text })
+}
+
+/// The `$d` ranges of code sections: from each `$d` mapping symbol to the next mapping symbol or the section end.
+fn mapping_data_ranges(f: &LoadedFile, elf: &Elf<'_>) -> Vec<(u64, u64)> {
+    let mut marks: BTreeMap<usize, Vec<(u64, bool)>> = BTreeMap::new();
+    for s in elf.syms.iter() {
+        let name = elf.strtab.get_at(s.st_name).unwrap_or("");
+        let is_data = name == "$d" || name.starts_with("$d.");
+        let is_code = name == "$x" || name.starts_with("$x.");
+        if (is_data || is_code) && f.section_addr.contains_key(&s.st_shndx) {
+            marks.entry(s.st_shndx).or_default().push((s.st_value, is_data));
+        }
+    }
+    let relocatable = elf.header.e_type == header::ET_REL;
+    let mut out = Vec::new();
+    for (shndx, mut m) in marks {
+        let base = if relocatable { f.section_addr[&shndx] } else { 0 };
+        let size = elf.section_headers.get(shndx).map_or(0, |sh| sh.sh_size);
+        let sect_end = if relocatable { base + size } else { f.section_addr[&shndx] + size };
+        let exec = elf
+            .section_headers
+            .get(shndx)
+            .is_some_and(|sh| sh.sh_flags & u64::from(section_header::SHF_EXECINSTR) != 0);
+        if !exec {
+            continue;
+        }
+        m.sort_unstable();
+        for (i, (off, is_data)) in m.iter().enumerate() {
+            if *is_data {
+                let end = m.get(i + 1).map_or(sect_end, |(o, _)| base + o);
+                out.push((base + off, end));
+            }
+        }
+    }
+    out
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8], isa: Isa) -> Result<Elf<'a>, ElfError> {

@@ -74,6 +74,7 @@ pub struct EmulatedMachine {
     skip_syncs: Vec<u32>,
     task_return: u64,
     placement: Placement,
+    data_in_text: Vec<(u64, u64)>,
 }
 
 /// The symbol of the address calls return to; the emulator stops there.
@@ -93,7 +94,8 @@ impl EmulatedMachine {
         // The last text page holds the task-return address; the page before it stays empty, because Unicorn
         // discards the translation containing `until - 1` after each run.
         let mut placement = Placement::new(&mem, 2 * PAGE_SIZE);
-        let mut symbols = elf::load(files, backend.as_ref(), &mem, &mut placement)?;
+        let loaded = elf::load(files, backend.as_ref(), &mem, &mut placement)?;
+        let mut symbols = loaded.symbols;
         let text = mem.layout.region(RegionKind::Text);
         let task_return = text.va + text.size - PAGE_SIZE;
         mem.load(task_return, backend.task_return_insn()).expect("task-return page is in text");
@@ -119,6 +121,7 @@ impl EmulatedMachine {
             skip_syncs: vec![0; nr_cpus],
             task_return,
             placement,
+            data_in_text: loaded.data_in_text,
         })
     }
 
@@ -173,6 +176,48 @@ impl EmulatedMachine {
     pub fn reset_cpu(&mut self, cpu: CpuId) {
         self.cpus[cpu.0] = Cpu::new(self.backend.as_ref(), &self.mem).expect("re-creating a CPU");
         self.icache[cpu.0].clear();
+    }
+
+    /// Whether `va` lies in data inside a code section (a literal pool, per the `$d` mapping symbols): not an
+    /// instruction, though the kernel cannot tell and would let a kprobe be placed there.
+    #[must_use]
+    pub fn is_data_in_text(&self, va: KernelVa) -> bool {
+        self.data_in_text.iter().any(|&(s, e)| va.0 >= s && va.0 < e)
+    }
+
+    /// The bytes of the kernel data region (`.data`, `.bss`, …): what a function wrote to globals.
+    #[must_use]
+    pub fn data_region(&self) -> Vec<u8> {
+        let r = self.mem.layout.region(RegionKind::Data);
+        let mut buf = vec![0; usize::try_from(r.size).expect("region fits")];
+        self.mem.ram.read(r.pa, &mut buf);
+        buf
+    }
+
+    /// Calls `func(args…)` on `cpu` one instruction per step and counts how often each address executed.
+    /// Returns `None` if the call trapped or did not return within `budget` instructions.
+    pub fn count_executions(
+        &mut self,
+        cpu: CpuId,
+        func: KernelVa,
+        args: &[u64],
+        budget: u64,
+    ) -> Option<std::collections::BTreeMap<u64, u64>> {
+        self.prepare_call(cpu, func, args).ok()?;
+        let mut counts = std::collections::BTreeMap::new();
+        for _ in 0..budget {
+            let pc = self.cpus[cpu.0].pc();
+            let r = self.run_quantum(cpu, 1);
+            if r.retired == 1 {
+                *counts.entry(pc).or_insert(0) += 1;
+            }
+            match r.outcome {
+                crate::Outcome::Returned => return Some(counts),
+                crate::Outcome::QuantumDone => {}
+                crate::Outcome::Trap(_) => return None,
+            }
+        }
+        None
     }
 
     /// Fault injection: `cpu` ignores its next `n` context synchronisations.

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bpf;
 pub mod image;
 pub mod run;
+pub mod transparency;
 
 use std::process::ExitCode;
 

@@ -195,16 +195,18 @@ fn setup_singlestep(
         // arch_simulate_insn: handler(opcode, addr, regs); post_kprobe_handler.
         let opcode = u32::from_le_bytes(p.opcode[..4].try_into().expect("4-byte opcode"));
         let class = p.ainsn.class.trim_start_matches("simulated:").to_string();
-        let handler = super::decode_insn::arm_probe_decode_insn(opcode);
-        if let super::decode_insn::ProbeInsn::InsnGoodNoSlot(h) = handler {
+        // The handler arm_kprobe_decode_insn stored: literal loads first, then arm_probe_decode_insn.
+        let handler = if super::insn::aarch64_insn_is_ldr_lit(opcode) {
+            ProbeInsn::InsnGoodNoSlot(super::simulate_insn::SimulateHandler::LdrLiteral)
+        } else if super::insn::aarch64_insn_is_ldrsw_lit(opcode) {
+            ProbeInsn::InsnGoodNoSlot(super::simulate_insn::SimulateHandler::LdrswLiteral)
+        } else {
+            super::decode_insn::arm_probe_decode_insn(opcode)
+        };
+        if let ProbeInsn::InsnGoodNoSlot(h) = handler {
             if h.simulate(opcode, arm64(regs), m, SimulateOptions::for_profile(k.profile)).is_err() {
                 return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
             }
-        } else if let Ok(super::decode_insn::ProbeInsn::InsnGoodNoSlot(h)) =
-            arm_kprobe_decode_insn(addr, m, None, DecodeOptions::for_profile(k.profile))
-        {
-            // Literal loads are classified by arm_kprobe_decode_insn before arm_probe_decode_insn.
-            let _ = h.simulate(opcode, arm64(regs), m, SimulateOptions::for_profile(k.profile));
         }
         hit(m, k, cpu, addr, format!("simulate_{class}"));
         post_kprobe_handler(k, m, cpu, regs)

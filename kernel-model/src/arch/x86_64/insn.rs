@@ -30,6 +30,10 @@
 //!   CALLF and `0xea` JMPF with a 6-byte far pointer) with their 32-bit operand layout. iced calls them invalid; this
 //!   model decodes them the kernel's way ([`kernel_i64_fallback`]), since kprobes has explicit rules for them.
 //!
+//! When the kernel's byte scan and iced's layout do not add up to the same length (e.g. a REX byte *before* a
+//! legacy prefix, which the CPU ignores but the kernel's scan takes for the REX of an opcode `0x66`), the
+//! instruction is reported as [`InsnError::Invalid`].
+//!
 //! Known divergences (documented, not modelled): encodings where the kernel's tables and the hardware disagree on
 //! the length (e.g. `MOV CRn` with a ModRM `mod` other than 3, which the kernel decoder treats as a memory operand,
 //! or AMD XOP `8f` forms, which the kernel decodes as `POP Ev`), and other encodings iced rejects: those are
@@ -276,8 +280,9 @@ pub struct Insn {
     pub immediate: InsnField,
     /// `immediate2` (union with `moffset2`).
     pub immediate2: InsnField,
-    /// `opnd_bytes`: 4, 2 after `0x66`, 8 after REX.W/VEX.W or for a `(f64)`/`(d64)` opcode as far as this model
-    /// needs it (see [`Insn::opnd_bytes`]).
+    /// `opnd_bytes`: 4, 2 after `0x66`, 8 after REX.W/VEX.W. (The kernel's `insn_get_modrm` also sets 8 for
+    /// `(f64)`/`(d64)` opcodes such as `call`/`jmp`/`push`; this model does not, as kprobes never reads it for
+    /// those.)
     pub opnd_bytes: u8,
     /// `addr_bytes`: 8, or 4 after an address-size prefix (`0x67`).
     pub addr_bytes: u8,
@@ -743,7 +748,10 @@ mod tests {
 
         // enter $0x10,$0: two immediates.
         let e = dec(&[0xc8, 0x10, 0x00, 0x00]);
-        assert_eq!((e.immediate, e.immediate2), (InsnField { value: 0x10, nbytes: 2 }, InsnField { value: 0, nbytes: 1 }));
+        assert_eq!(
+            (e.immediate, e.immediate2),
+            (InsnField { value: 0x10, nbytes: 2 }, InsnField { value: 0, nbytes: 1 })
+        );
     }
 
     #[test]
@@ -825,8 +833,10 @@ mod tests {
         assert_eq!(insn_decode_kernel(&[0xe8, 0, 0]), Err(InsnError::Truncated { available: 3 }));
         assert_eq!(insn_decode_kernel(&[0x66; 15]), Err(InsnError::Truncated { available: 15 }));
         // Every 1-, 2- and 3-byte pattern of "interesting" bytes: no panic, and any success is self-consistent.
-        let interesting = [0x00, 0x0f, 0x26, 0x38, 0x3a, 0x40, 0x48, 0x4f, 0x62, 0x66, 0x67, 0x8f, 0x9a, 0xc4, 0xc5,
-            0xcc, 0xe8, 0xea, 0xf0, 0xf3, 0xff, 0x05, 0x24, 0x84, 0xc0];
+        let interesting = [
+            0x00, 0x0f, 0x26, 0x38, 0x3a, 0x40, 0x48, 0x4f, 0x62, 0x66, 0x67, 0x8f, 0x9a, 0xc4, 0xc5, 0xcc, 0xe8, 0xea,
+            0xf0, 0xf3, 0xff, 0x05, 0x24, 0x84, 0xc0,
+        ];
         for &a in &interesting {
             for &b in &interesting {
                 for &c in &interesting {
@@ -840,6 +850,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn vex_is4_byte_is_an_immediate() {
+        // vpblendvb %xmm2,%xmm1,%xmm0,%xmm0: c4 e3 79 4c c1 20 (register selector in imm8[7:4])
+        let i = dec(&[0xc4, 0xe3, 0x79, 0x4c, 0xc1, 0x20]);
+        assert_eq!(
+            (i.len(), i.opcode.byte(0), i.modrm.value, i.immediate),
+            (6, 0x4c, 0xc1, InsnField { value: 0x20, nbytes: 1 })
+        );
+        // vzeroupper: no ModRM.
+        let z = dec(&[0xc5, 0xf8, 0x77]);
+        assert_eq!((z.len(), z.modrm.nbytes), (3, 0));
+        // A REX byte before a legacy prefix: the kernel's scan and the hardware disagree.
+        assert_eq!(
+            insn_decode_kernel(&[0x48, 0x66, 0x89, 0xc0, 0x90, 0x90, 0x90, 0x90, 0x90]),
+            Err(InsnError::Invalid)
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        // xorshift64*: deterministic pseudo-random instruction buffers.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut ok = 0;
+        for _ in 0..100_000 {
+            let mut buf = [0u8; MAX_INSN_SIZE];
+            for chunk in buf.chunks_mut(8) {
+                let r = next().to_le_bytes();
+                chunk.copy_from_slice(&r[..chunk.len()]);
+            }
+            let cut = (next() % 16) as usize;
+            if let Ok(i) = insn_decode_kernel(&buf[..cut]) {
+                ok += 1;
+                assert!(!i.is_empty() && i.len() <= cut);
+                let fields =
+                    insn_offset_immediate(&i) + usize::from(i.immediate.nbytes) + usize::from(i.immediate2.nbytes);
+                assert_eq!(fields, i.len(), "{:02x?}", i.bytes());
+            }
+        }
+        assert!(ok > 10_000);
     }
 
     #[test]

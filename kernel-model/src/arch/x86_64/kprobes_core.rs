@@ -14,8 +14,8 @@
 //! | boosting | decided at prepare time (`prepare_boost`, regardless of `post_handler`); used if `!CONFIG_PREEMPTION && !post_handler`; `resume_execution` also *turns it on* after the first step of `ret`/`lret`/`iret`/`jmp far`/`jmp *` | decided at prepare time (`prepare_singlestep`) only if `!CONFIG_PREEMPTION && !post_handler` |
 //! | `can_boost` prefixes | checks `inat_is_address_size_prefix(insn->attr)` and `opcode != 0x2e`, both dead code (the attribute and the opcode are never a prefix), so `0x2e`/`0x67`-prefixed instructions *are* boostable | rejects any `0x2e` or `0x67` prefix (one-byte opcodes only) |
 //! | `can_boost` one-byte opcodes | `switch (opcode & 0xf0)`: Grp2/3/4/5 never boostable, `ret`/`lret`/`iret`/`jmp far abs` boostable | explicit list; Grp2 unless `/6`, Grp3 unless `/1`, Grp4 `/0 /1`, Grp5 `/0 /1 /4` (v6.9 "Boost more instructions from grp2/3/4/5"); `ret` etc. boostable |
-//! | `can_probe` | any `int3` before the probe point in the function: reject | only a kgdb `int3`; plus the probed instruction may not be INT*/UD* (`is_exception_insn`, v6.9) |
-//! | flags saved at the hit | `TF|IF`; `IF` dropped from the restored copy for IF modifiers (`cli`, `sti`, `popf`, `iret`) | `IF` only |
+//! | `can_probe` | any `int3` before the probe point in the function: reject (so, on kernels built with `CONFIG_SLS`/`RETHUNK`, any point after an `int3` padding a `ret`) | only a kgdb `int3` (v6.0, "Fix kprobes instruction boudary check with CONFIG_RETHUNK"); plus the probed instruction may not be INT*/UD* (`is_exception_insn`, v6.9) |
+//! | flags saved at the hit | `TF` and `IF`; `IF` dropped from the restored copy for IF modifiers (`cli`, `sti`, `popf`, `iret`) | `IF` only |
 //! | probe on a function's ENDBR | probed as is (no IBT in the kernel) | `arch_adjust_kprobe_addr` moves offset 0 to +4 with `CONFIG_X86_KERNEL_IBT` |
 //!
 //! # Errno of each failure (`register_kprobe` → `prepare_kprobe` → `arch_prepare_kprobe`)
@@ -59,10 +59,13 @@
 //! Sources read: v5.10.13 `arch/x86/kernel/kprobes/core.c`, `arch/x86/lib/insn.c`, `asm/insn.h`, `asm/kprobes.h`
 //! (Rtoax/linux-5.10.13); a v6.1-era `core.c` (int3 single-step, `prepare_emulation`, `int3_emulate_jcc`) plus the
 //! v6.2..v6.12 patches to it: "Fix 1 byte conditional jump target" (Nadav Amit, 2023), "fix incorrect return
-//! address calculation in kprobe_emulate_call_indirect" (Jinghao Jia, v6.7), "Prohibit kprobing on INT and UD" and
-//! "Boost more instructions from grp2/3/4/5" (Jinghao Jia, v6.9), and the 2025 patches that show the v6.12 text
-//! as context; a post-v6.12 `core.c` (C→Rust transcription) to confirm what v6.12 had; v6.9-era
-//! `asm/text-patching.h`; `kernel/Kconfig.preempt` (`PREEMPT_DYNAMIC` default y on x86 → `CONFIG_PREEMPTION=y`).
+//! address calculation in kprobe_emulate_call_indirect" (Jinghao Jia, v6.7-rc8), "Prohibit kprobing on INT and UD"
+//! (e884edbb844f) and "Boost more instructions from grp2/3/4/5" (290eb13f1a65) (Jinghao Jia, v6.9; the final v2
+//! patch mails were read); the v6.14 patch that removes x86 `alloc_insn_page` (its context shows v6.12's
+//! `prepare_singlestep`); a post-v6.12 `core.c` (a C→Rust transcription) confirming that the above survived; a
+//! v6.9-era `asm/text-patching.h`; `kernel/Kconfig.preempt` (`PREEMPT_DYNAMIC` default y on x86, so
+//! `CONFIG_PREEMPTION=y`). The v6.12 `core.c` file itself was not found in the searchable corpus: v6.12 is
+//! reconstructed as v6.1 + the listed patches, each of which was read.
 
 use super::insn::*;
 use super::ptrace::{PtRegs, X86_EFLAGS_IF, X86_EFLAGS_TF};
@@ -132,7 +135,8 @@ impl X86KprobesConfig {
         X86KprobesConfig { profile: KernelProfile::V5_10, preemption: false, kernel_ibt: false };
     /// v6.12 with the Kconfig defaults on x86_64: `PREEMPT_DYNAMIC=y` (default y with `HAVE_PREEMPT_DYNAMIC_CALL`)
     /// selects `PREEMPT_BUILD` and so `CONFIG_PREEMPTION=y` even though the boot-time model is "none": no probe is
-    /// boosted. `X86_KERNEL_IBT` is `def_bool y` with a capable compiler.
+    /// boosted (checked against a 6.12.104 default `auto.conf` report). `X86_KERNEL_IBT` is `def_bool y` with a
+    /// capable compiler (from memory, not re-read).
     pub const V6_12: X86KprobesConfig =
         X86KprobesConfig { profile: KernelProfile::V6_12, preemption: true, kernel_ibt: true };
 
@@ -507,8 +511,7 @@ pub fn copy_instruction_bytes(
         return Err(CopyError::MaskingException);
     }
     if insn_rip_relative(&insn) {
-        let newdisp =
-            (src.0 as i64).wrapping_add(i64::from(insn.displacement.value)).wrapping_sub(real.0 as i64);
+        let newdisp = (src.0 as i64).wrapping_add(i64::from(insn.displacement.value)).wrapping_sub(real.0 as i64);
         let Ok(disp32) = i32::try_from(newdisp) else {
             return Err(CopyError::DisplacementOverflow { newdisp });
         };
@@ -597,7 +600,16 @@ pub fn can_boost(insn: &Insn, addr: KernelVa, env: &dyn X86KprobesEnv, profile: 
             }
             let reg = x86_modrm_reg(insn.modrm.byte(0));
             match opcode {
-                0x62 | 0x70..=0x7f | 0x9a | 0xcc..=0xce | 0xd6 | 0xd8..=0xdf | 0xe0..=0xe3 | 0xe8 | 0xe9 | 0xeb
+                0x62
+                | 0x70..=0x7f
+                | 0x9a
+                | 0xcc..=0xce
+                | 0xd6
+                | 0xd8..=0xdf
+                | 0xe0..=0xe3
+                | 0xe8
+                | 0xe9
+                | 0xeb
                 | 0xf0..=0xf4 => false,
                 // Grp2: "AMD uses nnn == 110 as SHL/SAL, but Intel makes it reserved."
                 0xc0 | 0xc1 | 0xd0..=0xd3 => reg != 0b110,
@@ -617,14 +629,14 @@ pub fn can_boost(insn: &Insn, addr: KernelVa, env: &dyn X86KprobesEnv, profile: 
 /// the *opcode's* attribute, and `opcode != 0x2e` can never fail, since both are prefixes).
 fn can_boost_one_byte_v5_10(opcode: u8) -> bool {
     match opcode & 0xf0 {
-        0x60 => opcode != 0x62,                                    // can't boost "bound"
-        0x70 => false,                                             // can't boost conditional jump
-        0x90 => opcode != 0x9a,                                    // can't boost call far
+        0x60 => opcode != 0x62,                                     // can't boost "bound"
+        0x70 => false,                                              // can't boost conditional jump
+        0x90 => opcode != 0x9a,                                     // can't boost call far
         0xc0 => (0xc1 < opcode && opcode < 0xcc) || opcode == 0xcf, // can't boost software-interruptions
         0xd0 => opcode == 0xd4 || opcode == 0xd5 || opcode == 0xd7, // can boost AA* and XLAT
-        0xe0 => (opcode & 0x04) != 0 || opcode == 0xea,            // can boost in/out and absolute jmps
+        0xe0 => (opcode & 0x04) != 0 || opcode == 0xea,             // can boost in/out and absolute jmps
         0xf0 => opcode == 0xf5 || (0xf7 < opcode && opcode < 0xfe), // clear and set flags are boostable
-        _ => opcode != 0x2e && opcode != 0x9a,                     // CS override prefix and call are not boostable
+        _ => opcode != 0x2e && opcode != 0x9a,                      // CS override prefix and call are not boostable
     }
 }
 
@@ -1222,14 +1234,8 @@ pub fn int3_emulate_ret(regs: &mut PtRegs, mem: &dyn GuestMemory) -> Result<(), 
 /// (0 O, 1 NO, 2 B, 3 AE, 4 E, 5 NE, 6 BE, 7 A, 8 S, 9 NS, A P, B NP, C L, D GE, E LE, F G).
 #[must_use]
 pub fn int3_emulate_jcc_taken(flags: u64, cc: u8) -> bool {
-    const JCC_MASK: [u64; 6] = [
-        X86_EFLAGS_OF,
-        X86_EFLAGS_CF,
-        X86_EFLAGS_ZF,
-        X86_EFLAGS_CF | X86_EFLAGS_ZF,
-        X86_EFLAGS_SF,
-        X86_EFLAGS_PF,
-    ];
+    const JCC_MASK: [u64; 6] =
+        [X86_EFLAGS_OF, X86_EFLAGS_CF, X86_EFLAGS_ZF, X86_EFLAGS_CF | X86_EFLAGS_ZF, X86_EFLAGS_SF, X86_EFLAGS_PF];
     let cc = cc & 0xf;
     let invert = cc & 1 != 0;
     let matched = if cc < 0xc {
@@ -1473,4 +1479,1017 @@ pub fn resume_execution(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::kallsyms::Symbol;
+    use crate::machine::MemFaultKind;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Where the test kernel text lives (`__START_KERNEL_map + 16M`, as on a real x86_64 kernel).
+    const TEXT: u64 = 0xffff_ffff_8100_0000;
+    /// `.text.unlikely` of the fixtures.
+    const COLD: u64 = 0xffff_ffff_8110_0000;
+    /// A kprobe slot in the module area (`MODULES_VADDR`), within ±2 GiB of the text like `module_alloc` memory.
+    const SLOT: u64 = 0xffff_ffff_a000_0000;
+    /// A kernel stack.
+    const STACK: u64 = 0xffff_c900_0001_0000;
+
+    const C510: X86KprobesConfig = X86KprobesConfig::V5_10;
+    const C612: X86KprobesConfig = X86KprobesConfig::V6_12;
+    const C612_NOPREEMPT: X86KprobesConfig = X86KprobesConfig { preemption: false, ..X86KprobesConfig::V6_12 };
+
+    /// Mapped regions; everything else faults.
+    #[derive(Default)]
+    struct Mem {
+        regions: BTreeMap<u64, Vec<u8>>,
+    }
+
+    impl Mem {
+        fn map(&mut self, base: u64, bytes: Vec<u8>) {
+            self.regions.insert(base, bytes);
+        }
+        fn locate(&self, va: u64, len: usize) -> Option<(u64, usize)> {
+            let (&base, bytes) = self.regions.range(..=va).next_back()?;
+            let off = usize::try_from(va - base).ok()?;
+            (off.checked_add(len)? <= bytes.len()).then_some((base, off))
+        }
+        fn u64_at(&self, va: u64) -> u64 {
+            self.read_u64(KernelVa(va)).unwrap()
+        }
+    }
+
+    impl GuestMemory for Mem {
+        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
+            let (base, off) = self.locate(va.0, buf.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
+            buf.copy_from_slice(&self.regions[&base][off..off + buf.len()]);
+            Ok(())
+        }
+        fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
+            let (base, off) = self.locate(va.0, data.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
+            self.regions.get_mut(&base).unwrap()[off..off + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    fn text_sym(name: &str, addr: u64, size: u64) -> Symbol {
+        Symbol { name: name.into(), addr: KernelVa(addr), size, kind: SymbolKind::Text, global: true }
+    }
+
+    /// A function `f` at TEXT holding `body` then `ret` and NOP padding, followed by function `g`; plus a stack.
+    fn one_function(body: &[u8]) -> (Mem, Kallsyms) {
+        let mut text = body.to_vec();
+        text.push(0xc3);
+        text.resize(text.len() + 32, 0x90);
+        let size = text.len() as u64;
+        text.extend_from_slice(&[0xc3; 16]);
+        let mut mem = Mem::default();
+        mem.map(TEXT, text);
+        mem.map(STACK - 0x1000, vec![0; 0x2000]);
+        let ks = Kallsyms::new(vec![text_sym("f", TEXT, size), text_sym("g", TEXT + size, 16)]);
+        (mem, ks)
+    }
+
+    fn class_name(c: &X86ProbeClass) -> String {
+        match c {
+            X86ProbeClass::Rejected(e) => format!("rejected:{}", e.errno_name()),
+            other => other.kernel_name(),
+        }
+    }
+
+    fn classify_one(body: &[u8], cfg: X86KprobesConfig, post: bool) -> X86ProbeClass {
+        let (mem, ks) = one_function(body);
+        classify(KernelVa(TEXT), KernelVa(SLOT), post, &mem, &ks, &PristineText, cfg)
+    }
+
+    fn prepare_one(body: &[u8], cfg: X86KprobesConfig) -> X86Kprobe {
+        let (mem, ks) = one_function(body);
+        arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &PristineText, cfg)
+            .unwrap_or_else(|e| panic!("{body:02x?}: {e}"))
+    }
+
+    /// Encodings from `echo '<insn>' | llvm-mc --triple=x86_64 --show-encoding` (or `as` + `objdump -d`).
+    /// Columns: v5.10 (PREEMPTION=n), v6.12 defaults (PREEMPTION=y), v6.12 with PREEMPTION=n; no post handler.
+    #[rustfmt::skip]
+    const TABLE: &[(&str, &[u8], [&str; 3])] = &[
+        ("push %rbp",                 &[0x55],                                   ["boosted", "single-step", "boosted"]),
+        ("ret",                       &[0xc3],                                   ["boosted", "emulated:ret", "boosted"]),
+        ("ret $8",                    &[0xc2, 0x08, 0x00],                       ["boosted", "emulated:ret", "boosted"]),
+        ("call .+5",                  &[0xe8, 0, 0, 0, 0],                       ["single-step", "emulated:call", "emulated:call"]),
+        ("data16 call (66 e8 rel32)", &[0x66, 0xe8, 0, 0, 0, 0],                 ["single-step", "emulated:call", "emulated:call"]),
+        ("jne .+0x12",                &[0x75, 0x10],                             ["single-step", "emulated:jcc", "emulated:jcc"]),
+        ("je .+0x16 (rel32)",         &[0x0f, 0x84, 0x10, 0, 0, 0],              ["single-step", "emulated:jcc", "emulated:jcc"]),
+        ("jmp .+0x12",                &[0xeb, 0x10],                             ["single-step", "emulated:jmp", "emulated:jmp"]),
+        ("jmp .+0x15 (rel32)",        &[0xe9, 0x10, 0, 0, 0],                    ["single-step", "emulated:jmp", "emulated:jmp"]),
+        ("call *%rax",                &[0xff, 0xd0],                             ["single-step", "emulated:call_indirect", "emulated:call_indirect"]),
+        ("jmp *%rax",                 &[0xff, 0xe0],                             ["single-step", "emulated:jmp_indirect", "boosted"]),
+        ("call *0x0(,%rax,8)",        &[0xff, 0x14, 0xc5, 0, 0, 0, 0],           ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("notrack jmp *0x0(,%rdi,8)", &[0x3e, 0xff, 0x24, 0xfd, 0, 0, 0, 0],     ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("addr32 call *%rax",         &[0x67, 0xff, 0xd0],                       ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("lcall *(%rax)",             &[0xff, 0x18],                             ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("pushf",                     &[0x9c],                                   ["boosted", "emulated:ifmodifiers", "boosted"]),
+        ("popf",                      &[0x9d],                                   ["boosted", "emulated:ifmodifiers", "boosted"]),
+        ("cli",                       &[0xfa],                                   ["boosted", "emulated:ifmodifiers", "boosted"]),
+        ("sti",                       &[0xfb],                                   ["boosted", "emulated:ifmodifiers", "boosted"]),
+        ("int3",                      &[0xcc],                                   ["rejected:EINVAL", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("ud2",                       &[0x0f, 0x0b],                             ["single-step", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("ud1 %eax,%eax",             &[0x0f, 0xb9, 0xc0],                       ["single-step", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("int $0x80",                 &[0xcd, 0x80],                             ["single-step", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("int1",                      &[0xf1],                                   ["single-step", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("into (i64)",                &[0xce],                                   ["single-step", "rejected:EILSEQ", "rejected:EILSEQ"]),
+        ("mov %eax,%ss",              &[0x8e, 0xd0],                             ["rejected:EINVAL", "rejected:EINVAL", "rejected:EINVAL"]),
+        ("ljmp $0x10,$0x12345678",    &[0xea, 0x78, 0x56, 0x34, 0x12, 0x10, 0],  ["boosted", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("lcall $0x10,$0x12345678",   &[0x9a, 0x78, 0x56, 0x34, 0x12, 0x10, 0],  ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("iretq",                     &[0x48, 0xcf],                             ["boosted", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("vmcall",                    &[0x0f, 0x01, 0xc1],                       ["single-step", "rejected:EOPNOTSUPP", "rejected:EOPNOTSUPP"]),
+        ("loop .",                    &[0xe2, 0xfe],                             ["single-step", "emulated:loop", "emulated:loop"]),
+        ("jrcxz .",                   &[0xe3, 0xfe],                             ["single-step", "emulated:loop", "emulated:loop"]),
+        ("mov 0x10(%rip),%rax",       &[0x48, 0x8b, 0x05, 0x10, 0, 0, 0],        ["boosted", "single-step", "boosted"]),
+        ("endbr64",                   &[0xf3, 0x0f, 0x1e, 0xfa],                 ["single-step", "single-step", "single-step"]),
+        ("nopl 0x0(%rax,%rax,1)",     &[0x0f, 0x1f, 0x44, 0, 0],                 ["boosted", "single-step", "boosted"]),
+        ("cs nopw 0x0(%rax,%rax,1)",  &[0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0],  ["boosted", "single-step", "boosted"]),
+        ("addr32 mov (%eax),%eax",    &[0x67, 0x8b, 0x00],                       ["boosted", "single-step", "single-step"]),
+        ("cs mov (%rax),%eax",        &[0x2e, 0x8b, 0x00],                       ["boosted", "single-step", "single-step"]),
+        ("vpshufd $0x1b,%xmm0,%xmm0", &[0xc5, 0xf9, 0x70, 0xc0, 0x1b],           ["single-step", "emulated:jcc", "emulated:jcc"]),
+        ("vpsubd %xmm0,%xmm0,%xmm0",  &[0xc5, 0xf9, 0xfa, 0xc0],                 ["boosted", "emulated:ifmodifiers", "boosted"]),
+        ("vmovdqu (%rsi),%ymm0",      &[0xc5, 0xfe, 0x6f, 0x06],                 ["boosted", "single-step", "boosted"]),
+        ("15-byte nopw",              &[0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0],
+                                                                                 ["single-step", "rejected:ENOSPC", "rejected:ENOSPC"]),
+        ("movq $1,0x100(%rsp)",       &[0x48, 0xc7, 0x84, 0x24, 0, 1, 0, 0, 1, 0, 0, 0],
+                                                                                 ["single-step", "single-step", "single-step"]),
+        ("lock xadd %edx,0x0(%rip)",  &[0xf0, 0x0f, 0xc1, 0x15, 0, 0, 0, 0],     ["boosted", "single-step", "boosted"]),
+        ("lock incl 0x0(%rip)",       &[0xf0, 0xff, 0x05, 0, 0, 0, 0],           ["single-step", "single-step", "boosted"]),
+        ("neg %rax",                  &[0x48, 0xf7, 0xd8],                       ["single-step", "single-step", "boosted"]),
+        ("test $1,%eax (f7 /0)",      &[0xf7, 0xc0, 1, 0, 0, 0],                 ["single-step", "single-step", "boosted"]),
+        ("divl 0x0(%rip)",            &[0xf7, 0x35, 0, 0, 0, 0],                 ["single-step", "single-step", "boosted"]),
+        ("shl $4,%rdi",               &[0x48, 0xc1, 0xe7, 0x04],                 ["single-step", "single-step", "boosted"]),
+        ("sal %eax (d1 /6)",          &[0xd1, 0xf0],                             ["single-step", "single-step", "single-step"]),
+        ("inc %al",                   &[0xfe, 0xc0],                             ["single-step", "single-step", "boosted"]),
+        ("push (%rax) (ff /6)",       &[0xff, 0x30],                             ["single-step", "single-step", "single-step"]),
+        ("hlt",                       &[0xf4],                                   ["single-step", "single-step", "single-step"]),
+        ("syscall",                   &[0x0f, 0x05],                             ["single-step", "single-step", "single-step"]),
+        ("rep stos %rax,%es:(%rdi)",  &[0xf3, 0x48, 0xab],                       ["boosted", "single-step", "boosted"]),
+        ("xen emulate prefix + cpuid",&[0x0f, 0x0b, 0x78, 0x65, 0x6e, 0x0f, 0xa2],
+                                                                                 ["rejected:EINVAL", "rejected:EINVAL", "rejected:EINVAL"]),
+    ];
+
+    #[test]
+    fn classification_table() {
+        let cfgs = [C510, C612, C612_NOPREEMPT];
+        let mut failures = Vec::new();
+        for (what, bytes, expected) in TABLE {
+            for (cfg, want) in cfgs.iter().zip(expected) {
+                let got = classify_one(bytes, *cfg, false);
+                if class_name(&got) != *want {
+                    failures.push(format!("{what} ({bytes:02x?}) on {:?}: got {got}, want {want}", cfg));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn post_handler_disables_boosting_in_both() {
+        assert_eq!(classify_one(&[0x55], C510, true), X86ProbeClass::SingleStep);
+        assert_eq!(classify_one(&[0xc3], C510, true), X86ProbeClass::SingleStep);
+        assert_eq!(classify_one(&[0x55], C612_NOPREEMPT, true), X86ProbeClass::SingleStep);
+        assert_eq!(classify_one(&[0xc3], C612_NOPREEMPT, true), X86ProbeClass::Emulated(EmulateOp::Ret));
+        // v5.10 prepares the boost jump anyway; only setup_singlestep looks at the post handler.
+        let (mem, ks) = one_function(&[0x55]);
+        let kp = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), true, &mem, &ks, &PristineText, C510).unwrap();
+        assert!(kp.ainsn.boostable);
+        let kp = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), true, &mem, &ks, &PristineText, C612_NOPREEMPT)
+            .unwrap();
+        assert!(!kp.ainsn.boostable);
+        // With CONFIG_PREEMPTION a v5.10 probe is never boosted at the hit, even if prepared boostable.
+        let preempt_510 = X86KprobesConfig { preemption: true, ..C510 };
+        assert_eq!(classify_one(&[0x55], preempt_510, false), X86ProbeClass::SingleStep);
+    }
+
+    #[test]
+    fn kernel_names_and_errnos() {
+        assert_eq!(X86ProbeClass::Emulated(EmulateOp::Jcc).kernel_name(), "emulated:jcc");
+        assert_eq!(X86ProbeClass::Emulated(EmulateOp::CallIndirect).kernel_name(), "emulated:call_indirect");
+        assert_eq!(X86ProbeClass::SingleStep.kernel_name(), "single-step");
+        assert_eq!(X86ProbeClass::Boosted.kernel_name(), "boosted");
+        let r = X86ProbeClass::Rejected(X86PrepareError::CanProbe(CanProbeError::ExceptionInsn));
+        assert_eq!(r.kernel_name(), "rejected");
+        assert_eq!(X86PrepareError::CanProbe(CanProbeError::NoSymbol).errno(), -84);
+        assert_eq!(X86PrepareError::Copy(CopyError::Int3).errno(), -22);
+        assert_eq!(X86PrepareError::Emulation(EmulationError::Iret).errno(), -95);
+        assert_eq!(X86PrepareError::NoSpace.errno(), -28);
+        assert_eq!(X86PrepareError::AlternativesTextReserved.errno(), -22);
+        assert_eq!(EmulateOp::Loop.kernel_function(), "kprobe_emulate_loop");
+    }
+
+    #[test]
+    fn twobyte_table_matches_the_kernel_rows() {
+        // Spot checks against the W() rows: 0f 05 syscall no, 0f 1f nop yes, 0f 0b ud2 no, 0f 40..4f cmov yes,
+        // 0f 80..8f jcc no, 0f a2 cpuid no, 0f af imul yes, 0f b6 movzx yes, 0f c1 xadd yes, 0f c7 grp9 no.
+        for (op, want) in [
+            (0x05, false),
+            (0x1f, true),
+            (0x0b, false),
+            (0x45, true),
+            (0x84, false),
+            (0xa2, false),
+            (0xaf, true),
+            (0xb6, true),
+            (0xc1, true),
+            (0xc7, false),
+            (0x1e, false),
+            (0xff, false),
+            (0x02, true),
+        ] {
+            assert_eq!(twobyte_is_boostable(op), want, "0f {op:02x}");
+        }
+        // Row sums 5+1+4+1+16+0+14+6+0+16+11+13+10+10+9+10.
+        assert_eq!((0..=255u8).filter(|&op| twobyte_is_boostable(op)).count(), 126);
+    }
+
+    #[test]
+    fn can_boost_honours_the_exception_table() {
+        struct Extable;
+        impl X86KprobesEnv for Extable {
+            fn search_exception_tables(&self, addr: KernelVa) -> bool {
+                addr == KernelVa(TEXT)
+            }
+        }
+        let insn = insn_decode_kernel(&[0x55]).unwrap();
+        for p in [KernelProfile::V5_10, KernelProfile::V6_12] {
+            assert!(can_boost(&insn, KernelVa(TEXT + 1), &Extable, p));
+            assert!(!can_boost(&insn, KernelVa(TEXT), &Extable, p));
+        }
+        let (mem, ks) = one_function(&[0x48, 0x8b, 0x07]);
+        let c = classify(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &Extable, C510);
+        assert_eq!(c, X86ProbeClass::SingleStep);
+    }
+
+    #[test]
+    fn can_probe_walks_from_the_symbol_start() {
+        // push %rbp; mov %rsp,%rbp; pop %rbp; ret
+        let (mem, ks) = one_function(&[0x55, 0x48, 0x89, 0xe5, 0x5d]);
+        for p in [KernelProfile::V5_10, KernelProfile::V6_12] {
+            for ok in [0, 1, 4, 5, 6, 7] {
+                assert_eq!(can_probe(KernelVa(TEXT + ok), &mem, &ks, &PristineText, p), Ok(()), "+{ok}");
+            }
+            for mid in [2, 3] {
+                assert_eq!(
+                    can_probe(KernelVa(TEXT + mid), &mem, &ks, &PristineText, p),
+                    Err(CanProbeError::NotInstructionBoundary {
+                        insn_start: KernelVa(TEXT + 1),
+                        insn_end: KernelVa(TEXT + 4)
+                    })
+                );
+            }
+            assert_eq!(can_probe(KernelVa(TEXT - 1), &mem, &ks, &PristineText, p), Err(CanProbeError::NoSymbol));
+        }
+        let e = classify(KernelVa(TEXT + 2), KernelVa(SLOT), false, &mem, &ks, &PristineText, C612);
+        assert_eq!(class_name(&e), "rejected:EILSEQ");
+    }
+
+    #[test]
+    fn can_probe_int3_before_the_probe_point() {
+        // int3; nop; ret: probing the nop.
+        let (mem, ks) = one_function(&[0xcc, 0x90]);
+        let at = KernelVa(TEXT + 1);
+        assert_eq!(
+            can_probe(at, &mem, &ks, &PristineText, KernelProfile::V5_10),
+            Err(CanProbeError::ForeignInt3 { addr: KernelVa(TEXT) })
+        );
+        assert_eq!(can_probe(at, &mem, &ks, &PristineText, KernelProfile::V6_12), Ok(()));
+        struct Kgdb;
+        impl X86KprobesEnv for Kgdb {
+            fn kgdb_has_hit_break(&self, addr: KernelVa) -> bool {
+                addr == KernelVa(TEXT)
+            }
+        }
+        assert_eq!(
+            can_probe(at, &mem, &ks, &Kgdb, KernelProfile::V6_12),
+            Err(CanProbeError::KgdbBreakpoint { addr: KernelVa(TEXT) })
+        );
+    }
+
+    /// A kprobe is armed at TEXT (its int3 replaced `push %rbp`).
+    struct ArmedAtText;
+    impl X86KprobesEnv for ArmedAtText {
+        fn kprobe_opcode(&self, addr: KernelVa) -> Option<u8> {
+            (addr == KernelVa(TEXT)).then_some(0x55)
+        }
+    }
+
+    #[test]
+    fn recovery_sees_through_an_armed_kprobe() {
+        let (mut mem, ks) = one_function(&[0x55, 0x48, 0x89, 0xe5, 0x5d]);
+        mem.write(KernelVa(TEXT), &[INT3_INSN_OPCODE]).unwrap();
+        for cfg in [C510, C612] {
+            // The walk recovers the original byte, so the next instruction is probeable.
+            assert_eq!(can_probe(KernelVa(TEXT + 1), &mem, &ks, &ArmedAtText, cfg.profile), Ok(()));
+            // Preparing a second probe at the same address copies the original instruction, not the int3.
+            let kp = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &ArmedAtText, cfg).unwrap();
+            assert_eq!((kp.opcode, kp.slot_bytes[0]), (0x55, 0x55));
+        }
+        // Without knowing about the probe, v5.10 sees a foreign int3 and v6.12 refuses to probe an int3.
+        assert!(can_probe(KernelVa(TEXT + 1), &mem, &ks, &PristineText, KernelProfile::V5_10).is_err());
+        assert_eq!(
+            can_probe(KernelVa(TEXT), &mem, &ks, &PristineText, KernelProfile::V6_12),
+            Err(CanProbeError::ExceptionInsn)
+        );
+        assert_eq!(
+            class_name(&classify(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &PristineText, C510)),
+            "rejected:EINVAL"
+        );
+    }
+
+    #[test]
+    fn recovery_of_ftrace_sites() {
+        // A traced function: `call __fentry__` where the NOP5 was, then push %rbp.
+        struct Ftrace;
+        impl X86KprobesEnv for Ftrace {
+            fn ftrace_location(&self, addr: KernelVa) -> Option<KernelVa> {
+                (addr.0 >= TEXT && addr.0 < TEXT + 5).then_some(KernelVa(TEXT))
+            }
+        }
+        let (mem, ks) = one_function(&[0xe8, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        for p in [KernelProfile::V5_10, KernelProfile::V6_12] {
+            let RecoveredInsn::Buf(b) = recover_probed_instruction(KernelVa(TEXT), &mem, &Ftrace, p).unwrap() else {
+                panic!("not recovered")
+            };
+            assert_eq!(&b[..6], &[0x0f, 0x1f, 0x44, 0x00, 0x00, 0x55]);
+            assert_eq!(can_probe(KernelVa(TEXT + 5), &mem, &ks, &Ftrace, p), Ok(()));
+        }
+        // v5.10 warns about (and refuses) an address inside the site; v6.12 just uses the text.
+        assert_eq!(
+            recover_probed_instruction(KernelVa(TEXT + 2), &mem, &Ftrace, KernelProfile::V5_10),
+            Err(RecoverError::InsideFtraceSite { ftrace: KernelVa(TEXT) })
+        );
+        assert_eq!(
+            recover_probed_instruction(KernelVa(TEXT + 2), &mem, &Ftrace, KernelProfile::V6_12),
+            Ok(RecoveredInsn::Text)
+        );
+        // The probe on the site itself copies the NOP5 (without KPROBES_ON_FTRACE it would not get here).
+        let kp = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &Ftrace, C612).unwrap();
+        assert_eq!(kp.slot_bytes, vec![0x0f, 0x1f, 0x44, 0x00, 0x00, 0xcc]);
+    }
+
+    #[test]
+    fn alternatives_reserved_is_einval() {
+        struct Alt;
+        impl X86KprobesEnv for Alt {
+            fn alternatives_text_reserved(&self, _s: KernelVa, _e: KernelVa) -> bool {
+                true
+            }
+        }
+        let (mem, ks) = one_function(&[0x55]);
+        let e = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &Alt, C612).unwrap_err();
+        assert_eq!(e, X86PrepareError::AlternativesTextReserved);
+        assert_eq!(e.errno(), -EINVAL);
+    }
+
+    #[test]
+    fn rip_relative_displacement_is_rebased_to_the_slot() {
+        // mov 0x10(%rip),%rax at TEXT: the data is at TEXT + 7 + 0x10.
+        let bytes = [0x48, 0x8b, 0x05, 0x10, 0, 0, 0];
+        let (mem, _) = one_function(&bytes);
+        let c = __copy_instruction(KernelVa(TEXT), KernelVa(SLOT), &mem, &PristineText, KernelProfile::V6_12).unwrap();
+        let newdisp = i32::from_le_bytes(c.dest[3..7].try_into().unwrap());
+        assert_eq!(i64::from(newdisp), (TEXT + 0x10) as i64 - SLOT as i64);
+        assert_eq!(SLOT.wrapping_add(7).wrapping_add(i64::from(newdisp) as u64), TEXT + 7 + 0x10);
+        assert_eq!(c.len, 7);
+        assert_eq!(c.insn.displacement.value, 0x10, "the decoded insn keeps the original displacement");
+        // VEX RIP-relative: vpshufb 0x10(%rip),%xmm0,%xmm0 = c4 e2 79 00 05 <disp32>, displacement at offset 5.
+        let vex = [0xc4, 0xe2, 0x79, 0x00, 0x05, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let c = copy_instruction_bytes(&vex, KernelVa(TEXT), KernelVa(SLOT)).unwrap();
+        assert_eq!(i64::from(i32::from_le_bytes(c.dest[5..9].try_into().unwrap())), (TEXT + 0x10) as i64 - SLOT as i64);
+        // A slot more than 2 GiB away: the displacement does not fit, -EINVAL.
+        let far = 0xffff_8880_0000_0000;
+        let e =
+            __copy_instruction(KernelVa(TEXT), KernelVa(far), &mem, &PristineText, KernelProfile::V5_10).unwrap_err();
+        assert!(matches!(e, CopyError::DisplacementOverflow { .. }), "{e}");
+        let (mem, ks) = one_function(&bytes);
+        let e = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(far), false, &mem, &ks, &PristineText, C510).unwrap_err();
+        assert_eq!(e.errno(), -EINVAL);
+        // A non-RIP-relative instruction is copied verbatim wherever the slot is.
+        let c = copy_instruction_bytes(
+            &[0x48, 0x8b, 0x45, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            KernelVa(TEXT),
+            KernelVa(far),
+        )
+        .unwrap();
+        assert_eq!(&c.dest[..4], &[0x48, 0x8b, 0x45, 0x08]);
+    }
+
+    #[test]
+    fn copy_refusals() {
+        let pad = |b: &[u8]| {
+            let mut a = [0x90u8; MAX_INSN_SIZE];
+            a[..b.len()].copy_from_slice(b);
+            a
+        };
+        let t = KernelVa(TEXT);
+        let s = KernelVa(SLOT);
+        assert_eq!(copy_instruction_bytes(&pad(&[0xcc]), t, s).unwrap_err(), CopyError::Int3);
+        assert_eq!(copy_instruction_bytes(&pad(&[0x8e, 0xd0]), t, s).unwrap_err(), CopyError::MaskingException);
+        assert_eq!(
+            copy_instruction_bytes(&pad(&[0x0f, 0x0b, 0x6b, 0x76, 0x6d, 0x90]), t, s).unwrap_err(),
+            CopyError::EmulatePrefix
+        );
+        // The text is unreadable beyond 3 bytes: copy_from_kernel_nofault(MAX_INSN_SIZE) fails.
+        let mut mem = Mem::default();
+        mem.map(TEXT, vec![0x55, 0x90, 0x90]);
+        assert!(matches!(__copy_instruction(t, s, &mem, &PristineText, KernelProfile::V6_12), Err(CopyError::Read(_))));
+    }
+
+    #[test]
+    fn slot_layouts() {
+        // v5.10 boosted: copy + jmp back to addr+len.
+        let kp = prepare_one(&[0x55], C510);
+        let rel = (TEXT + 1).wrapping_sub(SLOT + 1 + 5) as i64 as i32;
+        let mut want = vec![0x55, 0xe9];
+        want.extend_from_slice(&rel.to_le_bytes());
+        assert_eq!(kp.slot_bytes, want);
+        assert!(kp.ainsn.boostable);
+        assert_eq!(kp.ainsn.tp_len, 6);
+        // v5.10 not boostable: the copy only (TF single-step needs nothing after it).
+        let kp = prepare_one(&[0xe8, 0, 0, 0, 0], C510);
+        assert_eq!((kp.slot_bytes.len(), kp.ainsn.boostable), (5, false));
+        // v5.10 boostable but too long for the jmp (12 + 5 > 15).
+        let kp = prepare_one(&[0x48, 0xc7, 0x84, 0x24, 0, 1, 0, 0, 1, 0, 0, 0], C510);
+        assert_eq!((kp.slot_bytes.len(), kp.ainsn.boostable), (12, false));
+        // v6.12 with PREEMPTION: copy + int3.
+        let kp = prepare_one(&[0x55], C612);
+        assert_eq!(kp.slot_bytes, vec![0x55, 0xcc]);
+        // v6.12 without PREEMPTION: same boost layout as v5.10.
+        let kp = prepare_one(&[0x55], C612_NOPREEMPT);
+        assert_eq!(kp.slot_bytes, want);
+        // v6.12 emulated instructions still get copy + int3 in the slot (never executed).
+        let kp = prepare_one(&[0x75, 0x10], C612);
+        assert_eq!(kp.slot_bytes, vec![0x75, 0x10, 0xcc]);
+        assert_eq!(
+            (kp.ainsn.emulate_op, kp.ainsn.jcc_type, kp.ainsn.rel32, kp.ainsn.size),
+            (Some(EmulateOp::Jcc), 5, 0x10, 2)
+        );
+        // 14 bytes still fit the int3.
+        let kp = prepare_one(&[0x66, 0x66, 0x66, 0x66, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0], C612);
+        assert_eq!(kp.slot_bytes.len(), 15);
+        // p->opcode is the first byte, which may be a prefix.
+        assert_eq!(prepare_one(&[0xf0, 0x0f, 0xc1, 0x15, 0, 0, 0, 0], C612).opcode, 0xf0);
+        // v5.10 if_modifier
+        assert!(prepare_one(&[0xfa], C510).ainsn.if_modifier);
+        assert!(prepare_one(&[0x9d], C510).ainsn.if_modifier);
+        assert!(prepare_one(&[0x48, 0xcf], C510).ainsn.if_modifier);
+        assert!(!prepare_one(&[0x9c], C510).ainsn.if_modifier);
+    }
+
+    #[test]
+    fn synthesize_reljump_matches_the_kernel_layout() {
+        assert_eq!(synthesize_reljump(KernelVa(0x1000), KernelVa(0x1005)), [0xe9, 0, 0, 0, 0]);
+        assert_eq!(synthesize_reljump(KernelVa(0x1000), KernelVa(0x1000)), [0xe9, 0xfb, 0xff, 0xff, 0xff]);
+        assert_eq!(synthesize_relcall(KernelVa(0x1000), KernelVa(0x2005)), [0xe8, 0, 0x10, 0, 0]);
+    }
+
+    fn regs_at_int3() -> PtRegs {
+        PtRegs { ip: TEXT + 1, sp: STACK, flags: 0x246, ..PtRegs::default() }
+    }
+
+    fn run(bytes: &[u8], regs: &mut PtRegs, mem: &mut Mem) -> X86Kprobe {
+        let kp = prepare_one(bytes, C612);
+        let op = kp.ainsn.emulate_op.expect("emulated");
+        op.emulate(&kp.ainsn, regs, mem).unwrap();
+        kp
+    }
+
+    #[test]
+    fn emulate_call_and_its_fixed_return_address() {
+        let (mut mem, _) = one_function(&[]);
+        let mut regs = regs_at_int3();
+        run(&[0xe8, 0x10, 0, 0, 0], &mut regs, &mut mem);
+        assert_eq!((regs.ip, regs.sp, mem.u64_at(STACK - 8)), (TEXT + 5 + 0x10, STACK - 8, TEXT + 5));
+        // A 6-byte (66-prefixed) call: the target uses the real size, the pushed return address assumes 5 bytes.
+        let mut regs = regs_at_int3();
+        run(&[0x66, 0xe8, 0x10, 0, 0, 0], &mut regs, &mut mem);
+        assert_eq!((regs.ip, mem.u64_at(STACK - 8)), (TEXT + 6 + 0x10, TEXT + 5));
+        // Backwards call.
+        let mut regs = regs_at_int3();
+        run(&[0xe8, 0xfb, 0xff, 0xff, 0xff], &mut regs, &mut mem);
+        assert_eq!(regs.ip, TEXT);
+    }
+
+    #[test]
+    fn emulate_indirect_call_and_jmp() {
+        let (mut mem, _) = one_function(&[]);
+        // call *%r11 (41 ff d3): REX.B selects r11; the return address uses the real size (v6.7 fix).
+        let mut regs = regs_at_int3();
+        regs.r11 = 0xffff_ffff_8123_4560;
+        let kp = run(&[0x41, 0xff, 0xd3], &mut regs, &mut mem);
+        assert_eq!(kp.ainsn.indirect_reg, 11);
+        assert_eq!((regs.ip, regs.sp, mem.u64_at(STACK - 8)), (0xffff_ffff_8123_4560, STACK - 8, TEXT + 3));
+        // call *%rsp jumps to the old rsp.
+        let mut regs = regs_at_int3();
+        run(&[0xff, 0xd4], &mut regs, &mut mem);
+        assert_eq!((regs.ip, mem.u64_at(STACK - 8)), (STACK, TEXT + 2));
+        // jmp *%r11 (41 ff e3)
+        let mut regs = regs_at_int3();
+        regs.r11 = 0xffff_ffff_8100_1230;
+        run(&[0x41, 0xff, 0xe3], &mut regs, &mut mem);
+        assert_eq!((regs.ip, regs.sp), (0xffff_ffff_8100_1230, STACK));
+        // addrmode order
+        let r = PtRegs {
+            ax: 0,
+            cx: 1,
+            dx: 2,
+            bx: 3,
+            sp: 4,
+            bp: 5,
+            si: 6,
+            di: 7,
+            r8: 8,
+            r9: 9,
+            r10: 10,
+            r11: 11,
+            r12: 12,
+            r13: 13,
+            r14: 14,
+            r15: 15,
+            ..PtRegs::default()
+        };
+        for i in 0..16u8 {
+            assert_eq!(addrmode_reg(&r, i), u64::from(i));
+        }
+    }
+
+    #[test]
+    fn emulate_ret_jmp_and_ifmodifiers() {
+        let (mut mem, _) = one_function(&[]);
+        mem.write(KernelVa(STACK), &0xffff_ffff_8100_4444u64.to_le_bytes()).unwrap();
+        let mut regs = regs_at_int3();
+        run(&[0xc3], &mut regs, &mut mem);
+        assert_eq!((regs.ip, regs.sp), (0xffff_ffff_8100_4444, STACK + 8));
+        // ret $8 pops only the return address (the kernel ignores the immediate).
+        let mut regs = regs_at_int3();
+        run(&[0xc2, 0x08, 0x00], &mut regs, &mut mem);
+        assert_eq!(regs.sp, STACK + 8);
+        let mut regs = regs_at_int3();
+        run(&[0xeb, 0xfe], &mut regs, &mut mem);
+        assert_eq!(regs.ip, TEXT);
+        let mut regs = regs_at_int3();
+        run(&[0xe9, 0x00, 0x01, 0, 0], &mut regs, &mut mem);
+        assert_eq!(regs.ip, TEXT + 5 + 0x100);
+        // pushf / popf / cli / sti
+        let mut regs = regs_at_int3();
+        run(&[0x9c], &mut regs, &mut mem);
+        assert_eq!((regs.ip, regs.sp, mem.u64_at(STACK - 8)), (TEXT + 1, STACK - 8, 0x246));
+        let mut regs = regs_at_int3();
+        mem.write(KernelVa(STACK), &0x8d7u64.to_le_bytes()).unwrap();
+        run(&[0x9d], &mut regs, &mut mem);
+        assert_eq!((regs.flags, regs.sp, regs.ip), (0x8d7, STACK + 8, TEXT + 1));
+        let mut regs = regs_at_int3();
+        run(&[0xfa], &mut regs, &mut mem);
+        assert_eq!(regs.flags & X86_EFLAGS_IF, 0);
+        run(&[0xfb], &mut regs, &mut mem);
+        assert_ne!(regs.flags & X86_EFLAGS_IF, 0);
+        // A stack fault leaves the registers alone.
+        let mut regs = regs_at_int3();
+        regs.sp = 0x1000;
+        let kp = prepare_one(&[0x9c], C612);
+        assert!(EmulateOp::Ifmodifiers.emulate(&kp.ainsn, &mut regs, &mut mem).is_err());
+        assert_eq!((regs.sp, regs.ip), (0x1000, TEXT + 1));
+    }
+
+    /// Architectural Jcc semantics (SDM Jcc table), independent of the kernel's mask table.
+    fn jcc_reference(cc: u8, f: u64) -> bool {
+        let (cf, zf, sf, of, pf) = (
+            f & X86_EFLAGS_CF != 0,
+            f & X86_EFLAGS_ZF != 0,
+            f & X86_EFLAGS_SF != 0,
+            f & X86_EFLAGS_OF != 0,
+            f & X86_EFLAGS_PF != 0,
+        );
+        let base = match cc >> 1 {
+            0 => of,
+            1 => cf,
+            2 => zf,
+            3 => cf || zf,
+            4 => sf,
+            5 => pf,
+            6 => sf != of,
+            _ => zf || sf != of,
+        };
+        base != (cc & 1 == 1)
+    }
+
+    #[test]
+    fn emulate_jcc_matches_the_architecture_for_every_condition() {
+        let bits = [X86_EFLAGS_CF, X86_EFLAGS_PF, X86_EFLAGS_ZF, X86_EFLAGS_SF, X86_EFLAGS_OF];
+        for cc in 0..16u8 {
+            for combo in 0..32u32 {
+                let flags =
+                    0x202 | bits.iter().enumerate().filter(|(i, _)| combo & (1 << i) != 0).fold(0, |a, (_, b)| a | b);
+                assert_eq!(int3_emulate_jcc_taken(flags, cc), jcc_reference(cc, flags), "cc {cc:x} flags {flags:#x}");
+            }
+        }
+        let (mut mem, _) = one_function(&[]);
+        // je .+0x12: taken with ZF, else falls through.
+        let mut regs = regs_at_int3();
+        regs.flags |= X86_EFLAGS_ZF;
+        run(&[0x74, 0x10], &mut regs, &mut mem);
+        assert_eq!(regs.ip, TEXT + 2 + 0x10);
+        let mut regs = regs_at_int3();
+        regs.flags &= !X86_EFLAGS_ZF;
+        run(&[0x74, 0x10], &mut regs, &mut mem);
+        assert_eq!(regs.ip, TEXT + 2);
+        // jl rel32 backwards (0f 8c): SF != OF
+        let mut regs = regs_at_int3();
+        regs.flags = 0x202 | X86_EFLAGS_SF;
+        run(&[0x0f, 0x8c, 0x00, 0xff, 0xff, 0xff], &mut regs, &mut mem);
+        assert_eq!(regs.ip, (TEXT + 6).wrapping_sub(0x100));
+    }
+
+    #[test]
+    fn emulate_loop_keeps_the_kernels_post_decrement() {
+        let (mut mem, _) = one_function(&[]);
+        let loop_with = |bytes: &[u8], cx: u64, flags: u64, mem: &mut Mem| {
+            let mut regs = regs_at_int3();
+            regs.cx = cx;
+            regs.flags = flags;
+            let kp = run(bytes, &mut regs, mem);
+            (regs.ip - TEXT - u64::from(kp.ainsn.size), regs.cx)
+        };
+        let fwd = [0xe2, 0x10]; // loop .+0x12
+        assert_eq!(loop_with(&fwd, 5, 0x202, &mut mem), (0x10, 4));
+        // Hardware: rcx 1 -> 0, not taken. The kernel tests the old value: taken.
+        assert_eq!(loop_with(&fwd, 1, 0x202, &mut mem), (0x10, 0));
+        // Hardware: rcx 0 -> ~0, taken. Kernel: not taken.
+        assert_eq!(loop_with(&fwd, 0, 0x202, &mut mem), (0, u64::MAX));
+        // addr32 loop: only ecx, upper half kept.
+        assert_eq!(loop_with(&[0x67, 0xe2, 0x10], 0x1_0000_0000, 0x202, &mut mem), (0, 0x1_ffff_ffff));
+        assert_eq!(loop_with(&[0x67, 0xe2, 0x10], 0x1_0000_0003, 0x202, &mut mem), (0x10, 0x1_0000_0002));
+        // loopne needs ZF clear, loope ZF set.
+        assert_eq!(loop_with(&[0xe0, 0x10], 5, 0x202 | X86_EFLAGS_ZF, &mut mem), (0, 4));
+        assert_eq!(loop_with(&[0xe0, 0x10], 5, 0x202, &mut mem), (0x10, 4));
+        assert_eq!(loop_with(&[0xe1, 0x10], 5, 0x202 | X86_EFLAGS_ZF, &mut mem), (0x10, 4));
+        assert_eq!(loop_with(&[0xe1, 0x10], 5, 0x202, &mut mem), (0, 4));
+        // jrcxz: no decrement.
+        assert_eq!(loop_with(&[0xe3, 0x10], 0, 0x202, &mut mem), (0x10, 0));
+        assert_eq!(loop_with(&[0xe3, 0x10], 7, 0x202, &mut mem), (0, 7));
+        assert_eq!(loop_with(&[0x67, 0xe3, 0x10], 0x1_0000_0000, 0x202, &mut mem), (0x10, 0x1_0000_0000));
+    }
+
+    #[test]
+    fn saved_flags_and_resume_singlestep() {
+        let flags = 0x346; // TF | IF | ZF | PF | reserved
+        assert_eq!(
+            set_current_kprobe_flags(KernelProfile::V5_10, flags, false),
+            KprobeSavedFlags { old_flags: 0x300, saved_flags: 0x300 }
+        );
+        assert_eq!(
+            set_current_kprobe_flags(KernelProfile::V5_10, flags, true),
+            KprobeSavedFlags { old_flags: 0x300, saved_flags: 0x100 }
+        );
+        assert_eq!(
+            set_current_kprobe_flags(KernelProfile::V6_12, flags, true),
+            KprobeSavedFlags { old_flags: 0x200, saved_flags: 0x200 }
+        );
+        // v6.12: the second int3 after a 3-byte copy at SLOT: ip = SLOT + 4 -> TEXT + 3.
+        let mut regs = PtRegs { ip: SLOT + 4, flags: 0x46, ..PtRegs::default() };
+        resume_singlestep(KernelVa(TEXT), KernelVa(SLOT), X86_EFLAGS_IF, &mut regs);
+        assert_eq!((regs.ip, regs.flags), (TEXT + 3, 0x246));
+    }
+
+    #[test]
+    fn resume_execution_v5_10() {
+        let (mut mem, _) = one_function(&[]);
+        let (orig, copy) = (KernelVa(TEXT), KernelVa(SLOT));
+        let stepped = |ip: u64| PtRegs { ip, sp: STACK - 8, flags: 0x346, ..PtRegs::default() };
+
+        // call rel32 stepped in the slot: return address and ip are relative to the copy.
+        mem.write(KernelVa(STACK - 8), &(SLOT + 5).to_le_bytes()).unwrap();
+        let mut regs = stepped(SLOT + 5 + 0x10);
+        let r = resume_execution(&[0xe8, 0x10, 0, 0, 0], orig, copy, 0x200, &mut regs, &mut mem).unwrap();
+        assert_eq!((regs.ip, mem.u64_at(STACK - 8), r.now_boostable), (TEXT + 5 + 0x10, TEXT + 5, false));
+        assert_eq!(regs.flags & X86_EFLAGS_TF, 0);
+
+        // pushf: the pushed flags get TF/IF from old_flags.
+        mem.write(KernelVa(STACK - 8), &0x346u64.to_le_bytes()).unwrap();
+        let mut regs = stepped(SLOT + 1);
+        resume_execution(&[0x9c], orig, copy, 0, &mut regs, &mut mem).unwrap();
+        assert_eq!((regs.ip, mem.u64_at(STACK - 8)), (TEXT + 1, 0x046));
+
+        // ret: ip is already right; boostable from now on.
+        let mut regs = stepped(0xffff_ffff_8100_9999);
+        let r = resume_execution(&[0xc3], orig, copy, 0, &mut regs, &mut mem).unwrap();
+        assert_eq!((regs.ip, r.now_boostable), (0xffff_ffff_8100_9999, true));
+
+        // call *%rax: return address rebased, ip kept; not boostable.
+        mem.write(KernelVa(STACK - 8), &(SLOT + 2).to_le_bytes()).unwrap();
+        let mut regs = stepped(0xffff_ffff_8100_7777);
+        let r = resume_execution(&[0xff, 0xd0], orig, copy, 0, &mut regs, &mut mem).unwrap();
+        assert_eq!((regs.ip, mem.u64_at(STACK - 8), r.now_boostable), (0xffff_ffff_8100_7777, TEXT + 2, false));
+
+        // notrack jmp *(%rax) and ljmp *(%rax) (ff /5): ip kept, boostable.
+        for bytes in [&[0x3e, 0xff, 0x20][..], &[0xff, 0x28]] {
+            let mut regs = stepped(0xffff_ffff_8100_5555);
+            let r = resume_execution(bytes, orig, copy, 0, &mut regs, &mut mem).unwrap();
+            assert_eq!((regs.ip, r.now_boostable), (0xffff_ffff_8100_5555, true), "{bytes:02x?}");
+        }
+
+        // Anything else (here a REX-prefixed mov, and a jcc taken in the slot): ip rebased.
+        let mut regs = stepped(SLOT + 3);
+        resume_execution(&[0x48, 0x89, 0xe5], orig, copy, 0, &mut regs, &mut mem).unwrap();
+        assert_eq!(regs.ip, TEXT + 3);
+        let mut regs = stepped(SLOT + 2 + 0x10);
+        resume_execution(&[0x75, 0x10], orig, copy, 0, &mut regs, &mut mem).unwrap();
+        assert_eq!(regs.ip, TEXT + 2 + 0x10);
+    }
+
+    #[test]
+    fn arch_adjust_kprobe_addr_skips_endbr_on_v6_12_with_ibt() {
+        let (mut mem, _) = one_function(&[0xf3, 0x0f, 0x1e, 0xfa, 0x55]);
+        let f = KernelVa(TEXT);
+        assert_eq!(arch_adjust_kprobe_addr(f, 0, &mem, C612), Ok((KernelVa(TEXT + 4), true)));
+        assert_eq!(arch_adjust_kprobe_addr(f, 4, &mem, C612), Ok((KernelVa(TEXT + 4), true)));
+        assert_eq!(arch_adjust_kprobe_addr(f, 5, &mem, C612), Ok((KernelVa(TEXT + 5), false)));
+        let no_ibt = X86KprobesConfig { kernel_ibt: false, ..C612 };
+        assert_eq!(arch_adjust_kprobe_addr(f, 0, &mem, no_ibt), Ok((f, true)));
+        assert_eq!(arch_adjust_kprobe_addr(f, 0, &mem, C510), Ok((f, true)));
+        assert_eq!(arch_adjust_kprobe_addr(f, 4, &mem, C510), Ok((KernelVa(TEXT + 4), false)));
+        // A poisoned ENDBR (osp nopl (%rax)) counts too.
+        mem.write(f, &[0x66, 0x0f, 0x1f, 0x00]).unwrap();
+        assert_eq!(arch_adjust_kprobe_addr(f, 0, &mem, C612), Ok((KernelVa(TEXT + 4), true)));
+    }
+
+    #[test]
+    fn kallsyms_size_reaches_the_next_symbol() {
+        let ks = Kallsyms::new(vec![
+            text_sym("a", 0x1000, 0x10),
+            text_sym("b", 0x1040, 0x8),
+            Symbol { name: "d".into(), addr: KernelVa(0x2000), size: 8, kind: SymbolKind::Data, global: false },
+        ]);
+        assert_eq!(kallsyms_lookup_size_offset(&ks, KernelVa(0x1000)), Some((0x40, 0)));
+        assert_eq!(kallsyms_lookup_size_offset(&ks, KernelVa(0x1030)), Some((0x40, 0x30)), "padding");
+        assert_eq!(kallsyms_lookup_size_offset(&ks, KernelVa(0x1047)), Some((0xfc0, 7)));
+        assert_eq!(kallsyms_lookup_size_offset(&ks, KernelVa(0x2000)), None, "data");
+        assert_eq!(kallsyms_lookup_size_offset(&ks, KernelVa(0xfff)), None);
+    }
+
+    #[test]
+    fn random_text_never_panics() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        };
+        let interesting = [
+            0x0f, 0x66, 0x67, 0x2e, 0x3e, 0xf0, 0xf3, 0x48, 0x41, 0xc4, 0xc5, 0x62, 0xff, 0xe8, 0xe9, 0xeb, 0x70, 0x75,
+            0xe0, 0xe2, 0xe3, 0xc2, 0xc3, 0xcf, 0x9a, 0xea, 0x9c, 0x9d, 0xfa, 0xfb, 0xcc, 0x8e,
+        ];
+        let mut emulated = 0;
+        for round in 0..1500 {
+            let mut body = [0u8; 24];
+            for b in body.iter_mut() {
+                let r = next();
+                *b = if r % 3 == 0 { interesting[(r >> 8) as usize % interesting.len()] } else { (r >> 16) as u8 };
+            }
+            let (mut mem, ks) = one_function(&body);
+            for off in 0..8u64 {
+                for cfg in [C510, C612, C612_NOPREEMPT] {
+                    let post = round % 2 == 0;
+                    let at = KernelVa(TEXT + off);
+                    let Ok(kp) = arch_prepare_kprobe(at, KernelVa(SLOT), post, &mem, &ks, &PristineText, cfg) else {
+                        continue;
+                    };
+                    assert!(kp.slot_bytes.len() <= MAX_INSN_SIZE && kp.slot_bytes.len() == kp.ainsn.tp_len);
+                    let mut regs = PtRegs { ip: at.0 + 1, sp: STACK, flags: next(), cx: next(), ..PtRegs::default() };
+                    if let Some(op) = kp.ainsn.emulate_op {
+                        emulated += 1;
+                        let _ = op.emulate(&kp.ainsn, &mut regs, &mut mem);
+                    }
+                    if cfg.profile == KernelProfile::V5_10 {
+                        let mut regs = PtRegs { ip: SLOT + 3, sp: STACK, ..PtRegs::default() };
+                        let _ = resume_execution(&kp.slot_bytes, at, KernelVa(SLOT), 0x200, &mut regs, &mut mem);
+                    }
+                }
+            }
+        }
+        assert!(emulated > 100);
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // The fixtures: every offset of every function of fixtures/x86-probe-targets/*.objdump.txt
+    // -----------------------------------------------------------------------------------------------------------
+
+    struct Dump {
+        mem: Mem,
+        kallsyms: Kallsyms,
+        /// (name, start, size)
+        funcs: Vec<(String, u64, u64)>,
+        /// instruction start -> (length, mnemonic text)
+        insns: BTreeMap<u64, (usize, String)>,
+    }
+
+    /// Parses `objdump -dr` output: section headers, `<function>:` headers, instruction lines (address, bytes,
+    /// mnemonic), continuation lines (bytes only) and relocation lines (skipped).
+    fn parse_objdump(text: &str) -> Dump {
+        let mut sections: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut heads: Vec<(String, u64)> = Vec::new();
+        let mut insns: BTreeMap<u64, (usize, String)> = BTreeMap::new();
+        let mut last_insn: Option<u64> = None;
+        for line in text.lines() {
+            if let Some(name) = line.strip_prefix("Disassembly of section ") {
+                let base = if name.trim_end_matches(':') == ".text" { TEXT } else { COLD };
+                sections.push((base, Vec::new()));
+                continue;
+            }
+            let Some((base, bytes)) = sections.last_mut() else { continue };
+            if line.len() > 19 && line.ends_with(">:") && line.as_bytes()[16] == b' ' {
+                let off = u64::from_str_radix(&line[..16], 16).unwrap();
+                heads.push((line[18..line.len() - 2].to_string(), *base + off));
+                continue;
+            }
+            let t = line.trim_start();
+            let Some((addr, rest)) = t.split_once(':') else { continue };
+            let (Ok(off), Some(rest)) = (u64::from_str_radix(addr, 16), rest.strip_prefix('\t')) else { continue };
+            let (hex, mnemonic) = rest.split_once('\t').unwrap_or((rest, ""));
+            let data: Vec<u8> = hex.split_whitespace().map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+            let at = usize::try_from(off).unwrap();
+            if bytes.len() < at + data.len() {
+                bytes.resize(at + data.len(), 0);
+            }
+            bytes[at..at + data.len()].copy_from_slice(&data);
+            let va = *base + off;
+            if mnemonic.trim().is_empty() {
+                let start = last_insn.unwrap();
+                insns.get_mut(&start).unwrap().0 += data.len();
+            } else {
+                insns.insert(va, (data.len(), mnemonic.trim().to_string()));
+                last_insn = Some(va);
+            }
+        }
+        let mut funcs = Vec::new();
+        for (i, (name, start)) in heads.iter().enumerate() {
+            let (base, bytes) = sections.iter().rev().find(|(b, _)| b <= start).unwrap();
+            let section_end = base + bytes.len() as u64;
+            let end =
+                heads.get(i + 1).map(|(_, s)| *s).filter(|s| *s <= section_end && s > start).unwrap_or(section_end);
+            funcs.push((name.clone(), *start, end - start));
+        }
+        let mut mem = Mem::default();
+        for (base, mut bytes) in sections {
+            // The text goes on after the object (other functions): keep 15-byte reads near the end mapped.
+            bytes.extend_from_slice(&[0xcc; 64]);
+            mem.map(base, bytes);
+        }
+        let kallsyms = Kallsyms::new(funcs.iter().map(|(n, a, s)| text_sym(n, *a, *s)).collect());
+        Dump { mem, kallsyms, funcs, insns }
+    }
+
+    const PLAIN: &str = include_str!("../../../../fixtures/x86-probe-targets/x86-probe-targets.objdump.txt");
+    const IBT: &str = include_str!("../../../../fixtures/x86-probe-targets/x86-probe-targets-ibt.objdump.txt");
+
+    #[test]
+    fn fixture_decoder_agrees_with_objdump() {
+        for text in [PLAIN, IBT] {
+            let d = parse_objdump(text);
+            assert!(d.insns.len() > 150);
+            for (&va, (len, mnemonic)) in &d.insns {
+                let mut buf = [0u8; MAX_INSN_SIZE];
+                d.mem.read(KernelVa(va), &mut buf).unwrap();
+                let insn = insn_decode_kernel(&buf).unwrap_or_else(|e| panic!("{va:#x} {mnemonic}: {e}"));
+                assert_eq!(insn.len(), *len, "{va:#x} {mnemonic}");
+                // The kernel-style field offsets add up to the length.
+                let fields = insn_offset_immediate(&insn)
+                    + usize::from(insn.immediate.nbytes)
+                    + usize::from(insn.immediate2.nbytes);
+                assert_eq!(fields, *len, "{va:#x} {mnemonic}");
+                assert_eq!(insn_rip_relative(&insn), mnemonic.contains("(%rip)"), "{va:#x} {mnemonic}");
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_every_offset_of_every_function() {
+        let cfgs =
+            [(C510, false), (C510, true), (C612, false), (C612, true), (C612_NOPREEMPT, false), (C612_NOPREEMPT, true)];
+        let mut checked = 0usize;
+        for text in [PLAIN, IBT] {
+            let d = parse_objdump(text);
+            let starts: BTreeSet<u64> = d.insns.keys().copied().collect();
+            let mut tally: BTreeMap<(KernelProfile, String), usize> = BTreeMap::new();
+            for (name, start, size) in &d.funcs {
+                for va in *start..start + size {
+                    for (cfg, post) in cfgs {
+                        let c = classify(KernelVa(va), KernelVa(SLOT), post, &d.mem, &d.kallsyms, &PristineText, cfg);
+                        checked += 1;
+                        if !starts.contains(&va) {
+                            let X86ProbeClass::Rejected(X86PrepareError::CanProbe(
+                                CanProbeError::NotInstructionBoundary { insn_start, insn_end },
+                            )) = c
+                            else {
+                                panic!("{name}+{:#x} is mid-instruction but classified {c}", va - start);
+                            };
+                            assert!(starts.contains(&insn_start.0) && insn_start.0 < va && va < insn_end.0);
+                            continue;
+                        }
+                        let (_, mnemonic) = &d.insns[&va];
+                        if !post && cfg != C612_NOPREEMPT {
+                            *tally.entry((cfg.profile, class_name(&c))).or_default() += 1;
+                        }
+                        match (&c, cfg.profile) {
+                            // v5.10 accepts every instruction gcc emitted.
+                            (X86ProbeClass::Rejected(e), KernelProfile::V5_10) => {
+                                panic!("{name}+{:#x} {mnemonic}: v5.10 rejected: {e}", va - start)
+                            }
+                            // v6.12 rejects only the memory-indirect call/jmp.
+                            (X86ProbeClass::Rejected(e), KernelProfile::V6_12) => {
+                                assert_eq!(
+                                    *e,
+                                    X86PrepareError::Emulation(EmulationError::IndirectMemory),
+                                    "{name}+{:#x} {mnemonic}",
+                                    va - start
+                                );
+                                assert!(
+                                    mnemonic.contains("*0x0(,")
+                                        && (mnemonic.contains("jmp") || mnemonic.contains("call"))
+                                );
+                            }
+                            (X86ProbeClass::Emulated(op), KernelProfile::V6_12) => {
+                                let want = if mnemonic.starts_with("call   *%") {
+                                    EmulateOp::CallIndirect
+                                } else if mnemonic.starts_with("call") {
+                                    EmulateOp::Call
+                                } else if mnemonic.starts_with("ret") {
+                                    EmulateOp::Ret
+                                } else if mnemonic.starts_with("jmp") {
+                                    EmulateOp::Jmp
+                                } else {
+                                    assert!(mnemonic.starts_with('j'), "{mnemonic}");
+                                    EmulateOp::Jcc
+                                };
+                                assert_eq!(*op, want, "{mnemonic}");
+                            }
+                            (X86ProbeClass::Emulated(_), KernelProfile::V5_10) => panic!("v5.10 never emulates"),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            // A few hand-checked totals per object (boundaries only, defaults, no post handler).
+            let n = |p: KernelProfile, c: &str| tally.get(&(p, c.to_string())).copied().unwrap_or(0);
+            assert!(n(KernelProfile::V6_12, "boosted") == 0, "v6.12 defaults have CONFIG_PREEMPTION");
+            assert!(n(KernelProfile::V6_12, "emulated:ret") > 20);
+            assert!(n(KernelProfile::V6_12, "emulated:call_indirect") == 2);
+            assert!(n(KernelProfile::V6_12, "rejected:EOPNOTSUPP") == 2);
+            assert!(n(KernelProfile::V5_10, "boosted") > n(KernelProfile::V5_10, "single-step"));
+        }
+        assert!(checked > 10_000);
+    }
+
+    #[test]
+    fn fixture_spot_checks() {
+        let d = parse_objdump(IBT);
+        let sym = |name: &str| d.kallsyms.lookup_name(name).unwrap().addr.0;
+        let at = |name: &str, off: u64, cfg: X86KprobesConfig| {
+            class_name(&classify(
+                KernelVa(sym(name) + off),
+                KernelVa(SLOT),
+                false,
+                &d.mem,
+                &d.kallsyms,
+                &PristineText,
+                cfg,
+            ))
+        };
+        // dispatch_op+0xf: notrack jmp *0x0(,%rdi,8)
+        assert_eq!(at("dispatch_op", 0xf, C510), "single-step");
+        assert_eq!(at("dispatch_op", 0xf, C612), "rejected:EOPNOTSUPP");
+        // kprobe_stacktrace_target+0x29: call *%rax
+        assert_eq!(at("kprobe_stacktrace_target", 0x29, C612), "emulated:call_indirect");
+        // branch_mix+0x14: jne; +0x1b: call bump
+        assert_eq!(at("branch_mix", 0x14, C612), "emulated:jcc");
+        assert_eq!(at("branch_mix", 0x1b, C612), "emulated:call");
+        assert_eq!(at("branch_mix", 0x91, C612), "emulated:jmp");
+        // kernel_clone+0x20: lock xadd %edx,0x0(%rip) (two-byte opcode 0f c1, boostable in both)
+        assert_eq!(at("kernel_clone", 0x20, C510), "boosted");
+        assert_eq!(at("kernel_clone", 0x20, C612_NOPREEMPT), "boosted");
+        // kprobe_target+0x8: divl 0x0(%rip) (f7 /6): Grp3, boostable only in v6.12
+        assert_eq!(at("kprobe_target", 0x8, C510), "single-step");
+        assert_eq!(at("kprobe_target", 0x8, C612_NOPREEMPT), "boosted");
+        // __x64_sys_clone+0x2e: rep stos
+        assert_eq!(at("__x64_sys_clone", 0x2e, C510), "boosted");
+        // text_poke_target+0: endbr64 (not skipped by classify; arch_adjust_kprobe_addr does that)
+        assert_eq!(at("text_poke_target", 0, C612), "single-step");
+        for (name, _, _) in &d.funcs {
+            let f = KernelVa(sym(name));
+            let mut w = [0u8; 4];
+            d.mem.read(f, &mut w).unwrap();
+            let want = if w == [0xf3, 0x0f, 0x1e, 0xfa] { f.add(4) } else { f };
+            assert_eq!(arch_adjust_kprobe_addr(f, 0, &d.mem, C612).unwrap().0, want, "{name}");
+        }
+        // The RIP-relative fixture loads rebase to the slot.
+        let va = sym("rip_rel_update") + 7; // add 0x0(%rip),%rax
+        let kp =
+            arch_prepare_kprobe(KernelVa(va), KernelVa(SLOT), false, &d.mem, &d.kallsyms, &PristineText, C510).unwrap();
+        let disp = i32::from_le_bytes(kp.slot_bytes[3..7].try_into().unwrap());
+        assert_eq!(i64::from(disp), va as i64 - SLOT as i64);
+    }
 }
