@@ -21,6 +21,11 @@ enum Command {
     Symbols(cli::image::SymbolsArgs),
     /// Probe every instruction of a function and compare with an unprobed run.
     CheckTransparency(cli::transparency::TransparencyArgs),
+    /// eBPF assembler and disassembler (the bpf_conformance text syntax).
+    #[command(subcommand)]
+    Bpf(cli::bpf::BpfCommand),
+    /// A plugin for the bpf_conformance runner: program as base16 on stdin, r0 in hex on stdout.
+    BpfConformancePlugin(cli::bpf::PluginArgs),
     /// Measure simulation speed against bare Unicorn, and batch parallelism.
     Bench(cli::bench::BenchArgs),
 }
@@ -32,6 +37,8 @@ fn main() -> ExitCode {
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),
         Command::Bench(a) => cli::bench::bench(a),
+        Command::Bpf(c) => cli::bpf::run_bpf(c),
+        Command::BpfConformancePlugin(a) => cli::bpf::run_plugin(a),
         Command::CheckTransparency(a) => cli::transparency::run(a),
     }
 }

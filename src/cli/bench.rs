@@ -45,6 +45,46 @@ args = [{iterations}]
     Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid")
 }
 
+/// Probe hits per second with a counting pre-handler, and the cost of probes armed elsewhere.
+fn probe_bench(calls: u64) {
+    let calls = calls.max(1000);
+    let targets = fixture("fixtures/arm64-probe-targets/arm64-probe-targets.o");
+    let icache = fixture("fixtures/arm64-icache/arm64-icache.o");
+    let scenario = |call: &str, arg: u64, repeat: u64, probe: Option<&str>| {
+        let probe = probe.map_or(String::new(), |sym| {
+            format!("[[kprobe]]\nname = \"count\"\nsymbol = \"{sym}\"\ncpu = 0\npre = []\n")
+        });
+        let toml = format!(
+            "[machine]\nisa = \"aarch64\"\ncpus = 1\nkernel = \"6.12\"\nquantum = 100\nbudget = 100000000000\n\
+             [image]\nelf = [\"{}\", \"{}\"]\n{probe}\
+             [[task]]\ncpu = 0\npid = 1\ncall = \"{call}\"\nargs = [{arg}]\nrepeat = {repeat}\n",
+            targets.display(),
+            icache.display()
+        );
+        Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid")
+    };
+    println!("kprobes: arm64, kernel 6.12, 1 CPU");
+    let (r, d) = timed(|| runner::run_scenario(scenario("kprobe_target", 1234, calls, Some("kprobe_target"))));
+    let r = r.expect("probe bench runs");
+    let hits = r.kprobes.first().map_or(0, |p| p.nhit);
+    println!(
+        "  {hits} hits of a counting kprobe on kprobe_target (xol: BRK #4, handler, step, BRK #6) in {:.3} s = {:.0} hits/s",
+        d.as_secs_f64(),
+        hits as f64 / d.as_secs_f64()
+    );
+    let loops = calls * 50;
+    let (plain, d0) = timed(|| runner::run_scenario(scenario("icache_loop", loops, 1, None)).expect("runs"));
+    let (armed, d1) =
+        timed(|| runner::run_scenario(scenario("icache_loop", loops, 1, Some("kprobe_target"))).expect("runs"));
+    assert_eq!(plain.summary.calls, armed.summary.calls, "a probe elsewhere must not change the workload's result");
+    println!(
+        "  icache_loop({loops}): no probes {:.3} s, a probe armed on another function {:.3} s: slowdown {:.2}x",
+        d0.as_secs_f64(),
+        d1.as_secs_f64(),
+        d1.as_secs_f64() / d0.as_secs_f64()
+    );
+}
+
 #[allow(clippy::disallowed_methods)] // Benchmarks measure wall time; nothing here reaches a trace.
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let start = std::time::Instant::now();
@@ -87,6 +127,8 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         }
         _ => println!("  bare Unicorn run failed"),
     }
+    println!();
+    probe_bench(args.iterations / 20);
     println!();
     let per_run = (args.iterations / 20).max(1000);
     let batch: Vec<Scenario> = (0..args.batch as u64)
