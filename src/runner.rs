@@ -23,6 +23,8 @@ pub struct Report {
     pub kallsyms: Kallsyms,
     /// Every kprobe the run registered, with its counters.
     pub kprobes: Vec<Kprobe>,
+    /// Every kretprobe, with its counters.
+    pub kretprobes: Vec<kernel_model::kretprobes::Kretprobe>,
     /// What each `register_kprobe` returned.
     pub register_results: Vec<(String, Result<(), kernel_model::errno::Errno>)>,
     /// `show_disasm` functions before the run.
@@ -51,9 +53,14 @@ impl Report {
                     return Some(format!("kprobe {}: register_kprobe returned {got:?}, expected {want}", e.name));
                 }
             }
+            // A kretprobe's counters are its own: return-handler runs and entries with no free instance.
+            let rp = self.kretprobes.iter().find(|r| r.name == e.name);
             let p = self.kprobes.iter().find(|p| p.spec.name == e.name);
-            for (what, want, got) in
-                [("nhit", e.nhit, p.map(|p| p.nhit)), ("nmissed", e.nmissed, p.map(|p| p.nmissed))]
+            let (nhit, nmissed) = match rp {
+                Some(r) => (Some(r.nhit), Some(r.nmissed)),
+                None => (p.map(|p| p.nhit), p.map(|p| p.nmissed)),
+            };
+            for (what, want, got) in [("nhit", e.nhit, nhit), ("nmissed", e.nmissed, nmissed)]
             {
                 if let Some(want) = want {
                     if got != Some(want) {
@@ -148,6 +155,13 @@ impl Report {
                 );
             }
         }
+        for r in &self.kretprobes {
+            let _ = writeln!(
+                out,
+                "#   kretprobe {}: maxactive={} nhit={} nmissed={} in_use={}",
+                r.name, r.maxactive, r.nhit, r.nmissed, r.in_use
+            );
+        }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
         let _ = writeln!(out, "# log sha256: {}", self.log.hash());
         out
@@ -184,5 +198,6 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let kprobes = kernel.core.kprobes.probes.clone();
     let disasm_after = disasm(&p.machine)?;
     let register_results = kernel.core.register_results.clone();
-    Ok(Report { scenario, log, summary, kallsyms, kprobes, register_results, disasm_before, disasm_after })
+    let kretprobes = kernel.core.kretprobes.probes.clone();
+    Ok(Report { scenario, log, summary, kallsyms, kprobes, kretprobes, register_results, disasm_before, disasm_after })
 }

@@ -283,6 +283,32 @@ pub struct ExpectCalls {
     pub returns: Vec<i64>,
 }
 
+/// `[[kretprobe]]`: a `register_kretprobe` call made by `cpu`'s task at virtual time `at`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KretprobeEntrySpec {
+    /// A label (defaults to `rp<index>`).
+    pub name: Option<String>,
+    /// `rp.kp.symbol_name`.
+    pub symbol: String,
+    /// `rp.kp.offset` (must leave the probe on the function entry).
+    #[serde(default)]
+    pub offset: u64,
+    /// The registering CPU.
+    #[serde(default)]
+    pub cpu: usize,
+    /// When it registers.
+    #[serde(default)]
+    pub at: u64,
+    /// `rp.maxactive` (0: the kernel's default).
+    #[serde(default)]
+    pub maxactive: u32,
+    /// `rp.entry_handler` steps.
+    pub entry: Option<Vec<ActionStepSpec>>,
+    /// `rp.handler` steps.
+    pub handler: Option<Vec<ActionStepSpec>>,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -303,6 +329,9 @@ pub struct ScenarioSpec {
     /// Kprobe registrations.
     #[serde(default, rename = "kprobe")]
     pub kprobes: Vec<KprobeEntrySpec>,
+    /// Kretprobe registrations.
+    #[serde(default, rename = "kretprobe")]
+    pub kretprobes: Vec<KretprobeEntrySpec>,
     /// Expectations on kprobes (checked after the run; a mismatch fails it).
     #[serde(default)]
     pub expect_kprobe: Vec<ExpectKprobe>,
@@ -403,6 +432,11 @@ impl Scenario {
                 }
             }
         }
+        for (i, k) in self.spec.kretprobes.iter().enumerate() {
+            if k.cpu >= m.cpus {
+                return Err(self.invalid(format!("kretprobe[{i}].cpu"), format!("CPU {} does not exist", k.cpu)));
+            }
+        }
         for (i, a) in self.spec.actions.iter().enumerate() {
             if a.cpu >= m.cpus {
                 return Err(self.invalid(format!("action[{i}].cpu"), format!("CPU {} does not exist", a.cpu)));
@@ -485,24 +519,7 @@ impl Scenario {
         }
         for (i, k) in self.spec.kprobes.iter().enumerate() {
             let place = format!("kprobe[{i}]");
-            let steps = |list: &Option<Vec<ActionStepSpec>>| -> Result<Option<Vec<HandlerAction>>, ScenarioError> {
-                let Some(list) = list else { return Ok(None) };
-                let mut out = Vec::new();
-                for (j, st) in list.iter().enumerate() {
-                    out.push(if let Some(name) = &st.call {
-                        let func = resolve(format!("{place} handler step {j}"), name)?;
-                        let args = self.args(&format!("{place} handler step {j}"), &st.args, &resolve)?;
-                        HandlerAction::Call { name: name.clone(), func, args }
-                    } else if let Some(r) = &st.set_reg {
-                        HandlerAction::SetReg { reg: r.reg.clone(), value: r.value }
-                    } else if st.record_regs {
-                        HandlerAction::RecordRegs
-                    } else {
-                        HandlerAction::Return(st.ret.unwrap_or(0))
-                    });
-                }
-                Ok(Some(out))
-            };
+            let steps = |list: &Option<Vec<ActionStepSpec>>| self.handler_steps(&place, list, &resolve);
             let addr = match &k.addr {
                 Some(a) => Some(KernelVa(
                     parse_int(a).ok_or_else(|| self.invalid(format!("{place}.addr"), format!("`{a}` is not an address")))?,
@@ -525,12 +542,56 @@ impl Scenario {
             };
             actions.push(Action { at: k.at, cpu: CpuId(k.cpu), op: ActionOp::RegisterKprobe(spec) });
         }
+        for (i, k) in self.spec.kretprobes.iter().enumerate() {
+            let place = format!("kretprobe[{i}]");
+            let name = k.name.clone().unwrap_or_else(|| format!("rp{i}"));
+            let kp = KprobeSpec {
+                name,
+                symbol_name: Some(k.symbol.clone()),
+                offset: k.offset,
+                addr: None,
+                pre_handler: PreHandler::None,
+                post_handler: None,
+                disabled: false,
+            };
+            let entry = self.handler_steps(&place, &k.entry, &resolve)?;
+            let handler = self.handler_steps(&place, &k.handler, &resolve)?;
+            actions.push(Action {
+                at: k.at,
+                cpu: CpuId(k.cpu),
+                op: ActionOp::RegisterKretprobe { kp, maxactive: k.maxactive, entry, handler },
+            });
+        }
         let policy = match m.schedule {
             Schedule::RoundRobin => Policy::RoundRobin,
             Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
         };
         let config = RunConfig { quantum: m.quantum, policy, budget: m.budget };
         Ok(Prepared { machine, tasks, actions, config })
+    }
+
+    fn handler_steps(
+        &self,
+        place: &str,
+        list: &Option<Vec<ActionStepSpec>>,
+        resolve: &dyn Fn(String, &str) -> Result<KernelVa, ScenarioError>,
+    ) -> Result<Option<Vec<HandlerAction>>, ScenarioError> {
+        let Some(list) = list else { return Ok(None) };
+        let mut out = Vec::new();
+        for (j, st) in list.iter().enumerate() {
+            out.push(if let Some(name) = &st.call {
+                let func = resolve(format!("{place} handler step {j}"), name)?;
+                let args = self.args(&format!("{place} handler step {j}"), &st.args, resolve)?;
+                HandlerAction::Call { name: name.clone(), func, args }
+            } else if let Some(r) = &st.set_reg {
+                HandlerAction::SetReg { reg: r.reg.clone(), value: r.value }
+            } else if st.record_regs {
+                HandlerAction::RecordRegs
+            } else {
+                HandlerAction::Return(st.ret.unwrap_or(0))
+            });
+        }
+        Ok(Some(out))
     }
 
     fn args(

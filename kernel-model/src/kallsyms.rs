@@ -80,6 +80,13 @@ impl Kallsyms {
         Kallsyms { by_addr: symbols, by_name }
     }
 
+    /// Adds a symbol (code the kernel itself provides, such as a trampoline).
+    pub fn add(&mut self, sym: Symbol) {
+        let mut all = std::mem::take(&mut self.by_addr);
+        all.push(sym);
+        *self = Kallsyms::new(all);
+    }
+
     /// All symbols in address order.
     #[must_use]
     pub fn symbols(&self) -> &[Symbol] {

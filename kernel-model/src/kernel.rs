@@ -9,7 +9,8 @@
 use crate::arch::{self, ArchKernel, PtRegs};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
-use crate::kprobes::{HandlerAction, KprobeSpec, Kprobes, ProbeId, TableEntry};
+use crate::kprobes::{HandlerAction, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
+use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance, Kretprobes};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::stop_machine::{StopFn, StopMachine, StopperPhase, StopperStep};
@@ -126,6 +127,10 @@ pub struct KernelCore {
     pub stop: Option<StopMachine>,
     /// What each `register_kprobe` call returned, in completion order (probe name, result).
     pub register_results: Vec<(String, Result<(), Errno>)>,
+    /// The kretprobes and their instances.
+    pub kretprobes: Kretprobes,
+    /// The pid of the task each CPU runs (`current`), if any.
+    pub current_task: Vec<Option<u32>>,
     slots_used: Vec<bool>,
 }
 
@@ -158,6 +163,37 @@ impl KernelCore {
             }
             None => format!("{addr}"),
         }
+    }
+
+    /// Models `__kretprobe_trampoline_handler` (kernel/kprobes.c): takes the current task's newest instance, sets
+    /// the real return address in `regs`, runs the return handler, recycles the instance. Returns the real return
+    /// address, or `None` if the task has no instance (the kernel BUG()s).
+    pub fn kretprobe_trampoline_handler(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        regs: &mut PtRegs,
+        frame_pointer: u64,
+    ) -> Option<u64> {
+        let pid = self.current_task[cpu.0]?;
+        let ri = self.kretprobes.instances.get_mut(&pid)?.pop()?;
+        if ri.fp != frame_pointer {
+            m.emit(cpu, EventKind::Kprobe {
+                probe: self.kretprobes.probes[ri.rp].name.clone(),
+                what: format!("WARN: kretprobe instance fp {:#x} != frame pointer {frame_pointer:#x}", ri.fp),
+            });
+        }
+        regs.set_ip(ri.ret_addr);
+        let rp = &mut self.kretprobes.probes[ri.rp];
+        rp.in_use -= 1;
+        rp.nhit += 1;
+        let (name, actions) = (rp.name.clone(), rp.handler.clone().unwrap_or_default());
+        m.emit(cpu, EventKind::Kprobe {
+            probe: name,
+            what: format!("kretprobe_trampoline_handler: return to {:#x}, return value {:#x}", ri.ret_addr, regs.return_value()),
+        });
+        run_simple_actions(m, cpu, regs, &actions);
+        Some(ri.ret_addr)
     }
 
     /// Starts running the pre- or post-handlers of the probe(s) at `addr` for a hit on `cpu`. Returns the handler
@@ -212,6 +248,8 @@ impl Kernel {
                 percpu: vec![PerCpu::default(); nr_cpus],
                 stop: None,
                 register_results: Vec::new(),
+                kretprobes: Kretprobes::default(),
+                current_task: vec![None; nr_cpus],
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
@@ -421,6 +459,13 @@ impl Kernel {
             let actions: &[HandlerAction] = match (&h.kind, &p.spec.pre_handler, &p.spec.post_handler) {
                 (HandlerKind::Pre, crate::kprobes::PreHandler::Actions(a), _) => a,
                 (HandlerKind::Post, _, Some(a)) => a,
+                (HandlerKind::Pre, PreHandler::Kretprobe(rp), _) => {
+                    let rp = *rp;
+                    self.core.kprobes.get_mut(id).nhit += 1;
+                    self.pre_handler_kretprobe(m, cpu, rp, &mut h.regs);
+                    h.child += 1;
+                    continue;
+                }
                 (HandlerKind::Pre, crate::kprobes::PreHandler::TraceDispatcher, _) => {
                     self.core.kprobes.get_mut(id).nhit += 1;
                     let mut frames = self.arch.brk_entry_frames();
@@ -477,6 +522,92 @@ impl Kernel {
         }
     }
 
+    /// Models `pre_handler_kretprobe` (kernel/kprobes.c): take a free instance (or count a miss), run the entry
+    /// handler, and hijack the return address (`arch_prepare_kretprobe`).
+    fn pre_handler_kretprobe(&mut self, m: &mut dyn Machine, cpu: CpuId, rp: usize, regs: &mut PtRegs) {
+        let r = &mut self.core.kretprobes.probes[rp];
+        let name = r.name.clone();
+        if r.in_use >= r.maxactive {
+            r.nmissed += 1;
+            m.emit(cpu, EventKind::Kprobe { probe: name, what: "pre_handler_kretprobe: no free instance (nmissed++)".into() });
+            return;
+        }
+        let entry = r.entry_handler.clone().unwrap_or_default();
+        if run_simple_actions(m, cpu, regs, &entry) != 0 {
+            m.emit(cpu, EventKind::Kprobe { probe: name, what: "entry_handler returned non-zero: instance recycled".into() });
+            return;
+        }
+        let Some(trampoline) = self.core.kretprobes.trampoline else { return };
+        let (ret_addr, fp) = self.arch.arch_prepare_kretprobe(regs, trampoline);
+        self.core.kretprobes.probes[rp].in_use += 1;
+        let pid = self.core.current_task[cpu.0].unwrap_or(0);
+        self.core.kretprobes.instances.entry(pid).or_default().push(KretprobeInstance { rp, ret_addr, fp });
+        m.emit(cpu, EventKind::Kprobe {
+            probe: name,
+            what: format!("arch_prepare_kretprobe: ret_addr {ret_addr:#x} -> {trampoline}"),
+        });
+    }
+
+    /// `cpu` now runs task `pid` (`current`).
+    pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>) {
+        self.core.current_task[cpu.0] = pid;
+    }
+
+    /// Models `register_kretprobe` (kernel/kprobes.c): the probe must be on a function entry; installs the
+    /// trampoline on first use; then registers the kprobe whose pre-handler is `pre_handler_kretprobe`.
+    pub fn request_register_kretprobe(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        mut spec: KprobeSpec,
+        maxactive: u32,
+        entry_handler: Option<Vec<HandlerAction>>,
+        handler: Option<Vec<HandlerAction>>,
+    ) {
+        let on_entry = self.core.kprobes.kprobe_addr(&spec, m.kallsyms()).map(|addr| {
+            m.kallsyms().lookup(addr).is_some_and(|s| s.addr == addr)
+        });
+        match on_entry {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                // Not a function entry: -EINVAL; unknown symbol: -ENOENT.
+                let e = on_entry.err().unwrap_or(Errno::EINVAL);
+                m.emit(cpu, EventKind::Kprobe { probe: spec.name.clone(), what: format!("register_kretprobe returned {e}") });
+                self.core.register_results.push((spec.name.clone(), Err(e)));
+                return;
+            }
+        }
+        if self.core.kretprobes.trampoline.is_none() {
+            let t = self.arch.install_kretprobe_trampoline(m);
+            self.core.kprobes.blacklist.push(m.kallsyms().lookup(t).map(|s| s.name.clone()).unwrap_or_default());
+            self.core.kretprobes.trampoline = Some(t);
+        }
+        let maxactive = if maxactive == 0 { default_maxactive(m.nr_cpus()) } else { maxactive };
+        let idx = self.core.kretprobes.probes.len();
+        self.core.kretprobes.probes.push(Kretprobe {
+            name: spec.name.clone(),
+            maxactive,
+            in_use: 0,
+            nmissed: 0,
+            nhit: 0,
+            entry_handler,
+            handler,
+        });
+        spec.pre_handler = PreHandler::Kretprobe(idx);
+        spec.post_handler = None;
+        self.request_register_kprobe(m, cpu, spec);
+    }
+
+    /// Guest code on `cpu` branched to a model entry (`addr`): runs that modelled kernel function.
+    pub fn model_call(&mut self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa) -> TrapAction {
+        let name = m.kallsyms().lookup(addr).map(|s| s.name.clone()).unwrap_or_default();
+        let action = self.arch.model_call(&mut self.core, m, cpu, &name);
+        if let TrapAction::Oops { message } = &action {
+            m.emit(cpu, EventKind::Oops { message: message.clone() });
+        }
+        action
+    }
+
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
@@ -527,4 +658,28 @@ impl Kernel {
         }
         out
     }
+}
+
+/// Runs handler actions that need no guest call (entry and return handlers); returns the handler's return value.
+fn run_simple_actions(m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs, actions: &[HandlerAction]) -> u64 {
+    let mut ret = 0;
+    for a in actions {
+        match a {
+            HandlerAction::SetReg { reg, value } => {
+                regs.set_by_name(reg, *value);
+            }
+            HandlerAction::RecordRegs => {
+                let named = regs.named().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+                m.emit(cpu, EventKind::Regs { regs: named });
+            }
+            HandlerAction::Return(v) => ret = *v,
+            HandlerAction::Call { name, .. } => {
+                m.emit(cpu, EventKind::Kprobe {
+                    probe: String::new(),
+                    what: format!("kretprobe handlers cannot call kernel functions in this model (skipped {name})"),
+                });
+            }
+        }
+    }
+    ret
 }

@@ -86,6 +86,8 @@ pub enum PreHandler {
     /// `kprobe_dispatcher` of a trace kprobe (perf/BPF attached, as BCC's `attach_kprobe` makes): it reaches
     /// `kprobe_perf_func` → `trace_call_bpf`.
     TraceDispatcher,
+    /// `pre_handler_kretprobe` of the kretprobe with this index.
+    Kretprobe(usize),
 }
 
 /// What the user asked to register (`struct kprobe` before `register_kprobe`).

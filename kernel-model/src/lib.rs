@@ -14,6 +14,7 @@ pub mod event;
 pub mod kallsyms;
 pub mod kernel;
 pub mod kprobes;
+pub mod kretprobes;
 pub mod machine;
 pub mod profile;
 pub mod stop_machine;

@@ -93,6 +93,14 @@ pub trait Machine: GuestMemory {
     fn stack_top(&self, cpu: CpuId) -> KernelVa;
     /// `core_kernel_text(addr)`: whether `addr` lies in the kernel image's code.
     fn is_kernel_text(&self, va: KernelVa) -> bool;
+    /// Installs code the kernel itself provides (e.g. `kretprobe_trampoline`) in kernel text, with a symbol.
+    fn install_text(&mut self, name: &str, code: &[u8]) -> KernelVa;
+    /// Overwrites kernel text before it ever ran (boot-time setup of code the kernel provides), bypassing the
+    /// poke alias and the icache model. Never for patching live text.
+    fn write_text_at_boot(&mut self, va: KernelVa, code: &[u8]);
+    /// An address that, when guest code branches to it, stops the CPU and calls the modelled kernel function
+    /// `name` (the scheduler reports it to the kernel as a model call).
+    fn model_entry(&mut self, name: &str) -> KernelVa;
     /// Sets `cpu` up to call `func(args…)` on the stack `sp`, returning to the task-return address; the CPU runs it
     /// in guest mode from its next turn (a kernel function called from modelled code, e.g. by a probe handler).
     fn call_function(&mut self, cpu: CpuId, func: KernelVa, args: &[u64], sp: u64);

@@ -26,6 +26,10 @@ pub struct HookState {
     intno: Option<u32>,
     /// The last access Unicorn refused.
     bad_access: Option<BadAccess>,
+    /// The model-entry address the CPU branched to, if any.
+    model_call: Option<u64>,
+    /// The address range of model entries (`[start, end)`): branching there calls modelled kernel code.
+    model_entries: (u64, u64),
 }
 
 /// Why [`Cpu::run`] returned.
@@ -38,6 +42,8 @@ pub enum Outcome {
     /// An exception stopped the CPU; pc is where the exception was taken (arm64: the faulting/BRK instruction;
     /// x86 int3/#DB: the next instruction; x86 faults: the faulting instruction).
     Trap(Trap),
+    /// Guest code called a modelled kernel function (it branched to that function's model entry address).
+    ModelCall(u64),
 }
 
 /// The result of one quantum.
@@ -57,11 +63,16 @@ pub struct Cpu {
 
 impl Cpu {
     /// Creates a CPU over the machine's memory.
-    pub fn new(backend: &dyn IsaBackend, mem: &KernelMemory) -> Result<Cpu, uc_error> {
+    pub fn new(backend: &dyn IsaBackend, mem: &KernelMemory, model_entries: (u64, u64)) -> Result<Cpu, uc_error> {
         let mut uc = backend.new_cpu(mem)?;
-        uc.add_code_hook(1, 0, |uc, _addr, _size| {
+        uc.get_data_mut().model_entries = model_entries;
+        uc.add_code_hook(1, 0, |uc, addr, _size| {
             let d = uc.get_data_mut();
-            if d.executed >= d.limit {
+            if addr >= d.model_entries.0 && addr < d.model_entries.1 {
+                // A call into modelled kernel code: stop before "executing" the entry.
+                d.model_call = Some(addr);
+                uc.emu_stop().expect("emu_stop cannot fail while running");
+            } else if d.executed >= d.limit {
                 // Ask Unicorn to stop before this instruction executes, exactly as its own `count` does.
                 uc.emu_stop().expect("emu_stop cannot fail while running");
             } else {
@@ -104,13 +115,16 @@ impl Cpu {
         if pc == until {
             return RunResult { outcome: Outcome::Returned, retired: 0 };
         }
-        *self.uc.get_data_mut() = HookState { limit, ..HookState::default() };
+        let entries = self.uc.get_data().model_entries;
+        *self.uc.get_data_mut() = HookState { limit, model_entries: entries, ..HookState::default() };
         let res = self.uc.emu_start(pc, until, 0, 0);
-        let (retired, intno, access) = {
+        let (retired, intno, access, model_call) = {
             let d = self.uc.get_data();
-            (d.executed, d.intno, d.bad_access)
+            (d.executed, d.intno, d.bad_access, d.model_call)
         };
-        let outcome = if let Some(intno) = intno {
+        let outcome = if let Some(addr) = model_call {
+            Outcome::ModelCall(addr)
+        } else if let Some(intno) = intno {
             Outcome::Trap(backend.trap(&self.uc, mem, intno))
         } else if let Err(e) = res {
             Outcome::Trap(backend.fault(e, access))

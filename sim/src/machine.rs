@@ -75,6 +75,9 @@ pub struct EmulatedMachine {
     task_return: u64,
     placement: Placement,
     data_in_text: Vec<(u64, u64)>,
+    builtins_next: u64,
+    model_entries: (u64, u64),
+    model_entries_next: u64,
 }
 
 /// The symbol of the address calls return to; the emulator stops there.
@@ -91,9 +94,10 @@ impl EmulatedMachine {
             return Err(MachineError::BadCpuCount(nr_cpus, max_cpus));
         }
         backend.init_ram(&mem);
-        // The last text page holds the task-return address; the page before it stays empty, because Unicorn
-        // discards the translation containing `until - 1` after each run.
-        let mut placement = Placement::new(&mem, 2 * PAGE_SIZE);
+        // The last text pages: code the modelled kernel provides (its first half) and model-entry addresses (its
+        // second half), an empty guard page (Unicorn discards the translation containing `until - 1` after each
+        // run), and the task-return address.
+        let mut placement = Placement::new(&mem, 3 * PAGE_SIZE);
         let loaded = elf::load(files, backend.as_ref(), &mem, &mut placement)?;
         let mut symbols = loaded.symbols;
         let text = mem.layout.region(RegionKind::Text);
@@ -106,9 +110,13 @@ impl EmulatedMachine {
             kind: SymbolKind::Text,
             global: true,
         });
+        let builtins = text.va + text.size - 3 * PAGE_SIZE;
+        let model_entries = (builtins + PAGE_SIZE / 2, builtins + PAGE_SIZE);
         let mut cpus = Vec::with_capacity(nr_cpus);
         for cpu in 0..nr_cpus {
-            cpus.push(Cpu::new(backend.as_ref(), &mem).map_err(|err| MachineError::CreateCpu { cpu, err })?);
+            cpus.push(
+                Cpu::new(backend.as_ref(), &mem, model_entries).map_err(|err| MachineError::CreateCpu { cpu, err })?,
+            );
         }
         Ok(EmulatedMachine {
             cpus,
@@ -122,6 +130,9 @@ impl EmulatedMachine {
             task_return,
             placement,
             data_in_text: loaded.data_in_text,
+            builtins_next: builtins,
+            model_entries,
+            model_entries_next: model_entries.0,
         })
     }
 
@@ -174,7 +185,7 @@ impl EmulatedMachine {
     /// # Panics
     /// If Unicorn cannot create an instance it created before: a simulator bug.
     pub fn reset_cpu(&mut self, cpu: CpuId) {
-        self.cpus[cpu.0] = Cpu::new(self.backend.as_ref(), &self.mem).expect("re-creating a CPU");
+        self.cpus[cpu.0] = Cpu::new(self.backend.as_ref(), &self.mem, self.model_entries).expect("re-creating a CPU");
         self.icache[cpu.0].clear();
     }
 
@@ -214,7 +225,7 @@ impl EmulatedMachine {
             match r.outcome {
                 crate::Outcome::Returned => return Some(counts),
                 crate::Outcome::QuantumDone => {}
-                crate::Outcome::Trap(_) => return None,
+                crate::Outcome::Trap(_) | crate::Outcome::ModelCall(_) => return None,
             }
         }
         None
@@ -332,6 +343,36 @@ impl Machine for EmulatedMachine {
         let r = self.mem.layout.region(RegionKind::Text);
         // The task-return page is the machine's, not the kernel image's.
         r.contains(va.0, 1) && va.0 < self.task_return
+    }
+
+    fn install_text(&mut self, name: &str, code: &[u8]) -> KernelVa {
+        let at = self.builtins_next.next_multiple_of(16);
+        assert!(at + code.len() as u64 <= self.model_entries.0, "kernel builtin code outgrew its half page");
+        self.mem.load(at, code).expect("builtins page is mapped");
+        self.builtins_next = at + code.len() as u64;
+        self.kallsyms.add(Symbol {
+            name: name.into(),
+            addr: KernelVa(at),
+            size: code.len() as u64,
+            kind: SymbolKind::Text,
+            global: true,
+        });
+        KernelVa(at)
+    }
+
+    fn write_text_at_boot(&mut self, va: KernelVa, code: &[u8]) {
+        self.mem.load(va.0, code).expect("boot-time text is mapped");
+        for cpu in &mut self.cpus {
+            cpu.invalidate_translations(va.0, code.len() as u64);
+        }
+    }
+
+    fn model_entry(&mut self, name: &str) -> KernelVa {
+        let at = self.model_entries_next;
+        assert!(at + 4 <= self.model_entries.1, "too many model entries");
+        self.model_entries_next += 4;
+        self.kallsyms.add(Symbol { name: name.into(), addr: KernelVa(at), size: 4, kind: SymbolKind::Text, global: true });
+        KernelVa(at)
     }
 
     fn call_function(&mut self, cpu: CpuId, func: KernelVa, args: &[u64], sp: u64) {

@@ -62,6 +62,17 @@ pub enum ActionOp {
     SkipSyncs(u32),
     /// The CPU's task calls `register_kprobe`.
     RegisterKprobe(KprobeSpec),
+    /// The CPU's task calls `register_kretprobe`.
+    RegisterKretprobe {
+        /// The kprobe part (symbol, offset; its pre-handler is replaced).
+        kp: KprobeSpec,
+        /// `maxactive` (0: the kernel's default).
+        maxactive: u32,
+        /// `entry_handler`.
+        entry: Option<Vec<kernel_model::kprobes::HandlerAction>>,
+        /// `handler`.
+        handler: Option<Vec<kernel_model::kprobes::HandlerAction>>,
+    },
 }
 
 /// An action at a time on a CPU.
@@ -159,7 +170,7 @@ pub fn run(
     let mut running: Vec<Option<Running>> = (0..nr_cpus).map(|_| None).collect();
     let mut calls = Vec::new();
     for cpu in 0..nr_cpus {
-        start_next(machine, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
+        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
     }
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
     let end = 'outer: loop {
@@ -218,13 +229,23 @@ pub fn run(
                     };
                     if again {
                         r.iteration = next;
-                        call(machine, id, r);
+                        call(machine, kernel, id, r);
                     } else {
                         machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
                         running[cpu] = None;
-                        start_next(machine, &mut queues[cpu], &mut running[cpu], id, 0);
+                        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
                     }
                 }
+                Outcome::ModelCall(addr) => match kernel.model_call(machine, id, KernelVa(addr)) {
+                    TrapAction::Resume | TrapAction::Model => {}
+                    TrapAction::Oops { .. } => {
+                        calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
+                        machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
+                        running[cpu] = None;
+                        machine.reset_cpu(id);
+                        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
+                    }
+                },
                 Outcome::Trap(trap) => match kernel.handle_trap(machine, id, &trap) {
                     TrapAction::Resume | TrapAction::Model => {}
                     TrapAction::Oops { .. } => {
@@ -232,7 +253,7 @@ pub fn run(
                         machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
                         running[cpu] = None;
                         machine.reset_cpu(id);
-                        start_next(machine, &mut queues[cpu], &mut running[cpu], id, 0);
+                        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
                     }
                 },
             }
@@ -256,6 +277,7 @@ pub fn run(
 
 fn start_next(
     machine: &mut EmulatedMachine,
+    kernel: &mut Kernel,
     queue: &mut VecDeque<Task>,
     slot: &mut Option<Running>,
     cpu: CpuId,
@@ -263,14 +285,15 @@ fn start_next(
 ) {
     if let Some(task) = queue.pop_front() {
         if task.repeat == Repeat::Times(0) {
-            return start_next(machine, queue, slot, cpu, iteration);
+            return start_next(machine, kernel, queue, slot, cpu, iteration);
         }
         let r = slot.insert(Running { task, iteration });
-        call(machine, cpu, r);
+        call(machine, kernel, cpu, r);
     }
 }
 
-fn call(machine: &mut EmulatedMachine, cpu: CpuId, r: &Running) {
+fn call(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, r: &Running) {
+    kernel.set_current_task(cpu, Some(r.task.pid));
     machine
         .prepare_call(cpu, r.task.func, &r.task.args)
         .expect("the stack region is mapped and writable");
@@ -297,5 +320,8 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
+        ActionOp::RegisterKretprobe { kp, maxactive, entry, handler } => {
+            kernel.request_register_kretprobe(machine, cpu, kp.clone(), *maxactive, entry.clone(), handler.clone());
+        }
     }
 }

@@ -76,6 +76,13 @@ pub trait ArchKernel {
     ) -> Option<PtRegs>;
     /// The exception entry's call chain up to the break-hook dispatcher, outermost first.
     fn brk_entry_frames(&self) -> Vec<String>;
+    /// `arch_prepare_kretprobe`: returns (`ri->ret_addr`, `ri->fp`) and points the return address at the
+    /// trampoline.
+    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);
+    /// Installs this kernel's kretprobe trampoline in text; returns its address.
+    fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa;
+    /// Runs the modelled kernel function `name` that guest code called (see `Machine::model_entry`).
+    fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
 }
 
 /// The ISA-specific kernel for `isa`.

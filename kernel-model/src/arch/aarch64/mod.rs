@@ -8,6 +8,7 @@ pub mod decode_insn;
 pub mod insn;
 pub mod simulate_insn;
 pub mod kprobes;
+pub mod kretprobes;
 pub mod patching;
 
 use super::{ArchKernel, PtRegs};
@@ -45,6 +46,10 @@ impl ArchKernel for Aarch64Kernel {
                 let hook = match u32::from(*imm) {
                     insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(k, m, cpu, regs)),
                     insn::KPROBES_BRK_SS_IMM => kprobes::kprobe_breakpoint_ss_handler(k, m, cpu, regs),
+                    // 6.12 only: 5.10 has no KRETPROBES_BRK_IMM hook.
+                    insn::KRETPROBES_BRK_IMM if self.profile == KernelProfile::V6_12 => {
+                        kretprobes::kretprobe_breakpoint_handler(k, m, cpu, regs)
+                    }
                     _ => None,
                 };
                 hook.unwrap_or_else(|| {
@@ -111,9 +116,21 @@ impl ArchKernel for Aarch64Kernel {
     }
 
     fn brk_entry_frames(&self) -> Vec<String> {
-        let mut f = debug_monitors::brk_entry_frames(self.profile);
-        f.push("kprobe_breakpoint_handler".into());
-        f.truncate(f.len() - 1);
-        f
+        debug_monitors::brk_entry_frames(self.profile)
+    }
+
+    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {
+        kretprobes::arch_prepare_kretprobe(self.profile, regs, trampoline)
+    }
+
+    fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa {
+        kretprobes::install_trampoline(m, self.profile)
+    }
+
+    fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
+        match name {
+            "trampoline_probe_handler" => kretprobes::trampoline_probe_handler(k, m, cpu),
+            other => TrapAction::Oops { message: format!("no modelled function `{other}`") },
+        }
     }
 }

@@ -88,4 +88,17 @@ impl ArchKernel for X86Kernel {
     fn brk_entry_frames(&self) -> Vec<String> {
         vec!["asm_exc_int3".into(), "exc_int3".into()]
     }
+
+    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, _trampoline: KernelVa) -> (u64, u64) {
+        (0, regs.sp())
+    }
+
+    fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa {
+        // Not modelled yet (issue 5): an int3 so that a return through it is loud.
+        m.install_text("__kretprobe_trampoline", &[0xcc])
+    }
+
+    fn model_call(&mut self, _k: &mut KernelCore, _m: &mut dyn Machine, _cpu: CpuId, name: &str) -> TrapAction {
+        TrapAction::Oops { message: format!("x86 model call `{name}` is not modelled yet") }
+    }
 }
