@@ -112,7 +112,7 @@ impl InsnPatchCb {
             Some(CbPhase::Isb) => "aarch64_insn_patch_text_cb (isb)".into(),
             Some(CbPhase::Enter) | None => {
                 let _ = m;
-                "outside aarch64_insn_patch_text_cb".into()
+                "multi_cpu_stop (not yet in aarch64_insn_patch_text_cb)".into()
             }
         }
     }
