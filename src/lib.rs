@@ -5,3 +5,4 @@ pub mod runner;
 pub mod scenario;
 pub mod transparency;
 pub mod views;
+pub mod timeline;
