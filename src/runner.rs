@@ -141,7 +141,7 @@ impl Report {
         if !self.kprobes.is_empty() {
             let _ = writeln!(out, "# kprobes (debugfs kprobes/list, with nhit/nmissed):");
             for p in &self.kprobes {
-                let flags = if !p.registered { "  [GONE]" } else if p.disabled() { "  [DISABLED]" } else { "" };
+                let flags = if !p.registered { "  [unregistered]" } else if p.disabled() { "  [DISABLED]" } else { "" };
                 let _ = writeln!(
                     out,
                     "#   {}  k  {}  {}{flags}  class={} slot={} nhit={} nmissed={}",

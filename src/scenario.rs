@@ -2,6 +2,7 @@
 //! Parsing is strict: unknown keys, bad values and unknown symbols are errors that name the file and the place.
 
 use kernel_model::kallsyms::{parse_int, KallsymsError};
+use kernel_model::kernel::ProbeOpKind;
 use kernel_model::kprobes::{HandlerAction, KprobeSpec, PreHandler};
 use kernel_model::machine::Machine as _;
 use kernel_model::profile::KernelProfile;
@@ -197,6 +198,12 @@ pub struct ActionSpec {
     pub isb: bool,
     /// Fault injection: ignore the CPU's next N context synchronisations.
     pub skip_syncs: Option<u32>,
+    /// `unregister_kprobe` of the named probe.
+    pub unregister_kprobe: Option<String>,
+    /// `disable_kprobe` of the named probe.
+    pub disable_kprobe: Option<String>,
+    /// `enable_kprobe` of the named probe.
+    pub enable_kprobe: Option<String>,
 }
 
 /// One step of a handler: exactly one key.
@@ -444,11 +451,15 @@ impl Scenario {
             let n = usize::from(a.poke.is_some())
                 + usize::from(a.flush_icache_range.is_some())
                 + usize::from(a.isb)
-                + usize::from(a.skip_syncs.is_some());
+                + usize::from(a.skip_syncs.is_some())
+                + usize::from(a.unregister_kprobe.is_some())
+                + usize::from(a.disable_kprobe.is_some())
+                + usize::from(a.enable_kprobe.is_some());
             if n != 1 {
                 return Err(self.invalid(
                     format!("action[{i}]"),
-                    "needs exactly one of poke, flush_icache_range, isb, skip_syncs",
+                    "needs exactly one of poke, flush_icache_range, isb, skip_syncs, unregister_kprobe, \
+                     disable_kprobe, enable_kprobe",
                 ));
             }
         }
@@ -512,6 +523,12 @@ impl Scenario {
                 ActionOp::FlushIcacheRange { addr: resolve(format!("action[{i}].flush_icache_range.addr"), &r.addr)?, len: r.len }
             } else if a.isb {
                 ActionOp::Isb
+            } else if let Some(n) = &a.unregister_kprobe {
+                ActionOp::ProbeOp(ProbeOpKind::Unregister, n.clone())
+            } else if let Some(n) = &a.disable_kprobe {
+                ActionOp::ProbeOp(ProbeOpKind::Disable, n.clone())
+            } else if let Some(n) = &a.enable_kprobe {
+                ActionOp::ProbeOp(ProbeOpKind::Enable, n.clone())
             } else {
                 ActionOp::SkipSyncs(a.skip_syncs.unwrap_or(1))
             };

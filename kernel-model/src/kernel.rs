@@ -95,9 +95,40 @@ enum RegPhase {
     WaitArm,
 }
 
+/// Which operation on a registered probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeOpKind {
+    /// `unregister_kprobe`.
+    Unregister,
+    /// `disable_kprobe`.
+    Disable,
+    /// `enable_kprobe`.
+    Enable,
+}
+
+impl ProbeOpKind {
+    fn name(self) -> &'static str {
+        match self {
+            ProbeOpKind::Unregister => "unregister_kprobe",
+            ProbeOpKind::Disable => "disable_kprobe",
+            ProbeOpKind::Enable => "enable_kprobe",
+        }
+    }
+}
+
+/// `unregister_kprobe`/`disable_kprobe`/`enable_kprobe` in progress.
+#[derive(Clone, Debug)]
+struct ProbeOp {
+    kind: ProbeOpKind,
+    name: String,
+    waiting: bool,
+    frame: KernelVa,
+}
+
 #[derive(Clone, Debug)]
 enum Activity {
     Register(RegisterOp),
+    ProbeOp(ProbeOp),
     Stopper,
     Handler(HandlerRun),
 }
@@ -145,6 +176,15 @@ impl KernelCore {
         let i = self.slots_used.iter().position(|u| !u)?;
         self.slots_used[i] = true;
         Some(base.add(i as u64 * size))
+    }
+
+    /// Models `free_insn_slot()`.
+    pub fn free_insn_slot(&mut self, m: &dyn Machine, slot: KernelVa, size: u64) {
+        let (base, _) = m.insn_slot_area();
+        let i = ((slot.0 - base.0) / size) as usize;
+        if let Some(u) = self.slots_used.get_mut(i) {
+            *u = false;
+        }
     }
 
     /// Models `set_current_kprobe` / `reset_current_kprobe`.
@@ -324,6 +364,7 @@ impl Kernel {
                 }
             }
             Activity::Register(op) => self.step_register(m, cpu, op),
+            Activity::ProbeOp(op) => self.step_probe_op(m, cpu, op),
             Activity::Handler(h) => self.step_handler(m, cpu, h),
         }
     }
@@ -522,6 +563,117 @@ impl Kernel {
         }
     }
 
+    /// Asks `cpu`'s task to unregister, disable or enable the probe called `name`.
+    pub fn request_probe_op(&mut self, m: &mut dyn Machine, cpu: CpuId, kind: ProbeOpKind, name: String) {
+        let top = m.stack_top(cpu).0;
+        let sp = m.pt_regs(cpu).sp();
+        let base = if sp <= top && sp > top - 0x4000 { sp } else { top };
+        let frame = KernelVa((base - 0x400) & !0xf);
+        let acts = &mut self.core.percpu[cpu.0].activities;
+        let at = acts.iter().position(|a| matches!(a, Activity::Register(_) | Activity::ProbeOp(_))).unwrap_or(acts.len());
+        acts.insert(at, Activity::ProbeOp(ProbeOp { kind, name, waiting: false, frame }));
+    }
+
+    fn step_probe_op(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: ProbeOp) {
+        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &ProbeOp, res: Result<(), Errno>| {
+            let what = match res {
+                Ok(()) => format!("{} returned 0", op.kind.name()),
+                Err(e) => format!("{} returned {e}", op.kind.name()),
+            };
+            m.emit(cpu, EventKind::Kprobe { probe: op.name.clone(), what });
+            k.leave_model_if_idle(m, cpu);
+        };
+        let found = self.core.kprobes.probes.iter().find(|p| p.registered && p.spec.name == op.name).map(|p| (p.id, p.addr));
+        let Some((id, addr)) = found else {
+            // "invalid kprobe": not registered.
+            finish(self, m, &op, Err(Errno::EINVAL));
+            return;
+        };
+        if op.waiting {
+            if !self.core.stop.as_ref().is_some_and(StopMachine::completed) {
+                self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+                return;
+            }
+            let stop = self.core.stop.take().expect("checked above");
+            if op.kind == ProbeOpKind::Unregister && stop.ret.is_ok() {
+                self.unhash(m, id, addr);
+            }
+            finish(self, m, &op, stop.ret);
+            return;
+        }
+        if self.core.stop.is_some() {
+            // stop_cpus_mutex.
+            self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+            return;
+        }
+        let k = &mut self.core.kprobes;
+        let entry = k.get_kprobe(addr).cloned().expect("a registered probe is in the table");
+        let was_armed = !k.entry_disabled(addr);
+        let others: Vec<ProbeId> = k.members(&entry).into_iter().filter(|c| *c != id).collect();
+        let patch_needed = match op.kind {
+            ProbeOpKind::Unregister => {
+                if others.is_empty() {
+                    was_armed
+                } else {
+                    // A child of an aggregate leaves the list; the others keep the breakpoint.
+                    if let Some(TableEntry::Aggregate { children, .. }) = k.table.get_mut(&addr) {
+                        children.retain(|c| *c != id);
+                    }
+                    k.get_mut(id).registered = false;
+                    finish(self, m, &op, Ok(()));
+                    return;
+                }
+            }
+            ProbeOpKind::Disable => {
+                k.get_mut(id).flags |= crate::kprobes::KPROBE_FLAG_DISABLED;
+                // The breakpoint goes only when every child is disabled.
+                let all_disabled = others.iter().all(|c| k.get(*c).disabled());
+                if all_disabled {
+                    if let Some(TableEntry::Aggregate { flags, .. }) = k.table.get_mut(&addr) {
+                        *flags |= crate::kprobes::KPROBE_FLAG_DISABLED;
+                    }
+                }
+                was_armed && all_disabled
+            }
+            ProbeOpKind::Enable => {
+                k.get_mut(id).flags &= !crate::kprobes::KPROBE_FLAG_DISABLED;
+                if let Some(TableEntry::Aggregate { flags, .. }) = k.table.get_mut(&addr) {
+                    *flags &= !crate::kprobes::KPROBE_FLAG_DISABLED;
+                }
+                !was_armed
+            }
+        };
+        if !patch_needed {
+            if op.kind == ProbeOpKind::Unregister {
+                self.unhash(m, id, addr);
+            }
+            finish(self, m, &op, Ok(()));
+            return;
+        }
+        let job = match op.kind {
+            ProbeOpKind::Enable => self.arch.arm_kprobe_job(&mut self.core, m, id, op.frame),
+            _ => self.arch.disarm_kprobe_job(&mut self.core, m, id, op.frame),
+        };
+        match job {
+            Ok(job) => {
+                self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                op.waiting = true;
+                self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+            }
+            Err(e) => finish(self, m, &op, Err(e)),
+        }
+    }
+
+    /// The bottom half of `unregister_kprobe`: out of the table, slot freed (`free_insn_slot`).
+    fn unhash(&mut self, m: &mut dyn Machine, id: ProbeId, addr: KernelVa) {
+        self.core.kprobes.table.remove(&addr);
+        let p = self.core.kprobes.get_mut(id);
+        p.registered = false;
+        if let Some(slot) = p.ainsn.slot {
+            self.core.free_insn_slot(m, slot, self.arch.slot_size());
+        }
+    }
+
     /// Models `pre_handler_kretprobe` (kernel/kprobes.c): take a free instance (or count a miss), run the entry
     /// handler, and hijack the return address (`arch_prepare_kretprobe`).
     fn pre_handler_kretprobe(&mut self, m: &mut dyn Machine, cpu: CpuId, rp: usize, regs: &mut PtRegs) {
@@ -648,6 +800,7 @@ impl Kernel {
         for a in &self.core.percpu[cpu.0].activities {
             match a {
                 Activity::Register(_) => out.push("register_kprobe".to_string()),
+                Activity::ProbeOp(op) => out.push(op.kind.name().to_string()),
                 Activity::Stopper => {
                     if let Some(s) = &self.core.stop {
                         out.extend(s.frames(cpu).into_iter().map(String::from));

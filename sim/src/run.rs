@@ -62,6 +62,8 @@ pub enum ActionOp {
     SkipSyncs(u32),
     /// The CPU's task calls `register_kprobe`.
     RegisterKprobe(KprobeSpec),
+    /// The CPU's task unregisters, disables or enables a probe by name.
+    ProbeOp(kernel_model::kernel::ProbeOpKind, String),
     /// The CPU's task calls `register_kretprobe`.
     RegisterKretprobe {
         /// The kprobe part (symbol, offset; its pre-handler is replaced).
@@ -320,6 +322,7 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
+        ActionOp::ProbeOp(kind, name) => kernel.request_probe_op(machine, cpu, *kind, name.clone()),
         ActionOp::RegisterKretprobe { kp, maxactive, entry, handler } => {
             kernel.request_register_kretprobe(machine, cpu, kp.clone(), *maxactive, entry.clone(), handler.clone());
         }

@@ -62,6 +62,16 @@ pub trait ArchKernel {
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<PatchJob, Errno>;
+    /// `arch_disarm_kprobe`: the patch that puts the original instruction back.
+    fn disarm_kprobe_job(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<PatchJob, Errno>;
+    /// Bytes of one XOL slot.
+    fn slot_size(&self) -> u64;
     /// Continues the hit path after the pre- or post-handlers ran; returns the registers to resume with, or
     /// `None` if the kernel stays in model mode (more handlers pushed).
     fn after_handler(

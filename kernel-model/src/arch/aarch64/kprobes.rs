@@ -107,6 +107,13 @@ pub fn arm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, fram
     Ok(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?))
 }
 
+/// Models `arch_disarm_kprobe`: `aarch64_insn_patch_text(&addr, &p->opcode, 1)`.
+pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
+    let p = k.kprobes.get(id);
+    let opcode = u32::from_le_bytes(p.opcode[..4].try_into().map_err(|_| Errno::EINVAL)?);
+    Ok(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?))
+}
+
 /// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.
 pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
     let addr = KernelVa(regs.ip());

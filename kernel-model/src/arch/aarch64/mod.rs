@@ -102,6 +102,20 @@ impl ArchKernel for Aarch64Kernel {
         kprobes::arm_kprobe_job(k, m, id, frame)
     }
 
+    fn disarm_kprobe_job(
+        &mut self,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        id: ProbeId,
+        frame: KernelVa,
+    ) -> Result<PatchJob, Errno> {
+        kprobes::disarm_kprobe_job(k, m, id, frame)
+    }
+
+    fn slot_size(&self) -> u64 {
+        kprobes::SLOT_SIZE
+    }
+
     fn after_handler(
         &mut self,
         k: &mut KernelCore,

@@ -71,6 +71,20 @@ impl ArchKernel for X86Kernel {
         Err(Errno::EINVAL)
     }
 
+    fn disarm_kprobe_job(
+        &mut self,
+        _k: &mut KernelCore,
+        _m: &mut dyn Machine,
+        _id: ProbeId,
+        _frame: KernelVa,
+    ) -> Result<PatchJob, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    fn slot_size(&self) -> u64 {
+        16
+    }
+
     fn after_handler(
         &mut self,
         _k: &mut KernelCore,
