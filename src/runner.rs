@@ -9,6 +9,7 @@ use kernel_model::machine::Machine as _;
 use sim::event_log::EventLog;
 use sim::run::{RunEnd, RunSummary};
 use std::fmt::Write as _;
+use kernel_model::KernelVa;
 use std::path::Path;
 
 /// Everything a run produced.
@@ -25,6 +26,8 @@ pub struct Report {
     pub kprobes: Vec<Kprobe>,
     /// Every kretprobe, with its counters.
     pub kretprobes: Vec<kernel_model::kretprobes::Kretprobe>,
+    /// Stack traces handlers saved.
+    pub stack_traces: Vec<(String, Vec<u64>)>,
     /// What each `register_kprobe` returned.
     pub register_results: Vec<(String, Result<(), kernel_model::errno::Errno>)>,
     /// `show_disasm` functions before the run.
@@ -66,6 +69,23 @@ impl Report {
                     if got != Some(want) {
                         return Some(format!("kprobe {}: {what} is {got:?}, expected {want}", e.name));
                     }
+                }
+            }
+        }
+        for e in &spec.expect_stacktrace {
+            let Some((_, trace)) = self.stack_traces.iter().find(|(p, _)| *p == e.probe) else {
+                return Some(format!("no stack trace saved by {}", e.probe));
+            };
+            let addr = |expr: &String| self.kallsyms.resolve(expr).map(|v| v.0).ok();
+            let shown: Vec<String> = trace.iter().map(|a| self.kallsyms.format_short(KernelVa(*a))).collect();
+            for (i, expr) in e.starts_with.iter().enumerate() {
+                if trace.get(i).copied() != addr(expr) {
+                    return Some(format!("{}: stack trace entry {i} is not {expr}: [{}]", e.probe, shown.join(", ")));
+                }
+            }
+            for expr in &e.contains {
+                if !addr(expr).is_some_and(|a| trace.contains(&a)) {
+                    return Some(format!("{}: stack trace lacks {expr}: [{}]", e.probe, shown.join(", ")));
                 }
             }
         }
@@ -199,5 +219,17 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let disasm_after = disasm(&p.machine)?;
     let register_results = kernel.core.register_results.clone();
     let kretprobes = kernel.core.kretprobes.probes.clone();
-    Ok(Report { scenario, log, summary, kallsyms, kprobes, kretprobes, register_results, disasm_before, disasm_after })
+    let stack_traces = kernel.core.stack_traces.clone();
+    Ok(Report {
+        scenario,
+        log,
+        summary,
+        kallsyms,
+        kprobes,
+        kretprobes,
+        stack_traces,
+        register_results,
+        disasm_before,
+        disasm_after,
+    })
 }

@@ -222,6 +222,9 @@ pub struct ActionStepSpec {
     pub record_regs: bool,
     /// The handler's return value.
     pub ret: Option<u64>,
+    /// `stack_trace_save_regs(regs, …)`.
+    #[serde(default)]
+    pub stack_trace_save_regs: bool,
 }
 
 /// `set_reg = { reg = "x0", value = 1 }`.
@@ -278,6 +281,20 @@ pub struct ExpectKprobe {
     pub nhit: Option<u64>,
     /// Expected misses.
     pub nmissed: Option<u64>,
+}
+
+/// `[[expect_stacktrace]]`: a stack trace a handler of `probe` saved (the first one it saved).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectStacktrace {
+    /// The probe whose handler saved it.
+    pub probe: String,
+    /// The expected leading entries, as `symbol+offset` expressions.
+    #[serde(default)]
+    pub starts_with: Vec<String>,
+    /// Entries that must appear somewhere.
+    #[serde(default)]
+    pub contains: Vec<String>,
 }
 
 /// `[[expect_calls]]`: the return values of a task's calls, in order.
@@ -345,6 +362,9 @@ pub struct ScenarioSpec {
     /// Expectations on call results.
     #[serde(default)]
     pub expect_calls: Vec<ExpectCalls>,
+    /// Expectations on saved stack traces.
+    #[serde(default)]
+    pub expect_stacktrace: Vec<ExpectStacktrace>,
     /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
     #[serde(default)]
     pub show_disasm: Vec<String>,
@@ -430,11 +450,12 @@ impl Scenario {
                 let n = usize::from(step.call.is_some())
                     + usize::from(step.set_reg.is_some())
                     + usize::from(step.record_regs)
-                    + usize::from(step.ret.is_some());
+                    + usize::from(step.ret.is_some())
+                    + usize::from(step.stack_trace_save_regs);
                 if n != 1 {
                     return Err(self.invalid(
                         format!("kprobe[{i}] handler step {j}"),
-                        "needs exactly one of call, set_reg, record_regs, ret",
+                        "needs exactly one of call, set_reg, record_regs, ret, stack_trace_save_regs",
                     ));
                 }
             }
@@ -604,6 +625,8 @@ impl Scenario {
                 HandlerAction::SetReg { reg: r.reg.clone(), value: r.value }
             } else if st.record_regs {
                 HandlerAction::RecordRegs
+            } else if st.stack_trace_save_regs {
+                HandlerAction::StackTraceSaveRegs
             } else {
                 HandlerAction::Return(st.ret.unwrap_or(0))
             });

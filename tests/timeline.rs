@@ -216,7 +216,7 @@ fn terminal_rendering_has_a_row_per_cpu() {
     }
     assert!(rows[0].contains('M'), "the master's write on CPU0: {}", rows[0]);
     assert!(rows[1..7].iter().all(|r| r.contains('B')), "BRK hits on CPU1..6");
-    assert!(plain.contains("legend:") && plain.contains("flows"));
+    assert!(plain.contains("\nlegend ") && plain.contains("flows"));
     let coloured = timeline::render_terminal(&t, 100, true);
     assert!(coloured.contains("\x1b["));
 }

@@ -162,6 +162,9 @@ pub struct KernelCore {
     pub kretprobes: Kretprobes,
     /// The pid of the task each CPU runs (`current`), if any.
     pub current_task: Vec<Option<u32>>,
+    /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
+    pub stack_traces: Vec<(String, Vec<u64>)>,
+    unwind: crate::arch::UnwindFn,
     slots_used: Vec<bool>,
 }
 
@@ -232,7 +235,7 @@ impl KernelCore {
             probe: name,
             what: format!("kretprobe_trampoline_handler: return to {:#x}, return value {:#x}", ri.ret_addr, regs.return_value()),
         });
-        run_simple_actions(m, cpu, regs, &actions);
+        self.run_simple_actions(m, cpu, &name_of(self, ri.rp), regs, &actions);
         Some(ri.ret_addr)
     }
 
@@ -290,6 +293,8 @@ impl Kernel {
                 register_results: Vec::new(),
                 kretprobes: Kretprobes::default(),
                 current_task: vec![None; nr_cpus],
+                stack_traces: Vec::new(),
+                unwind: arch::unwinder(isa),
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
@@ -542,6 +547,10 @@ impl Kernel {
                         m.emit(cpu, EventKind::Regs { regs });
                     }
                     HandlerAction::Return(v) => h.ret = *v,
+                    HandlerAction::StackTraceSaveRegs => {
+                        let regs = h.regs.clone();
+                        self.core.stack_trace_save_regs(m, cpu, &p.spec.name, &regs);
+                    }
                 }
                 continue;
             }
@@ -685,7 +694,7 @@ impl Kernel {
             return;
         }
         let entry = r.entry_handler.clone().unwrap_or_default();
-        if run_simple_actions(m, cpu, regs, &entry) != 0 {
+        if self.core.run_simple_actions(m, cpu, &name, regs, &entry) != 0 {
             m.emit(cpu, EventKind::Kprobe { probe: name, what: "entry_handler returned non-zero: instance recycled".into() });
             return;
         }
@@ -813,26 +822,61 @@ impl Kernel {
     }
 }
 
-/// Runs handler actions that need no guest call (entry and return handlers); returns the handler's return value.
-fn run_simple_actions(m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs, actions: &[HandlerAction]) -> u64 {
-    let mut ret = 0;
-    for a in actions {
-        match a {
-            HandlerAction::SetReg { reg, value } => {
-                regs.set_by_name(reg, *value);
-            }
-            HandlerAction::RecordRegs => {
-                let named = regs.named().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-                m.emit(cpu, EventKind::Regs { regs: named });
-            }
-            HandlerAction::Return(v) => ret = *v,
-            HandlerAction::Call { name, .. } => {
-                m.emit(cpu, EventKind::Kprobe {
-                    probe: String::new(),
-                    what: format!("kretprobe handlers cannot call kernel functions in this model (skipped {name})"),
-                });
+fn name_of(k: &KernelCore, rp: usize) -> String {
+    k.kretprobes.probes[rp].name.clone()
+}
+
+impl KernelCore {
+    /// Models `stack_trace_save_regs(regs, …)` from a handler of `probe` on `cpu`; a return address that is the
+    /// kretprobe trampoline is replaced by the real one (`kretprobe_find_ret_addr`, newest instance first).
+    pub fn stack_trace_save_regs(&mut self, m: &mut dyn Machine, cpu: CpuId, probe: &str, regs: &PtRegs) -> Vec<u64> {
+        let top = m.stack_top(cpu).0;
+        let trampoline = self.kretprobes.trampoline.map(|t| t.0);
+        let pending: Vec<u64> = self.current_task[cpu.0]
+            .and_then(|pid| self.kretprobes.instances.get(&pid))
+            .map(|v| v.iter().rev().map(|ri| ri.ret_addr).collect())
+            .unwrap_or_default();
+        let mut next = pending.into_iter();
+        let mut fixup = |a: u64| if Some(a) == trampoline { next.next().unwrap_or(a) } else { a };
+        let trace = (self.unwind)(m, (top - 0x4000, top), regs, 16, &mut fixup);
+        let shown: Vec<String> = trace.iter().map(|a| m.kallsyms().format_short(KernelVa(*a))).collect();
+        m.emit(cpu, EventKind::Kprobe { probe: probe.into(), what: format!("stack_trace_save_regs: [{}]", shown.join(", ")) });
+        self.stack_traces.push((probe.into(), trace.clone()));
+        trace
+    }
+
+    /// Runs handler actions that need no guest call (entry and return handlers); returns the handler's return
+    /// value.
+    fn run_simple_actions(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        probe: &str,
+        regs: &mut PtRegs,
+        actions: &[HandlerAction],
+    ) -> u64 {
+        let mut ret = 0;
+        for a in actions {
+            match a {
+                HandlerAction::SetReg { reg, value } => {
+                    regs.set_by_name(reg, *value);
+                }
+                HandlerAction::RecordRegs => {
+                    let named = regs.named().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+                    m.emit(cpu, EventKind::Regs { regs: named });
+                }
+                HandlerAction::Return(v) => ret = *v,
+                HandlerAction::StackTraceSaveRegs => {
+                    self.stack_trace_save_regs(m, cpu, probe, regs);
+                }
+                HandlerAction::Call { name, .. } => {
+                    m.emit(cpu, EventKind::Kprobe {
+                        probe: probe.into(),
+                        what: format!("kretprobe handlers cannot call kernel functions in this model (skipped {name})"),
+                    });
+                }
             }
         }
+        ret
     }
-    ret
 }

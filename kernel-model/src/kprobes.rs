@@ -74,6 +74,8 @@ pub enum HandlerAction {
     RecordRegs,
     /// The handler returns this value (non-zero from a pre-handler: "I changed the pc, do not step").
     Return(u64),
+    /// `stack_trace_save_regs(regs, …)`: unwind from the probed context; the trace is logged and kept.
+    StackTraceSaveRegs,
 }
 
 /// What a pre-handler is.

@@ -85,17 +85,40 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     let _ = writeln!(out, "{:<LABEL$}{}", "state", st.into_iter().collect::<String>().trim_end());
     out.push_str(&axis_labels_only(t0, dur, cols));
 
-    out.push_str("\nlegend:");
+
+    // The legend, wrapped to the width.
+    let mut items: Vec<String> = Vec::new();
     let mut seen = String::new();
     for cat in Category::ALL {
         let g = cat.glyph();
         if !seen.contains(g) {
             seen.push(g);
-            let _ = write!(out, "  {g} {}", cat.describe());
+            items.push(format!("{g} {}", cat.describe()));
         }
     }
-    out.push_str("\n        M master write (insn_patch/text_write)  B breakpoint hit (BRK/int3)  ! oops  . idle");
-    out.push_str("\n        patch: # stop_machine window (digit = its number)   state: D DISABLE_IRQ  R RUN  E EXIT\n");
+    items.extend(
+        [
+            "M master write (insn_patch/text_write)",
+            "B breakpoint hit (BRK/int3)",
+            "! oops",
+            ". idle",
+            "patch: # stop_machine window (digit = its number)",
+            "state: D DISABLE_IRQ, R RUN, E EXIT",
+        ]
+        .map(String::from),
+    );
+    let limit = width.max(40);
+    let mut line = format!("{:<LABEL$}", "legend");
+    for item in items {
+        if line.len() > LABEL && line.chars().count() + 2 + item.chars().count() > limit {
+            let _ = writeln!(out, "{}", line.trim_end());
+            line = " ".repeat(LABEL);
+        } else if line.len() > LABEL {
+            line.push_str("  ");
+        }
+        line.push_str(&item);
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
 
     let _ = writeln!(out, "\nlanes:");
     for lane in &t.lanes {

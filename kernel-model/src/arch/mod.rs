@@ -95,6 +95,18 @@ pub trait ArchKernel {
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
 }
 
+/// An unwinder: (machine, stack bounds, regs, max entries, return-address fixup) → addresses.
+pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
+
+/// The ISA's `stack_trace_save_regs` unwinder (x86 has none modelled yet: the trace is just the ip).
+#[must_use]
+pub fn unwinder(isa: Isa) -> UnwindFn {
+    match isa {
+        Isa::Aarch64 => aarch64::stacktrace::unwind,
+        Isa::X86_64 => |_, _, regs, _, fixup| vec![fixup(regs.ip())],
+    }
+}
+
 /// The ISA-specific kernel for `isa`.
 #[must_use]
 pub fn lookup(isa: Isa, profile: KernelProfile) -> Box<dyn ArchKernel> {

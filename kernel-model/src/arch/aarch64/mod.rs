@@ -7,6 +7,7 @@ pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
 pub mod simulate_insn;
+pub mod stacktrace;
 pub mod kprobes;
 pub mod kretprobes;
 pub mod patching;
