@@ -198,6 +198,7 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let mut p = scenario.prepare()?;
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
+    kernel.set_stop_machine_yield(p.stop_machine_yield);
     let disasm = |machine: &sim::machine::EmulatedMachine| -> Result<String, ScenarioError> {
         let mut out = String::new();
         for name in &scenario.spec.show_disasm {

@@ -79,6 +79,10 @@ pub struct MachineSpec {
     /// Instruction budget of the whole run.
     #[serde(default = "default_budget")]
     pub budget: u64,
+    /// A kernel function `multi_cpu_stop`'s `stop_machine_yield()` calls on every loop iteration (default: none,
+    /// an inline `cpu_relax()`).
+    #[serde(default)]
+    pub stop_machine_yield: Option<String>,
 }
 
 /// Interleaving policy names.
@@ -389,6 +393,8 @@ pub struct Prepared {
     pub actions: Vec<Action>,
     /// Run settings.
     pub config: RunConfig,
+    /// `stop_machine_yield`'s function, resolved.
+    pub stop_machine_yield: Option<KernelVa>,
 }
 
 impl Scenario {
@@ -605,7 +611,11 @@ impl Scenario {
             Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
         };
         let config = RunConfig { quantum: m.quantum, policy, budget: m.budget };
-        Ok(Prepared { machine, tasks, actions, config })
+        let stop_machine_yield = match &m.stop_machine_yield {
+            Some(f) => Some(resolve("machine.stop_machine_yield".into(), f)?),
+            None => None,
+        };
+        Ok(Prepared { machine, tasks, actions, config, stop_machine_yield })
     }
 
     fn handler_steps(

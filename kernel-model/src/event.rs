@@ -190,6 +190,47 @@ pub enum EventKind {
         /// The budget.
         budget: u64,
     },
+    /// A BPF program ran to its `exit` (one element of `bpf_prog_run_array`).
+    BpfRun {
+        /// The program's name.
+        prog: String,
+        /// Its id.
+        id: u32,
+        /// Its return value (`r0`).
+        ret: u64,
+        /// Instructions executed.
+        insns: u64,
+        /// Helper calls made.
+        helper_calls: u64,
+    },
+    /// `trace_call_bpf` found `bpf_prog_active` already set on this CPU: no program ran, the event was dropped.
+    BpfMiss {
+        /// The programs that were skipped.
+        progs: Vec<String>,
+    },
+    /// A BPF program stopped with an error the kernel's verifier would have prevented (counted as returning 0).
+    BpfFault {
+        /// The program's name.
+        prog: String,
+        /// The error (it names the instruction index).
+        error: String,
+    },
+    /// A line was written to trace_pipe (`bpf_trace_printk`).
+    TracePrintk {
+        /// The line as trace_pipe shows it, without its trailing newlines.
+        line: String,
+    },
+    /// A BPF program sent a record to a perf buffer or a ring buffer.
+    BpfOutput {
+        /// The map's name.
+        map: String,
+        /// `perf` or `ringbuf`.
+        buffer: String,
+        /// The perf buffer's CPU (the running CPU for a ring buffer).
+        cpu: u32,
+        /// The record's size in bytes.
+        size: u32,
+    },
 }
 
 /// Bytes shown as hex (`d4200080` for an arm64 word, little-endian words printed as numbers).
@@ -248,6 +289,11 @@ impl EventKind {
             EventKind::Kprobe { .. } => "kprobe",
             EventKind::KprobeHit { .. } => "kprobe_hit",
             EventKind::Regs { .. } => "regs",
+            EventKind::BpfRun { .. } => "bpf_run",
+            EventKind::BpfMiss { .. } => "bpf_miss",
+            EventKind::BpfFault { .. } => "bpf_fault",
+            EventKind::TracePrintk { .. } => "trace_printk",
+            EventKind::BpfOutput { .. } => "bpf_output",
         }
     }
 }
@@ -292,6 +338,17 @@ impl fmt::Display for EventKind {
             EventKind::Regs { regs } => {
                 let parts: Vec<String> = regs.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
                 f.write_str(&parts.join(" "))
+            }
+            EventKind::BpfRun { prog, id, ret, insns, helper_calls } => {
+                write!(f, "{prog} (id {id}) returned {ret:#x} after {insns} insns, {helper_calls} helper calls")
+            }
+            EventKind::BpfMiss { progs } => {
+                write!(f, "bpf_prog_active already set: skipped {}", progs.join(", "))
+            }
+            EventKind::BpfFault { prog, error } => write!(f, "{prog}: {error}"),
+            EventKind::TracePrintk { line } => write!(f, "{}", line.escape_debug()),
+            EventKind::BpfOutput { map, buffer, cpu, size } => {
+                write!(f, "{buffer} record of {size} bytes to {map} (cpu {cpu})")
             }
         }
     }

@@ -125,11 +125,22 @@ struct ProbeOp {
     frame: KernelVa,
 }
 
+/// This CPU's stopper thread (`migration/N`) inside `stop_machine`.
+#[derive(Clone, Debug)]
+struct StopperRun {
+    /// The registers of whatever it preempted (restored when it exits, as a context switch back would).
+    saved: PtRegs,
+    /// Whether it is waiting for `stop_machine_yield`'s guest call to return.
+    waiting_call: bool,
+    /// Whether `stop_machine_yield` already ran in this loop iteration.
+    yielded: bool,
+}
+
 #[derive(Clone, Debug)]
 enum Activity {
     Register(RegisterOp),
     ProbeOp(ProbeOp),
-    Stopper,
+    Stopper(StopperRun),
     Handler(HandlerRun),
 }
 
@@ -275,7 +286,12 @@ pub struct Kernel {
     /// The generic state.
     pub core: KernelCore,
     arch: Box<dyn ArchKernel>,
+    stop_machine_yield: Option<KernelVa>,
 }
+
+/// The argument `stop_machine_yield`'s modelled call passes (`cpu_relax_loop(1)`: one `cpu_relax()`, as
+/// `stop_machine_yield` does).
+pub const STOP_MACHINE_YIELD_ARG: u64 = 1;
 
 /// Cost, in virtual ticks, of one model step (documented in ARCHITECTURE.md).
 pub const MODEL_STEP_TICKS: u64 = 1;
@@ -298,6 +314,7 @@ impl Kernel {
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
+            stop_machine_yield: None,
         }
     }
 
@@ -337,16 +354,40 @@ impl Kernel {
             .stop
             .as_ref()
             .is_some_and(|s| s.stoppers[cpu.0] == StopperPhase::Queued)
-            && !self.core.percpu[cpu.0].activities.iter().any(|a| matches!(a, Activity::Stopper));
+            && !self.core.percpu[cpu.0].activities.iter().any(|a| matches!(a, Activity::Stopper(_)));
         if stopper_queued && self.preemptible(m, cpu, idle) {
-            self.core.percpu[cpu.0].activities.push(Activity::Stopper);
+            let saved = m.pt_regs(cpu);
+            self.core.percpu[cpu.0].activities.push(Activity::Stopper(StopperRun {
+                saved,
+                waiting_call: false,
+                yielded: false,
+            }));
             return true;
         }
         match self.core.percpu[cpu.0].activities.last() {
             None => false,
             Some(Activity::Handler(h)) => !h.waiting_call,
+            Some(Activity::Stopper(s)) => !s.waiting_call,
             Some(_) => true,
         }
+    }
+
+    /// Whether `cpu` is running guest code on behalf of modelled kernel code (a handler's or the stop loop's call),
+    /// so it must run even without a task.
+    #[must_use]
+    pub fn in_guest_call(&self, cpu: CpuId) -> bool {
+        match self.core.percpu[cpu.0].activities.last() {
+            Some(Activity::Handler(h)) => h.waiting_call,
+            Some(Activity::Stopper(s)) => s.waiting_call,
+            _ => false,
+        }
+    }
+
+    /// Makes `multi_cpu_stop`'s `stop_machine_yield()` call the kernel function at `func` (with argument [`STOP_MACHINE_YIELD_ARG`]) on
+    /// every iteration of the stop loop, instead of an inline `cpu_relax()`: code other CPUs run inside
+    /// `stop_machine` before they reach the callback.
+    pub fn set_stop_machine_yield(&mut self, func: Option<KernelVa>) {
+        self.stop_machine_yield = func;
     }
 
     /// Whether `cpu` has any activity (used to decide whether a run is finished).
@@ -361,11 +402,35 @@ impl Kernel {
         m.charge(cpu, MODEL_STEP_TICKS);
         let Some(top) = self.core.percpu[cpu.0].activities.pop() else { return };
         match top {
-            Activity::Stopper => {
+            Activity::Stopper(mut run) => {
                 let stop = self.core.stop.as_mut().expect("a stopper runs only during stop_machine");
+                if let (Some(func), false, true) = (self.stop_machine_yield, run.yielded, stop.in_loop(cpu)) {
+                    // stop_machine_yield(cpumask): a call into kernel text, on the stopper's own stack.
+                    let sp = m.stack_top(cpu).0 - 0x2000;
+                    let size = m.kallsyms().lookup(func).map_or(4, |s| s.size.max(4));
+                    if m.text_stale_on(cpu, func, size) {
+                        let name = m.kallsyms().format_short(func);
+                        m.emit(cpu, EventKind::Stopper {
+                            what: format!(
+                                "stop_machine_yield -> {name}: patched text this CPU has not resynchronised with \
+                                 (it may run the old or the new bytes; the model runs its stale copy)"
+                            ),
+                        });
+                    }
+                    m.call_function(cpu, func, &[STOP_MACHINE_YIELD_ARG], sp);
+                    run.waiting_call = true;
+                    run.yielded = true;
+                    self.core.percpu[cpu.0].activities.push(Activity::Stopper(run));
+                    return;
+                }
+                run.yielded = false;
                 match stop.step(m, cpu) {
-                    StopperStep::Running => self.core.percpu[cpu.0].activities.push(Activity::Stopper),
-                    StopperStep::Exited => self.leave_model_if_idle(m, cpu),
+                    StopperStep::Running => self.core.percpu[cpu.0].activities.push(Activity::Stopper(run)),
+                    StopperStep::Exited => {
+                        // Switch back to what the stopper preempted.
+                        m.set_pt_regs(cpu, &run.saved);
+                        self.leave_model_if_idle(m, cpu);
+                    }
                 }
             }
             Activity::Register(op) => self.step_register(m, cpu, op),
@@ -777,6 +842,10 @@ impl Kernel {
                 h.waiting_call = false;
                 h.addr
             }
+            Some(Activity::Stopper(s)) if s.waiting_call => {
+                s.waiting_call = false;
+                return true;
+            }
             _ => return false,
         };
         let name = self.core.probe_name(addr);
@@ -810,7 +879,7 @@ impl Kernel {
             match a {
                 Activity::Register(_) => out.push("register_kprobe".to_string()),
                 Activity::ProbeOp(op) => out.push(op.kind.name().to_string()),
-                Activity::Stopper => {
+                Activity::Stopper(_) => {
                     if let Some(s) = &self.core.stop {
                         out.extend(s.frames(cpu).into_iter().map(String::from));
                     }

@@ -83,6 +83,11 @@ pub trait Machine: GuestMemory {
     /// A context-synchronisation event on `cpu` (arm64 `isb`, exception entry or return; x86 `sync_core`): from
     /// now on it fetches the current bytes of every invalidated range. `why` names the kernel operation.
     fn context_synchronize(&mut self, cpu: CpuId, why: &'static str);
+    /// Whether `cpu` has not yet resynchronised with text written in `[va, va+len)`: it may still execute the old
+    /// bytes there.
+    fn text_stale_on(&self, cpu: CpuId, va: KernelVa, len: u64) -> bool;
+    /// `cpu`'s program counter as the emulator holds it (where its guest code is or last was).
+    fn guest_pc(&self, cpu: CpuId) -> u64;
     /// Saves `cpu`'s registers as exception entry does (`kernel_entry`).
     fn pt_regs(&mut self, cpu: CpuId) -> PtRegs;
     /// Restores `cpu`'s registers as exception return does (`kernel_exit`).

@@ -184,6 +184,12 @@ impl StopMachine {
         }
     }
 
+    /// Whether `cpu` is in `multi_cpu_stop`'s loop proper (not in the callback): where `stop_machine_yield` runs.
+    #[must_use]
+    pub fn in_loop(&self, cpu: CpuId) -> bool {
+        matches!(self.stoppers[cpu.0], StopperPhase::Looping { in_fn: false, .. })
+    }
+
     /// `cpu`'s stopper call chain, outermost first, as seed 000's per-CPU backtraces show it.
     #[must_use]
     pub fn frames(&self, cpu: CpuId) -> Vec<&'static str> {

@@ -321,6 +321,14 @@ impl Machine for EmulatedMachine {
         }
     }
 
+    fn guest_pc(&self, cpu: CpuId) -> u64 {
+        self.cpus[cpu.0].pc()
+    }
+
+    fn text_stale_on(&self, cpu: CpuId, va: KernelVa, len: u64) -> bool {
+        self.icache[cpu.0].iter().any(|r| r.va < va.0 + len && va.0 < r.va + r.len)
+    }
+
     fn pt_regs(&mut self, cpu: CpuId) -> PtRegs {
         self.backend.pt_regs(&self.cpus[cpu.0].uc)
     }

@@ -203,11 +203,19 @@ pub fn run(
                 kernel.step(machine, id);
                 continue;
             }
-            let Some(r) = running[cpu].as_mut() else { continue };
             let used = machine.now().0;
             if used >= cfg.budget {
                 continue;
             }
+            if running[cpu].is_none() {
+                // No task: the CPU runs guest code only for the kernel (a handler's or the stop loop's call).
+                if kernel.in_guest_call(id) {
+                    let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
+                    kernel_only_outcome(machine, kernel, id, result.outcome);
+                }
+                continue;
+            }
+            let r = running[cpu].as_mut().expect("checked above");
             let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
             match result.outcome {
                 Outcome::QuantumDone => {}
@@ -275,6 +283,22 @@ pub fn run(
         })
         .collect();
     RunSummary { end, vtime: machine.now().0, calls, unfinished }
+}
+
+/// Handles how a CPU with no task stopped while running guest code for the kernel.
+fn kernel_only_outcome(machine: &mut EmulatedMachine, kernel: &mut Kernel, id: CpuId, outcome: Outcome) {
+    let action = match outcome {
+        Outcome::QuantumDone => return,
+        Outcome::Returned => {
+            kernel.on_return(machine, id);
+            return;
+        }
+        Outcome::ModelCall(addr) => kernel.model_call(machine, id, KernelVa(addr)),
+        Outcome::Trap(trap) => kernel.handle_trap(machine, id, &trap),
+    };
+    if let TrapAction::Oops { .. } = action {
+        machine.reset_cpu(id);
+    }
 }
 
 fn start_next(

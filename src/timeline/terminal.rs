@@ -21,15 +21,8 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     let col_of = |v: u64| -> usize { (((v.saturating_sub(t0)) as u128 * cols as u128 / dur as u128) as usize).min(cols - 1) };
     let mut out = String::new();
     let (nhit, nmissed) = t.totals();
-    let _ = writeln!(
-        out,
-        "probesim timeline: {} CPUs, {} events, vtime {}..{} (1 tick = 1 ns), {:.1} ticks per column; kprobe nhit={nhit} nmissed={nmissed}",
-        t.cpus,
-        t.events,
-        t.start,
-        t.end,
-        dur as f64 / cols as f64
-    );
+    let _ = writeln!(out, "probesim timeline: {} CPUs, {} events, vtime {}..{} (1 tick = 1 ns)", t.cpus, t.events, t.start, t.end);
+    let _ = writeln!(out, "{:.1} ticks per column; kprobe nhit={nhit} nmissed={nmissed}", dur as f64 / cols as f64);
     out.push_str(&axis(t0, dur, cols));
 
     for lane in &t.lanes {
@@ -98,7 +91,6 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     }
     items.extend(
         [
-            "M master write (insn_patch/text_write)",
             "B breakpoint hit (BRK/int3)",
             "! oops",
             ". idle",
@@ -146,15 +138,8 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
             let f0 = fs[0];
             let what = f0.label.split(" written").next().unwrap_or("breakpoint");
             let hits: Vec<String> = fs.iter().map(|f| format!("CPU{}@{}", f.to_cpu, f.to.vtime)).collect();
-            let _ = writeln!(
-                out,
-                "  {what} at {:#x} written by CPU{} @{} (seq {}) -> {}",
-                f0.addr,
-                f0.from_cpu,
-                f0.from.vtime,
-                f0.from.seq,
-                hits.join(" ")
-            );
+            let head = format!("  {what} at {:#x} written by CPU{} @{} (seq {}) ->", f0.addr, f0.from_cpu, f0.from.vtime, f0.from.seq);
+            out.push_str(&wrap(&head, &hits, width.max(40), 6));
         }
     }
     out
@@ -172,14 +157,34 @@ fn axis(t0: u64, dur: u64, cols: usize) -> String {
 }
 
 fn axis_labels_only(t0: u64, dur: u64, cols: usize) -> String {
-    let mut labels = vec![' '; cols + 12];
+    let mut labels = vec![' '; cols];
     for c in (0..cols).step_by(10) {
-        let v = t0 + (dur as u128 * c as u128 / cols as u128) as u64;
-        for (k, ch) in v.to_string().chars().enumerate() {
-            if c + k < labels.len() {
+        let v = (t0 + (dur as u128 * c as u128 / cols as u128) as u64).to_string();
+        if c + v.len() <= cols {
+            for (k, ch) in v.chars().enumerate() {
                 labels[c + k] = ch;
             }
         }
     }
     format!("{:<LABEL$}{}\n", "", labels.into_iter().collect::<String>().trim_end())
+}
+
+/// `head` followed by `items` separated by spaces, wrapped at `width` with continuation lines indented by `indent`.
+fn wrap(head: &str, items: &[String], width: usize, indent: usize) -> String {
+    let mut out = String::new();
+    let mut line = head.to_string();
+    for it in items {
+        if line.chars().count() + 1 + it.chars().count() > width && line.chars().count() > indent {
+            out.push_str(&line);
+            out.push('\n');
+            line = " ".repeat(indent);
+            line.push_str(it);
+        } else {
+            line.push(' ');
+            line.push_str(it);
+        }
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }

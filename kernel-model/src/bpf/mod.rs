@@ -8,6 +8,13 @@
 //! - [`asm`] / [`disasm`]: the bpf_conformance text syntax, both ways; `assemble(disassemble(x)) == x`.
 //! - [`conformance`]: the suite's `.data` format and the environment its programs assume; [`elf`]: the minimum
 //!   of ELF to take a program out of an object.
+//! - [`object`] (with [`btf`]): real BPF objects as clang writes them — programs by section, BTF-defined and
+//!   legacy maps, global data, map relocations, license — read as libbpf's `bpf_object__open` does.
+//! - [`maps`]: hash, array, per-CPU array, perf event array and ring buffer maps with the kernel's semantics.
+//! - [`helpers`]: the helpers kprobe programs call, by kernel id; [`printk`]: `bpf_trace_printk`'s formats;
+//!   [`ctx`]: the kernel's `struct pt_regs` layout a kprobe program reads; [`tag`]: `bpf_prog_calc_tag`.
+//! - [`runtime`]: [`BpfRuntime`] — loading, `trace_call_bpf` with its `bpf_prog_active` guard, trace_pipe, perf
+//!   and ring buffer records, bpftool-like listings.
 //!
 //! **Why our own VM rather than the `rbpf` crate.** rbpf's interpreter checks each access against three fixed
 //! ranges (the input `mem`, a metadata buffer and one stack) and hands helpers raw host addresses as `u64`s, so a
@@ -22,13 +29,21 @@
 //! Speed comes from predecoding (checks done once at load, `lddw` fused) and one `match` on the opcode byte.
 
 pub mod asm;
+pub mod btf;
 pub mod conformance;
+pub mod ctx;
 pub mod disasm;
 pub mod elf;
 pub mod error;
+pub mod helpers;
 pub mod insn;
+pub mod maps;
 pub mod memory;
+pub mod object;
+pub mod printk;
 pub mod program;
+pub mod runtime;
+pub mod tag;
 pub mod vm;
 
 pub use asm::assemble;
@@ -37,4 +52,8 @@ pub use error::{AccessError, AsmError, BpfError, HelperError};
 pub use insn::Insn;
 pub use memory::{Backing, ExternalMemory, GuestWindow, Memory, NoExternal, Region, RegionKind};
 pub use program::{NoPseudo, Program, PseudoResolver};
+pub use helpers::{PerfRecord, TaskInfo, TraceFlags};
+pub use maps::{BpfMap, MapDef, MapType};
+pub use object::{AttachPoint, BpfObject, BpfObjectError};
+pub use runtime::{BpfRunError, BpfRuntime, LoadedProg, ProgId, TraceCallOutcome};
 pub use vm::{run, Exit, Helpers, NoHelpers};

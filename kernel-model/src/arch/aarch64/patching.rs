@@ -111,8 +111,9 @@ impl InsnPatchCb {
             Some(CbPhase::Spin) => "aarch64_insn_patch_text_cb (cpu_relax)".into(),
             Some(CbPhase::Isb) => "aarch64_insn_patch_text_cb (isb)".into(),
             Some(CbPhase::Enter) | None => {
-                let _ = m;
-                "multi_cpu_stop (not yet in aarch64_insn_patch_text_cb)".into()
+                // Not in the callback yet: still in multi_cpu_stop's loop, or still in the code it preempted.
+                let pc = m.kallsyms().format_short(KernelVa(m.guest_pc(cpu)));
+                format!("not yet in aarch64_insn_patch_text_cb (guest pc {pc})")
             }
         }
     }

@@ -1,0 +1,759 @@
+//! The helpers a kprobe program can call, with their kernel ids (`__BPF_FUNC_MAPPER` in include/uapi/linux/bpf.h)
+//! and semantics (kernel/trace/bpf_trace.c, kernel/bpf/helpers.c, kernel/bpf/ringbuf.c, mm/maccess.c):
+//!
+//! | id | helper | notes |
+//! | --- | --- | --- |
+//! | 1, 2, 3 | `map_lookup_elem`, `map_update_elem`, `map_delete_elem` | a lookup returns a pointer to an external VM region backed by the map's own storage |
+//! | 4 | `probe_read` | the compat helper: user memory below `TASK_SIZE`, kernel memory above (arm64 and x86 select `ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE`) |
+//! | 5 | `ktime_get_ns` | the virtual clock, 1 ns per tick |
+//! | 6 | `trace_printk` | [`super::printk`]; appends a trace_pipe line |
+//! | 8 | `get_smp_processor_id` | |
+//! | 14 | `get_current_pid_tgid` | `tgid << 32 \| pid` |
+//! | 16 | `get_current_comm` | `strscpy_pad` of the 16-byte comm |
+//! | 25 | `perf_event_output` | `__bpf_perf_event_output`'s checks; the record is kept by the runtime |
+//! | 35 | `get_current_task` | the task's `task_struct` address in guest memory |
+//! | 58 | `override_return` | `regs_set_return_value` + `override_function_with_return` on the ctx |
+//! | 112, 113 | `probe_read_user`, `probe_read_kernel` | `copy_from_{user,kernel}_nofault`; a fault zeroes the buffer and returns `-EFAULT` |
+//! | 114, 115 | `probe_read_user_str`, `probe_read_kernel_str` | `strncpy_from_{user,kernel}_nofault` |
+//! | 130–133 | `ringbuf_output`, `ringbuf_reserve`, `ringbuf_submit`, `ringbuf_discard` | |
+//!
+//! "Kernel memory" for a read is, in order: the VM's own memory (the BPF stack, the ctx, map values — all kernel
+//! memory in the real kernel), then guest memory through [`GuestMemory`]. "User memory" is guest memory below
+//! `TASK_SIZE` only.
+
+use super::ctx;
+use super::error::{AccessError, HelperError};
+use super::maps::{errno, BpfMap, MapType};
+use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
+use super::printk::{self, PrintkEnv, StrSource};
+use super::vm::Helpers;
+use crate::arch::PtRegs;
+use crate::event::EventKind;
+use crate::machine::{Machine, MemFault, MemFaultKind};
+use crate::profile::KernelProfile;
+use crate::{CpuId, Isa, KernelVa};
+
+/// `BPF_FUNC_map_lookup_elem`.
+pub const BPF_FUNC_MAP_LOOKUP_ELEM: u32 = 1;
+/// `BPF_FUNC_map_update_elem`.
+pub const BPF_FUNC_MAP_UPDATE_ELEM: u32 = 2;
+/// `BPF_FUNC_map_delete_elem`.
+pub const BPF_FUNC_MAP_DELETE_ELEM: u32 = 3;
+/// `BPF_FUNC_probe_read`.
+pub const BPF_FUNC_PROBE_READ: u32 = 4;
+/// `BPF_FUNC_ktime_get_ns`.
+pub const BPF_FUNC_KTIME_GET_NS: u32 = 5;
+/// `BPF_FUNC_trace_printk`.
+pub const BPF_FUNC_TRACE_PRINTK: u32 = 6;
+/// `BPF_FUNC_get_smp_processor_id`.
+pub const BPF_FUNC_GET_SMP_PROCESSOR_ID: u32 = 8;
+/// `BPF_FUNC_get_current_pid_tgid`.
+pub const BPF_FUNC_GET_CURRENT_PID_TGID: u32 = 14;
+/// `BPF_FUNC_get_current_comm`.
+pub const BPF_FUNC_GET_CURRENT_COMM: u32 = 16;
+/// `BPF_FUNC_perf_event_output`.
+pub const BPF_FUNC_PERF_EVENT_OUTPUT: u32 = 25;
+/// `BPF_FUNC_get_current_task`.
+pub const BPF_FUNC_GET_CURRENT_TASK: u32 = 35;
+/// `BPF_FUNC_override_return`.
+pub const BPF_FUNC_OVERRIDE_RETURN: u32 = 58;
+/// `BPF_FUNC_probe_read_user`.
+pub const BPF_FUNC_PROBE_READ_USER: u32 = 112;
+/// `BPF_FUNC_probe_read_kernel`.
+pub const BPF_FUNC_PROBE_READ_KERNEL: u32 = 113;
+/// `BPF_FUNC_probe_read_user_str`.
+pub const BPF_FUNC_PROBE_READ_USER_STR: u32 = 114;
+/// `BPF_FUNC_probe_read_kernel_str`.
+pub const BPF_FUNC_PROBE_READ_KERNEL_STR: u32 = 115;
+/// `BPF_FUNC_ringbuf_output`.
+pub const BPF_FUNC_RINGBUF_OUTPUT: u32 = 130;
+/// `BPF_FUNC_ringbuf_reserve`.
+pub const BPF_FUNC_RINGBUF_RESERVE: u32 = 131;
+/// `BPF_FUNC_ringbuf_submit`.
+pub const BPF_FUNC_RINGBUF_SUBMIT: u32 = 132;
+/// `BPF_FUNC_ringbuf_discard`.
+pub const BPF_FUNC_RINGBUF_DISCARD: u32 = 133;
+
+/// Every helper the runtime provides, with its kernel name.
+pub const HELPERS: &[(u32, &str)] = &[
+    (BPF_FUNC_MAP_LOOKUP_ELEM, "bpf_map_lookup_elem"),
+    (BPF_FUNC_MAP_UPDATE_ELEM, "bpf_map_update_elem"),
+    (BPF_FUNC_MAP_DELETE_ELEM, "bpf_map_delete_elem"),
+    (BPF_FUNC_PROBE_READ, "bpf_probe_read"),
+    (BPF_FUNC_KTIME_GET_NS, "bpf_ktime_get_ns"),
+    (BPF_FUNC_TRACE_PRINTK, "bpf_trace_printk"),
+    (BPF_FUNC_GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id"),
+    (BPF_FUNC_GET_CURRENT_PID_TGID, "bpf_get_current_pid_tgid"),
+    (BPF_FUNC_GET_CURRENT_COMM, "bpf_get_current_comm"),
+    (BPF_FUNC_PERF_EVENT_OUTPUT, "bpf_perf_event_output"),
+    (BPF_FUNC_GET_CURRENT_TASK, "bpf_get_current_task"),
+    (BPF_FUNC_OVERRIDE_RETURN, "bpf_override_return"),
+    (BPF_FUNC_PROBE_READ_USER, "bpf_probe_read_user"),
+    (BPF_FUNC_PROBE_READ_KERNEL, "bpf_probe_read_kernel"),
+    (BPF_FUNC_PROBE_READ_USER_STR, "bpf_probe_read_user_str"),
+    (BPF_FUNC_PROBE_READ_KERNEL_STR, "bpf_probe_read_kernel_str"),
+    (BPF_FUNC_RINGBUF_OUTPUT, "bpf_ringbuf_output"),
+    (BPF_FUNC_RINGBUF_RESERVE, "bpf_ringbuf_reserve"),
+    (BPF_FUNC_RINGBUF_SUBMIT, "bpf_ringbuf_submit"),
+    (BPF_FUNC_RINGBUF_DISCARD, "bpf_ringbuf_discard"),
+];
+
+/// The kernel name of helper `id`, if the runtime provides it.
+#[must_use]
+pub fn helper_name(id: u32) -> Option<&'static str> {
+    HELPERS.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
+}
+
+/// Where map "pointers" (what `lddw rX, map_fd N` loads, `struct bpf_map *` in the kernel) start; map id `n` is
+/// `MAP_PTR_BASE + n * MAP_PTR_STRIDE`. Nothing is mapped there: a program dereferencing one faults.
+pub const MAP_PTR_BASE: u64 = 0xffff_a000_0000_0000;
+/// Distance between two map pointers.
+pub const MAP_PTR_STRIDE: u64 = 0x1000;
+/// Where map values are mapped in the VM: map index `i`'s window is `MAP_VALUE_BASE + (i << 36)`; slot `s` sits at
+/// `s * value_stride(value_size)` in it, so a value keeps its address for the map's lifetime and a page-aligned
+/// guard follows each value.
+pub const MAP_VALUE_BASE: u64 = 1 << 44;
+/// Where the ctx (`struct pt_regs`) is mapped.
+pub const CTX_BASE: u64 = 0x3000_0000;
+
+/// `TASK_SIZE`: user addresses are below it (arm64 with 48-bit VAs; x86_64 `TASK_SIZE_MAX`).
+#[must_use]
+pub fn task_size(isa: Isa) -> u64 {
+    match isa {
+        Isa::Aarch64 => 1 << 48,
+        Isa::X86_64 => (1 << 47) - 4096,
+    }
+}
+
+/// The pointer value of map `id`.
+#[must_use]
+pub fn map_ptr(id: u32) -> u64 {
+    MAP_PTR_BASE + u64::from(id) * MAP_PTR_STRIDE
+}
+
+/// Distance between two values of a map with values of `value_size` bytes.
+#[must_use]
+pub fn value_stride(value_size: u32) -> u64 {
+    ((u64::from(value_size) + 0xfff) & !0xfff) + 0x1000
+}
+
+/// The VM address of slot `slot` of the map at index `idx`.
+#[must_use]
+pub fn value_addr(idx: usize, slot: usize, value_size: u32) -> u64 {
+    MAP_VALUE_BASE + ((idx as u64) << 36) + slot as u64 * value_stride(value_size)
+}
+
+/// The VM address of the ring buffer record at position `pos` of the map at index `idx`.
+fn ring_addr(idx: usize, pos: u64) -> u64 {
+    MAP_VALUE_BASE + ((idx as u64) << 36) + ((pos & ((1 << 34) - 1)) << 1)
+}
+
+/// The running task, as the helpers see `current`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// `task->pid` (the thread id).
+    pub pid: u32,
+    /// `task->tgid` (the process id).
+    pub tgid: u32,
+    /// `task->comm` (at most 15 bytes are used).
+    pub comm: String,
+    /// The address of its `struct task_struct` in guest memory (`bpf_get_current_task`).
+    pub task_struct: KernelVa,
+}
+
+/// Where [`TaskInfo::new`] pretends task_structs are: `TASK_STRUCT_BASE + pid * 0x2000`. Nothing is mapped there
+/// unless the machine maps it, so reading through it gives `-EFAULT`.
+pub const TASK_STRUCT_BASE: u64 = 0xffff_ff80_1000_0000;
+
+impl TaskInfo {
+    /// A single-threaded task (`tgid == pid`) with a synthetic `task_struct` address.
+    #[must_use]
+    pub fn new(pid: u32, comm: &str) -> TaskInfo {
+        TaskInfo {
+            pid,
+            tgid: pid,
+            comm: comm.to_string(),
+            task_struct: KernelVa(TASK_STRUCT_BASE + u64::from(pid) * 0x2000),
+        }
+    }
+}
+
+/// The trace line's flag characters (`trace_print_lat_fmt`): irqs-off, need-resched, hard/softirq, preempt depth and
+/// (since 5.14) migrate-disable depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceFlags {
+    /// `d` when interrupts were off.
+    pub irqs_off: bool,
+    /// `N` when a reschedule is pending.
+    pub need_resched: bool,
+    /// `.`, `s` (softirq), `h` (hardirq), `H` (hardirq in softirq), `z`/`Z` (NMI).
+    pub irq_context: char,
+    /// Preemption depth (`preempt_count() & 0xf`), printed in hex or `.`.
+    pub preempt: u8,
+    /// Migrate-disable depth, printed in hex or `.` (6.x only).
+    pub migrate: u8,
+}
+
+impl TraceFlags {
+    /// What the real kernels print for a bpf_trace_printk from a kprobe program:
+    /// - arm64: the BRK handler runs with interrupts masked. 5.10 (seed 000, 5.10.110): `d...`; 6.1 (observed,
+    ///   real-kernel-6.1.md): `d...1` (migrate_disable in `bpf_prog_run_array`), used for 6.12 too.
+    /// - x86_64: 6.1's ftrace-based kprobe on `__x64_sys_clone` printed `...21` (interrupts on, preempt depth 2,
+    ///   migrate-disable 1); 5.10 prints the first four of those.
+    #[must_use]
+    pub fn kprobe_default(isa: Isa) -> TraceFlags {
+        match isa {
+            Isa::Aarch64 => TraceFlags { irqs_off: true, need_resched: false, irq_context: '.', preempt: 0, migrate: 1 },
+            Isa::X86_64 => TraceFlags { irqs_off: false, need_resched: false, irq_context: '.', preempt: 2, migrate: 1 },
+        }
+    }
+
+    /// The flags column for `profile` (4 characters in 5.10, 5 since 5.14).
+    #[must_use]
+    pub fn render(&self, profile: KernelProfile) -> String {
+        let hex = |n: u8| if n == 0 { '.' } else { char::from_digit(u32::from(n & 0xf), 16).unwrap_or('.') };
+        let mut s = String::new();
+        s.push(if self.irqs_off { 'd' } else { '.' });
+        s.push(if self.need_resched { 'N' } else { '.' });
+        s.push(self.irq_context);
+        s.push(hex(self.preempt));
+        if profile != KernelProfile::V5_10 {
+            s.push(hex(self.migrate));
+        }
+        s
+    }
+}
+
+/// A trace event line as `trace_pipe` returns it (kernel/trace/trace_output.c `trace_print_context`):
+/// `"%16s-%-7d [%03d] <flags> %5lu.%06lu: <event>: <body>\n"`. The pid width 7 is what seed 000's 5.10.110 kernel
+/// and real 6.1 print alike.
+#[must_use]
+pub fn trace_line(
+    profile: KernelProfile,
+    flags: &TraceFlags,
+    comm: &str,
+    pid: u32,
+    cpu: usize,
+    ns: u64,
+    event: &str,
+    body: &str,
+) -> String {
+    let (secs, usecs) = (ns / 1_000_000_000, (ns % 1_000_000_000) / 1000);
+    format!("{comm:>16}-{pid:<7} [{cpu:03}] {} {secs:>5}.{usecs:06}: {event}: {body}\n", flags.render(profile))
+}
+
+/// A record a program sent with `bpf_perf_event_output`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerfRecord {
+    /// The perf event array's id.
+    pub map_id: u32,
+    /// Its name.
+    pub map_name: String,
+    /// The perf buffer (CPU) it went to.
+    pub cpu: usize,
+    /// The program's bytes (`PERF_SAMPLE_RAW`).
+    pub data: Vec<u8>,
+    /// When (virtual ns).
+    pub time_ns: u64,
+}
+
+/// What an external region's handle names.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ext {
+    Value { idx: usize, slot: usize },
+    Ring { idx: usize, pos: u64 },
+}
+
+/// The environment one program run sees: the machine, `current`, the maps and the outputs.
+pub(crate) struct Env<'a> {
+    pub m: &'a mut dyn Machine,
+    pub cpu: CpuId,
+    pub task: &'a TaskInfo,
+    pub profile: KernelProfile,
+    pub isa: Isa,
+    pub flags: TraceFlags,
+    pub maps: &'a mut Vec<BpfMap>,
+    pub trace: &'a mut Vec<String>,
+    pub perf: &'a mut Vec<PerfRecord>,
+    /// The ctx region's base and the registers' ISA (for `override_return`).
+    pub ctx_base: u64,
+    pub regs_isa: &'a PtRegs,
+    pub ext: Vec<Ext>,
+    pub helper_calls: u64,
+}
+
+fn neg(e: i64) -> u64 {
+    (-e) as u64
+}
+
+fn fault(va: u64) -> MemFault {
+    MemFault { va: KernelVa(va), kind: MemFaultKind::Unmapped }
+}
+
+impl ExternalMemory for Env<'_> {
+    fn read_external(&mut self, handle: u64, offset: u64, buf: &mut [u8]) -> Result<(), MemFault> {
+        let src = match self.ext.get(handle as usize) {
+            Some(Ext::Value { idx, slot }) => self.maps.get(*idx).and_then(|m| m.value(*slot)),
+            Some(Ext::Ring { idx, pos }) => self.maps.get(*idx).and_then(|m| m.ringbuf_record(*pos)),
+            None => None,
+        }
+        .ok_or_else(|| fault(offset))?;
+        let o = offset as usize;
+        buf.copy_from_slice(src.get(o..o + buf.len()).ok_or_else(|| fault(offset))?);
+        Ok(())
+    }
+
+    fn write_external(&mut self, handle: u64, offset: u64, data: &[u8]) -> Result<(), MemFault> {
+        let dst = match self.ext.get(handle as usize).copied() {
+            Some(Ext::Value { idx, slot }) => self.maps.get_mut(idx).and_then(|m| m.value_mut(slot)),
+            Some(Ext::Ring { idx, pos }) => self.maps.get_mut(idx).and_then(|m| m.ringbuf_record_mut(pos)),
+            None => None,
+        }
+        .ok_or_else(|| fault(offset))?;
+        let o = offset as usize;
+        dst.get_mut(o..o + data.len()).ok_or_else(|| fault(offset))?.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// Reads for `bpf_trace_printk`'s `%s`/`%pI4`, through the same rules as the probe_read helpers.
+struct PrintkReader<'e, 'a> {
+    env: &'e mut Env<'a>,
+    mem: &'e Memory,
+}
+
+impl PrintkEnv for PrintkReader<'_, '_> {
+    fn read_str(&mut self, src: StrSource, addr: u64, max: usize) -> Option<Vec<u8>> {
+        let user = match src {
+            StrSource::User => true,
+            StrSource::Kernel => false,
+            StrSource::Compat => self.env.is_user_addr(self.mem, addr),
+        };
+        let mut buf = vec![0u8; max];
+        let n = if user {
+            self.env.strncpy_user(self.mem, addr, &mut buf)
+        } else {
+            self.env.strncpy_kernel(self.mem, addr, &mut buf)
+        };
+        if n < 0 {
+            return None;
+        }
+        let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+        buf.truncate(end);
+        Some(buf)
+    }
+
+    fn read_kernel(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        (self.env.copy_kernel(self.mem, addr, &mut buf) == 0).then_some(buf)
+    }
+
+    fn symbol(&self, addr: u64, with_offset: bool) -> String {
+        let k = self.env.m.kallsyms();
+        if with_offset {
+            k.format(KernelVa(addr))
+        } else {
+            match k.lookup(KernelVa(addr)) {
+                Some(s) => s.name.clone(),
+                None => format!("{addr:#x}"),
+            }
+        }
+    }
+}
+
+impl Env<'_> {
+    fn map_idx(&self, ptr: u64) -> Result<usize, HelperError> {
+        let rel = ptr.wrapping_sub(MAP_PTR_BASE);
+        if rel % MAP_PTR_STRIDE == 0 {
+            let id = rel / MAP_PTR_STRIDE;
+            if let Some(i) = self.maps.iter().position(|m| u64::from(m.id) == id) {
+                return Ok(i);
+            }
+        }
+        Err(HelperError::Failed(format!("{ptr:#x} is not a map pointer (the verifier requires CONST_PTR_TO_MAP)")))
+    }
+
+    fn read_mem(&mut self, mem: &Memory, addr: u64, len: usize) -> Result<Vec<u8>, HelperError> {
+        Ok(mem.read_vec(addr, len, self)?)
+    }
+
+    fn write_mem(&mut self, mem: &mut Memory, addr: u64, data: &[u8]) -> Result<(), HelperError> {
+        Ok(mem.write(addr, data, self)?)
+    }
+
+    /// The destination of a probe_read must be writable VM memory (`ARG_PTR_TO_UNINIT_MEM`).
+    fn check_dst(&mut self, mem: &Memory, addr: u64, len: usize) -> Result<(), HelperError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let r_end = addr.checked_add(len as u64).ok_or(AccessError { addr, size: len as u64, write: true })?;
+        let ok = mem.is_mapped(addr) && mem.is_mapped(r_end - 1);
+        if !ok {
+            return Err(AccessError { addr, size: len as u64, write: true }.into());
+        }
+        Ok(())
+    }
+
+    /// `copy_from_kernel_nofault`: 0 or `-errno`.
+    fn copy_kernel(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
+        if buf.is_empty() {
+            return 0;
+        }
+        if mem.is_mapped(src) {
+            return match mem.read(src, buf, self) {
+                Ok(()) => 0,
+                Err(_) => -errno::EFAULT,
+            };
+        }
+        if src < task_size(self.isa) {
+            // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
+            // access to a TTBR0 address faults under PAN.
+            return if self.isa == Isa::X86_64 { -errno::ERANGE } else { -errno::EFAULT };
+        }
+        match self.m.read(KernelVa(src), buf) {
+            Ok(()) => 0,
+            Err(_) => -errno::EFAULT,
+        }
+    }
+
+    /// Whether `addr` is a user address: below `TASK_SIZE` and not VM memory (the BPF stack, the ctx and map values
+    /// are kernel memory in the kernel, whatever VM address they have here).
+    fn is_user_addr(&self, mem: &Memory, addr: u64) -> bool {
+        !mem.is_mapped(addr) && addr < task_size(self.isa)
+    }
+
+    /// `copy_from_user_nofault`: 0 or `-EFAULT` (`access_ok` fails for kernel addresses, VM memory included).
+    fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
+        let end = src.checked_add(buf.len() as u64);
+        if end.map_or(true, |e| e > task_size(self.isa)) || mem.is_mapped(src) {
+            return -errno::EFAULT;
+        }
+        match self.m.read(KernelVa(src), buf) {
+            Ok(()) => 0,
+            Err(_) => -errno::EFAULT,
+        }
+    }
+
+    fn byte_kernel(&mut self, mem: &Memory, addr: u64) -> Option<u8> {
+        let mut b = [0u8; 1];
+        (self.copy_kernel(mem, addr, &mut b) == 0).then_some(b[0])
+    }
+
+    /// `strncpy_from_kernel_nofault(dst, src, count)`: copies up to and including the NUL, or `count` bytes with
+    /// the last replaced by NUL; returns the bytes copied (NUL included) or `-EFAULT` (having written a NUL at the
+    /// point of the fault).
+    fn strncpy_kernel(&mut self, mem: &Memory, src: u64, dst: &mut [u8]) -> i64 {
+        let count = dst.len();
+        if count == 0 {
+            return 0;
+        }
+        if src < task_size(self.isa) && !mem.is_mapped(src) && self.isa == Isa::X86_64 {
+            return -errno::ERANGE;
+        }
+        let mut n = 0;
+        loop {
+            match self.byte_kernel(mem, src.wrapping_add(n as u64)) {
+                Some(c) => {
+                    dst[n] = c;
+                    n += 1;
+                    if c == 0 || n == count {
+                        break;
+                    }
+                }
+                None => {
+                    dst[n] = 0;
+                    return -errno::EFAULT;
+                }
+            }
+        }
+        dst[n - 1] = 0;
+        n as i64
+    }
+
+    /// `strncpy_from_user_nofault(dst, src, count)`: the length including the NUL; `count` (with the last byte made
+    /// NUL) when no NUL is found within `count` bytes; 0 for an empty string (the kernel does not count its NUL
+    /// there); `-EFAULT` on a fault.
+    fn strncpy_user(&mut self, mem: &Memory, src: u64, dst: &mut [u8]) -> i64 {
+        let count = dst.len();
+        if count == 0 {
+            return 0;
+        }
+        let mut n = 0usize;
+        while n < count {
+            let mut b = [0u8; 1];
+            if self.copy_user(mem, src.wrapping_add(n as u64), &mut b) != 0 {
+                return -errno::EFAULT;
+            }
+            dst[n] = b[0];
+            if b[0] == 0 {
+                break;
+            }
+            n += 1;
+        }
+        // strncpy_from_user's result is the length without the NUL, or count.
+        if n >= count {
+            dst[count - 1] = 0;
+            count as i64
+        } else if n > 0 {
+            n as i64 + 1
+        } else {
+            0
+        }
+    }
+
+    /// Maps the value in `slot` of map `idx` (once per run) and returns its address.
+    fn value_ptr(&mut self, mem: &mut Memory, idx: usize, slot: usize) -> Result<u64, HelperError> {
+        let map = &self.maps[idx];
+        let addr = value_addr(idx, slot, map.def.value_size);
+        if mem.region_containing(addr).is_some() {
+            return Ok(addr);
+        }
+        // BPF_F_RDONLY_PROG
+        let writable = map.def.flags & 0x80 == 0;
+        let kind = RegionKind::MapValue { map: map.id, index: slot as u64 };
+        let (len, handle) = (u64::from(map.def.value_size), self.ext.len() as u64);
+        self.ext.push(Ext::Value { idx, slot });
+        mem.map_external_at(addr, kind, handle, len, writable).map_err(|e| HelperError::Failed(e.to_string()))?;
+        Ok(addr)
+    }
+
+    /// The ring buffer record a program passes to submit/discard.
+    fn ring_record(&self, mem: &Memory, sample: u64) -> Result<(u64, usize, u64), HelperError> {
+        let bad = || HelperError::Failed(format!("{sample:#x} is not a reserved ring buffer record"));
+        let r = mem.region_containing(sample).filter(|r| r.base() == sample).ok_or_else(bad)?;
+        let Backing::External { handle } = r.backing() else { return Err(bad()) };
+        match self.ext.get(*handle as usize) {
+            Some(Ext::Ring { idx, pos }) => Ok((r.base(), *idx, *pos)),
+            _ => Err(bad()),
+        }
+    }
+
+    fn emit_output(&mut self, idx: usize, kind: &str, cpu: usize, size: usize) {
+        let map = self.maps[idx].def.name.clone();
+        self.m.emit(self.cpu, EventKind::BpfOutput { map, buffer: kind.to_string(), cpu: cpu as u32, size: size as u32 });
+    }
+}
+
+impl Helpers for Env<'_> {
+    fn call(&mut self, id: u32, a: [u64; 5], mem: &mut Memory) -> Result<u64, HelperError> {
+        self.helper_calls += 1;
+        match id {
+            BPF_FUNC_MAP_LOOKUP_ELEM => {
+                let idx = self.map_idx(a[0])?;
+                let (ks, ty) = (self.maps[idx].def.key_size as usize, self.maps[idx].def.map_type);
+                if matches!(ty, MapType::PerfEventArray | MapType::Ringbuf) {
+                    return Err(HelperError::Failed(format!("map type {} has no lookup from programs", ty.name())));
+                }
+                let key = self.read_mem(mem, a[1], ks)?;
+                match self.maps[idx].lookup(&key, self.cpu.0) {
+                    Some(slot) => self.value_ptr(mem, idx, slot),
+                    None => Ok(0),
+                }
+            }
+            BPF_FUNC_MAP_UPDATE_ELEM => {
+                let idx = self.map_idx(a[0])?;
+                let (ks, vs) = (self.maps[idx].def.key_size as usize, self.maps[idx].def.value_size as usize);
+                let key = self.read_mem(mem, a[1], ks)?;
+                let value = self.read_mem(mem, a[2], vs)?;
+                Ok(match self.maps[idx].update(&key, &value, a[3], self.cpu.0) {
+                    Ok(()) => 0,
+                    Err(e) => neg(e),
+                })
+            }
+            BPF_FUNC_MAP_DELETE_ELEM => {
+                let idx = self.map_idx(a[0])?;
+                let key = self.read_mem(mem, a[1], self.maps[idx].def.key_size as usize)?;
+                Ok(match self.maps[idx].delete(&key) {
+                    Ok(()) => 0,
+                    Err(e) => neg(e),
+                })
+            }
+            BPF_FUNC_PROBE_READ | BPF_FUNC_PROBE_READ_USER | BPF_FUNC_PROBE_READ_KERNEL => {
+                let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
+                self.check_dst(mem, dst, size)?;
+                let user = match id {
+                    BPF_FUNC_PROBE_READ_USER => true,
+                    BPF_FUNC_PROBE_READ_KERNEL => false,
+                    _ => self.is_user_addr(mem, src),
+                };
+                let mut buf = vec![0u8; size];
+                let ret = if user { self.copy_user(mem, src, &mut buf) } else { self.copy_kernel(mem, src, &mut buf) };
+                if ret < 0 {
+                    buf.fill(0);
+                }
+                self.write_mem(mem, dst, &buf)?;
+                Ok(ret as u64)
+            }
+            BPF_FUNC_PROBE_READ_USER_STR | BPF_FUNC_PROBE_READ_KERNEL_STR => {
+                let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
+                self.check_dst(mem, dst, size)?;
+                let mut buf = vec![0u8; size];
+                let ret = if id == BPF_FUNC_PROBE_READ_USER_STR {
+                    self.strncpy_user(mem, src, &mut buf)
+                } else {
+                    self.strncpy_kernel(mem, src, &mut buf)
+                };
+                if ret < 0 {
+                    // The helper memsets the whole buffer on error.
+                    buf.fill(0);
+                    self.write_mem(mem, dst, &buf)?;
+                } else {
+                    // Only the copied bytes are written (the rest of dst keeps what it had).
+                    let n = if ret == 0 { 1.min(size) } else { ret as usize };
+                    self.write_mem(mem, dst, &buf[..n])?;
+                }
+                Ok(ret as u64)
+            }
+            BPF_FUNC_KTIME_GET_NS => Ok(self.m.now().as_ns()),
+            BPF_FUNC_TRACE_PRINTK => {
+                let fmt = self.read_mem(mem, a[0], a[1] as u32 as usize)?;
+                let profile = self.profile;
+                let res = {
+                    let mut r = PrintkReader { env: self, mem };
+                    printk::trace_printk(profile, &fmt, [a[2], a[3], a[4]], &mut r)
+                };
+                match res {
+                    Ok((msg, ret)) => {
+                        let body = String::from_utf8_lossy(&msg).into_owned();
+                        let line = trace_line(
+                            self.profile,
+                            &self.flags,
+                            &self.task.comm,
+                            self.task.pid,
+                            self.cpu.0,
+                            self.m.now().as_ns(),
+                            "bpf_trace_printk",
+                            &body,
+                        );
+                        self.m.emit(self.cpu, EventKind::TracePrintk { line: line.trim_end_matches('\n').to_string() });
+                        self.trace.push(line);
+                        Ok(ret as u64)
+                    }
+                    Err(e) => Ok(neg(e)),
+                }
+            }
+            BPF_FUNC_GET_SMP_PROCESSOR_ID => Ok(self.cpu.0 as u64),
+            BPF_FUNC_GET_CURRENT_PID_TGID => Ok(u64::from(self.task.tgid) << 32 | u64::from(self.task.pid)),
+            BPF_FUNC_GET_CURRENT_COMM => {
+                let size = a[1] as u32 as usize;
+                let mut buf = vec![0u8; size];
+                let comm = self.task.comm.as_bytes();
+                let n = comm.len().min(15).min(size.saturating_sub(1));
+                buf[..n].copy_from_slice(&comm[..n]);
+                self.write_mem(mem, a[0], &buf)?;
+                Ok(0)
+            }
+            BPF_FUNC_GET_CURRENT_TASK => Ok(self.task.task_struct.0),
+            BPF_FUNC_PERF_EVENT_OUTPUT => {
+                if a[0] != self.ctx_base {
+                    return Err(HelperError::Failed("argument 1 of bpf_perf_event_output must be the ctx".into()));
+                }
+                let idx = self.map_idx(a[1])?;
+                if self.maps[idx].def.map_type != MapType::PerfEventArray {
+                    return Err(HelperError::Failed("bpf_perf_event_output needs a perf event array".into()));
+                }
+                let data = self.read_mem(mem, a[3], a[4] as usize)?;
+                match self.maps[idx].perf_index(a[2], self.cpu.0) {
+                    Ok(cpu) => {
+                        let (map_id, map_name) = (self.maps[idx].id, self.maps[idx].def.name.clone());
+                        let size = data.len();
+                        self.perf.push(PerfRecord { map_id, map_name, cpu, data, time_ns: self.m.now().as_ns() });
+                        self.emit_output(idx, "perf", cpu, size);
+                        Ok(0)
+                    }
+                    Err(e) => Ok(neg(e)),
+                }
+            }
+            BPF_FUNC_OVERRIDE_RETURN => {
+                if a[0] != self.ctx_base {
+                    return Err(HelperError::Failed("argument 1 of bpf_override_return must be the ctx".into()));
+                }
+                let (rv, ip, lr_or_sp) = ctx::override_offsets(self.regs_isa);
+                let isa = self.isa;
+                let region = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut());
+                let b = region.ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
+                let get = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
+                // regs_set_return_value(regs, rc)
+                b[rv..rv + 8].copy_from_slice(&a[1].to_le_bytes());
+                match isa {
+                    // arm64 override_function_with_return: pc = lr.
+                    Isa::Aarch64 => {
+                        let lr = get(b, lr_or_sp);
+                        b[ip..ip + 8].copy_from_slice(&lr.to_le_bytes());
+                    }
+                    // x86: ip = just_return_func (a bare `ret`); without that symbol, do the `ret` here.
+                    Isa::X86_64 => {
+                        let target = self.m.kallsyms().lookup_name("just_return_func").map(|s| s.addr.0);
+                        let new_ip = match target {
+                            Some(t) => t,
+                            None => {
+                                let sp = get(b, lr_or_sp);
+                                let ret = self.m.read_u64(KernelVa(sp)).map_err(|e| {
+                                    HelperError::Failed(format!("bpf_override_return: cannot pop the return address: {e}"))
+                                })?;
+                                let b = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut()).ok_or_else(|| {
+                                    HelperError::Failed("the ctx is not mapped".into())
+                                })?;
+                                b[lr_or_sp..lr_or_sp + 8].copy_from_slice(&(sp + 8).to_le_bytes());
+                                ret
+                            }
+                        };
+                        let b = mem
+                            .region_mut(self.ctx_base)
+                            .and_then(|r| r.data_mut())
+                            .ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
+                        b[ip..ip + 8].copy_from_slice(&new_ip.to_le_bytes());
+                    }
+                }
+                Ok(0)
+            }
+            BPF_FUNC_RINGBUF_OUTPUT => {
+                let idx = self.map_idx(a[0])?;
+                if self.maps[idx].def.map_type != MapType::Ringbuf {
+                    return Err(HelperError::Failed("bpf_ringbuf_output needs a ring buffer".into()));
+                }
+                let data = self.read_mem(mem, a[1], a[2] as usize)?;
+                // BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
+                if a[3] & !3 != 0 {
+                    return Ok(neg(errno::EINVAL));
+                }
+                let Some(pos) = self.maps[idx].ringbuf_reserve(data.len() as u64) else {
+                    return Ok(neg(errno::EAGAIN));
+                };
+                if let Some(rec) = self.maps[idx].ringbuf_record_mut(pos) {
+                    rec.copy_from_slice(&data);
+                }
+                self.maps[idx].ringbuf_commit(pos, false);
+                self.emit_output(idx, "ringbuf", self.cpu.0, data.len());
+                Ok(0)
+            }
+            BPF_FUNC_RINGBUF_RESERVE => {
+                let idx = self.map_idx(a[0])?;
+                if self.maps[idx].def.map_type != MapType::Ringbuf {
+                    return Err(HelperError::Failed("bpf_ringbuf_reserve needs a ring buffer".into()));
+                }
+                if a[2] != 0 {
+                    return Ok(0);
+                }
+                let Some(pos) = self.maps[idx].ringbuf_reserve(a[1]) else { return Ok(0) };
+                let addr = ring_addr(idx, pos);
+                let handle = self.ext.len() as u64;
+                self.ext.push(Ext::Ring { idx, pos });
+                let kind = RegionKind::MapValue { map: self.maps[idx].id, index: pos | 1 << 63 };
+                mem.map_external_at(addr, kind, handle, a[1], true).map_err(|e| HelperError::Failed(e.to_string()))?;
+                Ok(addr)
+            }
+            BPF_FUNC_RINGBUF_SUBMIT | BPF_FUNC_RINGBUF_DISCARD => {
+                let (base, idx, pos) = self.ring_record(mem, a[0])?;
+                let discard = id == BPF_FUNC_RINGBUF_DISCARD;
+                let n = self.maps[idx].ringbuf_commit(pos, discard).unwrap_or(0);
+                mem.unmap(base);
+                if !discard {
+                    self.emit_output(idx, "ringbuf", self.cpu.0, n);
+                }
+                Ok(0)
+            }
+            _ => Err(HelperError::Unknown),
+        }
+    }
+}

@@ -1,0 +1,746 @@
+//! The BPF side of the kernel as the kprobe path reaches it: loaded programs and maps (the `bpf()` syscall's
+//! results), `trace_call_bpf` (kernel/trace/bpf_trace.c) with its per-CPU `bpf_prog_active` guard, and what user
+//! space reads back — trace_pipe, perf buffers, ring buffers, and bpftool-like listings.
+//!
+//! # Calling it from the kprobe path
+//!
+//! `kprobe_dispatcher` → `kprobe_perf_func` (kernel/trace/trace_kprobe.c) does, for a probe with BPF attached:
+//!
+//! ```ignore
+//! let orig_ip = regs.ip();
+//! let out = runtime.trace_call_bpf(m, cpu, &task, &progs, &mut regs);   // regs: the probe's pt_regs
+//! if out.ip_changed { return 1; }          // bpf_override_return: the kprobe skips the single-step
+//! if out.ret == 0 { return 0; }            // filtered: no perf sample
+//! /* … then the perf event record, if any perf event is open (none in probesim), and return 0 */
+//! ```
+//!
+//! # Version differences
+//!
+//! - 6.12: a nested call (`bpf_prog_active` already set on this CPU) counts a miss on every program of the array
+//!   (`bpf_prog_inc_misses_counters`, shown as `recursion_misses` by bpftool). 5.10 has no such counter.
+//! - 5.10 also returned 1 at once `if (in_nmi())`. On arm64 a kprobe's BRK handler is not NMI context, so that
+//!   check never fires here; x86 int3 became NMI-like only later (0d00449c7a28), which is why it was removed in
+//!   5.11. The model leaves it out for both ISAs.
+//! - The trace line's flags column and `bpf_trace_printk`'s accepted formats ([`super::printk`]).
+
+use super::asm::assemble;
+use super::ctx;
+use super::error::BpfError;
+use super::helpers::{
+    helper_name, map_ptr, value_addr, Env, Ext, PerfRecord, TaskInfo, TraceFlags, CTX_BASE,
+};
+use super::insn::{Insn, BPF_CALL, BPF_JMP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use super::maps::{BpfMap, MapDef, MapType};
+use super::memory::{Memory, RegionKind};
+use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObjectError, MapOrigin};
+use super::program::{Program, PseudoResolver};
+use super::tag::{prog_tag, tag_hex};
+use super::vm::run;
+use crate::arch::PtRegs;
+use crate::event::EventKind;
+use crate::machine::Machine;
+use crate::profile::KernelProfile;
+use crate::{CpuId, Isa};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// A loaded program's kernel id (`bpf_prog_info.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProgId(pub u32);
+
+impl std::fmt::Display for ProgId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A loaded program.
+#[derive(Clone, Debug)]
+pub struct LoadedProg {
+    /// Its id.
+    pub id: ProgId,
+    /// Its full name (the kernel keeps the first 15 bytes as `prog->aux->name`).
+    pub name: String,
+    /// Its section (or `asm`).
+    pub section: String,
+    /// Its type and attach point.
+    pub attach: AttachPoint,
+    /// The loaded instructions.
+    pub program: Program,
+    /// `bpf_prog_calc_tag`.
+    pub tag: [u8; 8],
+    /// Ids of the maps it uses (`used_maps`), in first-use order.
+    pub map_ids: Vec<u32>,
+    /// Whether its license is GPL-compatible.
+    pub gpl: bool,
+    /// The object it came from.
+    pub object: Option<PathBuf>,
+    /// Runs (`run_cnt`).
+    pub run_cnt: u64,
+    /// Nested calls that skipped it (`recursion_misses`, 6.x).
+    pub misses: u64,
+}
+
+/// A run that stopped with an error the kernel's verifier would have prevented.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("program {prog} (id {id}): {error}")]
+pub struct BpfRunError {
+    /// The program's name.
+    pub prog: String,
+    /// Its id.
+    pub id: ProgId,
+    /// What happened (it names the instruction index).
+    pub error: BpfError,
+}
+
+/// What `trace_call_bpf` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceCallOutcome {
+    /// Its return value: the AND of the programs' returns starting from 1 (0 when nested).
+    pub ret: u32,
+    /// A program changed the instruction pointer (`bpf_override_return`): `kprobe_perf_func` returns 1 and the
+    /// kprobe skips the single-step.
+    pub ip_changed: bool,
+    /// `bpf_prog_active` was already set on this CPU: nothing ran.
+    pub missed: bool,
+    /// Programs that stopped with an error (each counted as returning 0).
+    pub errors: Vec<BpfRunError>,
+}
+
+impl TraceCallOutcome {
+    /// What `kprobe_perf_func` (and so `kprobe_dispatcher`, the pre-handler) returns for this outcome when no
+    /// perf event is open: 1 if the ip changed, else 0.
+    #[must_use]
+    pub fn kprobe_perf_func_ret(&self) -> i32 {
+        i32::from(self.ip_changed)
+    }
+}
+
+/// Loaded programs and maps, per-CPU state and the outputs user space reads.
+pub struct BpfRuntime {
+    profile: KernelProfile,
+    isa: Isa,
+    nr_cpus: usize,
+    maps: Vec<BpfMap>,
+    progs: Vec<LoadedProg>,
+    prog_active: Vec<u32>,
+    trace: Vec<String>,
+    perf: Vec<PerfRecord>,
+    /// Instructions one program run may execute before it is stopped with `BudgetExhausted`.
+    pub budget: u64,
+    /// Virtual time charged to the CPU per BPF instruction executed (0 to charge nothing).
+    pub ticks_per_insn: u64,
+    /// The flags column of trace lines ([`TraceFlags::kprobe_default`] for the ISA).
+    pub trace_flags: TraceFlags,
+}
+
+/// Resolves `lddw` pseudo sources against the runtime's maps.
+struct Resolver<'a> {
+    maps: &'a [BpfMap],
+    /// Map ids as the object numbered them (an object's imm is its map index), or `None` for runtime ids.
+    object_ids: Option<&'a [u32]>,
+    used: Vec<u32>,
+}
+
+impl Resolver<'_> {
+    fn id(&self, imm: i32) -> Result<u32, String> {
+        let id = match self.object_ids {
+            Some(ids) => *ids.get(imm as usize).ok_or_else(|| format!("no map {imm} in the object"))?,
+            None => imm as u32,
+        };
+        if self.maps.iter().any(|m| m.id == id) {
+            Ok(id)
+        } else {
+            Err(format!("fd {imm} is not pointing to valid bpf_map"))
+        }
+    }
+}
+
+impl PseudoResolver for Resolver<'_> {
+    fn resolve(&mut self, src: u8, imm: i32, next_imm: i32) -> Result<u64, String> {
+        let id = self.id(imm)?;
+        if !self.used.contains(&id) {
+            self.used.push(id);
+        }
+        let idx = self.maps.iter().position(|m| m.id == id).unwrap_or(0);
+        let map = &self.maps[idx];
+        match src {
+            BPF_PSEUDO_MAP_FD => Ok(map_ptr(id)),
+            BPF_PSEUDO_MAP_VALUE => {
+                if map.def.map_type != MapType::Array || map.def.max_entries != 1 {
+                    return Err(format!("map {} does not support direct value access", map.def.name));
+                }
+                let off = next_imm as u32;
+                if off >= map.def.value_size {
+                    return Err(format!("direct value offset of {off} is not allowed"));
+                }
+                Ok(value_addr(idx, 0, map.def.value_size) + u64::from(off))
+            }
+            _ => Err(format!("pseudo source {src} is not supported")),
+        }
+    }
+}
+
+impl BpfRuntime {
+    /// An empty runtime for a kernel `profile` on `isa` with `nr_cpus` CPUs.
+    #[must_use]
+    pub fn new(profile: KernelProfile, isa: Isa, nr_cpus: usize) -> BpfRuntime {
+        let nr_cpus = nr_cpus.max(1);
+        BpfRuntime {
+            profile,
+            isa,
+            nr_cpus,
+            maps: Vec::new(),
+            progs: Vec::new(),
+            prog_active: vec![0; nr_cpus],
+            trace: Vec::new(),
+            perf: Vec::new(),
+            budget: 1_000_000,
+            ticks_per_insn: 1,
+            trace_flags: TraceFlags::kprobe_default(isa),
+        }
+    }
+
+    /// The kernel profile.
+    #[must_use]
+    pub fn profile(&self) -> KernelProfile {
+        self.profile
+    }
+
+    // ---- loading ---------------------------------------------------------------------------------------------------
+
+    /// `BPF_MAP_CREATE`: creates a map; returns its id. Ids count from 1 across maps, as the kernel's idr does.
+    pub fn create_map(&mut self, def: MapDef) -> Result<u32, BpfObjectError> {
+        self.create_map_in(Path::new("<runtime>"), def)
+    }
+
+    fn create_map_in(&mut self, path: &Path, def: MapDef) -> Result<u32, BpfObjectError> {
+        let name = def.name.clone();
+        let def = def
+            .checked(self.nr_cpus)
+            .map_err(|reason| BpfObjectError::InvalidMap { path: path.to_path_buf(), map: name, reason })?;
+        let id = self.maps.last().map_or(1, |m| m.id + 1);
+        self.maps.push(BpfMap::new(id, def, self.nr_cpus));
+        Ok(id)
+    }
+
+    /// Opens `path` and loads it ([`BpfRuntime::load`]).
+    pub fn load_object(&mut self, path: impl AsRef<Path>) -> Result<Vec<ProgId>, BpfObjectError> {
+        let obj = BpfObject::load(path)?;
+        self.load(&obj)
+    }
+
+    /// `bpf_object__load`: creates the object's maps (global-data maps filled with their sections), then loads
+    /// every program. Returns the programs' ids in object order. Nothing is created if a program is refused.
+    pub fn load(&mut self, obj: &BpfObject) -> Result<Vec<ProgId>, BpfObjectError> {
+        let (maps_before, progs_before) = (self.maps.len(), self.progs.len());
+        let res = self.load_inner(obj);
+        if res.is_err() {
+            self.maps.truncate(maps_before);
+            self.progs.truncate(progs_before);
+        }
+        res
+    }
+
+    fn load_inner(&mut self, obj: &BpfObject) -> Result<Vec<ProgId>, BpfObjectError> {
+        let mut ids = Vec::new();
+        for m in &obj.maps {
+            let id = self.create_map_in(&obj.path, m.def.clone())?;
+            if let (MapOrigin::GlobalData { .. }, Some(init)) = (&m.origin, &m.initial) {
+                let map = self.maps.last_mut().expect("just created");
+                if let Some(v) = map.value_mut(0) {
+                    let n = v.len().min(init.len());
+                    v[..n].copy_from_slice(&init[..n]);
+                }
+            }
+            ids.push(id);
+        }
+        let gpl = obj.gpl_compatible();
+        let mut out = Vec::new();
+        for p in &obj.programs {
+            let id = self.load_insns(&obj.path, &p.name, &p.section, p.attach.clone(), &p.insns, Some(&ids), gpl)?;
+            self.progs.last_mut().expect("just loaded").object = Some(obj.path.clone());
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    /// Loads a program written in the assembler syntax of [`super::asm`] as a kprobe program with a GPL license.
+    /// `lddw %rN, map_fd ID` and `map_value ID, OFF` refer to runtime map ids.
+    pub fn load_asm(&mut self, name: &str, text: &str) -> Result<ProgId, BpfObjectError> {
+        let path = Path::new("<asm>");
+        let insns = assemble(text).map_err(|e| BpfObjectError::InvalidProgram {
+            path: path.to_path_buf(),
+            prog: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.load_insns(path, name, "asm", AttachPoint::Kprobe { symbol: None }, &insns, None, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn load_insns(
+        &mut self,
+        path: &Path,
+        name: &str,
+        section: &str,
+        attach: AttachPoint,
+        insns: &[Insn],
+        object_ids: Option<&[u32]>,
+        gpl: bool,
+    ) -> Result<ProgId, BpfObjectError> {
+        // The object's map indices become map ids (libbpf writes the map fds into the instructions).
+        let mut insns = insns.to_vec();
+        if let Some(ids) = object_ids {
+            let mut pc = 0;
+            while pc < insns.len() {
+                if insns[pc].is_lddw() && matches!(insns[pc].src_reg, BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE) {
+                    let idx = insns[pc].imm as usize;
+                    let id = *ids.get(idx).ok_or_else(|| BpfObjectError::InvalidProgram {
+                        path: path.to_path_buf(),
+                        prog: name.to_string(),
+                        reason: format!("instruction {pc}: no map {idx} in the object"),
+                    })?;
+                    insns[pc].imm = id as i32;
+                    pc += 2;
+                    continue;
+                }
+                pc += 1;
+            }
+        }
+        let mut resolver = Resolver { maps: &self.maps, object_ids: None, used: Vec::new() };
+        let program = Program::load_with(&insns, &mut resolver).map_err(|e| BpfObjectError::InvalidProgram {
+            path: path.to_path_buf(),
+            prog: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        let map_ids = resolver.used;
+        // check_helper_call(): every helper must exist for this program type.
+        let mut pc = 0;
+        while pc < insns.len() {
+            let i = insns[pc];
+            if i.code == BPF_JMP | BPF_CALL && i.src_reg == 0 {
+                let id = i.imm as u32;
+                if helper_name(id).is_none() {
+                    return Err(BpfObjectError::UnknownHelper { path: path.to_path_buf(), prog: name.to_string(), pc, id });
+                }
+            }
+            pc += if i.is_lddw() { 2 } else { 1 };
+        }
+        let id = ProgId(self.progs.last().map_or(1, |p| p.id.0 + 1));
+        self.progs.push(LoadedProg {
+            id,
+            name: name.to_string(),
+            section: section.to_string(),
+            attach,
+            tag: prog_tag(&insns),
+            program,
+            map_ids,
+            gpl,
+            object: None,
+            run_cnt: 0,
+            misses: 0,
+        });
+        Ok(id)
+    }
+
+    // ---- lookups ---------------------------------------------------------------------------------------------------
+
+    /// The program with id `id`.
+    #[must_use]
+    pub fn prog(&self, id: ProgId) -> Option<&LoadedProg> {
+        self.progs.iter().find(|p| p.id == id)
+    }
+
+    /// The first program named `name`.
+    #[must_use]
+    pub fn prog_by_name(&self, name: &str) -> Option<&LoadedProg> {
+        self.progs.iter().find(|p| p.name == name)
+    }
+
+    /// Every loaded program, by id.
+    #[must_use]
+    pub fn progs(&self) -> &[LoadedProg] {
+        &self.progs
+    }
+
+    /// The map with id `id`.
+    #[must_use]
+    pub fn map(&self, id: u32) -> Option<&BpfMap> {
+        self.maps.iter().find(|m| m.id == id)
+    }
+
+    /// The map with id `id`, mutably (user-space updates, opening/closing perf buffers).
+    pub fn map_mut(&mut self, id: u32) -> Option<&mut BpfMap> {
+        self.maps.iter_mut().find(|m| m.id == id)
+    }
+
+    /// The first map named `name` (the kernel's 15-byte name).
+    #[must_use]
+    pub fn map_by_name(&self, name: &str) -> Option<&BpfMap> {
+        self.maps.iter().find(|m| m.def.name == name)
+    }
+
+    /// Every map, by id.
+    #[must_use]
+    pub fn maps(&self) -> &[BpfMap] {
+        &self.maps
+    }
+
+    // ---- running ---------------------------------------------------------------------------------------------------
+
+    /// `bpf_prog_active` of `cpu`.
+    #[must_use]
+    pub fn bpf_prog_active(&self, cpu: CpuId) -> u32 {
+        self.prog_active.get(cpu.0).copied().unwrap_or(0)
+    }
+
+    /// `__this_cpu_inc(bpf_prog_active)` from outside a run: what a BPF program (or a `bpf_disable_instrumentation`
+    /// section) still executing on `cpu` looks like to a probe that fires meanwhile.
+    pub fn bpf_prog_active_inc(&mut self, cpu: CpuId) {
+        if let Some(c) = self.prog_active.get_mut(cpu.0) {
+            *c += 1;
+        }
+    }
+
+    /// `__this_cpu_dec(bpf_prog_active)`.
+    pub fn bpf_prog_active_dec(&mut self, cpu: CpuId) {
+        if let Some(c) = self.prog_active.get_mut(cpu.0) {
+            *c = c.saturating_sub(1);
+        }
+    }
+
+    /// `trace_call_bpf(call, regs)` (kernel/trace/bpf_trace.c) for the programs attached to the probe (`progs`, the
+    /// event's `prog_array` in order), on `cpu` with `task` current. `regs` is the probe's `struct pt_regs`; what a
+    /// program changed through it (`bpf_override_return`) is written back.
+    ///
+    /// ```text
+    /// if (__this_cpu_inc_return(bpf_prog_active) != 1) { misses++ (6.x); ret = 0; }
+    /// else ret = bpf_prog_run_array(prog_array, ctx)      // ret = 1; for each prog: ret &= run(prog)
+    /// __this_cpu_dec(bpf_prog_active);
+    /// ```
+    ///
+    /// Emits `BpfMiss` for a nested call, `BpfRun` per program, `TracePrintk`/`BpfOutput` per output and
+    /// `BpfFault` for a program that stopped with an error (counted as returning 0).
+    pub fn trace_call_bpf(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        progs: &[ProgId],
+        regs: &mut PtRegs,
+    ) -> TraceCallOutcome {
+        let mut out = TraceCallOutcome { ret: 0, ip_changed: false, missed: false, errors: Vec::new() };
+        self.bpf_prog_active_inc(cpu);
+        if self.bpf_prog_active(cpu) != 1 {
+            out.missed = true;
+            let mut names = Vec::new();
+            for id in progs {
+                if let Some(p) = self.progs.iter_mut().find(|p| p.id == *id) {
+                    // bpf_prog_inc_misses_counters(): 6.x only.
+                    if self.profile != KernelProfile::V5_10 {
+                        p.misses += 1;
+                    }
+                    names.push(p.name.clone());
+                }
+            }
+            m.emit(cpu, EventKind::BpfMiss { progs: names });
+            self.bpf_prog_active_dec(cpu);
+            return out;
+        }
+        let orig_ip = regs.ip();
+        let mut ret: u32 = 1;
+        let mut mem = Memory::new();
+        let ctx_bytes = ctx::to_bytes(regs);
+        let mapped = mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx_bytes, false);
+        let mut ext = Vec::new();
+        if let Err(e) = mapped {
+            // Cannot happen with the fixed layout; report it on the first program.
+            if let Some(p) = progs.first().and_then(|id| self.prog(*id)) {
+                out.errors.push(BpfRunError { prog: p.name.clone(), id: p.id, error: e });
+            }
+            self.bpf_prog_active_dec(cpu);
+            return out;
+        }
+        self.map_global_data(&mut mem, &mut ext);
+        for id in progs {
+            let r = match self.run_one(m, cpu, task, *id, &mut mem, regs, &mut ext) {
+                Ok(r0) => r0 as u32,
+                Err(e) => {
+                    m.emit(cpu, EventKind::BpfFault { prog: e.prog.clone(), error: e.error.to_string() });
+                    out.errors.push(e);
+                    0
+                }
+            };
+            ret &= r;
+        }
+        if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
+            ctx::from_bytes(regs, b);
+        }
+        self.bpf_prog_active_dec(cpu);
+        out.ret = ret;
+        out.ip_changed = regs.ip() != orig_ip;
+        out
+    }
+
+    /// Runs one program with `regs` as its ctx, outside `trace_call_bpf` (no `bpf_prog_active` guard, no AND):
+    /// returns `r0` or the error. `regs` gets what the program changed.
+    pub fn run_prog(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        id: ProgId,
+        regs: &mut PtRegs,
+    ) -> Result<u64, BpfRunError> {
+        let mut mem = Memory::new();
+        let mut ext = Vec::new();
+        let unknown = |e| BpfRunError { prog: format!("#{}", id.0), id, error: e };
+        mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false).map_err(unknown)?;
+        self.map_global_data(&mut mem, &mut ext);
+        let r = self.run_one(m, cpu, task, id, &mut mem, regs, &mut ext);
+        if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
+            ctx::from_bytes(regs, b);
+        }
+        r
+    }
+
+    /// Global-data maps are reachable through `lddw … map_value` constants: map their value at its fixed address.
+    fn map_global_data(&self, mem: &mut Memory, ext: &mut Vec<Ext>) {
+        for (idx, map) in self.maps.iter().enumerate() {
+            if map.def.map_type == MapType::Array && map.def.max_entries == 1 && map.def.flags & 0x400 != 0 {
+                let addr = value_addr(idx, 0, map.def.value_size);
+                let handle = ext.len() as u64;
+                ext.push(Ext::Value { idx, slot: 0 });
+                let kind = RegionKind::MapValue { map: map.id, index: 0 };
+                let writable = map.def.flags & 0x80 == 0;
+                // The fixed layout cannot overlap.
+                let _ = mem.map_external_at(addr, kind, handle, u64::from(map.def.value_size), writable);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_one(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        id: ProgId,
+        mem: &mut Memory,
+        regs: &PtRegs,
+        ext: &mut Vec<Ext>,
+    ) -> Result<u64, BpfRunError> {
+        let Some(pi) = self.progs.iter().position(|p| p.id == id) else {
+            return Err(BpfRunError {
+                prog: format!("#{}", id.0),
+                id,
+                error: BpfError::InvalidElf { reason: format!("no program with id {}", id.0) },
+            });
+        };
+        let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
+        let prog = &mut progs[pi];
+        prog.run_cnt += 1;
+        let mut env = Env {
+            m,
+            cpu,
+            task,
+            profile: *profile,
+            isa: *isa,
+            flags: *trace_flags,
+            maps,
+            trace,
+            perf,
+            ctx_base: CTX_BASE,
+            regs_isa: regs,
+            ext: std::mem::take(ext),
+            helper_calls: 0,
+        };
+        let res = run(&prog.program, mem, &mut env, &[CTX_BASE], *budget);
+        let helper_calls = env.helper_calls;
+        *ext = std::mem::take(&mut env.ext);
+        drop(env);
+        match res {
+            Ok(exit) => {
+                m.charge(cpu, exit.insns.saturating_mul(*ticks_per_insn));
+                m.emit(
+                    cpu,
+                    EventKind::BpfRun { prog: prog.name.clone(), id: prog.id.0, ret: exit.r0, insns: exit.insns, helper_calls },
+                );
+                Ok(exit.r0)
+            }
+            Err(error) => Err(BpfRunError { prog: prog.name.clone(), id: prog.id, error }),
+        }
+    }
+
+    // ---- what user space reads -------------------------------------------------------------------------------------
+
+    /// The trace_pipe entries not yet read, each exactly as `read()` returns it (header, message, the message's
+    /// own newline if it has one, and the event's newline).
+    #[must_use]
+    pub fn trace_pipe(&self) -> &[String] {
+        &self.trace
+    }
+
+    /// `cat trace_pipe`: the unread entries as one text, consumed.
+    pub fn take_trace_pipe(&mut self) -> String {
+        std::mem::take(&mut self.trace).concat()
+    }
+
+    /// The perf records programs sent, in order.
+    #[must_use]
+    pub fn perf_records(&self) -> &[PerfRecord] {
+        &self.perf
+    }
+
+    /// Takes the perf records (what `perf_buffer__poll` would deliver).
+    pub fn take_perf_records(&mut self) -> Vec<PerfRecord> {
+        std::mem::take(&mut self.perf)
+    }
+
+    /// `ring_buffer__consume` on the ring buffer map `id`: the committed records, in order.
+    pub fn ringbuf_drain(&mut self, id: u32) -> Vec<Vec<u8>> {
+        self.map_mut(id).map(BpfMap::ringbuf_drain).unwrap_or_default()
+    }
+
+    /// `bpftool prog list` (plain): `ID: TYPE  name NAME  tag TAG  gpl[ recursion_misses N]`, then
+    /// `\txlated NB  not jited  memlock NB  map_ids A,B`. xlated is the loaded length (this runtime does not
+    /// rewrite instructions as the verifier's fixups do); there is no JIT; `loaded_at`/`uid` are not modelled.
+    #[must_use]
+    pub fn prog_list(&self) -> String {
+        let mut s = String::new();
+        for p in &self.progs {
+            let (_, ty) = p.attach.prog_type();
+            let name: String = p.name.chars().take(15).collect();
+            let _ = write!(s, "{}: {ty}  name {name}  tag {}", p.id, tag_hex(&p.tag));
+            if p.gpl {
+                s.push_str("  gpl");
+            }
+            if p.misses > 0 {
+                let _ = write!(s, " recursion_misses {}", p.misses);
+            }
+            let len = p.program.len() * 8;
+            // bpf_prog_alloc: round_up(offsetof(struct bpf_prog, insns[len]), PAGE_SIZE); the header is 72 bytes.
+            let memlock = (72 + len).div_ceil(4096) * 4096;
+            let _ = write!(s, "\n\txlated {len}B  not jited  memlock {memlock}B");
+            if !p.map_ids.is_empty() {
+                let ids: Vec<String> = p.map_ids.iter().map(u32::to_string).collect();
+                let _ = write!(s, "  map_ids {}", ids.join(","));
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// `bpftool map list` (plain, without memlock, which is not modelled): `ID: TYPE  name NAME  flags 0xF` and
+    /// `\tkey KB  value VB  max_entries N`.
+    #[must_use]
+    pub fn map_list(&self) -> String {
+        let mut s = String::new();
+        for m in &self.maps {
+            let d = &m.def;
+            let _ = writeln!(s, "{}: {}  name {}  flags {:#x}", m.id, d.map_type.name(), d.name, d.flags);
+            let _ = writeln!(s, "\tkey {}B  value {}B  max_entries {}", d.key_size, d.value_size, d.max_entries);
+        }
+        s
+    }
+
+    /// [`BpfRuntime::map_list`] followed by `bpftool map dump` of every hash and array map (no BTF: hex bytes).
+    #[must_use]
+    pub fn dump_maps(&self) -> String {
+        let mut s = self.map_list();
+        for m in &self.maps {
+            let d = &m.def;
+            if !matches!(d.map_type, MapType::Hash | MapType::Array | MapType::PercpuArray) {
+                continue;
+            }
+            let _ = writeln!(s, "\n# bpftool map dump id {}", m.id);
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
+            let entries = m.entries();
+            if d.map_type == MapType::PercpuArray {
+                let mut i = 0;
+                let ncpu = self.nr_cpus;
+                while i < entries.len() {
+                    let _ = writeln!(s, "key:\n{}", hex(&entries[i].0));
+                    for c in 0..ncpu {
+                        if let Some((_, v)) = entries.get(i + c) {
+                            let _ = writeln!(s, "value (CPU {c:02}): {}", hex(v));
+                        }
+                    }
+                    i += ncpu;
+                }
+                let n = entries.len() / ncpu;
+                let _ = writeln!(s, "Found {n} element{}", if n == 1 { "" } else { "s" });
+                continue;
+            }
+            let break_names = d.key_size > 16 || d.value_size > 16;
+            let single_line = d.key_size + d.value_size <= 24 && !break_names;
+            for (k, v) in &entries {
+                let sep = if break_names { '\n' } else { ' ' };
+                let _ = write!(s, "key:{sep}{}", hex(k));
+                s.push_str(if single_line { "  " } else { "\n" });
+                let _ = writeln!(s, "value:{sep}{}", hex(v));
+            }
+            let n = entries.len();
+            let _ = writeln!(s, "Found {n} element{}", if n == 1 { "" } else { "s" });
+        }
+        s
+    }
+
+    /// Whether a license string is GPL-compatible (for programs loaded by other means).
+    #[must_use]
+    pub fn license_is_gpl(license: &str) -> bool {
+        license_is_gpl_compatible(license)
+    }
+}
+
+/// BCC/libbpf-style printing of perf records, as the seeds' user-space halves print them.
+pub mod print {
+    /// The header seed 002's execsnoop prints: `printf("%-16s %-6s %3s %s\n", "COMM", "PID", "RET", "ARGS")`.
+    pub const EXECSNOOP_HEADER: &str = "COMM             PID    RET ARGS";
+
+    /// Seed 002's `handle_event` for `struct event { char comm[16]; pid_t pid; int retval; int args_count;
+    /// unsigned int args_size; char args[320]; }`: `"%-16s %-6d %3d "`, then the arguments with each NUL printed
+    /// as a space (stopping after `args_count` of them) and ` ...` if more arguments were left unread.
+    #[must_use]
+    pub fn execsnoop_event(data: &[u8]) -> Option<String> {
+        const TOTAL_MAX_ARGS: i32 = 5;
+        let comm = data.get(..16)?;
+        let comm_end = comm.iter().position(|&c| c == 0).unwrap_or(16);
+        let word = |at: usize| -> Option<i32> { Some(i32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?)) };
+        let (pid, retval, args_count, args_size) = (word(16)?, word(20)?, word(24)?, word(28)? as u32);
+        let args = data.get(32..).unwrap_or(&[]);
+        let mut line = format!("{:<16} {:<6} {:>3} ", String::from_utf8_lossy(&comm[..comm_end]), pid, retval);
+        let mut counter = 0;
+        let mut bytes = Vec::new();
+        for i in 0..args_size as usize {
+            if counter >= args_count {
+                break;
+            }
+            let c = *args.get(i)?;
+            if c == 0 {
+                counter += 1;
+                bytes.push(b' ');
+            } else {
+                bytes.push(c);
+            }
+        }
+        line.push_str(&String::from_utf8_lossy(&bytes));
+        if args_count > TOTAL_MAX_ARGS {
+            line.push_str(" ...");
+        }
+        Some(line)
+    }
+
+    /// Seed 000's BCC loop, `print("%-18.9f %-16s %-6d %s" % (ts, task, pid, msg))`, over one trace_pipe entry as
+    /// `BPF.trace_fields()` splits it; `None` if the entry is not a trace line.
+    #[must_use]
+    pub fn bcc_trace_fields(entry: &str) -> Option<String> {
+        let line = entry.trim_end_matches('\n');
+        let (head, msg) = line.split_once(": bpf_trace_printk: ")?;
+        let (task_pid, rest) = head.trim_start().split_once(" [")?;
+        let (task, pid) = task_pid.trim_end().rsplit_once('-')?;
+        let ts = rest.rsplit(' ').next()?;
+        let ts: f64 = ts.parse().ok()?;
+        Some(format!("{ts:<18.9} {task:<16} {:<6} {msg}", pid.trim()))
+    }
+}

@@ -1,0 +1,833 @@
+//! The BPF runtime end to end against a flat test machine: the fixtures' real clang-built objects (seed 000's BCC
+//! hello, seed 002's execsnoop, a counters object with legacy/per-CPU/ring buffer maps and global data), map
+//! semantics through programs, `trace_call_bpf`'s guard and AND, `bpf_override_return`, and every bad-input case
+//! as a typed error naming the file/section/program and instruction.
+
+use kernel_model::arch::PtRegs;
+use kernel_model::bpf::helpers::{TaskInfo, TraceFlags};
+use kernel_model::bpf::maps::{errno, MapDef, MapType, BPF_ANY};
+use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};
+use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId};
+use kernel_model::bpf::BpfError;
+use kernel_model::event::EventKind;
+use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
+use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
+use kernel_model::profile::KernelProfile;
+use kernel_model::{CpuId, Isa, KernelVa, VTime};
+use std::path::PathBuf;
+
+// ---- a flat machine ------------------------------------------------------------------------------------------------
+
+struct TestMachine {
+    isa: Isa,
+    regions: Vec<(u64, Vec<u8>)>,
+    now: u64,
+    charged: u64,
+    kallsyms: Kallsyms,
+    events: Vec<(CpuId, EventKind)>,
+}
+
+impl TestMachine {
+    fn new(isa: Isa) -> TestMachine {
+        let sym = |name: &str, addr: u64, size| Symbol {
+            name: name.into(),
+            addr: KernelVa(addr),
+            size,
+            kind: SymbolKind::Text,
+            global: true,
+        };
+        TestMachine {
+            isa,
+            regions: Vec::new(),
+            now: 0,
+            charged: 0,
+            kallsyms: Kallsyms::new(vec![
+                sym("__arm64_sys_clone", 0xffff_ffc0_1009_6100, 0x40),
+                sym("do_sys_openat2", 0xffff_ffc0_1020_0000, 0x190),
+            ]),
+            events: Vec::new(),
+        }
+    }
+
+    fn map(&mut self, base: u64, data: Vec<u8>) {
+        self.regions.push((base, data));
+    }
+
+    fn find(&self, va: u64, len: usize) -> Option<(usize, usize)> {
+        self.regions.iter().enumerate().find_map(|(i, (b, d))| {
+            let off = va.checked_sub(*b)? as usize;
+            (off + len <= d.len()).then_some((i, off))
+        })
+    }
+
+    fn kinds(&self, name: &str) -> Vec<&EventKind> {
+        self.events.iter().map(|(_, e)| e).filter(|e| e.name() == name).collect()
+    }
+}
+
+impl GuestMemory for TestMachine {
+    fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
+        let (i, off) = self.find(va.0, buf.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
+        buf.copy_from_slice(&self.regions[i].1[off..off + buf.len()]);
+        Ok(())
+    }
+
+    fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
+        let (i, off) = self.find(va.0, data.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
+        self.regions[i].1[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+impl Machine for TestMachine {
+    fn isa(&self) -> Isa {
+        self.isa
+    }
+    fn nr_cpus(&self) -> usize {
+        2
+    }
+    fn now(&self) -> VTime {
+        VTime(self.now)
+    }
+    fn charge(&mut self, _cpu: CpuId, ticks: u64) {
+        self.charged += ticks;
+    }
+    fn kallsyms(&self) -> &Kallsyms {
+        &self.kallsyms
+    }
+    fn poke_text(&mut self, _cpu: CpuId, va: KernelVa, _data: &[u8]) -> Result<KernelVa, MemFault> {
+        Err(MemFault { va, kind: MemFaultKind::WriteProtected })
+    }
+    fn flush_icache_range(&mut self, _cpu: CpuId, _va: KernelVa, _len: u64) {}
+    fn context_synchronize(&mut self, _cpu: CpuId, _why: &'static str) {}
+    fn pt_regs(&mut self, _cpu: CpuId) -> PtRegs {
+        PtRegs::new(self.isa)
+    }
+    fn set_pt_regs(&mut self, _cpu: CpuId, _regs: &PtRegs) {}
+    fn insn_slot_area(&self) -> (KernelVa, u64) {
+        (KernelVa(0), 0)
+    }
+    fn stack_top(&self, _cpu: CpuId) -> KernelVa {
+        KernelVa(0)
+    }
+    fn is_kernel_text(&self, _va: KernelVa) -> bool {
+        false
+    }
+    fn call_function(&mut self, _cpu: CpuId, _func: KernelVa, _args: &[u64], _sp: u64) {}
+    fn emit(&mut self, cpu: CpuId, kind: EventKind) {
+        self.events.push((cpu, kind));
+    }
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
+}
+
+const CPU0: CpuId = CpuId(0);
+
+// ---- seed 000: BCC hello -------------------------------------------------------------------------------------------
+
+/// The 87 bytes seed 000's `strace -e read=6` shows BCC reading from trace_pipe (5.10.110, RK3588).
+const SEED_000_READ: &str = "            bash-3109    [000] d... 1350.043493: bpf_trace_printk: Here is YourLand!\n\n";
+
+#[test]
+fn hello_object_loads_as_bcc_loads_it() {
+    let obj = BpfObject::load(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    assert_eq!(obj.name, "hello");
+    assert_eq!(obj.license, "GPL");
+    assert!(obj.maps.is_empty());
+    assert_eq!(obj.programs.len(), 1);
+    let p = &obj.programs[0];
+    assert_eq!(p.name, "hello");
+    assert_eq!(p.section, "kprobe/__arm64_sys_clone");
+    assert_eq!(p.attach, AttachPoint::Kprobe { symbol: Some("__arm64_sys_clone".into()) });
+    assert_eq!(p.insns.len(), 16, "seed 000's BPF_PROG_LOAD had insn_cnt=16");
+}
+
+#[test]
+fn hello_prints_the_seed_000_trace_pipe_line() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    m.now = 1_350_043_493_000; // 1350.043493 s
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    assert_eq!(ids, vec![ProgId(1)]);
+    let task = TaskInfo::new(3109, "bash");
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_ip(0xffff_ffc0_1009_6100);
+    let before = regs.clone();
+    let out = rt.trace_call_bpf(&mut m, CPU0, &task, &ids, &mut regs);
+    assert_eq!(out.ret, 0, "hello returns 0: the event is filtered");
+    assert!(!out.ip_changed && !out.missed && out.errors.is_empty());
+    assert_eq!(out.kprobe_perf_func_ret(), 0);
+    assert_eq!(regs, before);
+    assert_eq!(rt.trace_pipe(), [SEED_000_READ.to_string()]);
+    assert_eq!(SEED_000_READ.len(), 87);
+    assert_eq!(rt.take_trace_pipe(), SEED_000_READ);
+    assert!(rt.trace_pipe().is_empty(), "reading trace_pipe consumes");
+    // Events: the printk line, then the run.
+    let names: Vec<&str> = m.events.iter().map(|(_, e)| e.name()).collect();
+    assert_eq!(names, ["trace_printk", "bpf_run"]);
+    assert_eq!(
+        m.events[1].1,
+        EventKind::BpfRun { prog: "hello".into(), id: 1, ret: 0, insns: 16 - 2, helper_calls: 1 },
+        "16 slots, two of them lddw second halves"
+    );
+    assert_eq!(m.charged, 14);
+    assert_eq!(bcc_line(SEED_000_READ), "1350.043493000     bash             3109   Here is YourLand!");
+}
+
+fn bcc_line(entry: &str) -> String {
+    print::bcc_trace_fields(entry).unwrap()
+}
+
+#[test]
+fn hello_on_6_12_and_x86_has_the_newer_flags() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    m.now = 6_651_037_000;
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    rt.trace_call_bpf(&mut m, CpuId(1), &TaskInfo::new(706, "bpf_hello"), &ids, &mut regs);
+    // real-kernel-6.1.md, arm64: "       bpf_hello-706     [001] d...1     6.651037: bpf_trace_printk: Here is YourLand!"
+    assert_eq!(
+        rt.trace_pipe(),
+        ["       bpf_hello-706     [001] d...1     6.651037: bpf_trace_printk: Here is YourLand!\n\n".to_string()]
+    );
+    let mut m = TestMachine::new(Isa::X86_64);
+    m.now = 9_426_796_000;
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::X86_64, 2);
+    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let mut regs = PtRegs::new(Isa::X86_64);
+    rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(717, "bpf_hello"), &ids, &mut regs);
+    // real-kernel-6.1.md, x86_64 (an ftrace-based kprobe).
+    assert_eq!(
+        rt.take_trace_pipe(),
+        "       bpf_hello-717     [000] ...21     9.426796: bpf_trace_printk: Here is YourLand!\n\n"
+    );
+    assert_eq!(TraceFlags::kprobe_default(Isa::X86_64).render(KernelProfile::V5_10), "...2");
+}
+
+#[test]
+fn prog_list_has_the_kernel_tag() {
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    // Tags cross-checked with sha1sum over the section bytes (map lddws: src_reg set, imm zeroed, as
+    // bpf_prog_calc_tag hashes them).
+    assert_eq!(
+        rt.prog_list(),
+        "1: kprobe  name hello  tag 692e7f7aa8f18bf6  gpl\n\txlated 128B  not jited  memlock 4096B\n\
+         2: kprobe  name execve_entry  tag bd23746f7577d1ff  gpl\n\txlated 1304B  not jited  memlock 4096B  map_ids 1,3\n\
+         3: kprobe  name execve_exit  tag 3edc27d53ab6bef1  gpl\n\txlated 256B  not jited  memlock 4096B  map_ids 1,2\n"
+    );
+    assert_eq!(
+        rt.map_list(),
+        "1: hash  name execs  flags 0x0\n\tkey 4B  value 352B  max_entries 10240\n\
+         2: perf_event_array  name events  flags 0x0\n\tkey 4B  value 4B  max_entries 2\n\
+         3: array  name execsnoo.rodata  flags 0x480\n\tkey 4B  value 352B  max_entries 1\n"
+    );
+}
+
+// ---- seed 002: execsnoop -------------------------------------------------------------------------------------------
+
+const UREGS: u64 = 0xffff_ff80_0800_0000; // the user's struct pt_regs on the task's kernel stack
+const USER: u64 = 0x0000_aaaa_0000_0000; // user memory: strings and argv
+
+/// Sets up an execve("/bin/sh", ["/bin/sh", "-c", "which ps", NULL]) as `__arm64_sys_execve` sees it.
+fn execve_machine(argv: &[&str]) -> TestMachine {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut user = vec![0u8; 0x1000];
+    let argv_at = 0x800usize;
+    let mut at = 0x10usize;
+    let mut ptrs = Vec::new();
+    for a in argv {
+        user[at..at + a.len()].copy_from_slice(a.as_bytes());
+        ptrs.push(USER + at as u64);
+        at += a.len() + 1;
+    }
+    ptrs.push(0);
+    for (i, p) in ptrs.iter().enumerate() {
+        user[argv_at + 8 * i..argv_at + 8 * i + 8].copy_from_slice(&p.to_le_bytes());
+    }
+    m.map(USER, user);
+    let mut uregs = vec![0u8; 336];
+    uregs[..8].copy_from_slice(&(USER + 0x10).to_le_bytes()); // x0: filename
+    uregs[8..16].copy_from_slice(&(USER + argv_at as u64).to_le_bytes()); // x1: argv
+    m.map(UREGS, uregs);
+    m
+}
+
+#[test]
+fn execsnoop_object_has_btf_maps_and_two_programs() {
+    let obj = BpfObject::load(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    assert_eq!(obj.license, "Dual BSD/GPL");
+    assert!(obj.gpl_compatible());
+    let maps: Vec<(&str, MapType, u32, u32, u32, &MapOrigin)> = obj
+        .maps
+        .iter()
+        .map(|m| (m.def.name.as_str(), m.def.map_type, m.def.key_size, m.def.value_size, m.def.max_entries, &m.origin))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            ("execs", MapType::Hash, 4, 352, 10240, &MapOrigin::Btf),
+            ("events", MapType::PerfEventArray, 4, 4, 0, &MapOrigin::Btf),
+            ("execsnoo.rodata", MapType::Array, 4, 352, 1, &MapOrigin::GlobalData { section: ".rodata".into() }),
+        ]
+    );
+    let progs: Vec<(&str, &AttachPoint)> = obj.programs.iter().map(|p| (p.name.as_str(), &p.attach)).collect();
+    assert_eq!(
+        progs,
+        [
+            ("execve_entry", &AttachPoint::Kprobe { symbol: Some("__arm64_sys_execve".into()) }),
+            ("execve_exit", &AttachPoint::Kretprobe { symbol: Some("__arm64_sys_execve".into()) }),
+        ]
+    );
+}
+
+#[test]
+fn execsnoop_reads_strings_and_emits_a_perf_record() {
+    let mut m = execve_machine(&["/bin/sh", "-c", "which ps"]);
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let (entry, exit) = (ids[0], ids[1]);
+    let task = TaskInfo::new(276_871, "sh");
+    // kprobe at __arm64_sys_execve entry: x0 = the user's pt_regs.
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_arg(0, UREGS);
+    let out = rt.trace_call_bpf(&mut m, CpuId(1), &task, &[entry], &mut regs);
+    assert_eq!((out.ret, out.errors.len()), (0, 0), "{:?}", out.errors);
+    let execs = rt.map_by_name("execs").unwrap();
+    let entries = execs.entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0, 276_871u32.to_le_bytes());
+    let v = &entries[0].1;
+    assert_eq!(&v[16..20], &276_871i32.to_le_bytes(), "event->pid");
+    assert_eq!(&v[24..28], &3i32.to_le_bytes(), "args_count");
+    assert_eq!(&v[28..32], &20u32.to_le_bytes(), "args_size, NULs included");
+    assert_eq!(&v[32..52], b"/bin/sh\0-c\0which ps\0");
+    assert!(rt.perf_records().is_empty());
+    // A second exec by the same pid while the first is in flight: BPF_NOEXIST fails, the program returns early.
+    let out = rt.trace_call_bpf(&mut m, CpuId(1), &task, &[entry], &mut regs);
+    assert_eq!(out.ret, 0);
+    // kretprobe: x0 = the return value.
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_arg(0, 0);
+    let out = rt.trace_call_bpf(&mut m, CpuId(1), &task, &[exit], &mut regs);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(rt.map_by_name("execs").unwrap().is_empty(), "deleted at exit");
+    let recs = rt.take_perf_records();
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].map_name.as_str(), recs[0].cpu, recs[0].data.len()), ("events", 1, 32 + 20));
+    assert_eq!(print::EXECSNOOP_HEADER, "COMM             PID    RET ARGS");
+    // Seed 002's line is "sh               276871   0 /bin/sh -c which ps"; print_args turns the last NUL into a
+    // space too, which the web page does not show.
+    assert_eq!(print::execsnoop_event(&recs[0].data).unwrap(), "sh               276871   0 /bin/sh -c which ps ");
+    let outputs = m.kinds("bpf_output");
+    assert_eq!(
+        outputs,
+        [&EventKind::BpfOutput { map: "events".into(), buffer: "perf".into(), cpu: 1, size: 52 }]
+    );
+}
+
+#[test]
+fn execsnoop_truncates_long_argument_lists() {
+    let mut m = execve_machine(&["/usr/bin/env", "a", "b", "c", "d", "e", "f"]);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let task = TaskInfo::new(42, "bash");
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_arg(0, UREGS);
+    rt.trace_call_bpf(&mut m, CPU0, &task, &ids[..1], &mut regs);
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_arg(0, (-2i64) as u64);
+    rt.trace_call_bpf(&mut m, CPU0, &task, &ids[1..], &mut regs);
+    let recs = rt.take_perf_records();
+    assert_eq!(print::execsnoop_event(&recs[0].data).unwrap(), "bash             42      -2 /usr/bin/env a b c d  ...");
+}
+
+#[test]
+fn execsnoop_user_fault_gives_an_empty_string() {
+    // argv[1] points to unmapped user memory: bpf_probe_read_user_str returns -EFAULT, zeroes its buffer, and the
+    // program's `ret > ARGSIZE` check stops there.
+    let mut m = execve_machine(&["/bin/true"]);
+    let argv = USER + 0x800;
+    m.write(KernelVa(argv + 8), &0x0000_aaaa_dead_0000u64.to_le_bytes()).unwrap();
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_arg(0, UREGS);
+    let out = rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(7, "x"), &ids[..1], &mut regs);
+    assert!(out.errors.is_empty());
+    let v = &rt.map_by_name("execs").unwrap().entries()[0].1;
+    assert_eq!(&v[24..28], &1i32.to_le_bytes(), "only the filename was counted");
+    assert_eq!(&v[32..42], b"/bin/true\0");
+}
+
+// ---- the counters object: legacy maps, per-CPU array, ring buffer, global data ---------------------------------------
+
+#[test]
+fn counters_object_uses_every_map_kind() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let name_at = 0xffff_ff80_0900_0000u64;
+    m.map(name_at, b"/etc/passwd\0".to_vec());
+    m.now = 5_000_000_123;
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let obj = BpfObject::load(fixture("bpf-hello/counters.bpf.o")).unwrap();
+    let kinds: Vec<(&str, MapType, &MapOrigin)> =
+        obj.maps.iter().map(|m| (m.def.name.as_str(), m.def.map_type, &m.origin)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("percpu_hits", MapType::PercpuArray, &MapOrigin::Btf),
+            ("samples", MapType::Ringbuf, &MapOrigin::Btf),
+            ("hits", MapType::Array, &MapOrigin::Legacy),
+            ("counters.rodata", MapType::Array, &MapOrigin::GlobalData { section: ".rodata".into() }),
+            ("counters.bss", MapType::Array, &MapOrigin::GlobalData { section: ".bss".into() }),
+        ]
+    );
+    let ids = rt.load(&obj).unwrap();
+    let task = TaskInfo { pid: 1001, tgid: 1000, comm: "cat".into(), task_struct: KernelVa(0) };
+    for cpu in [CpuId(0), CpuId(1), CpuId(1)] {
+        let mut regs = PtRegs::new(Isa::Aarch64);
+        regs.set_arg(1, name_at);
+        let out = rt.trace_call_bpf(&mut m, cpu, &task, &ids, &mut regs);
+        assert_eq!((out.ret, out.errors.len()), (1, 0), "{:?}", out.errors);
+    }
+    // Legacy array with the atomic add: 3. Per-CPU: 1 on CPU 0, 2 on CPU 1. .bss counter: 3.
+    let hits = rt.map_by_name("hits").unwrap();
+    assert_eq!(hits.entries()[0].1, 3u64.to_le_bytes());
+    let pc = rt.map_by_name("percpu_hits").unwrap().entries();
+    assert_eq!((pc[0].1.clone(), pc[1].1.clone()), (1u64.to_le_bytes().to_vec(), 2u64.to_le_bytes().to_vec()));
+    assert_eq!(rt.map_by_name("counters.bss").unwrap().entries()[0].1, 3u64.to_le_bytes());
+    // trace_printk with a .rodata format, %d and a %s on the BPF stack.
+    assert_eq!(
+        rt.trace_pipe()[2],
+        "             cat-1001    [001] d...1     5.000000: bpf_trace_printk: open #3 by 1000: /etc/passwd\n\n"
+    );
+    // The ring buffer records.
+    let samples_id = rt.map_by_name("samples").unwrap().id;
+    let recs = rt.ringbuf_drain(samples_id);
+    assert_eq!(recs.len(), 3);
+    assert_eq!(&recs[2][..4], &1000u32.to_le_bytes(), "tgid");
+    assert_eq!(&recs[2][4..8], &1u32.to_le_bytes(), "cpu");
+    assert_eq!(&recs[2][8..16], &5_000_000_123u64.to_le_bytes(), "ktime_get_ns");
+    assert_eq!(&recs[2][16..28], b"/etc/passwd\0");
+    assert!(rt.ringbuf_drain(samples_id).is_empty());
+    // Filtering through the const volatile in .rodata: set it as a loader would before load, via the map.
+    let ro = rt.map_by_name("counters.rodata").unwrap().id;
+    rt.map_mut(ro).unwrap().value_mut(0).unwrap()[..4].copy_from_slice(&999u32.to_le_bytes());
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.trace_call_bpf(&mut m, CPU0, &task, &ids, &mut regs).ret, 0, "pid 1000 is filtered out");
+    let dump = rt.dump_maps();
+    assert!(dump.contains("# bpftool map dump id 3\nkey: 00 00 00 00  value: 03 00 00 00 00 00 00 00\n"), "{dump}");
+    assert!(dump.contains("key:\n00 00 00 00\nvalue (CPU 00): 01 00 00 00 00 00 00 00\nvalue (CPU 01): 02"), "{dump}");
+}
+
+// ---- trace_call_bpf: guard, AND, override ------------------------------------------------------------------------
+
+fn ret_prog(rt: &mut BpfRuntime, name: &str, r0: i32) -> ProgId {
+    rt.load_asm(name, &format!("mov %r0, {r0}\nexit")).unwrap()
+}
+
+#[test]
+fn nested_call_returns_zero_and_counts_a_miss() {
+    for profile in [KernelProfile::V5_10, KernelProfile::V6_12] {
+        let mut m = TestMachine::new(Isa::Aarch64);
+        let mut rt = BpfRuntime::new(profile, Isa::Aarch64, 2);
+        let p = ret_prog(&mut rt, "one", 1);
+        let task = TaskInfo::new(1, "init");
+        let mut regs = PtRegs::new(Isa::Aarch64);
+        // A program is still running on CPU 0 (bpf_prog_active == 1) when the probe fires there.
+        rt.bpf_prog_active_inc(CPU0);
+        let out = rt.trace_call_bpf(&mut m, CPU0, &task, &[p], &mut regs);
+        assert_eq!((out.ret, out.missed), (0, true));
+        assert_eq!(rt.bpf_prog_active(CPU0), 1, "restored by __this_cpu_dec");
+        assert_eq!(m.kinds("bpf_miss"), [&EventKind::BpfMiss { progs: vec!["one".into()] }]);
+        assert!(m.kinds("bpf_run").is_empty());
+        let misses = rt.prog(p).unwrap().misses;
+        assert_eq!(misses, if profile == KernelProfile::V5_10 { 0 } else { 1 }, "{profile}");
+        if profile == KernelProfile::V6_12 {
+            assert!(rt.prog_list().contains("gpl recursion_misses 1\n"));
+        }
+        // Another CPU is not affected.
+        let out = rt.trace_call_bpf(&mut m, CpuId(1), &task, &[p], &mut regs);
+        assert_eq!((out.ret, out.missed), (1, false));
+        rt.bpf_prog_active_dec(CPU0);
+        assert_eq!(rt.trace_call_bpf(&mut m, CPU0, &task, &[p], &mut regs).ret, 1);
+        assert_eq!(rt.bpf_prog_active(CPU0), 0);
+    }
+}
+
+#[test]
+fn results_are_anded_starting_from_one() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let (one, three, two, zero) =
+        (ret_prog(&mut rt, "one", 1), ret_prog(&mut rt, "three", 3), ret_prog(&mut rt, "two", 2), ret_prog(&mut rt, "zero", 0));
+    let task = TaskInfo::new(1, "init");
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    let mut call = |ids: &[ProgId]| rt.trace_call_bpf(&mut m, CPU0, &task, ids, &mut regs).ret;
+    assert_eq!(call(&[]), 1, "an empty array");
+    assert_eq!(call(&[one, three]), 1);
+    assert_eq!(call(&[one, two]), 0, "2 has bit 0 clear: filtered, though 'other values alias to 1'");
+    assert_eq!(call(&[zero, one]), 0);
+    assert_eq!(m.kinds("bpf_run").len(), 6, "every program runs, even after a 0");
+}
+
+#[test]
+fn override_return_changes_ip_and_return_value() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let p = rt.load_asm("inject", "mov %r2, -12\ncall 58\nmov %r0, 0\nexit").unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    regs.set_ip(0xffff_ffc0_1020_0000);
+    regs.set_by_name("lr", 0xffff_ffc0_1030_0040);
+    regs.set_arg(0, 5);
+    let out = rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(1, "a"), &[p], &mut regs);
+    assert!(out.ip_changed);
+    assert_eq!(out.kprobe_perf_func_ret(), 1, "kprobe_perf_func returns 1: skip the single-step");
+    assert_eq!(regs.ip(), 0xffff_ffc0_1030_0040, "arm64: pc = lr");
+    assert_eq!(regs.return_value(), (-12i64) as u64);
+    // x86 without just_return_func: the return address is popped.
+    let mut m = TestMachine::new(Isa::X86_64);
+    m.map(0xffff_c900_0000_0ff8, 0xffff_ffff_8100_1234u64.to_le_bytes().to_vec());
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::X86_64, 2);
+    let p = rt.load_asm("inject", "mov %r2, -12\ncall 58\nmov %r0, 0\nexit").unwrap();
+    let mut regs = PtRegs::new(Isa::X86_64);
+    regs.set_ip(0xffff_ffff_8120_0000);
+    regs.set_by_name("sp", 0xffff_c900_0000_0ff8);
+    let out = rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(1, "a"), &[p], &mut regs);
+    assert!(out.ip_changed);
+    assert_eq!((regs.ip(), regs.sp(), regs.return_value()), (0xffff_ffff_8100_1234, 0xffff_c900_0000_1000, (-12i64) as u64));
+}
+
+// ---- helpers through asm programs --------------------------------------------------------------------------------
+
+#[test]
+fn map_helpers_through_a_program() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let h = rt.create_map(MapDef::new("h", MapType::Hash, 4, 8, 1, 0)).unwrap();
+    let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 8, 8, 0)).unwrap();
+    // Update key 7 with NOEXIST twice, update key 8 (full), delete 7 twice; store each result in out[i].
+    let prog = format!(
+        "stw [%r10-4], 7
+         stdw [%r10-16], 0x55
+         mov %r9, 0
+         call_update:
+         lddw %r1, map_fd {h}
+         mov %r2, %r10
+         add %r2, -4
+         mov %r3, %r10
+         add %r3, -16
+         mov %r4, 1
+         call 2
+         mov %r6, %r0
+         stw [%r10-20], 0
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -20
+         call 1
+         jeq %r0, 0, fail
+         stxdw [%r0], %r6
+         stw [%r10-20], 1
+         lddw %r1, map_fd {h}
+         mov %r2, %r10
+         add %r2, -4
+         mov %r3, %r10
+         add %r3, -16
+         mov %r4, 1
+         call 2
+         mov %r6, %r0
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -20
+         call 1
+         jeq %r0, 0, fail
+         stxdw [%r0], %r6
+         stw [%r10-4], 8
+         lddw %r1, map_fd {h}
+         mov %r2, %r10
+         add %r2, -4
+         mov %r3, %r10
+         add %r3, -16
+         mov %r4, 0
+         call 2
+         mov %r6, %r0
+         stw [%r10-20], 2
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -20
+         call 1
+         jeq %r0, 0, fail
+         stxdw [%r0], %r6
+         stw [%r10-4], 7
+         lddw %r1, map_fd {h}
+         mov %r2, %r10
+         add %r2, -4
+         call 3
+         mov %r6, %r0
+         lddw %r1, map_fd {h}
+         mov %r2, %r10
+         add %r2, -4
+         call 3
+         mov %r7, %r0
+         stw [%r10-20], 3
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -20
+         call 1
+         jeq %r0, 0, fail
+         stxdw [%r0], %r6
+         stxdw [%r0+8], %r7
+         mov %r0, 1
+         exit
+         fail:
+         mov %r0, 0
+         exit"
+    );
+    let p = rt.load_asm("maps", &prog).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    let r = rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs);
+    assert_eq!(r, Ok(1));
+    let vals: Vec<i64> =
+        rt.map(out).unwrap().entries().iter().take(5).map(|(_, v)| i64::from_le_bytes(v[..8].try_into().unwrap())).collect();
+    assert_eq!(vals, [0, -errno::EEXIST, -errno::E2BIG, 0, -errno::ENOENT]);
+    assert_eq!(rt.prog(p).unwrap().map_ids, [h, out]);
+    // User-space view and update of the same map.
+    rt.map_mut(h).unwrap().update(&9u32.to_le_bytes(), &[1; 8], BPF_ANY, 0).unwrap();
+    assert_eq!(rt.map(h).unwrap().len(), 1);
+}
+
+#[test]
+fn task_and_time_helpers() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    m.now = 123_456;
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 48, 1, 0)).unwrap();
+    let prog = format!(
+        "stw [%r10-4], 0
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -4
+         call 1
+         jeq %r0, 0, +14
+         mov %r6, %r0
+         call 14
+         stxdw [%r6], %r0
+         call 5
+         stxdw [%r6+8], %r0
+         call 8
+         stxdw [%r6+16], %r0
+         call 35
+         stxdw [%r6+24], %r0
+         mov %r1, %r6
+         add %r1, 32
+         mov %r2, 16
+         call 16
+         mov %r0, 0
+         exit"
+    );
+    let p = rt.load_asm("who", &prog).unwrap();
+    let task = TaskInfo { pid: 11, tgid: 10, comm: "a-very-long-command-name".into(), task_struct: KernelVa(0xffff_ff80_0000_4000) };
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.run_prog(&mut m, CpuId(1), &task, p, &mut regs), Ok(0));
+    let v = rt.map(out).unwrap().entries()[0].1.clone();
+    let w = |i: usize| u64::from_le_bytes(v[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!((w(0), w(1), w(2), w(3)), (10 << 32 | 11, 123_456, 1, 0xffff_ff80_0000_4000));
+    assert_eq!(&v[32..48], b"a-very-long-com\0", "comm is 15 bytes and a NUL");
+}
+
+#[test]
+fn probe_read_faults_zero_the_buffer() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    m.map(0xffff_ff80_0000_0000, b"kernel!\0".to_vec());
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 32, 1, 0)).unwrap();
+    // r6 = value; probe_read_kernel(value, 8, good) ; probe_read_kernel(value+8, 8, bad) after filling it with 0xff;
+    // probe_read_kernel_str(value+16, 16, good); results into r7, r8, r9 -> value[24..32] gets r8.
+    let prog = format!(
+        "stw [%r10-4], 0
+         lddw %r1, map_fd {out}
+         mov %r2, %r10
+         add %r2, -4
+         call 1
+         jeq %r0, 0, +25
+         mov %r6, %r0
+         mov %r1, %r6
+         mov %r2, 8
+         lddw %r3, 0xffff_ff80_0000_0000
+         call 113
+         mov %r7, %r0
+         stdw [%r6+8], -1
+         mov %r1, %r6
+         add %r1, 8
+         mov %r2, 8
+         lddw %r3, 0xffff_ff80_0001_0000
+         call 113
+         mov %r8, %r0
+         mov %r1, %r6
+         add %r1, 16
+         mov %r2, 8
+         lddw %r3, 0xffff_ff80_0000_0000
+         call 115
+         stxdw [%r6+24], %r8
+         mov %r0, %r7
+         exit"
+    )
+    .replace('_', "");
+    let p = rt.load_asm("reads", &prog).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs), Ok(0));
+    let v = rt.map(out).unwrap().entries()[0].1.clone();
+    assert_eq!(&v[..8], b"kernel!\0");
+    assert_eq!(&v[8..16], &[0; 8], "a faulting read zeroes the destination");
+    assert_eq!(&v[16..24], b"kernel!\0", "str copies up to and including the NUL");
+    assert_eq!(i64::from_le_bytes(v[24..32].try_into().unwrap()), -errno::EFAULT);
+}
+
+#[test]
+fn bad_printk_formats_return_einval_and_print_nothing() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    // "%n\0" on the stack.
+    let p = rt.load_asm("bad", "stw [%r10-4], 0x6e25\nmov %r1, %r10\nadd %r1, -4\nmov %r2, 3\ncall 6\nexit").unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs), Ok((-errno::EINVAL) as u64));
+    assert!(rt.trace_pipe().is_empty());
+}
+
+// ---- bad input: typed errors --------------------------------------------------------------------------------------
+
+fn hello_bytes() -> Vec<u8> {
+    std::fs::read(fixture("bpf-hello/hello.bpf.o")).unwrap()
+}
+
+fn execsnoop_bytes() -> Vec<u8> {
+    std::fs::read(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap()
+}
+
+fn replace(b: &mut [u8], from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let at = b.windows(from.len()).position(|w| w == from).expect("pattern present");
+    b[at..at + to.len()].copy_from_slice(to);
+}
+
+#[test]
+fn malformed_elf_is_refused() {
+    let e = BpfObject::parse("x.o", b"not an elf").unwrap_err();
+    assert!(matches!(e, BpfObjectError::MalformedElf { .. }), "{e}");
+    assert_eq!(e.to_string(), "x.o: malformed ELF: no ELF magic");
+    let mut b = hello_bytes();
+    b.truncate(0x100);
+    let e = BpfObject::parse("hello.bpf.o", &b).unwrap_err();
+    assert!(e.to_string().starts_with("hello.bpf.o: malformed ELF: section header 0 is outside the file"), "{e}");
+    let mut b = hello_bytes();
+    b[18] = 183; // EM_AARCH64
+    let e = BpfObject::parse("hello.bpf.o", &b).unwrap_err();
+    assert_eq!(e.to_string(), "hello.bpf.o: malformed ELF: e_machine 183 is not EM_BPF (247)");
+    let e = BpfObject::load(fixture("bpf-hello/missing.o")).unwrap_err();
+    assert!(matches!(e, BpfObjectError::Io { .. }));
+}
+
+#[test]
+fn malformed_btf_is_refused() {
+    let mut b = execsnoop_bytes();
+    replace(&mut b, &[0x9f, 0xeb, 0x01, 0x00], &[0x9f, 0xeb, 0x02, 0x00]);
+    let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
+    assert_eq!(e.to_string(), "execsnoop.bpf.o: malformed BTF in section .BTF: unsupported version 2");
+    // A BTF-defined map with a field libbpf does not know.
+    let mut b = execsnoop_bytes();
+    replace(&mut b, b"\0max_entries\0", b"\0max_entrieZ\0");
+    let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
+    assert_eq!(e.to_string(), "execsnoop.bpf.o: malformed BTF in section .maps: map 'execs': unknown field 'max_entrieZ'");
+}
+
+#[test]
+fn unknown_section_is_refused() {
+    let mut b = hello_bytes();
+    replace(&mut b, b"kprobe/__arm64_sys_clone\0", b"socket/__arm64_sys_clone\0");
+    let e = BpfObject::parse("hello.bpf.o", &b).unwrap_err();
+    assert_eq!(e, BpfObjectError::UnknownSection { path: "hello.bpf.o".into(), section: "socket/__arm64_sys_clone".into() });
+}
+
+#[test]
+fn unsupported_relocation_names_section_and_instruction() {
+    let mut b = execsnoop_bytes();
+    // The second relocation of .relkprobe/__arm64_sys_execve: r_offset 0x50 (insn 10, the .rodata lddw), made
+    // R_BPF_64_32.
+    let mut from = 0x50u64.to_le_bytes().to_vec();
+    from.extend_from_slice(&(9u64 << 32 | 1).to_le_bytes());
+    let mut to = 0x50u64.to_le_bytes().to_vec();
+    to.extend_from_slice(&(9u64 << 32 | 10).to_le_bytes());
+    replace(&mut b, &from, &to);
+    let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
+    match &e {
+        BpfObjectError::UnsupportedRelocation { section, insn, rtype, symbol, .. } => {
+            assert_eq!((section.as_str(), *insn, *rtype, symbol.as_str()), ("kprobe/__arm64_sys_execve", 10, 10, ".rodata"));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("section kprobe/__arm64_sys_execve, instruction 10: unsupported relocation type 10"));
+}
+
+#[test]
+fn unknown_helper_is_refused_at_load_and_at_run() {
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let e = rt.load_asm("nohelp", "mov %r0, 0\ncall 999\nexit").unwrap_err();
+    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 1, id: 999 });
+    assert_eq!(e.to_string(), "<asm>: program nohelp: instruction 1: unknown helper 999 (unknown func #999)");
+    // callx reaches the helper table at run time.
+    let p = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap();
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    let task = TaskInfo::new(1, "a");
+    let err = rt.run_prog(&mut m, CPU0, &task, p, &mut regs).unwrap_err();
+    assert_eq!((err.prog.as_str(), &err.error), ("callx", &BpfError::UnknownHelper { pc: 1, id: 77 }));
+    assert_eq!(err.to_string(), "program callx (id 1): unknown helper 77 called at instruction 1");
+    // In trace_call_bpf the error is reported and the program counts as returning 0.
+    let out = rt.trace_call_bpf(&mut m, CPU0, &task, &[p], &mut regs);
+    assert_eq!((out.ret, out.errors.len()), (0, 1));
+    assert_eq!(
+        m.kinds("bpf_fault"),
+        [&EventKind::BpfFault { prog: "callx".into(), error: "unknown helper 77 called at instruction 1".into() }]
+    );
+}
+
+#[test]
+fn out_of_bounds_and_infinite_loops_name_program_and_instruction() {
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    rt.budget = 10_000;
+    let oob = rt.load_asm("oob", "mov %r0, 0\nldxdw %r0, [%r1+336]\nexit").unwrap();
+    let ro = rt.load_asm("ctxwrite", "stdw [%r1], 1\nmov %r0, 0\nexit").unwrap();
+    let spin = rt.load_asm("spin", "mov %r0, 0\nadd %r0, 1\nja -2\nexit").unwrap();
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    let task = TaskInfo::new(1, "a");
+    let e = rt.run_prog(&mut m, CPU0, &task, oob, &mut regs).unwrap_err();
+    assert!(matches!(e.error, BpfError::OutOfBounds { pc: 1, size: 8, write: false, .. }), "{e}");
+    assert_eq!(e.prog, "oob");
+    let e = rt.run_prog(&mut m, CPU0, &task, ro, &mut regs).unwrap_err();
+    assert!(matches!(e.error, BpfError::OutOfBounds { pc: 0, write: true, .. }), "the ctx is read-only: {e}");
+    let e = rt.run_prog(&mut m, CPU0, &task, spin, &mut regs).unwrap_err();
+    assert_eq!((e.prog.as_str(), e.error), ("spin", BpfError::BudgetExhausted { pc: 1, budget: 10_000 }));
+}
+
+#[test]
+fn bad_maps_and_map_references_are_refused() {
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let e = rt.create_map(MapDef::new("arr", MapType::Array, 8, 4, 1, 0)).unwrap_err();
+    assert!(e.to_string().contains("map arr: array map needs key_size 4"), "{e}");
+    let e = rt.load_asm("nomap", "lddw %r1, map_fd 99\nmov %r0, 0\nexit").unwrap_err();
+    assert!(matches!(e, BpfObjectError::InvalidProgram { .. }), "{e}");
+    assert!(e.to_string().contains("fd 99 is not pointing to valid bpf_map"), "{e}");
+    // A program writing the read-only .rodata of a loaded object.
+    let mut m = TestMachine::new(Isa::Aarch64);
+    rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let ro = rt.map_by_name("execsnoo.rodata").unwrap().id;
+    let p = rt.load_asm("rowrite", &format!("lddw %r1, map_value {ro}, 8\nstw [%r1], 1\nmov %r0, 0\nexit")).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    let e = rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs).unwrap_err();
+    assert!(matches!(e.error, BpfError::OutOfBounds { pc: 2, write: true, .. }), "{e}");
+}
