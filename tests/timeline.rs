@@ -32,7 +32,10 @@ fn seed_has_a_lane_per_cpu_and_the_masters_write() {
     let masters: Vec<&timeline::Span> = t.spans_of(Category::PatchMaster);
     assert_eq!(masters.len(), 2, "one master per stop_machine");
     for p in &patches {
-        assert!(masters.iter().any(|m| m.cpu == p.cpu && m.start <= p.vtime && p.vtime <= m.end), "insn_patch outside the master's span");
+        assert!(
+            masters.iter().any(|m| m.cpu == p.cpu && m.start <= p.vtime && p.vtime <= m.end),
+            "insn_patch outside the master's span"
+        );
     }
     assert!(t.instants_of(kind::TEXT_WRITE).iter().any(|i| i.event.text.ends_with(BRK4)));
     // Two stop_machine windows, each with a stopper on every CPU and seven waiters spinning.
@@ -60,7 +63,9 @@ fn seed_has_a_lane_per_cpu_and_the_masters_write() {
     assert_eq!(t.spans_of(Category::Handler).len(), 21);
     assert_eq!(t.spans_of(Category::SingleStep).len(), 21);
     assert_eq!(t.spans_of(Category::Register).len(), 1);
-    assert!(t.lanes[0].tasks.contains(&"bash-3109".to_string()) && t.lanes[0].tasks.contains(&"migration/0".to_string()));
+    assert!(
+        t.lanes[0].tasks.contains(&"bash-3109".to_string()) && t.lanes[0].tasks.contains(&"migration/0".to_string())
+    );
 }
 
 #[test]
@@ -154,12 +159,14 @@ fn perfetto_trace_parses_with_threads_flows_and_counters() {
     // Timestamps: µs, 1 tick = 1 ns: the BRK #4 text_write at vtime 532 is at ts 0.532.
     let w = events
         .iter()
-        .find(|e| e["ph"] == "i" && e["cat"] == "text_write" && e["args"]["text"].as_str().is_some_and(|s| s.ends_with(BRK4)))
+        .find(|e| {
+            e["ph"] == "i" && e["cat"] == "text_write" && e["args"]["text"].as_str().is_some_and(|s| s.ends_with(BRK4))
+        })
         .expect("the BRK write instant");
     assert_eq!(w["ts"].as_f64(), Some(w["args"]["vtime"].as_f64().expect("vtime") / 1000.0));
     assert!(events.iter().any(|e| e["ph"] == "b" && e["cat"] == "stop_machine"));
     assert!(events.iter().any(|e| e["ph"] == "i" && e["s"] == "g" && e["name"] == "MULTI_STOP_RUN"));
-    let last = events.iter().filter(|e| e["ph"] == "C").last().expect("counter");
+    let last = events.iter().rfind(|e| e["ph"] == "C").expect("counter");
     assert_eq!(last["args"]["nhit"], 21);
 }
 
@@ -233,7 +240,8 @@ fn renderings_are_deterministic() {
 }
 
 fn scenario_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).expect("readable").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("readable").map(|e| e.expect("entry").path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -261,7 +269,8 @@ fn every_scenario_renders() {
         // The counters count breakpoint hits as the log shows them (an aggregate probe's hit counts once here,
         // and once in each child's nhit).
         let count = |f: &dyn Fn(&str) -> bool| {
-            r.log.events().iter().filter(|e| matches!(&e.kind, EventKind::KprobeHit { what, .. } if f(what))).count() as u64
+            r.log.events().iter().filter(|e| matches!(&e.kind, EventKind::KprobeHit { what, .. } if f(what))).count()
+                as u64
         };
         let hits = count(&|w| w == "kprobe_breakpoint_handler");
         let misses = count(&|w| w.starts_with("reenter_kprobe"));
@@ -277,7 +286,14 @@ fn every_scenario_renders() {
 
 #[test]
 fn zz_dump_tmp() {
-    for (p, name) in [(SEED, "seed"), ("scenarios/kunit/test_kprobe_missed.toml", "missed"), ("scenarios/kunit/test_kretprobe-5.10.toml", "kret"), ("scenarios/kprobe-lifecycle-arm64.toml", "lc"), ("scenarios/foundation/clone-x86_64.toml", "x86"), ("scenarios/stop-machine-yield-5.10.toml", "yield")] {
+    for (p, name) in [
+        (SEED, "seed"),
+        ("scenarios/kunit/test_kprobe_missed.toml", "missed"),
+        ("scenarios/kunit/test_kretprobe-5.10.toml", "kret"),
+        ("scenarios/kprobe-lifecycle-arm64.toml", "lc"),
+        ("scenarios/foundation/clone-x86_64.toml", "x86"),
+        ("scenarios/stop-machine-yield-5.10.toml", "yield"),
+    ] {
         let r = run(p);
         let t = timeline_of(&r);
         std::fs::write(format!("/tmp/tl-{name}.html"), timeline::render_html(&t, p)).unwrap();

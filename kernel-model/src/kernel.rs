@@ -9,7 +9,7 @@
 use crate::arch::{self, ArchKernel, PtRegs};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
-use crate::kprobes::{HandlerAction, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
+use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
 use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance, Kretprobes};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -447,12 +447,13 @@ impl Kernel {
     }
 
     fn step_register(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: RegisterOp) {
-        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &RegisterOp, res: Result<(), Errno>| {
-            let what = match res {
+        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &RegisterOp, res: Result<(), KprobeError>| {
+            let what = match &res {
                 Ok(()) => "register_kprobe returned 0".to_string(),
                 Err(e) => format!("register_kprobe returned {e}"),
             };
             m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what });
+            let res = res.map_err(|e| e.errno);
             k.core.register_results.push((op.spec.name.clone(), res));
             if let (Err(_), Some(id)) = (res, op.id) {
                 k.core.kprobes.get_mut(id).registered = false;
@@ -473,7 +474,7 @@ impl Kernel {
                 }
                 let stop = self.core.stop.take().expect("checked above");
                 if let Err(e) = stop.ret {
-                    finish(self, m, &op, Err(e));
+                    finish(self, m, &op, Err(KprobeError::new(e, "aarch64_insn_patch_text failed")));
                     return;
                 }
                 if op.phase == RegPhase::WaitSlot {
@@ -508,7 +509,7 @@ impl Kernel {
                     }
                     Err(e) => {
                         self.core.kprobes.table.remove(&addr);
-                        finish(self, m, &op, Err(e));
+                        finish(self, m, &op, Err(KprobeError::new(e, "arm_kprobe failed")));
                     }
                 }
             }
@@ -517,11 +518,11 @@ impl Kernel {
 
     /// The synchronous part of `register_kprobe`: address, checks, `prepare_kprobe`. Returns whether the
     /// registration continues (waits for patching) or is complete.
-    fn register_start(&mut self, m: &mut dyn Machine, cpu: CpuId, op: &mut RegisterOp) -> Result<bool, Errno> {
+    fn register_start(&mut self, m: &mut dyn Machine, cpu: CpuId, op: &mut RegisterOp) -> Result<bool, KprobeError> {
         let k = &mut self.core.kprobes;
         let addr = k.kprobe_addr(&op.spec, m.kallsyms())?;
         if k.is_registered(&op.spec) {
-            return Err(Errno::EINVAL);
+            return Err(KprobeError::new(Errno::EINVAL, "warn_kprobe_rereg: this kprobe is already registered"));
         }
         k.check_kprobe_address_safe(addr, m.is_kernel_text(addr), m.kallsyms())?;
         let id = ProbeId(k.probes.len());
@@ -790,18 +791,20 @@ impl Kernel {
         entry_handler: Option<Vec<HandlerAction>>,
         handler: Option<Vec<HandlerAction>>,
     ) {
-        let on_entry = self.core.kprobes.kprobe_addr(&spec, m.kallsyms()).map(|addr| {
-            m.kallsyms().lookup(addr).is_some_and(|s| s.addr == addr)
-        });
-        match on_entry {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                // Not a function entry: -EINVAL; unknown symbol: -ENOENT.
-                let e = on_entry.err().unwrap_or(Errno::EINVAL);
-                m.emit(cpu, EventKind::Kprobe { probe: spec.name.clone(), what: format!("register_kretprobe returned {e}") });
-                self.core.register_results.push((spec.name.clone(), Err(e)));
-                return;
+        let on_entry = self.core.kprobes.kprobe_addr(&spec, m.kallsyms()).and_then(|addr| {
+            if m.kallsyms().lookup(addr).is_some_and(|s| s.addr == addr) {
+                Ok(())
+            } else {
+                Err(KprobeError::new(
+                    Errno::EINVAL,
+                    format!("kprobe_on_func_entry: {} is not a function entry", m.kallsyms().format(addr)),
+                ))
             }
+        });
+        if let Err(e) = on_entry {
+            m.emit(cpu, EventKind::Kprobe { probe: spec.name.clone(), what: format!("register_kretprobe returned {e}") });
+            self.core.register_results.push((spec.name.clone(), Err(e.errno)));
+            return;
         }
         if self.core.kretprobes.trampoline.is_none() {
             let t = self.arch.install_kretprobe_trampoline(m);

@@ -45,6 +45,23 @@ pub fn status_name(status: u32) -> &'static str {
     }
 }
 
+/// Why a kprobe operation failed: the kernel's errno and, in words, which check said no.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{errno}: {why}")]
+pub struct KprobeError {
+    /// The errno `register_kprobe` returns.
+    pub errno: Errno,
+    /// Which check failed.
+    pub why: String,
+}
+
+impl KprobeError {
+    /// An error.
+    pub fn new(errno: Errno, why: impl Into<String>) -> KprobeError {
+        KprobeError { errno, why: why.into() }
+    }
+}
+
 /// Index of a registered probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
@@ -225,25 +242,36 @@ impl Kprobes {
     }
 
     /// Models `_kprobe_addr` (kernel/kprobes.c): exactly one of symbol and address; the symbol must exist.
-    pub fn kprobe_addr(&self, spec: &KprobeSpec, syms: &Kallsyms) -> Result<KernelVa, Errno> {
+    pub fn kprobe_addr(&self, spec: &KprobeSpec, syms: &Kallsyms) -> Result<KernelVa, KprobeError> {
         match (&spec.symbol_name, spec.addr) {
-            (Some(_), Some(_)) | (None, None) => Err(Errno::EINVAL),
-            (None, Some(addr)) => Ok(addr.add(spec.offset)),
-            (Some(name), None) => {
-                syms.lookup_name(name).map(|s| s.addr.add(spec.offset)).ok_or(Errno::ENOENT)
+            (Some(_), Some(_)) | (None, None) => {
+                Err(KprobeError::new(Errno::EINVAL, "_kprobe_addr: exactly one of symbol_name and addr must be set"))
             }
+            (None, Some(addr)) => Ok(addr.add(spec.offset)),
+            (Some(name), None) => syms.lookup_name(name).map(|s| s.addr.add(spec.offset)).ok_or_else(|| {
+                KprobeError::new(Errno::ENOENT, format!("_kprobe_addr: kallsyms_lookup_name(\"{name}\") found nothing"))
+            }),
         }
     }
 
     /// Models `check_kprobe_address_safe` (kernel/kprobes.c): the address must be kernel text and not
     /// blacklisted.
-    pub fn check_kprobe_address_safe(&self, addr: KernelVa, is_text: bool, syms: &Kallsyms) -> Result<(), Errno> {
+    pub fn check_kprobe_address_safe(&self, addr: KernelVa, is_text: bool, syms: &Kallsyms) -> Result<(), KprobeError> {
         if !is_text {
-            return Err(Errno::EINVAL);
+            return Err(KprobeError::new(
+                Errno::EINVAL,
+                format!("check_kprobe_address_safe: {} is not kernel text (core_kernel_text)", syms.format(addr)),
+            ));
         }
         if let Some(s) = syms.lookup(addr) {
-            if s.kind != SymbolKind::Text || self.blacklist.iter().any(|b| *b == s.name) {
-                return Err(Errno::EINVAL);
+            if s.kind != SymbolKind::Text {
+                return Err(KprobeError::new(Errno::EINVAL, format!("check_kprobe_address_safe: {} is data", s.name)));
+            }
+            if self.blacklist.iter().any(|b| *b == s.name) {
+                return Err(KprobeError::new(
+                    Errno::EINVAL,
+                    format!("check_kprobe_address_safe: {} is on the kprobe blacklist", s.name),
+                ));
             }
         }
         Ok(())

@@ -157,7 +157,14 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     // Patch windows: a band over every lane and a slice in their own row.
     s.push_str("<g class=\"windows\" clip-path=\"url(#clip)\">");
     for w in &t.windows {
-        let mut tip = format!("{}\nvtime {}..{} ({} ns)\nbegin: {}", w.label, w.start, w.end, w.end - w.start, w.begin.describe());
+        let mut tip = format!(
+            "{}\nvtime {}..{} ({} ns)\nbegin: {}",
+            w.label,
+            w.start,
+            w.end,
+            w.end - w.start,
+            w.begin.describe()
+        );
         if let Some(e) = &w.finish {
             tip.push_str(&format!("\nend:   {}", e.describe()));
         }
@@ -249,7 +256,10 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
                 f(ly + lh - 1.0),
                 k = i.kind
             );
-            if matches!(i.kind, super::kind::BRK_HIT | super::kind::INSN_PATCH | super::kind::TEXT_WRITE | super::kind::OOPS) {
+            if matches!(
+                i.kind,
+                super::kind::BRK_HIT | super::kind::INSN_PATCH | super::kind::TEXT_WRITE | super::kind::OOPS
+            ) {
                 let _ = write!(
                     s,
                     "<circle class=\"head ik-{k}\" data-t=\"{}\" cx=\"{xi}\" cy=\"{}\" r=\"3.5\" data-tip=\"{tip}\"/>",
@@ -364,7 +374,9 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
         f(counter_top + COUNTER_H),
         AXIS_H - 1.0
     );
-    s.push_str("</svg>\n</div>\n<div id=\"tip\"></div>\n<pre id=\"details\">click an element to pin its details here</pre>\n");
+    s.push_str(
+        "</svg>\n</div>\n<div id=\"tip\"></div>\n<pre id=\"details\">click an element to pin its details here</pre>\n",
+    );
     s.push_str("<script>\n");
     s.push_str(JS);
     s.push_str("</script>\n</body>\n</html>\n");

@@ -333,7 +333,8 @@ impl Timeline {
     /// Every instant of a kind, across lanes, in (vtime, seq) order.
     #[must_use]
     pub fn instants_of(&self, kind: &str) -> Vec<&Instant> {
-        let mut v: Vec<&Instant> = self.lanes.iter().flat_map(|l| l.instants.iter()).filter(|i| i.kind == kind).collect();
+        let mut v: Vec<&Instant> =
+            self.lanes.iter().flat_map(|l| l.instants.iter()).filter(|i| i.kind == kind).collect();
         v.sort_by_key(|i| (i.vtime, i.event.seq));
         v
     }
@@ -535,10 +536,12 @@ impl<'a> Builder<'a> {
                 self.instant(cpu, kind::OOPS, "oops".into(), &ev);
             }
             EventKind::TextWrite { addr, new, old, .. } => {
-                let label = format!("text_write {}: {} -> {}", self.syms.format_short(*addr), old.render(), new.render());
+                let label =
+                    format!("text_write {}: {} -> {}", self.syms.format_short(*addr), old.render(), new.render());
                 self.instant(cpu, kind::TEXT_WRITE, label, &ev);
                 let len = new.0.len() as u64;
-                let stale: Vec<u64> = self.brks.range(addr.0..addr.0.saturating_add(len.max(1))).map(|(a, _)| *a).collect();
+                let stale: Vec<u64> =
+                    self.brks.range(addr.0..addr.0.saturating_add(len.max(1))).map(|(a, _)| *a).collect();
                 for a in stale {
                     self.brks.remove(&a);
                 }
@@ -548,7 +551,13 @@ impl<'a> Builder<'a> {
                         if let Some(imm) = arm64_brk_imm(word) {
                             self.brks.insert(
                                 addr.0 + 4 * i as u64,
-                                BrkWrite { cpu, event: ev.clone(), what: format!("BRK #{imm:#x}"), int3: false, hit: BTreeSet::new() },
+                                BrkWrite {
+                                    cpu,
+                                    event: ev.clone(),
+                                    what: format!("BRK #{imm:#x}"),
+                                    int3: false,
+                                    hit: BTreeSet::new(),
+                                },
                             );
                         }
                     }
@@ -562,7 +571,8 @@ impl<'a> Builder<'a> {
             }
             EventKind::IcacheSync { why, .. } => {
                 self.instant(cpu, kind::ICACHE_SYNC, format!("icache_sync ({why})"), &ev);
-                let waiting = self.cpu[cpu].callback.as_ref().is_some_and(|(_, role, _)| role.as_deref() != Some("master"));
+                let waiting =
+                    self.cpu[cpu].callback.as_ref().is_some_and(|(_, role, _)| role.as_deref() != Some("master"));
                 if why == "isb" && waiting {
                     self.end_callback(cpu, &ev, None);
                 }
@@ -575,7 +585,12 @@ impl<'a> Builder<'a> {
                 self.instant(cpu, kind::KCALL, format!("-> {inner}"), &ev);
             }
             EventKind::StopMachineState { state } => {
-                self.markers.push(Marker { vtime: ev.vtime, kind: "stop_state", label: state.clone(), event: ev.clone() });
+                self.markers.push(Marker {
+                    vtime: ev.vtime,
+                    kind: "stop_state",
+                    label: state.clone(),
+                    event: ev.clone(),
+                });
                 for c in 0..self.cpu.len() {
                     let st = &mut self.cpu[c];
                     if st.stopper.is_some() && st.state.as_ref().is_none_or(|s| s.label != *state) {
@@ -586,22 +601,15 @@ impl<'a> Builder<'a> {
             EventKind::Stopper { what } => self.stopper(cpu, what, &ev),
             EventKind::PatchCb { role, .. } => {
                 self.instant(cpu, "patch_cb", format!("patch_cb: {role}"), &ev);
-                match role.as_str() {
-                    "master" | "waiter" => {
+                let is_master = self.cpu[cpu].callback.as_ref().map(|(_, r, _)| r.as_deref() == Some("master"));
+                match (role.as_str(), is_master) {
+                    ("master" | "waiter", Some(_)) => {
                         if let Some((_, r, _)) = self.cpu[cpu].callback.as_mut() {
                             *r = Some(role.clone());
                         }
                     }
-                    "release" => {
-                        if self.cpu[cpu].callback.as_ref().is_some_and(|(_, r, _)| r.as_deref() == Some("master")) {
-                            self.end_callback(cpu, &ev, None);
-                        }
-                    }
-                    "isb" => {
-                        if self.cpu[cpu].callback.as_ref().is_some_and(|(_, r, _)| r.as_deref() != Some("master")) {
-                            self.end_callback(cpu, &ev, None);
-                        }
-                    }
+                    // The master releases the waiters; a waiter's own isb ends its wait.
+                    ("release", Some(true)) | ("isb", Some(false)) => self.end_callback(cpu, &ev, None),
                     _ => {}
                 }
             }
@@ -622,7 +630,12 @@ impl<'a> Builder<'a> {
             EventKind::Kprobe { probe, what } => self.kprobe(cpu, probe, what, &ev),
             EventKind::KprobeHit { probe, what, .. } => self.kprobe_hit(cpu, probe, what, &ev),
             EventKind::BudgetExhausted { .. } => {
-                self.markers.push(Marker { vtime: ev.vtime, kind: "budget", label: "budget exhausted".into(), event: ev });
+                self.markers.push(Marker {
+                    vtime: ev.vtime,
+                    kind: "budget",
+                    label: "budget exhausted".into(),
+                    event: ev,
+                });
             }
             other => {
                 // Kinds the timeline does not interpret (registers, skipped syncs, later additions): a plain tick.
@@ -653,8 +666,15 @@ impl<'a> Builder<'a> {
             return;
         }
         let label = format!("{} written by CPU{} -> hit on CPU{cpu}", b.what, b.cpu);
-        let flow =
-            Flow { id: self.flows.len(), from_cpu: b.cpu, from: b.event.clone(), to_cpu: cpu, to: ev.clone(), addr, label };
+        let flow = Flow {
+            id: self.flows.len(),
+            from_cpu: b.cpu,
+            from: b.event.clone(),
+            to_cpu: cpu,
+            to: ev.clone(),
+            addr,
+            label,
+        };
         self.flows.push(flow);
     }
 
@@ -682,7 +702,11 @@ impl<'a> Builder<'a> {
             if let Some(old) = self.cpu[cpu].stopper.take() {
                 self.finish(cpu, old, Some(ev), ev.vtime, Some("closed early: the stopper started again".into()));
             }
-            self.cpu[cpu].stopper = Some(Open { begin: ev.clone(), label: format!("{thread}: multi_cpu_stop"), category: Category::Stopper });
+            self.cpu[cpu].stopper = Some(Open {
+                begin: ev.clone(),
+                label: format!("{thread}: multi_cpu_stop"),
+                category: Category::Stopper,
+            });
             self.cpu[cpu].pending_state = None;
             self.cpu[cpu].state =
                 Some(Open { begin: ev.clone(), label: "MULTI_STOP_PREPARE".into(), category: Category::StopState });
@@ -714,8 +738,11 @@ impl<'a> Builder<'a> {
                 w.label = format!("stop_machine #{}: {func}", w.index);
             }
             self.end_callback(cpu, ev, Some("closed early: the callback started again".into()));
-            self.cpu[cpu].callback =
-                Some((Open { begin: ev.clone(), label: func.to_string(), category: Category::PatchCallback }, None, false));
+            self.cpu[cpu].callback = Some((
+                Open { begin: ev.clone(), label: func.to_string(), category: Category::PatchCallback },
+                None,
+                false,
+            ));
         } else if what.starts_with("multi_cpu_stop returns") {
             self.cpu[cpu].pending_state = None;
             self.end_callback(cpu, ev, Some("the callback's end is not in the log".into()));
@@ -749,14 +776,19 @@ impl<'a> Builder<'a> {
             || what.starts_with("x86 arch_prepare_kprobe");
         let returned = what.starts_with("register_kprobe returned") || what.starts_with("register_kretprobe returned");
         if registration_step && !self.cpu[cpu].register.contains_key(probe) {
-            let open = Open { begin: ev.clone(), label: format!("register_kprobe({probe})"), category: Category::Register };
+            let open =
+                Open { begin: ev.clone(), label: format!("register_kprobe({probe})"), category: Category::Register };
             self.cpu[cpu].register.insert(probe.to_string(), open);
         } else if returned {
             if let Some(open) = self.cpu[cpu].register.remove(probe) {
                 self.finish(cpu, open, Some(ev), ev.vtime, None);
             }
         } else if let Some(f) = what.strip_prefix("handler calls ") {
-            let open = Open { begin: ev.clone(), label: format!("{probe} handler calls {f}"), category: Category::HandlerCall };
+            let open = Open {
+                begin: ev.clone(),
+                label: format!("{probe} handler calls {f}"),
+                category: Category::HandlerCall,
+            };
             self.cpu[cpu].calls.push(open);
             return;
         } else if what.starts_with("handler's call returned") {
@@ -774,7 +806,8 @@ impl<'a> Builder<'a> {
         if what == "kprobe_breakpoint_handler" {
             self.nhit += 1;
             self.counter(ev);
-            let open = Open { begin: ev.clone(), label: format!("kprobe_breakpoint_handler: {probe}"), category: Handler };
+            let open =
+                Open { begin: ev.clone(), label: format!("kprobe_breakpoint_handler: {probe}"), category: Handler };
             self.cpu[cpu].kprobe.push(open);
         } else if what.starts_with("reenter_kprobe") {
             self.nmissed += 1;
@@ -793,13 +826,15 @@ impl<'a> Builder<'a> {
                 self.finish(cpu, o, Some(ev), ev.vtime, None);
             }
             self.instant(cpu, "simulate", format!("{probe}: {what}"), ev);
-            let open = Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
+            let open =
+                Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
             self.cpu[cpu].kprobe.push(open);
         } else if what == "kprobe_breakpoint_ss_handler" {
             if let Some(o) = self.pop_kprobe(cpu, &[SingleStep], ev) {
                 self.finish(cpu, o, Some(ev), ev.vtime, None);
             }
-            let open = Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
+            let open =
+                Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
             self.cpu[cpu].kprobe.push(open);
         } else if what.starts_with("post_kprobe_handler") || what == "post_handler done" {
             if let Some(o) = self.pop_kprobe(cpu, &[PostHandler, Handler], ev) {

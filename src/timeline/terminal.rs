@@ -17,11 +17,16 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     let cols = width.max(40).saturating_sub(LABEL + 1).max(10);
     let t0 = t.start;
     let dur = t.duration() + 1; // the last event's tick is inside the last bucket
-    // Column c covers vtimes [t0 + c*dur/cols, t0 + (c+1)*dur/cols).
-    let col_of = |v: u64| -> usize { (((v.saturating_sub(t0)) as u128 * cols as u128 / dur as u128) as usize).min(cols - 1) };
+                                // Column c covers vtimes [t0 + c*dur/cols, t0 + (c+1)*dur/cols).
+    let col_of =
+        |v: u64| -> usize { (((v.saturating_sub(t0)) as u128 * cols as u128 / dur as u128) as usize).min(cols - 1) };
     let mut out = String::new();
     let (nhit, nmissed) = t.totals();
-    let _ = writeln!(out, "probesim timeline: {} CPUs, {} events, vtime {}..{} (1 tick = 1 ns)", t.cpus, t.events, t.start, t.end);
+    let _ = writeln!(
+        out,
+        "probesim timeline: {} CPUs, {} events, vtime {}..{} (1 tick = 1 ns)",
+        t.cpus, t.events, t.start, t.end
+    );
     let _ = writeln!(out, "{:.1} ticks per column; kprobe nhit={nhit} nmissed={nmissed}", dur as f64 / cols as f64);
     out.push_str(&axis(t0, dur, cols));
 
@@ -78,7 +83,6 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     let _ = writeln!(out, "{:<LABEL$}{}", "state", st.into_iter().collect::<String>().trim_end());
     out.push_str(&axis_labels_only(t0, dur, cols));
 
-
     // The legend, wrapped to the width.
     let mut items: Vec<String> = Vec::new();
     let mut seen = String::new();
@@ -114,7 +118,12 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
 
     let _ = writeln!(out, "\nlanes:");
     for lane in &t.lanes {
-        let _ = writeln!(out, "  {:<6} {}", lane.name, if lane.tasks.is_empty() { "-".to_string() } else { lane.tasks.join(", ") });
+        let _ = writeln!(
+            out,
+            "  {:<6} {}",
+            lane.name,
+            if lane.tasks.is_empty() { "-".to_string() } else { lane.tasks.join(", ") }
+        );
     }
     if !t.windows.is_empty() {
         let _ = writeln!(out, "\npatch windows:");
@@ -138,7 +147,10 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
             let f0 = fs[0];
             let what = f0.label.split(" written").next().unwrap_or("breakpoint");
             let hits: Vec<String> = fs.iter().map(|f| format!("CPU{}@{}", f.to_cpu, f.to.vtime)).collect();
-            let head = format!("  {what} at {:#x} written by CPU{} @{} (seq {}) ->", f0.addr, f0.from_cpu, f0.from.vtime, f0.from.seq);
+            let head = format!(
+                "  {what} at {:#x} written by CPU{} @{} (seq {}) ->",
+                f0.addr, f0.from_cpu, f0.from.vtime, f0.from.seq
+            );
             out.push_str(&wrap(&head, &hits, width.max(40), 6));
         }
     }

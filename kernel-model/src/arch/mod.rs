@@ -51,7 +51,7 @@ pub trait ArchKernel {
         cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
-    ) -> Result<Option<PatchJob>, Errno>;
+    ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError>;
     /// What `arch_prepare_kprobe` does after its slot patch completed (arm64 5.10: `flush_icache_range`).
     fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId);
     /// `arch_arm_kprobe`: the patch that writes the breakpoint.

@@ -8,7 +8,7 @@
 //!   link (a `BPF_PSEUDO_CALL` relocation is refused as unsupported); any other executable section is an error.
 //! - **maps**: BTF-defined maps from the `.maps` `DATASEC` ([`super::btf`]), legacy `struct bpf_map_def`s in the
 //!   `maps` section, and one internal array map per global-data section (`.rodata*`, `.data*`, `.bss*`) that a
-//!   program references, named as libbpf names it (`<first 8 chars of the object name>.rodata`).
+//!   program references, named as libbpf names it (`execsnoo.rodata`: the object name cut so the whole fits 15 bytes).
 //! - **relocations** (`SHT_REL`, the only kind BPF objects use): `R_BPF_64_64` on an `lddw` against a map symbol
 //!   becomes `BPF_PSEUDO_MAP_FD` (imm = the map's index in [`BpfObject::maps`] until load), against a data section
 //!   `BPF_PSEUDO_MAP_VALUE` with the byte offset in the second slot; anything else is
@@ -445,7 +445,14 @@ impl BpfObject {
             for v in &sec.vars {
                 let (name, def) = btf.map_def(v.type_id).map_err(|e| bad(e.0))?;
                 let def = map_def_from_btf(path, &name, &def)?;
-                map_syms.push((maps_sec, u64::from(v.offset), name, obj.maps.len()));
+                // clang leaves DATASEC offsets 0; libbpf's btf_fixup_datasec takes them from the ELF symbols.
+                let offset = elf
+                    .syms
+                    .iter()
+                    .find(|s| s.shndx as usize == maps_sec && s.name == name && s.kind != STT_SECTION)
+                    .map(|s| s.value)
+                    .ok_or_else(|| bad(format!("map '{name}': no ELF symbol in .maps")))?;
+                map_syms.push((maps_sec, offset, name, obj.maps.len()));
                 obj.maps.push(ObjMap { def, origin: MapOrigin::Btf, initial: None });
             }
         }
@@ -619,7 +626,8 @@ pub fn license_is_gpl_compatible(license: &str) -> bool {
 /// libbpf's internal map for a global-data section: a one-element array holding the section
 /// (`bpf_object__init_internal_map`), named `<obj name[..8]><section>`; `.rodata` is read-only to programs.
 fn global_data_map(obj_name: &str, section: &str, writable: bool, initial: Vec<u8>) -> ObjMap {
-    let pfx: String = obj_name.chars().take(8.min(15usize.saturating_sub(section.len()))).collect();
+    // libbpf: pfx_len = min(BPF_OBJ_NAME_LEN - strlen(section) - 1, strlen(obj->name)).
+    let pfx: String = obj_name.chars().take(15usize.saturating_sub(section.len())).collect();
     let name = format!("{pfx}{section}");
     // BPF_F_MMAPABLE (0x400), plus BPF_F_RDONLY_PROG (0x80) for .rodata.
     let flags = if writable { 0x400 } else { 0x480 };

@@ -13,7 +13,7 @@ use crate::errno::Errno;
 use crate::event::EventKind;
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
-    status_name, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
+    status_name, KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
 };
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -41,20 +41,27 @@ pub fn arch_prepare_kprobe(
     cpu: CpuId,
     id: ProbeId,
     frame: KernelVa,
-) -> Result<Option<PatchJob>, Errno> {
+) -> Result<Option<PatchJob>, KprobeError> {
     let addr = k.kprobes.get(id).addr;
     // if ((unsigned long) p->addr & 0x03) return -EINVAL;
     if addr.0 & 3 != 0 {
-        return Err(Errno::EINVAL);
+        return Err(KprobeError::new(Errno::EINVAL, format!("arch_prepare_kprobe: {addr} is not 4-byte aligned")));
     }
-    let opcode = m.read_u32(addr).map_err(|_| Errno::EINVAL)?;
+    let unreadable = |_| KprobeError::new(Errno::EINVAL, "arch_prepare_kprobe: cannot read the instruction");
+    let opcode = m.read_u32(addr).map_err(unreadable)?;
     k.kprobes.get_mut(id).opcode = opcode.to_le_bytes().to_vec();
     let symbol_start = m.kallsyms().lookup(addr).map(|s| s.addr);
-    let decoded = arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile))
-        .map_err(|_| Errno::EINVAL)?;
+    let decoded =
+        arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile)).map_err(unreadable)?;
     let name = k.kprobes.get(id).spec.name.clone();
     match decoded {
-        ProbeInsn::InsnRejected => Err(Errno::EINVAL),
+        ProbeInsn::InsnRejected => Err(KprobeError::new(
+            Errno::EINVAL,
+            format!(
+                "arm_kprobe_decode_insn: INSN_REJECTED ({opcode:08x}: not steppable, or inside an exclusive \
+                 load/store sequence)"
+            ),
+        )),
         ProbeInsn::InsnGoodNoSlot(h) => {
             // arch_prepare_simulate: insn = NULL, restore = 0.
             let p = k.kprobes.get_mut(id);
@@ -65,7 +72,9 @@ pub fn arch_prepare_kprobe(
             Ok(None)
         }
         ProbeInsn::InsnGood => {
-            let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or(Errno::ENOMEM)?;
+            let slot = k
+                .get_insn_slot(m, SLOT_SIZE)
+                .ok_or_else(|| KprobeError::new(Errno::ENOMEM, "get_insn_slot: no free slot"))?;
             let p = k.kprobes.get_mut(id);
             p.ainsn.slot = Some(slot);
             p.ainsn.restore = addr.0 + 4;
@@ -75,12 +84,16 @@ pub fn arch_prepare_kprobe(
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
             match k.profile {
                 // 5.10: aarch64_insn_patch_text(addrs, insns, 2) — under stop_machine — then flush_icache_range.
-                KernelProfile::V5_10 => Ok(Some(Box::new(InsnPatchCb::new(m, k.profile, frame, addrs, insns)?))),
+                KernelProfile::V5_10 => Ok(Some(Box::new(
+                    InsnPatchCb::new(m, k.profile, frame, addrs, insns)
+                        .map_err(|e| KprobeError::new(e, "aarch64_insn_patch_text"))?,
+                ))),
                 // 6.12: aarch64_insn_patch_text_nosync() for each word: write + caches_clean_inval_pou, no
                 // stop_machine; the BRK exception of the hit is the context synchronisation.
                 KernelProfile::V6_12 => {
                     for (a, i) in addrs.iter().zip(insns) {
-                        m.poke_text(cpu, *a, &i.to_le_bytes()).map_err(|_| Errno::EFAULT)?;
+                        m.poke_text(cpu, *a, &i.to_le_bytes())
+                            .map_err(|_| KprobeError::new(Errno::EFAULT, "aarch64_insn_patch_text_nosync"))?;
                         m.flush_icache_range(cpu, *a, 4);
                     }
                     Ok(None)

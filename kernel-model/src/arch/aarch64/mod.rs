@@ -85,7 +85,7 @@ impl ArchKernel for Aarch64Kernel {
         cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
-    ) -> Result<Option<PatchJob>, Errno> {
+    ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError> {
         kprobes::arch_prepare_kprobe(k, m, cpu, id, frame)
     }
 

@@ -7,7 +7,7 @@ pub mod ptrace;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
-use crate::event::{EventKind, Trap};
+use crate::event::Trap;
 use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -53,10 +53,9 @@ impl ArchKernel for X86Kernel {
         cpu: CpuId,
         id: ProbeId,
         _frame: KernelVa,
-    ) -> Result<Option<PatchJob>, Errno> {
-        let name = k.kprobes.get(id).spec.name.clone();
-        m.emit(cpu, EventKind::Kprobe { probe: name, what: "x86 arch_prepare_kprobe is not modelled yet".into() });
-        Err(Errno::EINVAL)
+    ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError> {
+        let _ = (k, m, cpu, id);
+        Err(crate::kprobes::KprobeError::new(Errno::EINVAL, "x86 arch_prepare_kprobe is not modelled yet (issue 5)"))
     }
 
     fn after_slot_patch(&mut self, _k: &mut KernelCore, _m: &mut dyn Machine, _cpu: CpuId, _id: ProbeId) {}
