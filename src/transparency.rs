@@ -46,9 +46,6 @@ pub enum TransparencyError {
     /// An argument is neither an integer nor `&symbol`.
     #[error("--args: `{0}` is neither an integer nor &symbol")]
     BadArg(String),
-    /// The ISA's kprobes are not modelled yet.
-    #[error("{0} kprobes are not modelled yet")]
-    UnsupportedIsa(Isa),
 }
 
 /// One instruction's result (the JSON contract: exactly these keys).
@@ -58,7 +55,8 @@ pub struct InsnVerdict {
     pub offset: u64,
     /// The encoding, hex.
     pub encoding: String,
-    /// `"rejected"`, `"xol"` or `"simulated:<name>"`.
+    /// arm64: `"rejected"`, `"xol"` or `"simulated:<name>"`; x86: `"rejected"`, `"boosted"`, `"single-step"` or
+    /// `"emulated:<op>"`.
     pub class: String,
     /// Probe hits in the probed run.
     pub hits: u64,
@@ -172,9 +170,6 @@ fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, T
 /// Runs the check over every instruction of the function, in parallel, results in offset order.
 pub fn check(c: &Check) -> Result<Vec<InsnVerdict>, TransparencyError> {
     let isa = sim::elf::detect_isa(&c.elf)?;
-    if isa != Isa::Aarch64 {
-        return Err(TransparencyError::UnsupportedIsa(isa));
-    }
     let mut machine = EmulatedMachine::new(isa, 1, &[c.elf.clone()])?;
     let sym = machine
         .kallsyms()

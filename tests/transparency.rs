@@ -57,6 +57,81 @@ fn class_from_mnemonic(text: &str) -> Option<&'static str> {
     })
 }
 
+const X86_CASES: &[(&str, &[&str])] = &[
+    ("text_poke_target", &["10"]),
+    ("op_double", &["5"]),
+    ("op_square", &["5"]),
+    ("op_negate", &["5"]),
+    ("op_inc", &["5"]),
+    ("kprobe_stacktrace_internal_target", &[]),
+    ("kprobe_stacktrace_target", &[]),
+    ("kprobe_stacktrace_driver", &[]),
+    ("kprobe_target", &["1234"]),
+    ("kprobe_target2", &["1234"]),
+    ("kprobe_recursed_target", &["1234"]),
+    ("rip_rel_update", &["5"]),
+    ("bump", &["7"]),
+    ("branch_mix", &["0", "0x20", "1", "2"]),
+    ("branch_mix", &["1", "0", "5", "-1"]),
+    ("dispatch_op", &["6", "0x1234", "3"]),
+    ("call_indirect", &["1", "7"]),
+    ("copy_and_sum", &["&scratch_array", "&sample_array", "8"]),
+    ("__x64_sys_clone", &["&clone_regs"]),
+    ("text_poke_detour", &["10"]),
+];
+
+/// The 6.12 class of a direct branch, from the disassembler's AT&T text alone.
+fn x86_612_class_from_mnemonic(text: &str) -> Option<&'static str> {
+    let mnemonic = text.split_whitespace().next().unwrap_or("");
+    let direct = text.split_whitespace().nth(1).is_some_and(|op| op.starts_with("0x"));
+    Some(match mnemonic {
+        "ret" | "retq" => "emulated:ret",
+        "call" | "callq" if direct => "emulated:call",
+        "jmp" | "jmpq" if direct => "emulated:jmp",
+        m if m.starts_with('j') && m != "jmp" && m != "jmpq" && direct => "emulated:jcc",
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_x86_fixture_instruction_is_transparent() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut checked = 0;
+    for obj in ["x86-probe-targets/x86-probe-targets.o", "x86-probe-targets/x86-probe-targets-ibt.o"] {
+        for kernel in [KernelProfile::V5_10, KernelProfile::V6_12] {
+            for (symbol, args) in X86_CASES {
+                let c = Check {
+                    elf: root.join(obj),
+                    symbol: (*symbol).into(),
+                    args: args.iter().map(|s| (*s).to_string()).collect(),
+                    kernel,
+                    cpus: 2,
+                };
+                let verdicts = check(&c).unwrap_or_else(|e| panic!("{symbol}: {e}"));
+                for v in &verdicts {
+                    assert_ne!(v.verdict, "different", "{obj} {kernel} {symbol}+{:#x} {} ({}): {}", v.offset, v.text, v.class, v.why);
+                    if kernel == KernelProfile::V6_12 {
+                        if let Some(want) = x86_612_class_from_mnemonic(&v.text) {
+                            assert_eq!(v.class, want, "{obj} {kernel} {symbol}+{:#x} {}", v.offset, v.text);
+                        }
+                    } else {
+                        assert!(
+                            ["boosted", "single-step", "rejected"].contains(&v.class.as_str()),
+                            "5.10 has no emulation: {symbol}+{:#x} {} is {}",
+                            v.offset,
+                            v.text,
+                            v.class
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    println!("check-transparency x86_64: {checked} instructions checked");
+    assert!(checked > 800, "only {checked} instructions were checked");
+}
+
 #[test]
 fn every_arm64_fixture_instruction_is_transparent() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");

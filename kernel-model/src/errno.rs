@@ -15,6 +15,7 @@ pub enum Errno {
     EINVAL,
     ENOSPC,
     EILSEQ,
+    EOPNOTSUPP,
 }
 
 impl Errno {
@@ -31,6 +32,7 @@ impl Errno {
             Errno::EINVAL => 22,
             Errno::ENOSPC => 28,
             Errno::EILSEQ => 84,
+            Errno::EOPNOTSUPP => 95,
         }
     }
 
@@ -47,6 +49,7 @@ impl Errno {
             Errno::EINVAL => "EINVAL",
             Errno::ENOSPC => "ENOSPC",
             Errno::EILSEQ => "EILSEQ",
+            Errno::EOPNOTSUPP => "EOPNOTSUPP",
         }
     }
 }

@@ -154,8 +154,14 @@ pub struct PerCpu {
     activities: Vec<Activity>,
 }
 
-/// A text patch the architecture performs under `stop_machine` (or another multi-CPU protocol).
-pub type PatchJob = Box<dyn StopFn>;
+/// How the architecture makes a text patch take effect on every CPU.
+pub enum PatchJob {
+    /// arm64 `aarch64_insn_patch_text`: the function runs under `stop_machine` on every CPU.
+    StopMachine(Box<dyn StopFn>),
+    /// x86 `text_poke` already wrote the bytes; `text_poke_sync()` = `on_each_cpu(do_sync_core, NULL, 1)`: every
+    /// CPU serialises (at its next interrupt-enabled instruction boundary) and the caller waits for all.
+    SyncCores,
+}
 
 /// The generic half of the kernel, which the ISA-specific half operates on.
 pub struct KernelCore {
@@ -167,6 +173,8 @@ pub struct KernelCore {
     pub percpu: Vec<PerCpu>,
     /// The `stop_machine` in progress, if any.
     pub stop: Option<StopMachine>,
+    /// `on_each_cpu(do_sync_core)` in progress: which CPUs still have the IPI pending.
+    pub sync_core_ipi: Option<Vec<bool>>,
     /// What each `register_kprobe` call returned, in completion order (probe name, result).
     pub register_results: Vec<(String, Result<(), Errno>)>,
     /// The kretprobes and their instances.
@@ -306,6 +314,7 @@ impl Kernel {
                 kprobes: Kprobes::default(),
                 percpu: vec![PerCpu::default(); nr_cpus],
                 stop: None,
+                sync_core_ipi: None,
                 register_results: Vec::new(),
                 kretprobes: Kretprobes::default(),
                 current_task: vec![None; nr_cpus],
@@ -355,6 +364,14 @@ impl Kernel {
             .as_ref()
             .is_some_and(|s| s.stoppers[cpu.0] == StopperPhase::Queued)
             && !self.core.percpu[cpu.0].activities.iter().any(|a| matches!(a, Activity::Stopper(_)));
+        let ipi_pending = self.core.sync_core_ipi.as_ref().is_some_and(|p| p[cpu.0]);
+        if ipi_pending && self.preemptible(m, cpu, idle) {
+            // The IPI arrives: do_sync_core(); the interrupt's return is itself serialising.
+            m.context_synchronize(cpu, "sync_core (text_poke_sync IPI)");
+            if let Some(p) = self.core.sync_core_ipi.as_mut() {
+                p[cpu.0] = false;
+            }
+        }
         if stopper_queued && self.preemptible(m, cpu, idle) {
             let saved = m.pt_regs(cpu);
             self.core.percpu[cpu.0].activities.push(Activity::Stopper(StopperRun {
@@ -439,6 +456,37 @@ impl Kernel {
         }
     }
 
+    /// Starts a patch job for `cpu`'s task (the caller then waits for [`Kernel::job_done`]).
+    fn start_job(&mut self, m: &mut dyn Machine, cpu: CpuId, job: PatchJob) {
+        match job {
+            PatchJob::StopMachine(f) => self.core.stop = Some(StopMachine::new(m.nr_cpus(), f)),
+            PatchJob::SyncCores => {
+                let mut pending = vec![true; m.nr_cpus()];
+                // on_each_cpu runs the function on the calling CPU directly.
+                m.context_synchronize(cpu, "sync_core (text_poke_sync)");
+                pending[cpu.0] = false;
+                self.core.sync_core_ipi = Some(pending);
+            }
+        }
+    }
+
+    /// Whether a job is in progress (`stop_cpus_mutex` / `text_mutex`: one at a time).
+    fn job_busy(&self) -> bool {
+        self.core.stop.is_some() || self.core.sync_core_ipi.is_some()
+    }
+
+    /// If the job in progress is complete, ends it and returns its result.
+    fn take_finished_job(&mut self) -> Option<Result<(), Errno>> {
+        if self.core.stop.as_ref().is_some_and(StopMachine::completed) {
+            return self.core.stop.take().map(|s| s.ret);
+        }
+        if self.core.sync_core_ipi.as_ref().is_some_and(|p| p.iter().all(|x| !x)) {
+            self.core.sync_core_ipi = None;
+            return Some(Ok(()));
+        }
+        None
+    }
+
     fn leave_model_if_idle(&mut self, m: &mut dyn Machine, cpu: CpuId) {
         if self.core.percpu[cpu.0].activities.is_empty() {
             // Back to the interrupted task through the exception return: a context-synchronisation event.
@@ -461,19 +509,19 @@ impl Kernel {
             k.leave_model_if_idle(m, cpu);
         };
         match op.phase {
+            // text_mutex / stop_cpus_mutex: wait while another patch is in progress.
+            RegPhase::Start if self.job_busy() => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
             RegPhase::Start => match self.register_start(m, cpu, &mut op) {
                 Ok(true) => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
                 Ok(false) => finish(self, m, &op, Ok(())),
                 Err(e) => finish(self, m, &op, Err(e)),
             },
             RegPhase::WaitSlot | RegPhase::WaitArm => {
-                let done = self.core.stop.as_ref().is_some_and(StopMachine::completed);
-                if !done {
+                let Some(ret) = self.take_finished_job() else {
                     self.core.percpu[cpu.0].activities.push(Activity::Register(op));
                     return;
-                }
-                let stop = self.core.stop.take().expect("checked above");
-                if let Err(e) = stop.ret {
+                };
+                if let Err(e) = ret {
                     finish(self, m, &op, Err(KprobeError::new(e, "aarch64_insn_patch_text failed")));
                     return;
                 }
@@ -488,7 +536,7 @@ impl Kernel {
                 }
             }
             RegPhase::Insert => {
-                if self.core.stop.is_some() {
+                if self.job_busy() {
                     // stop_cpus_mutex: another stop_machine is in progress.
                     self.core.percpu[cpu.0].activities.push(Activity::Register(op));
                     return;
@@ -501,9 +549,9 @@ impl Kernel {
                     return;
                 }
                 // arm_kprobe → arch_arm_kprobe.
-                match self.arch.arm_kprobe_job(&mut self.core, m, id, op.frame) {
+                match self.arch.arm_kprobe_job(&mut self.core, m, cpu, id, op.frame) {
                     Ok(job) => {
-                        self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                        self.start_job(m, cpu, job);
                         op.phase = RegPhase::WaitArm;
                         self.core.percpu[cpu.0].activities.push(Activity::Register(op));
                     }
@@ -553,7 +601,7 @@ impl Kernel {
         match self.arch.arch_prepare_kprobe(&mut self.core, m, cpu, id, op.frame) {
             Err(e) => Err(e),
             Ok(Some(job)) => {
-                self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                self.start_job(m, cpu, job);
                 op.phase = RegPhase::WaitSlot;
                 Ok(true)
             }
@@ -665,18 +713,17 @@ impl Kernel {
             return;
         };
         if op.waiting {
-            if !self.core.stop.as_ref().is_some_and(StopMachine::completed) {
+            let Some(ret) = self.take_finished_job() else {
                 self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
                 return;
-            }
-            let stop = self.core.stop.take().expect("checked above");
-            if op.kind == ProbeOpKind::Unregister && stop.ret.is_ok() {
+            };
+            if op.kind == ProbeOpKind::Unregister && ret.is_ok() {
                 self.unhash(m, id, addr);
             }
-            finish(self, m, &op, stop.ret);
+            finish(self, m, &op, ret);
             return;
         }
-        if self.core.stop.is_some() {
+        if self.job_busy() {
             // stop_cpus_mutex.
             self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
             return;
@@ -726,12 +773,12 @@ impl Kernel {
             return;
         }
         let job = match op.kind {
-            ProbeOpKind::Enable => self.arch.arm_kprobe_job(&mut self.core, m, id, op.frame),
-            _ => self.arch.disarm_kprobe_job(&mut self.core, m, id, op.frame),
+            ProbeOpKind::Enable => self.arch.arm_kprobe_job(&mut self.core, m, cpu, id, op.frame),
+            _ => self.arch.disarm_kprobe_job(&mut self.core, m, cpu, id, op.frame),
         };
         match job {
             Ok(job) => {
-                self.core.stop = Some(StopMachine::new(m.nr_cpus(), job));
+                self.start_job(m, cpu, job);
                 op.waiting = true;
                 self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
             }

@@ -351,10 +351,7 @@ fn execsnoop_reads_strings_and_emits_a_perf_record() {
     // space too, which the web page does not show.
     assert_eq!(print::execsnoop_event(&recs[0].data).unwrap(), "sh               276871   0 /bin/sh -c which ps ");
     let outputs = m.kinds("bpf_output");
-    assert_eq!(
-        outputs,
-        [&EventKind::BpfOutput { map: "events".into(), buffer: "perf".into(), cpu: 1, size: 52 }]
-    );
+    assert_eq!(outputs, [&EventKind::BpfOutput { map: "events".into(), buffer: "perf".into(), cpu: 1, size: 52 }]);
 }
 
 #[test]
@@ -490,8 +487,12 @@ fn nested_call_returns_zero_and_counts_a_miss() {
 fn results_are_anded_starting_from_one() {
     let mut m = TestMachine::new(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
-    let (one, three, two, zero) =
-        (ret_prog(&mut rt, "one", 1), ret_prog(&mut rt, "three", 3), ret_prog(&mut rt, "two", 2), ret_prog(&mut rt, "zero", 0));
+    let (one, three, two, zero) = (
+        ret_prog(&mut rt, "one", 1),
+        ret_prog(&mut rt, "three", 3),
+        ret_prog(&mut rt, "two", 2),
+        ret_prog(&mut rt, "zero", 0),
+    );
     let task = TaskInfo::new(1, "init");
     let mut regs = PtRegs::new(Isa::Aarch64);
     let mut call = |ids: &[ProgId]| rt.trace_call_bpf(&mut m, CPU0, &task, ids, &mut regs).ret;
@@ -526,7 +527,10 @@ fn override_return_changes_ip_and_return_value() {
     regs.set_by_name("sp", 0xffff_c900_0000_0ff8);
     let out = rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(1, "a"), &[p], &mut regs);
     assert!(out.ip_changed);
-    assert_eq!((regs.ip(), regs.sp(), regs.return_value()), (0xffff_ffff_8100_1234, 0xffff_c900_0000_1000, (-12i64) as u64));
+    assert_eq!(
+        (regs.ip(), regs.sp(), regs.return_value()),
+        (0xffff_ffff_8100_1234, 0xffff_c900_0000_1000, (-12i64) as u64)
+    );
 }
 
 // ---- helpers through asm programs --------------------------------------------------------------------------------
@@ -655,7 +659,12 @@ fn task_and_time_helpers() {
          exit"
     );
     let p = rt.load_asm("who", &prog).unwrap();
-    let task = TaskInfo { pid: 11, tgid: 10, comm: "a-very-long-command-name".into(), task_struct: KernelVa(0xffff_ff80_0000_4000) };
+    let task = TaskInfo {
+        pid: 11,
+        tgid: 10,
+        comm: "a-very-long-command-name".into(),
+        task_struct: KernelVa(0xffff_ff80_0000_4000),
+    };
     let mut regs = PtRegs::new(Isa::Aarch64);
     assert_eq!(rt.run_prog(&mut m, CpuId(1), &task, p, &mut regs), Ok(0));
     let v = rt.map(out).unwrap().entries()[0].1.clone();
@@ -710,6 +719,121 @@ fn probe_read_faults_zero_the_buffer() {
     assert_eq!(&v[8..16], &[0; 8], "a faulting read zeroes the destination");
     assert_eq!(&v[16..24], b"kernel!\0", "str copies up to and including the NUL");
     assert_eq!(i64::from_le_bytes(v[24..32].try_into().unwrap()), -errno::EFAULT);
+}
+
+#[test]
+fn perf_event_output_checks_like_the_kernel() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let ev = rt.create_map(MapDef::new("ev", MapType::PerfEventArray, 4, 4, 0, 0)).unwrap();
+    assert_eq!(rt.map(ev).unwrap().def.max_entries, 2, "sized to the CPUs");
+    let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 8, 8, 0)).unwrap();
+    // For each flags value in r7..: perf_event_output(ctx, ev, flags, &data, 8); results to out[i].
+    let mut prog = String::from("mov %r6, %r1\nstdw [%r10-8], 0x1234\n");
+    for (i, flags) in ["0xffffffff", "0", "1", "2", "0x100000000"].iter().enumerate() {
+        prog.push_str(&format!(
+            "mov %r1, %r6
+             lddw %r2, map_fd {ev}
+             lddw %r3, {flags}
+             mov %r4, %r10
+             add %r4, -8
+             mov %r5, 8
+             call 25
+             mov %r9, %r0
+             stw [%r10-12], {i}
+             lddw %r1, map_fd {out}
+             mov %r2, %r10
+             add %r2, -12
+             call 1
+             jeq %r0, 0, +1
+             stxdw [%r0], %r9
+             "
+        ));
+    }
+    prog.push_str("mov %r0, 0\nexit");
+    let p = rt.load_asm("perf", &prog).unwrap();
+    // CPU 0's buffer is closed by user space.
+    rt.map_mut(ev).unwrap().set_perf_open(0, false);
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.run_prog(&mut m, CpuId(1), &TaskInfo::new(1, "a"), p, &mut regs), Ok(0));
+    let e = rt.map(out).unwrap().entries();
+    let r: Vec<i64> = (0..5).map(|i| i64::from_le_bytes(e[i].1[..8].try_into().unwrap())).collect();
+    // BPF_F_CURRENT_CPU -> buffer 1: ok; index 0: closed; index 1 = this CPU: ok; index 2 >= max_entries;
+    // a flag outside BPF_F_INDEX_MASK.
+    assert_eq!(r, [0, -errno::ENOENT, 0, -errno::E2BIG, -errno::EINVAL]);
+    rt.map_mut(ev).unwrap().set_perf_open(0, true);
+    assert_eq!(rt.run_prog(&mut m, CpuId(1), &TaskInfo::new(1, "a"), p, &mut regs), Ok(0));
+    let e = rt.map(out).unwrap().entries();
+    assert_eq!(i64::from_le_bytes(e[1].1[..8].try_into().unwrap()), -errno::EOPNOTSUPP, "another CPU's buffer");
+    let recs = rt.take_perf_records();
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r.cpu == 1 && r.data == 0x1234u64.to_le_bytes()));
+}
+
+#[test]
+fn ring_buffer_helpers() {
+    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let rb = rt.create_map(MapDef::new("rb", MapType::Ringbuf, 0, 0, 4096, 0)).unwrap();
+    let prog = format!(
+        "lddw %r1, map_fd {rb}
+         mov %r2, 8
+         mov %r3, 0
+         call 131
+         jeq %r0, 0, fail
+         stdw [%r0], 0x11
+         mov %r1, %r0
+         mov %r2, 0
+         call 133
+         stdw [%r10-8], 0x22
+         lddw %r1, map_fd {rb}
+         mov %r2, %r10
+         add %r2, -8
+         mov %r3, 8
+         mov %r4, 0
+         call 130
+         jne %r0, 0, fail
+         lddw %r1, map_fd {rb}
+         mov %r2, 5000
+         mov %r3, 0
+         call 131
+         jne %r0, 0, fail
+         lddw %r1, map_fd {rb}
+         mov %r2, 4
+         mov %r3, 0
+         call 131
+         jeq %r0, 0, fail
+         mov %r6, %r0
+         stw [%r6], 0x33
+         mov %r1, %r6
+         mov %r2, 0
+         call 132
+         mov %r0, 1
+         exit
+         fail:
+         mov %r0, 0
+         exit"
+    );
+    let p = rt.load_asm("rb", &prog).unwrap();
+    let mut regs = PtRegs::new(Isa::Aarch64);
+    assert_eq!(rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs), Ok(1));
+    assert_eq!(
+        rt.ringbuf_drain(rb),
+        [0x22u64.to_le_bytes().to_vec(), 0x33u32.to_le_bytes().to_vec()],
+        "discarded: gone"
+    );
+    // A submitted record is no longer accessible.
+    let q = rt
+        .load_asm(
+            "late",
+            &format!(
+                "lddw %r1, map_fd {rb}\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +5\nmov %r6, %r0\n\
+                 mov %r1, %r0\nmov %r2, 0\ncall 132\nstdw [%r6], 1\nmov %r0, 0\nexit"
+            ),
+        )
+        .unwrap();
+    let e = rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), q, &mut regs).unwrap_err();
+    assert!(matches!(e.error, BpfError::OutOfBounds { pc: 10, write: true, .. }), "{e}");
 }
 
 #[test]
@@ -770,7 +894,10 @@ fn malformed_btf_is_refused() {
     let mut b = execsnoop_bytes();
     replace(&mut b, b"\0max_entries\0", b"\0max_entrieZ\0");
     let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
-    assert_eq!(e.to_string(), "execsnoop.bpf.o: malformed BTF in section .maps: map 'execs': unknown field 'max_entrieZ'");
+    assert_eq!(
+        e.to_string(),
+        "execsnoop.bpf.o: malformed BTF in section .maps: map 'execs': unknown field 'max_entrieZ'"
+    );
 }
 
 #[test]
@@ -778,7 +905,10 @@ fn unknown_section_is_refused() {
     let mut b = hello_bytes();
     replace(&mut b, b"kprobe/__arm64_sys_clone\0", b"socket/__arm64_sys_clone\0");
     let e = BpfObject::parse("hello.bpf.o", &b).unwrap_err();
-    assert_eq!(e, BpfObjectError::UnknownSection { path: "hello.bpf.o".into(), section: "socket/__arm64_sys_clone".into() });
+    assert_eq!(
+        e,
+        BpfObjectError::UnknownSection { path: "hello.bpf.o".into(), section: "socket/__arm64_sys_clone".into() }
+    );
 }
 
 #[test]
@@ -794,11 +924,32 @@ fn unsupported_relocation_names_section_and_instruction() {
     let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
     match &e {
         BpfObjectError::UnsupportedRelocation { section, insn, rtype, symbol, .. } => {
-            assert_eq!((section.as_str(), *insn, *rtype, symbol.as_str()), ("kprobe/__arm64_sys_execve", 10, 10, ".rodata"));
+            assert_eq!(
+                (section.as_str(), *insn, *rtype, symbol.as_str()),
+                ("kprobe/__arm64_sys_execve", 10, 10, ".rodata")
+            );
         }
         other => panic!("{other}"),
     }
-    assert!(e.to_string().contains("section kprobe/__arm64_sys_execve, instruction 10: unsupported relocation type 10"));
+    assert!(e
+        .to_string()
+        .contains("section kprobe/__arm64_sys_execve, instruction 10: unsupported relocation type 10"));
+}
+
+#[test]
+fn core_relocations_are_refused() {
+    let mut b = execsnoop_bytes();
+    // .BTF.ext header: hdr_len 32, func_info 0/36, line_info 36/1652, core_relo 1688/0 -> 16 bytes.
+    let head = |core_len: u32| {
+        let mut v = vec![0x9f, 0xeb, 1, 0];
+        for w in [32u32, 0, 36, 36, 1652, 1688, core_len] {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        v
+    };
+    replace(&mut b, &head(0), &head(16));
+    let e = BpfObject::parse("execsnoop.bpf.o", &b).unwrap_err();
+    assert!(matches!(&e, BpfObjectError::UnsupportedRelocation { section, .. } if section == ".BTF.ext"), "{e}");
 }
 
 #[test]
@@ -841,6 +992,22 @@ fn out_of_bounds_and_infinite_loops_name_program_and_instruction() {
     assert!(matches!(e.error, BpfError::OutOfBounds { pc: 0, write: true, .. }), "the ctx is read-only: {e}");
     let e = rt.run_prog(&mut m, CPU0, &task, spin, &mut regs).unwrap_err();
     assert_eq!((e.prog.as_str(), e.error), ("spin", BpfError::BudgetExhausted { pc: 2, budget: 10_000 }));
+}
+
+#[test]
+fn gpl_only_helpers_need_a_gpl_license() {
+    let mut b = hello_bytes();
+    replace(&mut b, b"!\n\0GPL\0", b"!\n\0MIT\0");
+    let obj = BpfObject::parse("hello.bpf.o", &b).unwrap();
+    assert_eq!(obj.license, "MIT");
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let e = rt.load(&obj).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "hello.bpf.o: program hello: instruction 13: cannot call GPL-restricted function bpf_trace_printk#6 \
+         from non-GPL compatible program"
+    );
+    assert!(rt.progs().is_empty() && rt.maps().is_empty(), "a failed load leaves nothing behind");
 }
 
 #[test]

@@ -216,12 +216,16 @@ impl EmulatedMachine {
     ) -> Option<std::collections::BTreeMap<u64, u64>> {
         self.prepare_call(cpu, func, args).ok()?;
         let mut counts = std::collections::BTreeMap::new();
+        // An x86 string instruction with a rep prefix runs as one step per iteration with its pc unchanged; it is
+        // one execution of the instruction (a kprobe on it hits once).
+        let mut continuing_at = None;
         for _ in 0..budget {
             let pc = self.cpus[cpu.0].pc();
             let r = self.run_quantum(cpu, 1);
-            if r.retired == 1 {
+            if r.retired == 1 && continuing_at != Some(pc) {
                 *counts.entry(pc).or_insert(0) += 1;
             }
+            continuing_at = (self.cpus[cpu.0].pc() == pc).then_some(pc);
             match r.outcome {
                 crate::Outcome::Returned => return Some(counts),
                 crate::Outcome::QuantumDone => {}

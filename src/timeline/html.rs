@@ -335,12 +335,20 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     }
     s.push_str("\n</g>\n");
 
-    // Counters: cumulative hits and misses as a step chart.
-    let _ = writeln!(s, "<text class=\"row-title\" x=\"8\" y=\"{}\">kprobe nhit</text>", f(counter_top + 14.0));
-    let _ = writeln!(s, "<text class=\"row-title miss\" x=\"8\" y=\"{}\">kprobe nmissed</text>", f(counter_top + 30.0));
+    // Counters: cumulative hits and misses as two step charts, each on its own scale.
+    let row = (COUNTER_H - 6.0) / 2.0;
+    let (nhit_max, nmissed_max) = t.totals();
+    let _ = writeln!(
+        s,
+        "<text class=\"row-title\" x=\"8\" y=\"{}\">kprobe nhit (max {nhit_max})</text>",
+        f(counter_top + row - 4.0)
+    );
+    let _ = writeln!(
+        s,
+        "<text class=\"row-title miss\" x=\"8\" y=\"{}\">kprobe nmissed (max {nmissed_max})</text>",
+        f(counter_top + 2.0 * row + 2.0)
+    );
     s.push_str("<g class=\"counters\" clip-path=\"url(#clip)\">");
-    let max = t.counters.iter().map(|c| c.nhit.max(c.nmissed)).max().unwrap_or(0).max(1) as f64;
-    let base = counter_top + COUNTER_H - 4.0;
     let end = t.start + t.duration();
     for (i, c) in t.counters.iter().enumerate() {
         let next = t.counters.get(i + 1).map_or(end, |n| n.vtime);
@@ -348,11 +356,14 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
             continue;
         }
         let next = next.max(c.vtime);
-        for (kind, v, class) in [("nhit", c.nhit, "counter"), ("nmissed", c.nmissed, "counter miss")] {
+        for (kind, v, max, base, class) in [
+            ("nhit", c.nhit, nhit_max, counter_top + row, "counter"),
+            ("nmissed", c.nmissed, nmissed_max, counter_top + 2.0 * row + 4.0, "counter miss"),
+        ] {
             if v == 0 {
                 continue;
             }
-            let h = (v as f64 / max) * (COUNTER_H - 10.0);
+            let h = (v as f64 / max.max(1) as f64) * (row - 2.0);
             let _ = write!(
                 s,
                 "\n<rect class=\"{class}\" data-kind=\"{kind}\" data-t0=\"{}\" data-t1=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"kprobe {kind} = {v} from vtime {} (seq {})\"/>",

@@ -54,11 +54,12 @@ pub trait ArchKernel {
     ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError>;
     /// What `arch_prepare_kprobe` does after its slot patch completed (arm64 5.10: `flush_icache_range`).
     fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId);
-    /// `arch_arm_kprobe`: the patch that writes the breakpoint.
+    /// `arch_arm_kprobe`: the patch that writes the breakpoint (by `cpu`'s task).
     fn arm_kprobe_job(
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
+        cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<PatchJob, Errno>;
@@ -67,6 +68,7 @@ pub trait ArchKernel {
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
+        cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<PatchJob, Errno>;

@@ -131,7 +131,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u32(&mut self) -> Result<u32, BtfError> {
-        let s = self.b.get(self.at..self.at + 4).ok_or_else(|| BtfError(format!("type section truncated at byte {}", self.at)))?;
+        let s = self
+            .b
+            .get(self.at..self.at + 4)
+            .ok_or_else(|| BtfError(format!("type section truncated at byte {}", self.at)))?;
         self.at += 4;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
@@ -175,7 +178,8 @@ impl Btf {
         }
         let name = |off: u32| -> Result<String, BtfError> {
             let off = off as usize;
-            let rest = ssec.get(off..).ok_or_else(|| BtfError(format!("name offset {off} outside the string section")))?;
+            let rest =
+                ssec.get(off..).ok_or_else(|| BtfError(format!("name offset {off} outside the string section")))?;
             let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());
             Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
         };
@@ -195,8 +199,10 @@ impl Btf {
             let size_or_type = r.u32()?;
             let vlen = info & 0xffff;
             let raw_kind = (info >> 24) & 0x1f;
-            let kind = Kind::from_raw(raw_kind).ok_or_else(|| BtfError(format!("type [{id}] has unknown kind {raw_kind}")))?;
-            let mut t = Type { kind, name: name(name_off)?, size_or_type, array: None, members: Vec::new(), vars: Vec::new() };
+            let kind =
+                Kind::from_raw(raw_kind).ok_or_else(|| BtfError(format!("type [{id}] has unknown kind {raw_kind}")))?;
+            let mut t =
+                Type { kind, name: name(name_off)?, size_or_type, array: None, members: Vec::new(), vars: Vec::new() };
             match kind {
                 Kind::Int => {
                     r.u32()?;
@@ -256,15 +262,25 @@ impl Btf {
         // Every referenced id must exist.
         for (id, t) in btf.types.iter().enumerate().skip(1) {
             let refs: Vec<u32> = match t.kind {
-                Kind::Ptr | Kind::Typedef | Kind::Volatile | Kind::Const | Kind::Restrict | Kind::Func | Kind::Var
-                | Kind::DeclTag | Kind::TypeTag => vec![t.size_or_type],
+                Kind::Ptr
+                | Kind::Typedef
+                | Kind::Volatile
+                | Kind::Const
+                | Kind::Restrict
+                | Kind::Func
+                | Kind::Var
+                | Kind::DeclTag
+                | Kind::TypeTag => vec![t.size_or_type],
                 Kind::Array => t.array.map(|(e, i, _)| vec![e, i]).unwrap_or_default(),
                 Kind::Struct | Kind::Union => t.members.iter().map(|m| m.type_id).collect(),
                 Kind::Datasec => t.vars.iter().map(|v| v.type_id).collect(),
                 _ => Vec::new(),
             };
             if let Some(bad) = refs.iter().find(|&&r| r as usize >= btf.types.len()) {
-                return err(format!("type [{id}] refers to type id {bad}, beyond the last type {}", btf.types.len() - 1));
+                return err(format!(
+                    "type [{id}] refers to type id {bad}, beyond the last type {}",
+                    btf.types.len() - 1
+                ));
             }
         }
         Ok(btf)
@@ -372,13 +388,17 @@ impl Btf {
         if t.kind != Kind::Ptr {
             return err(format!("map '{map}': {} spec is not PTR: {:?}", m.name, t.kind));
         }
-        let size = self.resolve_size(t.size_or_type).map_err(|e| BtfError(format!("map '{map}': can't determine {} size: {e}", m.name)))?;
+        let size = self
+            .resolve_size(t.size_or_type)
+            .map_err(|e| BtfError(format!("map '{map}': can't determine {} size: {e}", m.name)))?;
         u32::try_from(size).map_err(|_| BtfError(format!("map '{map}': {} size {size} is too large", m.name)))
     }
 
     /// `parse_btf_map_def`: reads the definition of the `.maps` variable `var_type_id` (a `VAR`).
     pub fn map_def(&self, var_type_id: u32) -> Result<(String, BtfMapDef), BtfError> {
-        let var = self.get(var_type_id).ok_or_else(|| BtfError(format!("map variable type id {var_type_id} does not exist")))?;
+        let var = self
+            .get(var_type_id)
+            .ok_or_else(|| BtfError(format!("map variable type id {var_type_id} does not exist")))?;
         if var.kind != Kind::Var {
             return err(format!("'.maps' entry [{var_type_id}] is {:?}, expected VAR", var.kind));
         }
@@ -448,23 +468,61 @@ mod tests {
         let strings = b"\0int\0type\0key\0execs\0max_entries\0.maps\0";
         let types = [
             // [1] int, 4 bytes
-            1, info(1, 0), 4, 0x0100_0020,
+            1,
+            info(1, 0),
+            4,
+            0x0100_0020,
             // [2] int[1]
-            0, info(3, 0), 0, 1, 1, 1,
+            0,
+            info(3, 0),
+            0,
+            1,
+            1,
+            1,
             // [3] int (*)[1]
-            0, info(2, 0), 2,
+            0,
+            info(2, 0),
+            2,
             // [4] int[10240]
-            0, info(3, 0), 0, 1, 1, 10240,
+            0,
+            info(3, 0),
+            0,
+            1,
+            1,
+            10240,
             // [5] ptr to [4]
-            0, info(2, 0), 4,
+            0,
+            info(2, 0),
+            4,
             // [6] ptr to int (key)
-            0, info(2, 0), 1,
+            0,
+            info(2, 0),
+            1,
             // [7] struct { type; max_entries; key; }
-            0, info(4, 3), 24, 5, 3, 0, 20, 5, 64, 10, 6, 128,
+            0,
+            info(4, 3),
+            24,
+            5,
+            3,
+            0,
+            20,
+            5,
+            64,
+            10,
+            6,
+            128,
             // [8] var execs
-            14, info(14, 0), 7, 1,
+            14,
+            info(14, 0),
+            7,
+            1,
             // [9] datasec .maps
-            32, info(15, 1), 24, 8, 0, 24,
+            32,
+            info(15, 1),
+            24,
+            8,
+            0,
+            24,
         ];
         let btf = Btf::parse(&build(&types, strings)).unwrap();
         let sec = btf.datasec(".maps").unwrap();

@@ -135,6 +135,12 @@ pub enum BpfError {
         /// The slot index past the end.
         pc: usize,
     },
+    /// A run was asked for a program id nothing was loaded under.
+    #[error("no program with id {id}")]
+    NoSuchProgram {
+        /// The id.
+        id: u32,
+    },
     /// A region could not be mapped where asked (overlap, null page, or address-space wrap).
     #[error("cannot map a region of {len} bytes at {base:#x}: {reason}")]
     BadRegion {

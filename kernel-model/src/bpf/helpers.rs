@@ -98,6 +98,24 @@ pub const HELPERS: &[(u32, &str)] = &[
     (BPF_FUNC_RINGBUF_DISCARD, "bpf_ringbuf_discard"),
 ];
 
+/// Whether helper `id` is `gpl_only` in its `bpf_func_proto` (the verifier refuses it to a program whose license is
+/// not GPL-compatible): the probe_read family, trace_printk, perf_event_output, get_current_task, override_return.
+#[must_use]
+pub fn helper_gpl_only(id: u32) -> bool {
+    matches!(
+        id,
+        BPF_FUNC_PROBE_READ
+            | BPF_FUNC_TRACE_PRINTK
+            | BPF_FUNC_PERF_EVENT_OUTPUT
+            | BPF_FUNC_GET_CURRENT_TASK
+            | BPF_FUNC_OVERRIDE_RETURN
+            | BPF_FUNC_PROBE_READ_USER
+            | BPF_FUNC_PROBE_READ_KERNEL
+            | BPF_FUNC_PROBE_READ_USER_STR
+            | BPF_FUNC_PROBE_READ_KERNEL_STR
+    )
+}
+
 /// The kernel name of helper `id`, if the runtime provides it.
 #[must_use]
 pub fn helper_name(id: u32) -> Option<&'static str> {
@@ -203,8 +221,12 @@ impl TraceFlags {
     #[must_use]
     pub fn kprobe_default(isa: Isa) -> TraceFlags {
         match isa {
-            Isa::Aarch64 => TraceFlags { irqs_off: true, need_resched: false, irq_context: '.', preempt: 0, migrate: 1 },
-            Isa::X86_64 => TraceFlags { irqs_off: false, need_resched: false, irq_context: '.', preempt: 2, migrate: 1 },
+            Isa::Aarch64 => {
+                TraceFlags { irqs_off: true, need_resched: false, irq_context: '.', preempt: 0, migrate: 1 }
+            }
+            Isa::X86_64 => {
+                TraceFlags { irqs_off: false, need_resched: false, irq_context: '.', preempt: 2, migrate: 1 }
+            }
         }
     }
 
@@ -228,6 +250,7 @@ impl TraceFlags {
 /// `"%16s-%-7d [%03d] <flags> %5lu.%06lu: <event>: <body>\n"`. The pid width 7 is what seed 000's 5.10.110 kernel
 /// and real 6.1 print alike.
 #[must_use]
+#[allow(clippy::too_many_arguments)] // The fields of the trace entry, as the kernel's printf takes them.
 pub fn trace_line(
     profile: KernelProfile,
     flags: &TraceFlags,
@@ -364,7 +387,7 @@ impl PrintkEnv for PrintkReader<'_, '_> {
 impl Env<'_> {
     fn map_idx(&self, ptr: u64) -> Result<usize, HelperError> {
         let rel = ptr.wrapping_sub(MAP_PTR_BASE);
-        if rel % MAP_PTR_STRIDE == 0 {
+        if rel & (MAP_PTR_STRIDE - 1) == 0 {
             let id = rel / MAP_PTR_STRIDE;
             if let Some(i) = self.maps.iter().position(|m| u64::from(m.id) == id) {
                 return Ok(i);
@@ -425,7 +448,7 @@ impl Env<'_> {
     /// `copy_from_user_nofault`: 0 or `-EFAULT` (`access_ok` fails for kernel addresses, VM memory included).
     fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
         let end = src.checked_add(buf.len() as u64);
-        if end.map_or(true, |e| e > task_size(self.isa)) || mem.is_mapped(src) {
+        if !matches!(end, Some(e) if e <= task_size(self.isa)) || mem.is_mapped(src) {
             return -errno::EFAULT;
         }
         match self.m.read(KernelVa(src), buf) {
@@ -530,7 +553,8 @@ impl Env<'_> {
 
     fn emit_output(&mut self, idx: usize, kind: &str, cpu: usize, size: usize) {
         let map = self.maps[idx].def.name.clone();
-        self.m.emit(self.cpu, EventKind::BpfOutput { map, buffer: kind.to_string(), cpu: cpu as u32, size: size as u32 });
+        self.m
+            .emit(self.cpu, EventKind::BpfOutput { map, buffer: kind.to_string(), cpu: cpu as u32, size: size as u32 });
     }
 }
 
@@ -689,11 +713,14 @@ impl Helpers for Env<'_> {
                             None => {
                                 let sp = get(b, lr_or_sp);
                                 let ret = self.m.read_u64(KernelVa(sp)).map_err(|e| {
-                                    HelperError::Failed(format!("bpf_override_return: cannot pop the return address: {e}"))
+                                    HelperError::Failed(format!(
+                                        "bpf_override_return: cannot pop the return address: {e}"
+                                    ))
                                 })?;
-                                let b = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut()).ok_or_else(|| {
-                                    HelperError::Failed("the ctx is not mapped".into())
-                                })?;
+                                let b = mem
+                                    .region_mut(self.ctx_base)
+                                    .and_then(|r| r.data_mut())
+                                    .ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
                                 b[lr_or_sp..lr_or_sp + 8].copy_from_slice(&(sp + 8).to_le_bytes());
                                 ret
                             }

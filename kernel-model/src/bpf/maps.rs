@@ -140,7 +140,9 @@ impl MapDef {
         match self.map_type {
             MapType::Hash => {
                 if n == 0 || k == 0 || v == 0 {
-                    return Err(format!("hash map needs key_size, value_size and max_entries > 0 (got {k}, {v}, {n}): -EINVAL"));
+                    return Err(format!(
+                        "hash map needs key_size, value_size and max_entries > 0 (got {k}, {v}, {n}): -EINVAL"
+                    ));
                 }
                 if k > 512 {
                     return Err(format!("key_size {k} exceeds MAX_BPF_STACK: -E2BIG"));
@@ -148,7 +150,9 @@ impl MapDef {
             }
             MapType::Array | MapType::PercpuArray => {
                 if n == 0 || k != 4 || v == 0 {
-                    return Err(format!("array map needs key_size 4, value_size > 0, max_entries > 0 (got {k}, {v}, {n}): -EINVAL"));
+                    return Err(format!(
+                        "array map needs key_size 4, value_size > 0, max_entries > 0 (got {k}, {v}, {n}): -EINVAL"
+                    ));
                 }
                 if self.map_type == MapType::PercpuArray && v > 32768 {
                     return Err(format!("percpu value_size {v} exceeds PCPU_MIN_UNIT_SIZE: -E2BIG"));
@@ -279,7 +283,11 @@ impl BpfMap {
             Storage::Hash { index, .. } => index.get(key).copied(),
             Storage::Array { .. } => {
                 let i = self.array_index(key)?;
-                Some(if self.def.map_type == MapType::PercpuArray { i * self.nr_cpus + cpu.min(self.nr_cpus - 1) } else { i })
+                Some(if self.def.map_type == MapType::PercpuArray {
+                    i * self.nr_cpus + cpu.min(self.nr_cpus - 1)
+                } else {
+                    i
+                })
             }
             _ => None,
         }
@@ -372,7 +380,9 @@ impl BpfMap {
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let n = self.def.value_size as usize;
         match &self.storage {
-            Storage::Hash { index, slots, .. } => index.iter().map(|(k, &s)| (k.clone(), slots[s][..n].to_vec())).collect(),
+            Storage::Hash { index, slots, .. } => {
+                index.iter().map(|(k, &s)| (k.clone(), slots[s][..n].to_vec())).collect()
+            }
             Storage::Array { values } => values
                 .iter()
                 .enumerate()
@@ -576,11 +586,14 @@ mod tests {
         r.ringbuf_commit(b, false).unwrap();
         assert!(r.ringbuf_drain().is_empty(), "the earlier record is still reserved");
         r.ringbuf_commit(a, true).unwrap();
-        assert_eq!(r.ringbuf_drain(), vec![{
-            let mut v = vec![0; 10];
-            v[0] = 1;
-            v
-        }]);
+        assert_eq!(
+            r.ringbuf_drain(),
+            vec![{
+                let mut v = vec![0; 10];
+                v[0] = 1;
+                v
+            }]
+        );
         assert_eq!(r.ringbuf_used(), 0);
     }
 }

@@ -13,7 +13,8 @@
 //!   becomes `BPF_PSEUDO_MAP_FD` (imm = the map's index in [`BpfObject::maps`] until load), against a data section
 //!   `BPF_PSEUDO_MAP_VALUE` with the byte offset in the second slot; anything else is
 //!   [`BpfObjectError::UnsupportedRelocation`].
-//! - the `license` string and the legacy `version` word.
+//! - the `license` string and the legacy `version` word. `.BTF.ext` func/line info is ignored; CO-RE relocations in it
+//!   are refused (they need the running kernel's BTF).
 //!
 //! The ELF reader is our own (ELF64 little-endian, section headers, `.symtab`, `SHT_REL`): `goblin` is not a
 //! dependency of this crate, and a BPF object needs nothing more.
@@ -70,7 +71,9 @@ pub enum BpfObjectError {
         reason: String,
     },
     /// An executable section whose name names no program type this loader knows.
-    #[error("{path}: section {section}: unknown program type (expected kprobe/, kretprobe/, tracepoint/, tp/ or .bpf.fn.)")]
+    #[error(
+        "{path}: section {section}: unknown program type (expected kprobe/, kretprobe/, tracepoint/, tp/ or .bpf.fn.)"
+    )]
     UnknownSection {
         /// The file.
         path: PathBuf,
@@ -300,7 +303,10 @@ impl<'a> Elf<'a> {
         if bytes.get(4..6) != Some(&[2, 1]) {
             return Err(elf.bad("not an ELF64 little-endian object"));
         }
-        let short = || BpfObjectError::MalformedElf { path: path.to_path_buf(), reason: "file shorter than the ELF header".into() };
+        let short = || BpfObjectError::MalformedElf {
+            path: path.to_path_buf(),
+            reason: "file shorter than the ELF header".into(),
+        };
         let e_type = u16_at(bytes, 16).ok_or_else(short)?;
         let machine = u16_at(bytes, 18).ok_or_else(short)?;
         if e_type != 1 {
@@ -325,14 +331,19 @@ impl<'a> Elf<'a> {
                 .ok_or_else(|| elf.bad(format!("section header {i} is outside the file")))?;
             raw.push(hdr);
         }
-        let strtab = raw.get(shstrndx as usize).ok_or_else(|| elf.bad(format!("e_shstrndx {shstrndx} out of range")))?;
+        let strtab =
+            raw.get(shstrndx as usize).ok_or_else(|| elf.bad(format!("e_shstrndx {shstrndx} out of range")))?;
         let (str_off, str_size) = (strtab.3, strtab.4);
         for (i, &(name_off, sh_type, flags, offset, size, link, info)) in raw.iter().enumerate() {
             if name_off as u64 >= str_size && i != 0 {
                 return Err(elf.bad(format!("section {i}'s name offset {name_off} is outside .shstrtab")));
             }
-            let name = cstr(bytes, str_off + u64::from(name_off)).ok_or_else(|| elf.bad(format!("section {i} has no name")))?;
-            if sh_type != SHT_NOBITS && sh_type != 0 && offset.checked_add(size).map_or(true, |end| end > bytes.len() as u64) {
+            let name = cstr(bytes, str_off + u64::from(name_off))
+                .ok_or_else(|| elf.bad(format!("section {i} has no name")))?;
+            if sh_type != SHT_NOBITS
+                && sh_type != 0
+                && !matches!(offset.checked_add(size), Some(end) if end <= bytes.len() as u64)
+            {
                 return Err(elf.bad(format!("section {name} [{offset:#x}, +{size:#x}) is outside the file")));
             }
             elf.sections.push(Section { name, sh_type, flags, offset, size, link, info });
@@ -397,8 +408,8 @@ impl BpfObject {
     /// Opens and parses `path` (`bpf_object__open_file`).
     pub fn load(path: impl AsRef<Path>) -> Result<BpfObject, BpfObjectError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| BpfObjectError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let bytes =
+            std::fs::read(path).map_err(|e| BpfObjectError::Io { path: path.to_path_buf(), message: e.to_string() })?;
         BpfObject::parse(path, &bytes)
     }
 
@@ -432,6 +443,23 @@ impl BpfObject {
             })?),
             None => None,
         };
+        // CO-RE relocations (`.BTF.ext` core_relo, from `__builtin_preserve_access_index`) would need the kernel's
+        // BTF to resolve; refuse them rather than run programs with unrelocated field offsets.
+        if let Some(i) = elf.find(".BTF.ext") {
+            let d = elf.data(i);
+            let hdr_len = u32_at(d, 4).unwrap_or(0);
+            let core_len = if hdr_len >= 32 { u32_at(d, 28).unwrap_or(0) } else { 0 };
+            if core_len > 0 {
+                return Err(BpfObjectError::UnsupportedRelocation {
+                    path: path.to_path_buf(),
+                    section: ".BTF.ext".into(),
+                    insn: 0,
+                    rtype: 0,
+                    symbol: String::new(),
+                    reason: format!("{core_len} bytes of CO-RE relocations (BPF_CORE_READ) are not supported"),
+                });
+            }
+        }
         // Map symbols: (section index, symbol value) -> map index.
         let mut map_syms: Vec<(usize, u64, String, usize)> = Vec::new();
         if let Some(maps_sec) = elf.find(".maps") {
@@ -440,7 +468,11 @@ impl BpfObject {
                 section: ".maps".into(),
                 reason: "the object has a .maps section but no .BTF (libbpf: BTF is required)".into(),
             })?;
-            let bad = |reason: String| BpfObjectError::MalformedBtf { path: path.to_path_buf(), section: ".maps".into(), reason };
+            let bad = |reason: String| BpfObjectError::MalformedBtf {
+                path: path.to_path_buf(),
+                section: ".maps".into(),
+                reason,
+            };
             let sec = btf.datasec(".maps").ok_or_else(|| bad("no DATASEC .maps in .BTF".into()))?;
             for v in &sec.vars {
                 let (name, def) = btf.map_def(v.type_id).map_err(|e| bad(e.0))?;
@@ -458,7 +490,8 @@ impl BpfObject {
         }
         if let Some(legacy) = elf.find("maps") {
             let data = elf.data(legacy);
-            let mut syms: Vec<&Sym> = elf.syms.iter().filter(|s| s.shndx as usize == legacy && s.kind != STT_SECTION).collect();
+            let mut syms: Vec<&Sym> =
+                elf.syms.iter().filter(|s| s.shndx as usize == legacy && s.kind != STT_SECTION).collect();
             syms.sort_by_key(|s| s.value);
             for s in syms {
                 let def_size = if s.size > 0 { s.size } else { 20 };
@@ -474,13 +507,25 @@ impl BpfObject {
                     path: path.to_path_buf(),
                     reason: format!("map {} at maps+{:#x} is outside the section", s.name, s.value),
                 };
-                let (t, k, v, n) = (w(0).ok_or_else(short)?, w(1).ok_or_else(short)?, w(2).ok_or_else(short)?, w(3).ok_or_else(short)?);
+                let (t, k, v, n) = (
+                    w(0).ok_or_else(short)?,
+                    w(1).ok_or_else(short)?,
+                    w(2).ok_or_else(short)?,
+                    w(3).ok_or_else(short)?,
+                );
                 let flags = if def_size >= 20 { w(4).unwrap_or(0) } else { 0 };
-                let def = MapDef::new(&s.name, MapType::from_raw(t).ok_or_else(|| BpfObjectError::InvalidMap {
-                    path: path.to_path_buf(),
-                    map: s.name.clone(),
-                    reason: format!("unsupported map type {t}"),
-                })?, k, v, n, flags);
+                let def = MapDef::new(
+                    &s.name,
+                    MapType::from_raw(t).ok_or_else(|| BpfObjectError::InvalidMap {
+                        path: path.to_path_buf(),
+                        map: s.name.clone(),
+                        reason: format!("unsupported map type {t}"),
+                    })?,
+                    k,
+                    v,
+                    n,
+                    flags,
+                );
                 map_syms.push((legacy, s.value, s.name.clone(), obj.maps.len()));
                 obj.maps.push(ObjMap { def, origin: MapOrigin::Legacy, initial: None });
             }
@@ -493,8 +538,10 @@ impl BpfObject {
             if sec.name == ".text" {
                 continue;
             }
-            let attach = AttachPoint::from_section(&sec.name)
-                .ok_or_else(|| BpfObjectError::UnknownSection { path: path.to_path_buf(), section: sec.name.clone() })?;
+            let attach = AttachPoint::from_section(&sec.name).ok_or_else(|| BpfObjectError::UnknownSection {
+                path: path.to_path_buf(),
+                section: sec.name.clone(),
+            })?;
             if sec.size % 8 != 0 {
                 return Err(elf.bad(format!("program section {} is {} bytes, not a multiple of 8", sec.name, sec.size)));
             }
@@ -519,7 +566,9 @@ impl BpfObject {
                         reason: reason.to_string(),
                     };
                     if r_offset % 8 != 0 || insn >= insns.len() {
-                        return Err(elf.bad(format!("relocation offset {r_offset:#x} in {} is not an instruction", rs.name)));
+                        return Err(
+                            elf.bad(format!("relocation offset {r_offset:#x} in {} is not an instruction", rs.name))
+                        );
                     }
                     match rtype {
                         R_BPF_64_64 => {
@@ -541,8 +590,11 @@ impl BpfObject {
                                 ) {
                                     Some(i) => i,
                                     None => {
-                                        let initial =
-                                            if tsec.sh_type == SHT_NOBITS { vec![0; tsec.size as usize] } else { elf.data(target).to_vec() };
+                                        let initial = if tsec.sh_type == SHT_NOBITS {
+                                            vec![0; tsec.size as usize]
+                                        } else {
+                                            elf.data(target).to_vec()
+                                        };
                                         obj.maps.push(global_data_map(&obj.name, &tsec.name, writable, initial));
                                         obj.maps.len() - 1
                                     }
@@ -556,7 +608,10 @@ impl BpfObject {
                             if tsec.flags & SHF_EXECINSTR != 0 {
                                 return Err(unsupported("function pointers (BPF_PSEUDO_FUNC) are not supported"));
                             }
-                            return Err(unsupported(&format!("symbol in section {} is neither a map nor global data", tsec.name)));
+                            return Err(unsupported(&format!(
+                                "symbol in section {} is neither a map nor global data",
+                                tsec.name
+                            )));
                         }
                         R_BPF_64_32 => {
                             let reason = if insns[insn].src_reg == BPF_PSEUDO_CALL {
@@ -574,7 +629,9 @@ impl BpfObject {
             let mut funcs: Vec<&Sym> = elf
                 .syms
                 .iter()
-                .filter(|s| s.shndx as usize == si && s.kind == STT_FUNC && (s.bind == STB_GLOBAL || s.bind == STB_WEAK))
+                .filter(|s| {
+                    s.shndx as usize == si && s.kind == STT_FUNC && (s.bind == STB_GLOBAL || s.bind == STB_WEAK)
+                })
                 .collect();
             funcs.sort_by_key(|s| s.value);
             if funcs.is_empty() {
@@ -588,13 +645,21 @@ impl BpfObject {
                     funcs.get(k + 1).map_or(insns.len(), |n| (n.value / 8) as usize)
                 };
                 let body = insns.get(start..end).ok_or_else(|| {
-                    elf.bad(format!("function {} [{:#x}, +{:#x}) is outside section {}", f.name, f.value, f.size, sec.name))
+                    elf.bad(format!(
+                        "function {} [{:#x}, +{:#x}) is outside section {}",
+                        f.name, f.value, f.size, sec.name
+                    ))
                 })?;
                 let name = match sec.name.strip_prefix(".bpf.fn.") {
                     Some(n) if f.name.is_empty() => n.to_string(),
                     _ => f.name.clone(),
                 };
-                obj.programs.push(ObjProgram { name, section: sec.name.clone(), attach: attach.clone(), insns: body.to_vec() });
+                obj.programs.push(ObjProgram {
+                    name,
+                    section: sec.name.clone(),
+                    attach: attach.clone(),
+                    insns: body.to_vec(),
+                });
             }
         }
         Ok(obj)
@@ -617,10 +682,7 @@ impl BpfObject {
 /// `license_is_gpl_compatible` (include/linux/license.h).
 #[must_use]
 pub fn license_is_gpl_compatible(license: &str) -> bool {
-    matches!(
-        license,
-        "GPL" | "GPL v2" | "GPL and additional rights" | "Dual BSD/GPL" | "Dual MIT/GPL" | "Dual MPL/GPL"
-    )
+    matches!(license, "GPL" | "GPL v2" | "GPL and additional rights" | "Dual BSD/GPL" | "Dual MIT/GPL" | "Dual MPL/GPL")
 }
 
 /// libbpf's internal map for a global-data section: a one-element array holding the section

@@ -59,7 +59,7 @@ fn pad(out: &mut Vec<u8>, body: &[u8], f: Flags, numeric: bool) {
     let fill = f.width.saturating_sub(body.len());
     if f.left {
         out.extend_from_slice(body);
-        out.extend(std::iter::repeat(b' ').take(fill));
+        out.resize(out.len() + fill, b' ');
     } else if f.zero && numeric {
         // Zeros go after a sign.
         let (sign, digits) = match body.first() {
@@ -67,10 +67,10 @@ fn pad(out: &mut Vec<u8>, body: &[u8], f: Flags, numeric: bool) {
             _ => (&body[..0], body),
         };
         out.extend_from_slice(sign);
-        out.extend(std::iter::repeat(b'0').take(fill));
+        out.resize(out.len() + fill, b'0');
         out.extend_from_slice(digits);
     } else {
-        out.extend(std::iter::repeat(b' ').take(fill));
+        out.resize(out.len() + fill, b' ');
         out.extend_from_slice(body);
     }
 }
@@ -113,8 +113,7 @@ fn ends_conv(c: u8) -> bool {
 }
 
 fn ip4(b: &[u8], leading_zeros: bool) -> String {
-    let parts: Vec<String> =
-        b.iter().map(|x| if leading_zeros { format!("{x:03}") } else { x.to_string() }).collect();
+    let parts: Vec<String> = b.iter().map(|x| if leading_zeros { format!("{x:03}") } else { x.to_string() }).collect();
     parts.join(".")
 }
 
@@ -245,9 +244,7 @@ pub fn trace_printk(
             } else {
                 return Err(EINVAL);
             }
-            if bin_used % 4 != 0 {
-                bin_used += 4 - bin_used % 4;
-            }
+            bin_used = (bin_used + 3) & !3;
             bin_used += 8;
             num_spec += 1;
             i += 1;

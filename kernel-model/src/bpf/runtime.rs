@@ -6,7 +6,7 @@
 //!
 //! `kprobe_dispatcher` → `kprobe_perf_func` (kernel/trace/trace_kprobe.c) does, for a probe with BPF attached:
 //!
-//! ```ignore
+//! ```text
 //! let orig_ip = regs.ip();
 //! let out = runtime.trace_call_bpf(m, cpu, &task, &progs, &mut regs);   // regs: the probe's pt_regs
 //! if out.ip_changed { return 1; }          // bpf_override_return: the kprobe skips the single-step
@@ -27,9 +27,9 @@ use super::asm::assemble;
 use super::ctx;
 use super::error::BpfError;
 use super::helpers::{
-    helper_name, map_ptr, value_addr, Env, Ext, PerfRecord, TaskInfo, TraceFlags, CTX_BASE,
+    helper_gpl_only, helper_name, map_ptr, value_addr, Env, Ext, PerfRecord, TaskInfo, TraceFlags, CTX_BASE,
 };
-use super::insn::{Insn, BPF_CALL, BPF_JMP, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use super::insn::{Insn, BPF_CALL, BPF_JMP, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use super::maps::{BpfMap, MapDef, MapType};
 use super::memory::{Memory, RegionKind};
 use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObjectError, MapOrigin};
@@ -117,6 +117,7 @@ impl TraceCallOutcome {
 }
 
 /// Loaded programs and maps, per-CPU state and the outputs user space reads.
+#[derive(Clone, Debug)]
 pub struct BpfRuntime {
     profile: KernelProfile,
     isa: Isa,
@@ -216,9 +217,11 @@ impl BpfRuntime {
 
     fn create_map_in(&mut self, path: &Path, def: MapDef) -> Result<u32, BpfObjectError> {
         let name = def.name.clone();
-        let def = def
-            .checked(self.nr_cpus)
-            .map_err(|reason| BpfObjectError::InvalidMap { path: path.to_path_buf(), map: name, reason })?;
+        let def = def.checked(self.nr_cpus).map_err(|reason| BpfObjectError::InvalidMap {
+            path: path.to_path_buf(),
+            map: name,
+            reason,
+        })?;
         let id = self.maps.last().map_or(1, |m| m.id + 1);
         self.maps.push(BpfMap::new(id, def, self.nr_cpus));
         Ok(id)
@@ -314,15 +317,34 @@ impl BpfRuntime {
             reason: e.to_string(),
         })?;
         let map_ids = resolver.used;
-        // check_helper_call(): every helper must exist for this program type.
+        // check_helper_call(): every helper must exist for this program type, and a gpl_only one needs a
+        // GPL-compatible license; kfunc calls are not provided.
         let mut pc = 0;
         while pc < insns.len() {
             let i = insns[pc];
+            let refuse = |reason: String| BpfObjectError::InvalidProgram {
+                path: path.to_path_buf(),
+                prog: name.to_string(),
+                reason: format!("instruction {pc}: {reason}"),
+            };
             if i.code == BPF_JMP | BPF_CALL && i.src_reg == 0 {
                 let id = i.imm as u32;
-                if helper_name(id).is_none() {
-                    return Err(BpfObjectError::UnknownHelper { path: path.to_path_buf(), prog: name.to_string(), pc, id });
+                let Some(helper) = helper_name(id) else {
+                    return Err(BpfObjectError::UnknownHelper {
+                        path: path.to_path_buf(),
+                        prog: name.to_string(),
+                        pc,
+                        id,
+                    });
+                };
+                if !gpl && helper_gpl_only(id) {
+                    return Err(refuse(format!(
+                        "cannot call GPL-restricted function {helper}#{id} from non-GPL compatible program"
+                    )));
                 }
+            }
+            if i.code == BPF_JMP | BPF_CALL && i.src_reg == BPF_PSEUDO_KFUNC_CALL {
+                return Err(refuse(format!("kfunc calls (BTF id {}) are not supported", i.imm)));
             }
             pc += if i.is_lddw() { 2 } else { 1 };
         }
@@ -531,11 +553,7 @@ impl BpfRuntime {
         ext: &mut Vec<Ext>,
     ) -> Result<u64, BpfRunError> {
         let Some(pi) = self.progs.iter().position(|p| p.id == id) else {
-            return Err(BpfRunError {
-                prog: format!("#{}", id.0),
-                id,
-                error: BpfError::InvalidElf { reason: format!("no program with id {}", id.0) },
-            });
+            return Err(BpfRunError { prog: format!("#{}", id.0), id, error: BpfError::NoSuchProgram { id: id.0 } });
         };
         let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
         let prog = &mut progs[pi];
@@ -564,7 +582,13 @@ impl BpfRuntime {
                 m.charge(cpu, exit.insns.saturating_mul(*ticks_per_insn));
                 m.emit(
                     cpu,
-                    EventKind::BpfRun { prog: prog.name.clone(), id: prog.id.0, ret: exit.r0, insns: exit.insns, helper_calls },
+                    EventKind::BpfRun {
+                        prog: prog.name.clone(),
+                        id: prog.id.0,
+                        ret: exit.r0,
+                        insns: exit.insns,
+                        helper_calls,
+                    },
                 );
                 Ok(exit.r0)
             }

@@ -84,10 +84,10 @@ pub fn arch_prepare_kprobe(
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
             match k.profile {
                 // 5.10: aarch64_insn_patch_text(addrs, insns, 2) — under stop_machine — then flush_icache_range.
-                KernelProfile::V5_10 => Ok(Some(Box::new(
+                KernelProfile::V5_10 => Ok(Some(PatchJob::StopMachine(Box::new(
                     InsnPatchCb::new(m, k.profile, frame, addrs, insns)
                         .map_err(|e| KprobeError::new(e, "aarch64_insn_patch_text"))?,
-                ))),
+                )))),
                 // 6.12: aarch64_insn_patch_text_nosync() for each word: write + caches_clean_inval_pou, no
                 // stop_machine; the BRK exception of the hit is the context synchronisation.
                 KernelProfile::V6_12 => {
@@ -117,14 +117,14 @@ pub fn after_slot_patch(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id:
 /// Models `arch_arm_kprobe`: `aarch64_insn_patch_text(&addr, &BRK64_OPCODE_KPROBES, 1)`.
 pub fn arm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let addr = k.kprobes.get(id).addr;
-    Ok(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?)))
 }
 
 /// Models `arch_disarm_kprobe`: `aarch64_insn_patch_text(&addr, &p->opcode, 1)`.
 pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let p = k.kprobes.get(id);
     let opcode = u32::from_le_bytes(p.opcode[..4].try_into().map_err(|_| Errno::EINVAL)?);
-    Ok(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?)))
 }
 
 /// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.

@@ -97,6 +97,7 @@ impl ArchKernel for Aarch64Kernel {
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
+        _cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<PatchJob, Errno> {
@@ -107,6 +108,7 @@ impl ArchKernel for Aarch64Kernel {
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
+        _cpu: CpuId,
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<PatchJob, Errno> {

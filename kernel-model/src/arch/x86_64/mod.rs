@@ -2,6 +2,7 @@
 
 pub mod disasm;
 pub mod insn;
+pub mod kprobes;
 pub mod kprobes_core;
 pub mod ptrace;
 
@@ -14,25 +15,34 @@ use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, KernelVa};
 
-/// The x86 kernel's exception handling. Kprobes on x86 are not modelled yet (issue 5): registering one fails.
+/// The x86 kernel: exception entry (IDT vectors) and kprobes.
 pub struct X86Kernel {
-    #[allow(dead_code)] // Read once x86 kprobes land (issue 5).
     profile: KernelProfile,
+    kp: kprobes::X86KprobeState,
 }
 
 impl X86Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> X86Kernel {
-        X86Kernel { profile }
+        X86Kernel { profile, kp: kprobes::X86KprobeState::default() }
     }
 }
 
 impl ArchKernel for X86Kernel {
-    /// Models the IDT entries (`exc_int3`, `exc_debug`, `exc_page_fault`, …) for an exception in kernel mode.
-    /// Exception return is serialising (`iret`), so the CPU fetches current text afterwards.
-    fn handle_trap(&mut self, _k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
+    /// Models the IDT entries for an exception in kernel mode: `exc_int3` → `kprobe_int3_handler`, `exc_debug` →
+    /// `kprobe_debug_handler` (5.10), `exc_page_fault`, … Exception return (`iret`) is serialising.
+    fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
         m.context_synchronize(cpu, "iret");
+        let regs = m.pt_regs(cpu);
+        let handled = match trap {
+            Trap::Int3 => kprobes::kprobe_int3_handler(&mut self.kp, k, m, cpu, regs),
+            Trap::Debug => kprobes::kprobe_debug_handler(&mut self.kp, k, m, cpu, regs),
+            _ => None,
+        };
+        if let Some(action) = handled {
+            return action;
+        }
         let message = match trap {
             Trap::Int3 => "int3: 0000 [#1] SMP".to_string(),
             Trap::Debug => "debug: 0000 [#1] SMP".to_string(),
@@ -54,52 +64,53 @@ impl ArchKernel for X86Kernel {
         id: ProbeId,
         _frame: KernelVa,
     ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError> {
-        let _ = (k, m, cpu, id);
-        Err(crate::kprobes::KprobeError::new(Errno::EINVAL, "x86 arch_prepare_kprobe is not modelled yet (issue 5)"))
+        kprobes::arch_prepare_kprobe(&mut self.kp, k, m, cpu, id)
     }
 
     fn after_slot_patch(&mut self, _k: &mut KernelCore, _m: &mut dyn Machine, _cpu: CpuId, _id: ProbeId) {}
 
     fn arm_kprobe_job(
         &mut self,
-        _k: &mut KernelCore,
-        _m: &mut dyn Machine,
-        _id: ProbeId,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        id: ProbeId,
         _frame: KernelVa,
     ) -> Result<PatchJob, Errno> {
-        Err(Errno::EINVAL)
+        kprobes::poke_first_byte(k, m, cpu, id, true)
     }
 
     fn disarm_kprobe_job(
         &mut self,
-        _k: &mut KernelCore,
-        _m: &mut dyn Machine,
-        _id: ProbeId,
+        k: &mut KernelCore,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        id: ProbeId,
         _frame: KernelVa,
     ) -> Result<PatchJob, Errno> {
-        Err(Errno::EINVAL)
+        kprobes::poke_first_byte(k, m, cpu, id, false)
     }
 
     fn slot_size(&self) -> u64 {
-        16
+        kprobes::SLOT_SIZE
     }
 
     fn after_handler(
         &mut self,
-        _k: &mut KernelCore,
+        k: &mut KernelCore,
         m: &mut dyn Machine,
         cpu: CpuId,
-        _kind: HandlerKind,
-        _addr: KernelVa,
+        kind: HandlerKind,
+        addr: KernelVa,
         regs: PtRegs,
-        _ret: u64,
+        ret: u64,
     ) -> Option<PtRegs> {
-        m.set_pt_regs(cpu, &regs);
-        Some(regs)
+        kprobes::after_handler(&mut self.kp, k, m, cpu, kind, addr, regs, ret)
     }
 
     fn brk_entry_frames(&self) -> Vec<String> {
-        vec!["asm_exc_int3".into(), "exc_int3".into()]
+        let _ = self.profile;
+        vec!["asm_exc_int3".into(), "exc_int3".into(), "do_int3".into()]
     }
 
     fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, _trampoline: KernelVa) -> (u64, u64) {
@@ -107,7 +118,7 @@ impl ArchKernel for X86Kernel {
     }
 
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa {
-        // Not modelled yet (issue 5): an int3 so that a return through it is loud.
+        // x86 kretprobes are not modelled yet: an int3 so that a return through it is loud.
         m.install_text("__kretprobe_trampoline", &[0xcc])
     }
 

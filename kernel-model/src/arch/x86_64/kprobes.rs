@@ -1,0 +1,358 @@
+//! `arch/x86/kernel/kprobes/core.c`, the hit side and the arming: `arch_prepare_kprobe` (via [`kprobes_core`]),
+//! `arch_arm_kprobe`/`arch_disarm_kprobe` (`text_poke` of `int3` + `text_poke_sync`), `kprobe_int3_handler`,
+//! `reenter_kprobe`, `setup_singlestep` (5.10: boost, or TF single-step ending in `kprobe_debug_handler` /
+//! `resume_execution`; 6.12: boost, emulate, or step the copy up to the `int3` after it), `kprobe_post_process`.
+//!
+//! [`kprobes_core`]: super::kprobes_core
+
+use super::insn::{INT3_INSN_OPCODE, MAX_INSN_SIZE};
+use super::kprobes_core::{
+    self, resume_execution, resume_singlestep, set_current_kprobe_flags, KprobeSavedFlags, X86Kprobe,
+    X86KprobesConfig, X86KprobesEnv, X86ProbeClass,
+};
+use super::ptrace::{X86_EFLAGS_IF, X86_EFLAGS_TF};
+use crate::arch::PtRegs;
+use crate::errno::Errno;
+use crate::event::EventKind;
+use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
+use crate::kprobes::{status_name, KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
+use crate::machine::Machine;
+use crate::profile::KernelProfile;
+use crate::{CpuId, KernelVa};
+use std::collections::BTreeMap;
+
+/// One XOL slot: `MAX_INSN_SIZE` bytes (`kprobe_insn_slots.insn_size`).
+pub const SLOT_SIZE: u64 = MAX_INSN_SIZE as u64;
+
+/// The x86 half of the kprobe state: each probe's preparation and each CPU's saved flags.
+#[derive(Default)]
+pub struct X86KprobeState {
+    /// `p->ainsn` and the copied bytes, per probe.
+    pub probes: BTreeMap<ProbeId, X86Kprobe>,
+    /// `kcb->kprobe_old_flags`/`kprobe_saved_flags`, per CPU.
+    pub flags: BTreeMap<usize, KprobeSavedFlags>,
+    /// `kcb->prev_kprobe.old_flags/saved_flags`, per CPU.
+    pub prev_flags: BTreeMap<usize, KprobeSavedFlags>,
+}
+
+/// `get_kprobe` as `can_probe`/`__copy_instruction` query it: a registered probe's original first byte.
+struct Env<'a>(&'a KernelCore, &'a X86KprobeState);
+
+impl X86KprobesEnv for Env<'_> {
+    fn kprobe_opcode(&self, addr: KernelVa) -> Option<u8> {
+        let entry = self.0.kprobes.get_kprobe(addr)?;
+        let first = self.0.kprobes.first(entry);
+        self.1.probes.get(&first).map(|x| x.opcode)
+    }
+}
+
+fn x86(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
+    match regs {
+        PtRegs::X86_64(r) => r,
+        PtRegs::Aarch64(_) => panic!("x86 kprobe code given arm64 registers (simulator bug)"),
+    }
+}
+
+fn hit(m: &mut dyn Machine, k: &KernelCore, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
+    let status = status_name(k.percpu[cpu.0].kcb.kprobe_status).to_string();
+    m.emit(cpu, EventKind::KprobeHit { probe: k.probe_name(addr), addr, what: what.into(), status });
+}
+
+/// Models `arch_prepare_kprobe`: `can_probe`, `__copy_instruction`, the slot layout of the profile, and
+/// `text_poke(p->ainsn.insn, buf, len)` into the slot.
+pub fn arch_prepare_kprobe(
+    s: &mut X86KprobeState,
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    id: ProbeId,
+) -> Result<Option<PatchJob>, KprobeError> {
+    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let addr = k.kprobes.get(id).addr;
+    let has_post = k.kprobes.get(id).spec.post_handler.is_some();
+    let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or_else(|| KprobeError::new(Errno::ENOMEM, "get_insn_slot: no slot"))?;
+    let prepared = kprobes_core::arch_prepare_kprobe(addr, slot, has_post, m, m.kallsyms(), &Env(k, s), cfg);
+    let xp = match prepared {
+        Ok(xp) => xp,
+        Err(e) => {
+            k.free_insn_slot(m, slot, SLOT_SIZE);
+            let errno = match e.errno_name() {
+                "EILSEQ" => Errno::EILSEQ,
+                "ENOSPC" => Errno::ENOSPC,
+                "EOPNOTSUPP" => Errno::EOPNOTSUPP,
+                _ => Errno::EINVAL,
+            };
+            return Err(KprobeError::new(errno, format!("arch_prepare_kprobe: {e}")));
+        }
+    };
+    m.poke_text(cpu, slot, &xp.slot_bytes).map_err(|_| KprobeError::new(Errno::EFAULT, "text_poke into the slot"))?;
+    let class = X86ProbeClass::of_prepared(&xp, has_post, cfg).kernel_name();
+    let p = k.kprobes.get_mut(id);
+    p.opcode = vec![xp.opcode];
+    p.ainsn.slot = Some(slot);
+    p.ainsn.restore = 0;
+    p.ainsn.class = class.clone();
+    m.emit(cpu, EventKind::Kprobe {
+        probe: p.spec.name.clone(),
+        what: format!("arch_prepare_kprobe: slot {slot} ({} bytes), {class}", xp.slot_bytes.len()),
+    });
+    s.probes.insert(id, xp);
+    Ok(None)
+}
+
+/// Models `arch_arm_kprobe` / `arch_disarm_kprobe`: `text_poke(p->addr, byte, 1); text_poke_sync();`.
+pub fn poke_first_byte(k: &KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId, arm: bool) -> Result<PatchJob, Errno> {
+    let p = k.kprobes.get(id);
+    let byte = if arm { INT3_INSN_OPCODE } else { *p.opcode.first().ok_or(Errno::EINVAL)? };
+    m.poke_text(cpu, p.addr, &[byte]).map_err(|_| Errno::EFAULT)?;
+    Ok(PatchJob::SyncCores)
+}
+
+fn first_probe(k: &KernelCore, addr: KernelVa) -> ProbeId {
+    k.kprobes.first(k.kprobes.get_kprobe(addr).expect("probe exists"))
+}
+
+/// `set_current_kprobe(p, regs, kcb)`: current, plus the saved flags.
+fn set_current_kprobe(s: &mut X86KprobeState, k: &mut KernelCore, cpu: CpuId, addr: KernelVa, regs: &PtRegs) {
+    k.set_current_kprobe(cpu, Some(addr));
+    let if_modifier = s.probes.get(&first_probe(k, addr)).is_some_and(|x| x.ainsn.if_modifier);
+    let flags = match regs {
+        PtRegs::X86_64(r) => r.flags,
+        PtRegs::Aarch64(_) => 0,
+    };
+    s.flags.insert(cpu.0, set_current_kprobe_flags(k.profile, flags, if_modifier));
+}
+
+/// Models `kprobe_int3_handler` for an `int3` whose saved ip is `regs.ip` (one past the `int3`). `None`: not a
+/// kprobe's (the caller dies with "int3").
+pub fn kprobe_int3_handler(
+    s: &mut X86KprobeState,
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    mut regs: PtRegs,
+) -> Option<TrapAction> {
+    let addr = KernelVa(regs.ip() - 1);
+    if k.kprobes.get_kprobe(addr).is_some() {
+        if k.percpu[cpu.0].current_kprobe.is_some() {
+            // reenter_kprobe: unlike arm64, a hit during KPROBE_HIT_SS is recoverable.
+            return Some(match k.percpu[cpu.0].kcb.kprobe_status {
+                KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE | KPROBE_HIT_SS => {
+                    k.kprobes.inc_nmissed(addr);
+                    hit(m, k, cpu, addr, "reenter_kprobe: missed, no handlers");
+                    setup_singlestep(s, k, m, cpu, addr, &mut regs, true)
+                }
+                _ => TrapAction::Oops {
+                    message: "Unrecoverable kprobe detected. kernel BUG at arch/x86/kernel/kprobes/core.c".into(),
+                },
+            });
+        }
+        set_current_kprobe(s, k, cpu, addr, &regs);
+        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
+        hit(m, k, cpu, addr, "kprobe_int3_handler");
+        return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
+            Some(h) => {
+                Kernel::push_handler(k, cpu, h);
+                TrapAction::Model
+            }
+            None => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
+        });
+    }
+    if k.profile == KernelProfile::V6_12 {
+        // kprobe_is_ss(kcb): the int3 after the copy in the slot ends the step.
+        if let Some(cur) = k.percpu[cpu.0].current_kprobe {
+            let id = first_probe(k, cur);
+            let status = k.percpu[cpu.0].kcb.kprobe_status;
+            if let Some(x) = s.probes.get(&id) {
+                let ss_int3 = x.ainsn.insn.add(u64::from(x.insn.len() as u8));
+                if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
+                    let saved = s.flags.get(&cpu.0).copied().unwrap_or_default().saved_flags;
+                    resume_singlestep(cur, x.ainsn.insn, saved, x86(&mut regs));
+                    hit(m, k, cpu, cur, "resume_singlestep (int3 after the copy)");
+                    return Some(kprobe_post_process(s, k, m, cpu, &mut regs));
+                }
+            }
+        }
+    }
+    let mut byte = [0u8; 1];
+    match m.read(addr, &mut byte).ok().map(|()| byte[0]) {
+        // "The breakpoint instruction was removed right after we hit it": go back and run what is there now.
+        Some(b) if b != INT3_INSN_OPCODE => {
+            regs.set_ip(addr.0);
+            m.set_pt_regs(cpu, &regs);
+            Some(TrapAction::Resume)
+        }
+        _ => None,
+    }
+}
+
+/// Models `setup_singlestep`.
+fn setup_singlestep(
+    s: &mut X86KprobeState,
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    addr: KernelVa,
+    regs: &mut PtRegs,
+    reenter: bool,
+) -> TrapAction {
+    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let id = first_probe(k, addr);
+    let Some(x) = s.probes.get(&id).cloned() else {
+        return TrapAction::Oops { message: "kprobe without arch preparation (simulator bug)".into() };
+    };
+    let has_post = k.kprobes.get(id).spec.post_handler.is_some();
+    let boost = !cfg.preemption
+        && x.ainsn.boostable
+        && match k.profile {
+            KernelProfile::V5_10 => !has_post,
+            KernelProfile::V6_12 => true,
+        };
+    if boost {
+        // "Boost up -- we can execute copied instructions directly": the slot ends with a jmp back.
+        if !reenter {
+            k.set_current_kprobe(cpu, None);
+        }
+        regs.set_ip(x.ainsn.insn.0);
+        hit(m, k, cpu, addr, format!("setup_singlestep: boosted, ip = slot {}", x.ainsn.insn));
+        m.set_pt_regs(cpu, regs);
+        return TrapAction::Resume;
+    }
+    if reenter {
+        let pcpu = &mut k.percpu[cpu.0];
+        pcpu.kcb.prev_kprobe.kp = pcpu.current_kprobe;
+        pcpu.kcb.prev_kprobe.status = pcpu.kcb.kprobe_status;
+        s.prev_flags.insert(cpu.0, s.flags.get(&cpu.0).copied().unwrap_or_default());
+        set_current_kprobe(s, k, cpu, addr, regs);
+        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_REENTER;
+    } else {
+        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_SS;
+    }
+    match k.profile {
+        KernelProfile::V5_10 => {
+            // Prepare real single stepping: TF on, IF off; an int3 original is stepped in place.
+            let r = x86(regs);
+            r.flags |= X86_EFLAGS_TF;
+            r.flags &= !X86_EFLAGS_IF;
+            r.ip = if x.opcode == INT3_INSN_OPCODE { addr.0 } else { x.ainsn.insn.0 };
+            hit(m, k, cpu, addr, format!("setup_singlestep: TF single-step of slot {}", x.ainsn.insn));
+            m.set_pt_regs(cpu, regs);
+            TrapAction::Resume
+        }
+        KernelProfile::V6_12 => {
+            if let Some(op) = x.ainsn.emulate_op {
+                if op.emulate(&x.ainsn, x86(regs), m).is_err() {
+                    return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
+                }
+                hit(m, k, cpu, addr, op.kernel_function());
+                return kprobe_post_process(s, k, m, cpu, regs);
+            }
+            x86(regs).flags &= !X86_EFLAGS_IF;
+            regs.set_ip(x.ainsn.insn.0);
+            hit(m, k, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
+            m.set_pt_regs(cpu, regs);
+            TrapAction::Resume
+        }
+    }
+}
+
+fn restore_previous_kprobe(s: &mut X86KprobeState, k: &mut KernelCore, cpu: CpuId) {
+    let pcpu = &mut k.percpu[cpu.0];
+    pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
+    pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    s.flags.insert(cpu.0, s.prev_flags.get(&cpu.0).copied().unwrap_or_default());
+}
+
+/// Models `kprobe_post_process` (6.12) and the tail of `kprobe_debug_handler` (5.10).
+fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs) -> TrapAction {
+    let Some(cur) = k.percpu[cpu.0].current_kprobe else {
+        m.set_pt_regs(cpu, regs);
+        return TrapAction::Resume;
+    };
+    if k.percpu[cpu.0].kcb.kprobe_status == KPROBE_REENTER {
+        restore_previous_kprobe(s, k, cpu);
+        hit(m, k, cpu, cur, "restore_previous_kprobe");
+        m.set_pt_regs(cpu, regs);
+        return TrapAction::Resume;
+    }
+    k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_SSDONE;
+    match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
+        Some(h) => {
+            Kernel::push_handler(k, cpu, h);
+            TrapAction::Model
+        }
+        None => {
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, cur, "kprobe_post_process: done");
+            m.set_pt_regs(cpu, regs);
+            TrapAction::Resume
+        }
+    }
+}
+
+/// Models 5.10 `kprobe_debug_handler` for the #DB after the TF step: `resume_execution`, the saved flags back,
+/// the post-handler. `None`: not a kprobe step.
+pub fn kprobe_debug_handler(
+    s: &mut X86KprobeState,
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    mut regs: PtRegs,
+) -> Option<TrapAction> {
+    if k.profile != KernelProfile::V5_10 {
+        return None;
+    }
+    let cur = k.percpu[cpu.0].current_kprobe?;
+    let id = first_probe(k, cur);
+    let x = s.probes.get(&id)?.clone();
+    let flags = s.flags.get(&cpu.0).copied().unwrap_or_default();
+    let res = resume_execution(&x.slot_bytes, cur, x.ainsn.insn, flags.old_flags, x86(&mut regs), m);
+    match res {
+        Ok(r) if r.now_boostable => {
+            if let Some(xp) = s.probes.get_mut(&id) {
+                xp.ainsn.boostable = true;
+            }
+        }
+        Ok(_) => {}
+        Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
+    }
+    x86(&mut regs).flags |= flags.saved_flags;
+    hit(m, k, cpu, cur, "kprobe_debug_handler: resume_execution");
+    Some(kprobe_post_process(s, k, m, cpu, &mut regs))
+}
+
+/// Continues after handlers (see `ArchKernel::after_handler`).
+pub fn after_handler(
+    s: &mut X86KprobeState,
+    k: &mut KernelCore,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    kind: HandlerKind,
+    addr: KernelVa,
+    mut regs: PtRegs,
+    ret: u64,
+) -> Option<PtRegs> {
+    let action = match kind {
+        HandlerKind::Pre if ret == 0 => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
+        HandlerKind::Pre => {
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
+            m.set_pt_regs(cpu, &regs);
+            TrapAction::Resume
+        }
+        HandlerKind::Post => {
+            k.set_current_kprobe(cpu, None);
+            hit(m, k, cpu, addr, "post_handler done");
+            m.set_pt_regs(cpu, &regs);
+            TrapAction::Resume
+        }
+    };
+    match action {
+        TrapAction::Resume => Some(m.pt_regs(cpu)),
+        TrapAction::Model => None,
+        TrapAction::Oops { message } => {
+            m.emit(cpu, EventKind::Oops { message });
+            Some(m.pt_regs(cpu))
+        }
+    }
+}
