@@ -26,6 +26,10 @@ pub struct Report {
     pub kprobes: Vec<Kprobe>,
     /// Every kretprobe, with its counters.
     pub kretprobes: Vec<kernel_model::kretprobes::Kretprobe>,
+    /// What `cat trace_pipe` would print.
+    pub trace_pipe: Vec<String>,
+    /// `bpftool prog list`.
+    pub prog_list: String,
     /// Stack traces handlers saved.
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// What each `register_kprobe` returned.
@@ -182,6 +186,18 @@ impl Report {
                 r.name, r.maxactive, r.nhit, r.nmissed, r.in_use
             );
         }
+        if !self.prog_list.is_empty() {
+            let _ = writeln!(out, "# bpftool prog list:");
+            for line in self.prog_list.lines() {
+                let _ = writeln!(out, "#   {line}");
+            }
+        }
+        if !self.trace_pipe.is_empty() {
+            let _ = writeln!(out, "# cat /sys/kernel/debug/tracing/trace_pipe:");
+            for line in self.trace_pipe.concat().lines() {
+                let _ = writeln!(out, "# {line}");
+            }
+        }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
         let _ = writeln!(out, "# log sha256: {}", self.log.hash());
         out
@@ -221,6 +237,8 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let register_results = kernel.core.register_results.clone();
     let kretprobes = kernel.core.kretprobes.probes.clone();
     let stack_traces = kernel.core.stack_traces.clone();
+    let trace_pipe = kernel.bpf.trace_pipe().to_vec();
+    let prog_list = if kernel.bpf.progs().is_empty() { String::new() } else { kernel.bpf.prog_list() };
     Ok(Report {
         scenario,
         log,
@@ -229,6 +247,8 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
         kprobes,
         kretprobes,
         stack_traces,
+        trace_pipe,
+        prog_list,
         register_results,
         disasm_before,
         disasm_after,

@@ -337,6 +337,21 @@ pub struct KretprobeEntrySpec {
     pub handler: Option<Vec<ActionStepSpec>>,
 }
 
+/// `[[bpf]]`: `cpu`'s task loads a BPF object at `at` and attaches its `kprobe/<symbol>` programs (as BCC's
+/// `attach_kprobe` or libbpf's auto-attach do).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BpfSpec {
+    /// The object (clang `-target bpf`), relative to the scenario.
+    pub object: PathBuf,
+    /// The loading CPU.
+    #[serde(default)]
+    pub cpu: usize,
+    /// When.
+    #[serde(default)]
+    pub at: u64,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,6 +375,9 @@ pub struct ScenarioSpec {
     /// Kretprobe registrations.
     #[serde(default, rename = "kretprobe")]
     pub kretprobes: Vec<KretprobeEntrySpec>,
+    /// BPF objects to load and attach.
+    #[serde(default)]
+    pub bpf: Vec<BpfSpec>,
     /// Expectations on kprobes (checked after the run; a mismatch fails it).
     #[serde(default)]
     pub expect_kprobe: Vec<ExpectKprobe>,
@@ -571,7 +589,7 @@ impl Scenario {
                 None => None,
             };
             let pre_handler = if k.trace {
-                PreHandler::TraceDispatcher
+                PreHandler::TraceDispatcher { progs: Vec::new() }
             } else {
                 steps(&k.pre)?.map_or(PreHandler::None, PreHandler::Actions)
             };
@@ -605,6 +623,17 @@ impl Scenario {
                 cpu: CpuId(k.cpu),
                 op: ActionOp::RegisterKretprobe { kp, maxactive: k.maxactive, entry, handler },
             });
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        for (i, b) in self.spec.bpf.iter().enumerate() {
+            if b.cpu >= m.cpus {
+                return Err(self.invalid(format!("bpf[{i}].cpu"), format!("CPU {} does not exist", b.cpu)));
+            }
+            let path = dir.join(&b.object);
+            // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
+            kernel_model::bpf::BpfObject::load(&path)
+                .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
+            actions.push(Action { at: b.at, cpu: CpuId(b.cpu), op: ActionOp::AttachBpf(path) });
         }
         let policy = match m.schedule {
             Schedule::RoundRobin => Policy::RoundRobin,

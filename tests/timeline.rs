@@ -272,7 +272,7 @@ fn every_scenario_renders() {
             r.log.events().iter().filter(|e| matches!(&e.kind, EventKind::KprobeHit { what, .. } if f(what))).count()
                 as u64
         };
-        let hits = count(&|w| w == "kprobe_breakpoint_handler");
+        let hits = count(&|w| w == "kprobe_breakpoint_handler" || w == "kprobe_int3_handler");
         let misses = count(&|w| w.starts_with("reenter_kprobe"));
         assert_eq!(t.totals(), (hits, misses), "{}", path.display());
         if r.kprobes.len() <= 1 {

@@ -181,6 +181,8 @@ pub struct KernelCore {
     pub kretprobes: Kretprobes,
     /// The pid of the task each CPU runs (`current`), if any.
     pub current_task: Vec<Option<u32>>,
+    /// Its comm.
+    pub current_comm: Vec<String>,
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
     unwind: crate::arch::UnwindFn,
@@ -198,6 +200,14 @@ impl KernelCore {
         let i = self.slots_used.iter().position(|u| !u)?;
         self.slots_used[i] = true;
         Some(base.add(i as u64 * size))
+    }
+
+    /// `current` as BPF helpers see it (`bpf_get_current_pid_tgid`, `bpf_get_current_comm`).
+    #[must_use]
+    pub fn current_task_info(&self, cpu: CpuId) -> crate::bpf::TaskInfo {
+        let pid = self.current_task[cpu.0].unwrap_or(0);
+        let comm = if pid == 0 { format!("swapper/{cpu}") } else { self.current_comm[cpu.0].clone() };
+        crate::bpf::TaskInfo::new(pid, &comm)
     }
 
     /// Models `free_insn_slot()`.
@@ -293,6 +303,8 @@ impl KernelCore {
 pub struct Kernel {
     /// The generic state.
     pub core: KernelCore,
+    /// BPF programs and maps, and what user space reads from them (trace_pipe, perf records).
+    pub bpf: crate::bpf::BpfRuntime,
     arch: Box<dyn ArchKernel>,
     stop_machine_yield: Option<KernelVa>,
 }
@@ -318,11 +330,13 @@ impl Kernel {
                 register_results: Vec::new(),
                 kretprobes: Kretprobes::default(),
                 current_task: vec![None; nr_cpus],
+                current_comm: vec![String::new(); nr_cpus],
                 stack_traces: Vec::new(),
                 unwind: arch::unwinder(isa),
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
+            bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
             stop_machine_yield: None,
         }
     }
@@ -626,14 +640,19 @@ impl Kernel {
                     h.child += 1;
                     continue;
                 }
-                (HandlerKind::Pre, crate::kprobes::PreHandler::TraceDispatcher, _) => {
+                (HandlerKind::Pre, PreHandler::TraceDispatcher { progs }, _) => {
+                    // kprobe_dispatcher: nhit++; kprobe_perf_func → trace_call_bpf(call, regs).
                     self.core.kprobes.get_mut(id).nhit += 1;
-                    let mut frames = self.arch.brk_entry_frames();
-                    frames.extend(
-                        ["kprobe_breakpoint_handler", "kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"]
-                            .map(String::from),
-                    );
+                    let mut frames = self.arch.kprobe_hit_frames();
+                    frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
                     m.emit(cpu, EventKind::Call { frames });
+                    let task = self.core.current_task_info(cpu);
+                    let out = self.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
+                    if out.ip_changed {
+                        // bpf_override_return: "the kprobe skips single-step".
+                        h.ret = 1;
+                        break;
+                    }
                     h.child += 1;
                     continue;
                 }
@@ -823,8 +842,45 @@ impl Kernel {
     }
 
     /// `cpu` now runs task `pid` (`current`).
-    pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>) {
+    pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>, comm: &str) {
         self.core.current_task[cpu.0] = pid;
+        self.core.current_comm[cpu.0] = comm.to_string();
+    }
+
+    /// Loads a BPF object and attaches its `kprobe/<symbol>` programs as trace kprobes (BCC/libbpf
+    /// `attach_kprobe`: `perf_event_open` → `register_kprobe` with `kprobe_dispatcher`), registered by `cpu`'s
+    /// task. Returns the loader's error, if any.
+    pub fn request_attach_bpf(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        object: &std::path::Path,
+    ) -> Result<(), crate::bpf::BpfObjectError> {
+        let ids = self.bpf.load_object(object)?;
+        for id in ids {
+            let Some(p) = self.bpf.prog(id) else { continue };
+            let (name, attach) = (p.name.clone(), p.attach.clone());
+            match attach {
+                crate::bpf::AttachPoint::Kprobe { symbol: Some(sym) } => {
+                    let spec = KprobeSpec {
+                        // BCC's event name: p_<symbol>_0.
+                        name: format!("p_{sym}_0"),
+                        symbol_name: Some(sym),
+                        offset: 0,
+                        addr: None,
+                        pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
+                        post_handler: None,
+                        disabled: false,
+                    };
+                    self.request_register_kprobe(m, cpu, spec);
+                }
+                other => m.emit(cpu, EventKind::Kprobe {
+                    probe: name,
+                    what: format!("BPF program attach point {other:?} is not attached by the model yet"),
+                }),
+            }
+        }
+        Ok(())
     }
 
     /// Models `register_kretprobe` (kernel/kprobes.c): the probe must be on a function entry; installs the

@@ -103,8 +103,11 @@ pub enum PreHandler {
     /// Scenario actions.
     Actions(Vec<HandlerAction>),
     /// `kprobe_dispatcher` of a trace kprobe (perf/BPF attached, as BCC's `attach_kprobe` makes): it reaches
-    /// `kprobe_perf_func` → `trace_call_bpf`.
-    TraceDispatcher,
+    /// `kprobe_perf_func` → `trace_call_bpf`, which runs the event's `prog_array`.
+    TraceDispatcher {
+        /// The BPF programs attached (`call->prog_array`).
+        progs: Vec<crate::bpf::ProgId>,
+    },
     /// `pre_handler_kretprobe` of the kretprobe with this index.
     Kretprobe(usize),
 }

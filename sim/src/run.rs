@@ -62,6 +62,8 @@ pub enum ActionOp {
     SkipSyncs(u32),
     /// The CPU's task calls `register_kprobe`.
     RegisterKprobe(KprobeSpec),
+    /// The CPU's task loads a BPF object and attaches its kprobe programs.
+    AttachBpf(std::path::PathBuf),
     /// The CPU's task unregisters, disables or enables a probe by name.
     ProbeOp(kernel_model::kernel::ProbeOpKind, String),
     /// The CPU's task calls `register_kretprobe`.
@@ -319,7 +321,7 @@ fn start_next(
 }
 
 fn call(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, r: &Running) {
-    kernel.set_current_task(cpu, Some(r.task.pid));
+    kernel.set_current_task(cpu, Some(r.task.pid), &r.task.comm);
     machine
         .prepare_call(cpu, r.task.func, &r.task.args)
         .expect("the stack region is mapped and writable");
@@ -346,6 +348,11 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
+        ActionOp::AttachBpf(path) => {
+            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
+                machine.emit(cpu, EventKind::Oops { message: format!("loading BPF object failed: {e}") });
+            }
+        }
         ActionOp::ProbeOp(kind, name) => kernel.request_probe_op(machine, cpu, *kind, name.clone()),
         ActionOp::RegisterKretprobe { kp, maxactive, entry, handler } => {
             kernel.request_register_kretprobe(machine, cpu, kp.clone(), *maxactive, entry.clone(), handler.clone());

@@ -96,10 +96,10 @@ impl Category {
             Category::PatchMaster => "master: __aarch64_insn_write",
             Category::PatchWaiter => "spinning in the patch callback",
             Category::PatchCallback => "stop_machine callback",
-            Category::Handler => "kprobe_breakpoint_handler + pre-handler",
+            Category::Handler => "kprobe handler (BRK/int3) + pre-handler",
             Category::HandlerCall => "a call made by a handler",
-            Category::SingleStep => "single-step (XOL)",
-            Category::PostHandler => "post_kprobe_handler + post-handler",
+            Category::SingleStep => "single-step (XOL, or TF on x86 5.10)",
+            Category::PostHandler => "post-processing + post-handler",
             Category::Missed => "reentered hit (nmissed++)",
         }
     }
@@ -404,7 +404,6 @@ struct BrkWrite {
     cpu: usize,
     event: EventRef,
     what: String,
-    int3: bool,
     hit: BTreeSet<usize>,
 }
 
@@ -417,7 +416,7 @@ struct Builder<'a> {
     markers: Vec<Marker>,
     flows: Vec<Flow>,
     counters: Vec<CounterSample>,
-    brks: BTreeMap<u64, BrkWrite>,
+    brks: BTreeMap<(u64, bool), BrkWrite>,
     pids: BTreeMap<u32, String>,
     nhit: u64,
     nmissed: u64,
@@ -511,6 +510,19 @@ impl<'a> Builder<'a> {
                 self.cpu[cpu].task = Some((*pid, Open { begin: ev, label, category: Category::Task }));
             }
             EventKind::TaskReturn { pid, .. } => {
+                // Kprobe handling never outlives the call it interrupted: anything still open lost its end event.
+                let st = &mut self.cpu[cpu];
+                let mut open: Vec<Open> = st.kprobe.drain(..).collect();
+                open.append(&mut st.calls);
+                for o in open.into_iter().rev() {
+                    self.finish(
+                        cpu,
+                        o,
+                        Some(&ev),
+                        ev.vtime,
+                        Some("closed at the task's return: its end is not in the log".into()),
+                    );
+                }
                 if self.cpu[cpu].task.as_ref().is_some_and(|(p, _)| p == pid) {
                     let (_, open) = self.cpu[cpu].task.take().expect("checked");
                     self.finish(cpu, open, Some(&ev), ev.vtime, None);
@@ -539,34 +551,25 @@ impl<'a> Builder<'a> {
                 let label =
                     format!("text_write {}: {} -> {}", self.syms.format_short(*addr), old.render(), new.render());
                 self.instant(cpu, kind::TEXT_WRITE, label, &ev);
-                let len = new.0.len() as u64;
-                let stale: Vec<u64> =
-                    self.brks.range(addr.0..addr.0.saturating_add(len.max(1))).map(|(a, _)| *a).collect();
-                for a in stale {
-                    self.brks.remove(&a);
+                let len = (new.0.len() as u64).max(1);
+                let stale: Vec<(u64, bool)> =
+                    self.brks.range((addr.0, false)..(addr.0.saturating_add(len), false)).map(|(k, _)| *k).collect();
+                for k in stale {
+                    self.brks.remove(&k);
                 }
+                let brk = |what: String| BrkWrite { cpu, event: ev.clone(), what, hit: BTreeSet::new() };
+                // arm64: any BRK word. x86: any 0xcc byte (a trap only matches one that executed as int3).
                 if !new.0.is_empty() && new.0.len() % 4 == 0 {
                     for (i, c) in new.0.chunks(4).enumerate() {
-                        let word = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                        if let Some(imm) = arm64_brk_imm(word) {
-                            self.brks.insert(
-                                addr.0 + 4 * i as u64,
-                                BrkWrite {
-                                    cpu,
-                                    event: ev.clone(),
-                                    what: format!("BRK #{imm:#x}"),
-                                    int3: false,
-                                    hit: BTreeSet::new(),
-                                },
-                            );
+                        if let Some(imm) = arm64_brk_imm(u32::from_le_bytes([c[0], c[1], c[2], c[3]])) {
+                            self.brks.insert((addr.0 + 4 * i as u64, false), brk(format!("BRK #{imm:#x}")));
                         }
                     }
                 }
-                if new.0.first() == Some(&0xcc) {
-                    self.brks.insert(
-                        addr.0,
-                        BrkWrite { cpu, event: ev.clone(), what: "int3".into(), int3: true, hit: BTreeSet::new() },
-                    );
+                for (i, b) in new.0.iter().enumerate() {
+                    if *b == 0xcc {
+                        self.brks.insert((addr.0 + i as u64, true), brk("int3".into()));
+                    }
                 }
             }
             EventKind::IcacheSync { why, .. } => {
@@ -657,11 +660,11 @@ impl<'a> Builder<'a> {
         }
         self.instant(cpu, kind::BRK_HIT, trap.to_string(), ev);
         // The written breakpoint this trap is at: arm64 reports the BRK's own address; x86 may report the byte after.
-        let candidates: &[u64] = if int3 { &[pc.0, pc.0.wrapping_sub(1)] } else { &[pc.0] };
-        let Some(addr) = candidates.iter().copied().find(|a| self.brks.get(a).is_some_and(|b| b.int3 == int3)) else {
+        let candidates: &[u64] = if int3 { &[pc.0.wrapping_sub(1), pc.0] } else { &[pc.0] };
+        let Some(addr) = candidates.iter().copied().find(|a| self.brks.contains_key(&(*a, int3))) else {
             return;
         };
-        let b = self.brks.get_mut(&addr).expect("found above");
+        let b = self.brks.get_mut(&(addr, int3)).expect("found above");
         if b.cpu == cpu || !b.hit.insert(cpu) {
             return;
         }
@@ -801,13 +804,27 @@ impl<'a> Builder<'a> {
         self.instant(cpu, "kprobe", label, ev);
     }
 
+    /// The kprobe hit path, arm64 (`kprobe_breakpoint_handler` … `kprobe_breakpoint_ss_handler` →
+    /// `post_kprobe_handler`) and x86 (`kprobe_int3_handler` … `resume_singlestep` / `kprobe_debug_handler` →
+    /// `kprobe_post_process`), as a stack per CPU since handlers can hit probes again.
     fn kprobe_hit(&mut self, cpu: usize, probe: &str, what: &str, ev: &EventRef) {
         use Category::{Handler, Missed, PostHandler, SingleStep};
-        if what == "kprobe_breakpoint_handler" {
+        let post = |this: &mut Self, name: &str| {
+            let open = Open { begin: ev.clone(), label: format!("{name}: {probe}"), category: PostHandler };
+            this.cpu[cpu].kprobe.push(open);
+        };
+        let close = |this: &mut Self, cats: &[Category]| {
+            if let Some(o) = this.pop_kprobe(cpu, cats, ev) {
+                // A post-processing step with nothing to run takes no time: no span.
+                if o.category != PostHandler || o.begin.vtime < ev.vtime {
+                    this.finish(cpu, o, Some(ev), ev.vtime, None);
+                }
+            }
+        };
+        if what == "kprobe_breakpoint_handler" || what == "kprobe_int3_handler" {
             self.nhit += 1;
             self.counter(ev);
-            let open =
-                Open { begin: ev.clone(), label: format!("kprobe_breakpoint_handler: {probe}"), category: Handler };
+            let open = Open { begin: ev.clone(), label: format!("{what}: {probe}"), category: Handler };
             self.cpu[cpu].kprobe.push(open);
         } else if what.starts_with("reenter_kprobe") {
             self.nmissed += 1;
@@ -815,38 +832,33 @@ impl<'a> Builder<'a> {
             self.instant(cpu, kind::KPROBE_MISS, format!("{probe}: reenter_kprobe (missed)"), ev);
             let open = Open { begin: ev.clone(), label: format!("reenter_kprobe (missed): {probe}"), category: Missed };
             self.cpu[cpu].kprobe.push(open);
+        } else if what.starts_with("setup_singlestep: boosted") {
+            // The boosted copy jumps back by itself: no trap ends the step.
+            close(self, &[Handler, Missed]);
+            self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);
         } else if what.starts_with("setup_singlestep") {
-            if let Some(o) = self.pop_kprobe(cpu, &[Handler, Missed], ev) {
-                self.finish(cpu, o, Some(ev), ev.vtime, None);
-            }
-            let open = Open { begin: ev.clone(), label: format!("single-step (XOL): {probe}"), category: SingleStep };
+            close(self, &[Handler, Missed]);
+            let label = if what.contains("TF single-step") { "single-step (TF)" } else { "single-step (XOL)" };
+            let open = Open { begin: ev.clone(), label: format!("{label}: {probe}"), category: SingleStep };
             self.cpu[cpu].kprobe.push(open);
-        } else if what.starts_with("simulate_") {
-            if let Some(o) = self.pop_kprobe(cpu, &[Handler, Missed], ev) {
-                self.finish(cpu, o, Some(ev), ev.vtime, None);
-            }
+        } else if what.starts_with("simulate_") || what.starts_with("kprobe_emulate_") {
+            close(self, &[Handler, Missed]);
             self.instant(cpu, "simulate", format!("{probe}: {what}"), ev);
-            let open =
-                Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
-            self.cpu[cpu].kprobe.push(open);
+            post(self, if what.starts_with("simulate_") { "post_kprobe_handler" } else { "kprobe_post_process" });
         } else if what == "kprobe_breakpoint_ss_handler" {
-            if let Some(o) = self.pop_kprobe(cpu, &[SingleStep], ev) {
-                self.finish(cpu, o, Some(ev), ev.vtime, None);
-            }
-            let open =
-                Open { begin: ev.clone(), label: format!("post_kprobe_handler: {probe}"), category: PostHandler };
-            self.cpu[cpu].kprobe.push(open);
-        } else if what.starts_with("post_kprobe_handler") || what == "post_handler done" {
-            if let Some(o) = self.pop_kprobe(cpu, &[PostHandler, Handler], ev) {
-                // A post_kprobe_handler with nothing to run takes no time: no span.
-                if o.category != PostHandler || o.begin.vtime < ev.vtime {
-                    self.finish(cpu, o, Some(ev), ev.vtime, None);
-                }
-            }
+            close(self, &[SingleStep]);
+            post(self, "post_kprobe_handler");
+        } else if what.starts_with("resume_singlestep") || what.starts_with("kprobe_debug_handler") {
+            close(self, &[SingleStep]);
+            post(self, "kprobe_post_process");
+        } else if what.starts_with("post_kprobe_handler")
+            || what.starts_with("kprobe_post_process")
+            || what.starts_with("restore_previous_kprobe")
+            || what == "post_handler done"
+        {
+            close(self, &[PostHandler, Handler]);
         } else if what.starts_with("pre_handler returned") {
-            if let Some(o) = self.pop_kprobe(cpu, &[Handler], ev) {
-                self.finish(cpu, o, Some(ev), ev.vtime, None);
-            }
+            close(self, &[Handler]);
             self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);
         } else {
             self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);

@@ -86,8 +86,9 @@ pub trait ArchKernel {
         regs: PtRegs,
         ret: u64,
     ) -> Option<PtRegs>;
-    /// The exception entry's call chain up to the break-hook dispatcher, outermost first.
-    fn brk_entry_frames(&self) -> Vec<String>;
+    /// The call chain from the exception vector to the kprobe handler, outermost first (arm64: `el1_sync` …
+    /// `kprobe_breakpoint_handler`; x86: `asm_exc_int3` … `kprobe_int3_handler`).
+    fn kprobe_hit_frames(&self) -> Vec<String>;
     /// `arch_prepare_kretprobe`: returns (`ri->ret_addr`, `ri->fp`) and points the return address at the
     /// trampoline.
     fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);

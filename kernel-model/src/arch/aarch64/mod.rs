@@ -132,8 +132,10 @@ impl ArchKernel for Aarch64Kernel {
         kprobes::after_handler(k, m, cpu, kind, addr, regs, ret)
     }
 
-    fn brk_entry_frames(&self) -> Vec<String> {
-        debug_monitors::brk_entry_frames(self.profile)
+    fn kprobe_hit_frames(&self) -> Vec<String> {
+        let mut f = debug_monitors::brk_entry_frames(self.profile);
+        f.push("kprobe_breakpoint_handler".into());
+        f
     }
 
     fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {

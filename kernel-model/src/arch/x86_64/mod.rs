@@ -108,9 +108,9 @@ impl ArchKernel for X86Kernel {
         kprobes::after_handler(&mut self.kp, k, m, cpu, kind, addr, regs, ret)
     }
 
-    fn brk_entry_frames(&self) -> Vec<String> {
+    fn kprobe_hit_frames(&self) -> Vec<String> {
         let _ = self.profile;
-        vec!["asm_exc_int3".into(), "exc_int3".into(), "do_int3".into()]
+        ["asm_exc_int3", "exc_int3", "do_int3", "kprobe_int3_handler"].map(String::from).to_vec()
     }
 
     fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, _trampoline: KernelVa) -> (u64, u64) {
