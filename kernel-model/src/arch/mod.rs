@@ -91,7 +91,7 @@ pub trait ArchKernel {
     fn kprobe_hit_frames(&self) -> Vec<String>;
     /// `arch_prepare_kretprobe`: returns (`ri->ret_addr`, `ri->fp`) and points the return address at the
     /// trampoline.
-    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);
+    fn arch_prepare_kretprobe(&mut self, m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);
     /// Installs this kernel's kretprobe trampoline in text; returns its address.
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa;
     /// Runs the modelled kernel function `name` that guest code called (see `Machine::model_entry`).

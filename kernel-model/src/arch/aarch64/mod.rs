@@ -138,7 +138,7 @@ impl ArchKernel for Aarch64Kernel {
         f
     }
 
-    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {
+    fn arch_prepare_kretprobe(&mut self, _m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {
         kretprobes::arch_prepare_kretprobe(self.profile, regs, trampoline)
     }
 

@@ -4,6 +4,7 @@ pub mod disasm;
 pub mod insn;
 pub mod kprobes;
 pub mod kprobes_core;
+pub mod kretprobes;
 pub mod ptrace;
 
 use super::{ArchKernel, PtRegs};
@@ -109,20 +110,21 @@ impl ArchKernel for X86Kernel {
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {
-        let _ = self.profile;
         ["asm_exc_int3", "exc_int3", "do_int3", "kprobe_int3_handler"].map(String::from).to_vec()
     }
 
-    fn arch_prepare_kretprobe(&mut self, regs: &mut PtRegs, _trampoline: KernelVa) -> (u64, u64) {
-        (0, regs.sp())
+    fn arch_prepare_kretprobe(&mut self, m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {
+        kretprobes::arch_prepare_kretprobe(m, regs, trampoline)
     }
 
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa {
-        // x86 kretprobes are not modelled yet: an int3 so that a return through it is loud.
-        m.install_text("__kretprobe_trampoline", &[0xcc])
+        kretprobes::install_trampoline(m, self.profile)
     }
 
-    fn model_call(&mut self, _k: &mut KernelCore, _m: &mut dyn Machine, _cpu: CpuId, name: &str) -> TrapAction {
-        TrapAction::Oops { message: format!("x86 model call `{name}` is not modelled yet") }
+    fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
+        match name {
+            "trampoline_handler" | "arch_rethook_trampoline_callback" => kretprobes::trampoline_callback(k, m, cpu),
+            other => TrapAction::Oops { message: format!("no modelled function `{other}`") },
+        }
     }
 }
