@@ -185,6 +185,18 @@ pub struct RangeSpec {
     pub len: u64,
 }
 
+/// `text_poke_bp = { addr = "…", jmp_to = "…" }` or `{ addr = "…", bytes = "0f 1f 44 00 00" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextPokeBpSpec {
+    /// The site.
+    pub addr: String,
+    /// New bytes, hex.
+    pub bytes: Option<String>,
+    /// Or: a `jmp rel32` to this symbol.
+    pub jmp_to: Option<String>,
+}
+
 /// `[[action]]`: exactly one of the operations.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +220,8 @@ pub struct ActionSpec {
     pub disable_kprobe: Option<String>,
     /// `enable_kprobe` of the named probe.
     pub enable_kprobe: Option<String>,
+    /// x86 `text_poke_bp`: patch a live instruction (int3 first, emulated for CPUs that hit it).
+    pub text_poke_bp: Option<TextPokeBpSpec>,
 }
 
 /// One step of a handler: exactly one key.
@@ -499,12 +513,13 @@ impl Scenario {
                 + usize::from(a.skip_syncs.is_some())
                 + usize::from(a.unregister_kprobe.is_some())
                 + usize::from(a.disable_kprobe.is_some())
-                + usize::from(a.enable_kprobe.is_some());
+                + usize::from(a.enable_kprobe.is_some())
+                + usize::from(a.text_poke_bp.is_some());
             if n != 1 {
                 return Err(self.invalid(
                     format!("action[{i}]"),
                     "needs exactly one of poke, flush_icache_range, isb, skip_syncs, unregister_kprobe, \
-                     disable_kprobe, enable_kprobe",
+                     disable_kprobe, enable_kprobe, text_poke_bp",
                 ));
             }
         }
@@ -574,6 +589,22 @@ impl Scenario {
                 ActionOp::ProbeOp(ProbeOpKind::Disable, n.clone())
             } else if let Some(n) = &a.enable_kprobe {
                 ActionOp::ProbeOp(ProbeOpKind::Enable, n.clone())
+            } else if let Some(t) = &a.text_poke_bp {
+                let place = format!("action[{i}].text_poke_bp");
+                let addr = resolve(format!("{place}.addr"), &t.addr)?;
+                let bytes = match (&t.bytes, &t.jmp_to) {
+                    (Some(b), None) => self.hex_bytes(&place, b)?,
+                    (None, Some(to)) => {
+                        let to = resolve(format!("{place}.jmp_to"), to)?;
+                        let rel = to.0.wrapping_sub(addr.0 + 5) as i64;
+                        let rel = i32::try_from(rel).map_err(|_| self.invalid(&place, "jmp target out of rel32 range"))?;
+                        let mut v = vec![0xe9];
+                        v.extend_from_slice(&rel.to_le_bytes());
+                        v
+                    }
+                    _ => return Err(self.invalid(&place, "needs exactly one of `bytes` or `jmp_to`")),
+                };
+                ActionOp::TextPokeBp(vec![(addr, bytes)])
             } else {
                 ActionOp::SkipSyncs(a.skip_syncs.unwrap_or(1))
             };
@@ -694,6 +725,20 @@ impl Scenario {
         Ok(out)
     }
 
+    fn hex_bytes(&self, place: &str, b: &str) -> Result<Vec<u8>, ScenarioError> {
+        let hex: String = b.split_whitespace().collect();
+        if hex.len() % 2 != 0 || !hex.is_ascii() {
+            return Err(self.invalid(place, "bytes must be pairs of hex digits"));
+        }
+        (0..hex.len())
+            .step_by(2)
+            .map(|k| {
+                u8::from_str_radix(&hex[k..k + 2], 16)
+                    .map_err(|_| self.invalid(place, format!("`{}` is not a hex byte", &hex[k..k + 2])))
+            })
+            .collect()
+    }
+
     fn poke_bytes(&self, i: usize, p: &PokeSpec) -> Result<Vec<u8>, ScenarioError> {
         let place = format!("action[{i}].poke");
         let mut out = Vec::new();
@@ -703,16 +748,7 @@ impl Scenario {
             out.extend_from_slice(&v.to_le_bytes());
         }
         if let Some(b) = &p.bytes {
-            let hex: String = b.split_whitespace().collect();
-            if hex.len() % 2 != 0 {
-                return Err(self.invalid(&place, "bytes has an odd number of hex digits"));
-            }
-            for k in (0..hex.len()).step_by(2) {
-                out.push(
-                    u8::from_str_radix(&hex[k..k + 2], 16)
-                        .map_err(|_| self.invalid(&place, format!("`{}` is not a hex byte", &hex[k..k + 2])))?,
-                );
-            }
+            out.extend(self.hex_bytes(&place, b)?);
         }
         if out.is_empty() {
             return Err(self.invalid(&place, "needs `words` or `bytes`"));

@@ -136,9 +136,19 @@ struct StopperRun {
     yielded: bool,
 }
 
+/// `text_poke_bp_batch` in progress (x86 `arch/x86/kernel/alternative.c`): int3 first, then the tail bytes,
+/// then the first byte, each step followed by `text_poke_sync()`.
+#[derive(Clone, Debug)]
+struct TextPokeBpOp {
+    sites: Vec<(KernelVa, Vec<u8>)>,
+    step: u8,
+    waiting: bool,
+}
+
 #[derive(Clone, Debug)]
 enum Activity {
     Register(RegisterOp),
+    TextPokeBp(TextPokeBpOp),
     ProbeOp(ProbeOp),
     Stopper(StopperRun),
     Handler(HandlerRun),
@@ -466,6 +476,7 @@ impl Kernel {
             }
             Activity::Register(op) => self.step_register(m, cpu, op),
             Activity::ProbeOp(op) => self.step_probe_op(m, cpu, op),
+            Activity::TextPokeBp(op) => self.step_text_poke_bp(m, cpu, op),
             Activity::Handler(h) => self.step_handler(m, cpu, h),
         }
     }
@@ -703,6 +714,69 @@ impl Kernel {
             }
             None => {}
         }
+    }
+
+    /// Asks `cpu`'s task to patch live text with `text_poke_bp` (x86): each site gets its new bytes while other
+    /// CPUs may execute it; a CPU that meets the temporary `int3` has the new instruction emulated.
+    pub fn request_text_poke_bp(&mut self, cpu: CpuId, sites: Vec<(KernelVa, Vec<u8>)>) {
+        self.core.percpu[cpu.0].activities.insert(0, Activity::TextPokeBp(TextPokeBpOp { sites, step: 0, waiting: false }));
+    }
+
+    fn step_text_poke_bp(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: TextPokeBpOp) {
+        if op.waiting {
+            if self.take_finished_job().is_none() {
+                self.core.percpu[cpu.0].activities.push(Activity::TextPokeBp(op));
+                return;
+            }
+            op.waiting = false;
+            op.step += 1;
+        }
+        if self.job_busy() {
+            self.core.percpu[cpu.0].activities.push(Activity::TextPokeBp(op));
+            return;
+        }
+        let what = match op.step {
+            0 => {
+                if let Err(why) = self.arch.text_poke_bp_begin(m, &op.sites) {
+                    m.emit(cpu, EventKind::Oops { message: format!("text_poke_bp: {why}") });
+                    self.leave_model_if_idle(m, cpu);
+                    return;
+                }
+                // First step: add an int3 trap to the addresses that will be patched.
+                for (addr, _) in &op.sites {
+                    let _ = m.poke_text(cpu, *addr, &[0xcc]);
+                }
+                "step 1: int3 at every site"
+            }
+            1 => {
+                // Second step: update all but the first byte of the patched range.
+                for (addr, text) in &op.sites {
+                    if text.len() > 1 {
+                        let _ = m.poke_text(cpu, addr.add(1), &text[1..]);
+                    }
+                }
+                "step 2: all but the first byte"
+            }
+            2 => {
+                // Third step: replace the first byte (int3) by the first byte of the new instruction.
+                for (addr, text) in &op.sites {
+                    if text[0] != 0xcc {
+                        let _ = m.poke_text(cpu, *addr, &text[..1]);
+                    }
+                }
+                "step 3: the first byte"
+            }
+            _ => {
+                self.arch.text_poke_bp_end();
+                m.emit(cpu, EventKind::Stopper { what: "text_poke_bp_batch: done, bp_desc released".into() });
+                self.leave_model_if_idle(m, cpu);
+                return;
+            }
+        };
+        m.emit(cpu, EventKind::Stopper { what: format!("text_poke_bp_batch {what}; text_poke_sync()") });
+        self.start_job(m, cpu, PatchJob::SyncCores);
+        op.waiting = true;
+        self.core.percpu[cpu.0].activities.push(Activity::TextPokeBp(op));
     }
 
     /// Asks `cpu`'s task to unregister, disable or enable the probe called `name`.
@@ -985,6 +1059,7 @@ impl Kernel {
             match a {
                 Activity::Register(_) => out.push("register_kprobe".to_string()),
                 Activity::ProbeOp(op) => out.push(op.kind.name().to_string()),
+                Activity::TextPokeBp(_) => out.push("text_poke_bp_batch".to_string()),
                 Activity::Stopper(_) => {
                     if let Some(s) = &self.core.stop {
                         out.extend(s.frames(cpu).into_iter().map(String::from));

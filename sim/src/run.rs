@@ -62,6 +62,8 @@ pub enum ActionOp {
     SkipSyncs(u32),
     /// The CPU's task calls `register_kprobe`.
     RegisterKprobe(KprobeSpec),
+    /// The CPU's task patches live text with x86 `text_poke_bp`.
+    TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
     AttachBpf(std::path::PathBuf),
     /// The CPU's task unregisters, disables or enables a probe by name.
@@ -348,6 +350,7 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
+        ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
         ActionOp::AttachBpf(path) => {
             if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
                 machine.emit(cpu, EventKind::Oops { message: format!("loading BPF object failed: {e}") });

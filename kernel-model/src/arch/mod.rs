@@ -94,6 +94,10 @@ pub trait ArchKernel {
     fn arch_prepare_kretprobe(&mut self, m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);
     /// Installs this kernel's kretprobe trampoline in text; returns its address.
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa;
+    /// Starts a `text_poke_bp` batch (x86): the sites and their new bytes become `bp_desc` for `poke_int3_handler`.
+    fn text_poke_bp_begin(&mut self, m: &mut dyn Machine, sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String>;
+    /// Ends the batch (`bp_desc` released).
+    fn text_poke_bp_end(&mut self);
     /// Runs the modelled kernel function `name` that guest code called (see `Machine::model_entry`).
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
 }

@@ -146,6 +146,12 @@ impl ArchKernel for Aarch64Kernel {
         kretprobes::install_trampoline(m, self.profile)
     }
 
+    fn text_poke_bp_begin(&mut self, _m: &mut dyn Machine, _sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String> {
+        Err("text_poke_bp is x86's protocol; arm64 patches live text with aarch64_insn_patch_text".into())
+    }
+
+    fn text_poke_bp_end(&mut self) {}
+
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
         match name {
             "trampoline_probe_handler" => kretprobes::trampoline_probe_handler(k, m, cpu),

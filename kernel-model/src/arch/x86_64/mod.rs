@@ -5,6 +5,7 @@ pub mod insn;
 pub mod kprobes;
 pub mod kprobes_core;
 pub mod kretprobes;
+pub mod text_patching;
 pub mod ptrace;
 
 use super::{ArchKernel, PtRegs};
@@ -20,13 +21,14 @@ use crate::{CpuId, KernelVa};
 pub struct X86Kernel {
     profile: KernelProfile,
     kp: kprobes::X86KprobeState,
+    bp_desc: Option<Vec<text_patching::TextPokeLoc>>,
 }
 
 impl X86Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> X86Kernel {
-        X86Kernel { profile, kp: kprobes::X86KprobeState::default() }
+        X86Kernel { profile, kp: kprobes::X86KprobeState::default(), bp_desc: None }
     }
 }
 
@@ -37,7 +39,9 @@ impl ArchKernel for X86Kernel {
         m.context_synchronize(cpu, "iret");
         let regs = m.pt_regs(cpu);
         let handled = match trap {
-            Trap::Int3 => kprobes::kprobe_int3_handler(&mut self.kp, k, m, cpu, regs),
+            // do_int3: poke_int3_handler first, then kprobe_int3_handler.
+            Trap::Int3 => text_patching::poke_int3_handler(self.bp_desc.as_deref(), m, cpu, regs.clone())
+                .or_else(|| kprobes::kprobe_int3_handler(&mut self.kp, k, m, cpu, regs)),
             Trap::Debug => kprobes::kprobe_debug_handler(&mut self.kp, k, m, cpu, regs),
             _ => None,
         };
@@ -119,6 +123,19 @@ impl ArchKernel for X86Kernel {
 
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa {
         kretprobes::install_trampoline(m, self.profile)
+    }
+
+    fn text_poke_bp_begin(&mut self, m: &mut dyn Machine, sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String> {
+        let mut locs = Vec::new();
+        for (addr, text) in sites {
+            locs.push(text_patching::text_poke_loc_init(*addr, text).map_err(|e| format!("{}: {e}", m.kallsyms().format(*addr)))?);
+        }
+        self.bp_desc = Some(locs);
+        Ok(())
+    }
+
+    fn text_poke_bp_end(&mut self) {
+        self.bp_desc = None;
     }
 
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {

@@ -1,0 +1,87 @@
+//! `arch/x86/kernel/alternative.c`: the `text_poke_bp` side that runs on other CPUs — `text_poke_loc_init`
+//! (what to emulate for each site) and `poke_int3_handler` (a CPU that hits the temporary `int3` executes the
+//! *new* instruction by emulation). The batch itself (int3 → sync → tail → sync → first byte → sync) is stepped by
+//! the kernel's activity loop.
+
+use super::kprobes_core::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
+use crate::arch::PtRegs;
+use crate::event::EventKind;
+use crate::kernel::TrapAction;
+use crate::machine::Machine;
+use crate::{CpuId, KernelVa};
+
+/// `struct text_poke_loc`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextPokeLoc {
+    /// The patched address.
+    pub addr: KernelVa,
+    /// Length of the new instruction.
+    pub len: u8,
+    /// The opcode `poke_int3_handler` emulates (NOPs become `jmp +0`).
+    pub opcode: u8,
+    /// The branch displacement.
+    pub disp: i32,
+}
+
+const JMP32: u8 = 0xe9;
+const JMP8: u8 = 0xeb;
+const CALL: u8 = 0xe8;
+const RET: u8 = 0xc3;
+const INT3: u8 = 0xcc;
+const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+const NOP2: [u8; 2] = [0x66, 0x90];
+
+/// Models `text_poke_loc_init`: decode the new instruction into what `poke_int3_handler` must emulate. Only the
+/// kernel's cases are accepted (`jmp`/`call` rel, `jcc`, `ret`, `int3`, NOP2/NOP5); anything else is the kernel's
+/// `BUG()`, here an error.
+pub fn text_poke_loc_init(addr: KernelVa, text: &[u8]) -> Result<TextPokeLoc, String> {
+    let rel32 = |b: &[u8]| b.get(1..5).map(|d| i32::from_le_bytes([d[0], d[1], d[2], d[3]]));
+    let len = u8::try_from(text.len()).map_err(|_| "too long")?;
+    let (opcode, disp) = match text {
+        [INT3] => (INT3, 0),
+        [RET] => (RET, 0),
+        [CALL, ..] | [JMP32, ..] if text.len() == 5 => (text[0], rel32(text).unwrap_or(0)),
+        [JMP8, d] => (JMP8, i32::from(*d as i8)),
+        [op @ 0x70..=0x7f, d] => (*op, i32::from(*d as i8)),
+        [0x0f, op @ 0x80..=0x8f, ..] if text.len() == 6 => {
+            (0x70 | (op & 0xf), i32::from_le_bytes([text[2], text[3], text[4], text[5]]))
+        }
+        t if t == NOP5 => (JMP32, 0),
+        t if t == NOP2 => (JMP8, 0),
+        _ => return Err(format!("text_poke_loc_init: cannot emulate {text:02x?} (kernel BUG())")),
+    };
+    Ok(TextPokeLoc { addr, len, opcode, disp })
+}
+
+/// Models `poke_int3_handler`: if `regs.ip - 1` is a site of the batch in progress, emulate its new instruction.
+/// `None`: not ours (`kprobe_int3_handler` comes next).
+pub fn poke_int3_handler(desc: Option<&[TextPokeLoc]>, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
+    let ip = regs.ip() - 1;
+    let tp = desc?.iter().find(|tp| tp.addr.0 == ip)?;
+    let next = ip + u64::from(tp.len);
+    let target = next.wrapping_add_signed(i64::from(tp.disp));
+    let PtRegs::X86_64(r) = &mut regs else { return None };
+    let what = match tp.opcode {
+        INT3 => return None,
+        RET => {
+            let _ = int3_emulate_ret(r, m);
+            "ret".to_string()
+        }
+        CALL => {
+            let _ = int3_emulate_call(r, target, m);
+            format!("call {}", m.kallsyms().format_short(KernelVa(target)))
+        }
+        JMP32 | JMP8 => {
+            int3_emulate_jmp(r, target);
+            format!("jmp {}", m.kallsyms().format_short(KernelVa(target)))
+        }
+        cc @ 0x70..=0x7f => {
+            int3_emulate_jcc(r, cc & 0xf, next, tp.disp as i64 as u64);
+            "jcc".to_string()
+        }
+        _ => return Some(TrapAction::Oops { message: "poke_int3_handler: kernel BUG".into() }),
+    };
+    m.emit(cpu, EventKind::Stopper { what: format!("poke_int3_handler: int3 of text_poke_bp at {}, emulates {what}", KernelVa(ip)) });
+    m.set_pt_regs(cpu, &regs);
+    Some(TrapAction::Resume)
+}
