@@ -30,6 +30,8 @@ pub struct Report {
     pub trace_pipe: Vec<String>,
     /// `bpftool prog list`.
     pub prog_list: String,
+    /// What user space read from perf event arrays.
+    pub perf_records: Vec<kernel_model::bpf::PerfRecord>,
     /// Stack traces handlers saved.
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// What each `register_kprobe` returned.
@@ -192,6 +194,17 @@ impl Report {
                 let _ = writeln!(out, "#   {line}");
             }
         }
+        if !self.perf_records.is_empty() {
+            // A BCC-like consumer: execsnoop's records as its tool prints them, others as hex.
+            let _ = writeln!(out, "# perf buffer (as user space prints it):");
+            let _ = writeln!(out, "# {}", kernel_model::bpf::runtime::print::EXECSNOOP_HEADER);
+            for r in &self.perf_records {
+                let line = kernel_model::bpf::runtime::print::execsnoop_event(&r.data).unwrap_or_else(|| {
+                    format!("{} cpu{}: {}", r.map_name, r.cpu, r.data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                });
+                let _ = writeln!(out, "# {line}");
+            }
+        }
         if !self.trace_pipe.is_empty() {
             let _ = writeln!(out, "# cat /sys/kernel/debug/tracing/trace_pipe:");
             for line in self.trace_pipe.concat().lines() {
@@ -237,8 +250,9 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let register_results = kernel.core.register_results.clone();
     let kretprobes = kernel.core.kretprobes.probes.clone();
     let stack_traces = kernel.core.stack_traces.clone();
-    let trace_pipe = kernel.bpf.trace_pipe().to_vec();
-    let prog_list = if kernel.bpf.progs().is_empty() { String::new() } else { kernel.bpf.prog_list() };
+    let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
+    let prog_list = if kernel.core.bpf.progs().is_empty() { String::new() } else { kernel.core.bpf.prog_list() };
+    let perf_records = kernel.core.bpf.perf_records().to_vec();
     Ok(Report {
         scenario,
         log,
@@ -249,6 +263,7 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
         stack_traces,
         trace_pipe,
         prog_list,
+        perf_records,
         register_results,
         disasm_before,
         disasm_after,

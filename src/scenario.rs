@@ -155,6 +155,9 @@ pub struct TaskSpec {
     /// Number of calls (default 1) or `"forever"`.
     #[serde(default)]
     pub repeat: Option<RepeatSpec>,
+    /// Virtual time of the first call (default 0).
+    #[serde(default)]
+    pub at: u64,
 }
 
 fn default_comm() -> String {
@@ -570,6 +573,7 @@ impl Scenario {
                     func,
                     args: args.clone(),
                     repeat,
+                    start_at: t.at,
                 });
             }
         }

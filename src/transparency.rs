@@ -134,6 +134,7 @@ fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, T
         func: sym.addr,
         args,
         repeat: Repeat::Times(1),
+        start_at: 0,
     };
     let actions: Vec<Action> = probe_offset
         .map(|off| Action {

@@ -189,6 +189,8 @@ pub struct KernelCore {
     pub register_results: Vec<(String, Result<(), Errno>)>,
     /// The kretprobes and their instances.
     pub kretprobes: Kretprobes,
+    /// BPF programs and maps, and what user space reads from them (trace_pipe, perf records).
+    pub bpf: crate::bpf::BpfRuntime,
     /// The pid of the task each CPU runs (`current`), if any.
     pub current_task: Vec<Option<u32>>,
     /// Its comm.
@@ -313,8 +315,6 @@ impl KernelCore {
 pub struct Kernel {
     /// The generic state.
     pub core: KernelCore,
-    /// BPF programs and maps, and what user space reads from them (trace_pipe, perf records).
-    pub bpf: crate::bpf::BpfRuntime,
     arch: Box<dyn ArchKernel>,
     stop_machine_yield: Option<KernelVa>,
 }
@@ -339,6 +339,7 @@ impl Kernel {
                 sync_core_ipi: None,
                 register_results: Vec::new(),
                 kretprobes: Kretprobes::default(),
+                bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
                 current_task: vec![None; nr_cpus],
                 current_comm: vec![String::new(); nr_cpus],
                 stack_traces: Vec::new(),
@@ -346,7 +347,6 @@ impl Kernel {
                 slots_used: Vec::new(),
             },
             arch: arch::lookup(isa, profile),
-            bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
             stop_machine_yield: None,
         }
     }
@@ -658,7 +658,7 @@ impl Kernel {
                     frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
                     m.emit(cpu, EventKind::Call { frames });
                     let task = self.core.current_task_info(cpu);
-                    let out = self.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
+                    let out = self.core.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
                     if out.ip_changed {
                         // bpf_override_return: "the kprobe skips single-step".
                         h.ret = 1;
@@ -694,6 +694,13 @@ impl Kernel {
                     HandlerAction::StackTraceSaveRegs => {
                         let regs = h.regs.clone();
                         self.core.stack_trace_save_regs(m, cpu, &p.spec.name, &regs);
+                    }
+                    HandlerAction::RunBpf(progs) => {
+                        let task = self.core.current_task_info(cpu);
+                        let out = self.core.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
+                        if out.ip_changed {
+                            h.ret = 1;
+                        }
                     }
                 }
                 continue;
@@ -930,9 +937,9 @@ impl Kernel {
         cpu: CpuId,
         object: &std::path::Path,
     ) -> Result<(), crate::bpf::BpfObjectError> {
-        let ids = self.bpf.load_object(object)?;
+        let ids = self.core.bpf.load_object(object)?;
         for id in ids {
-            let Some(p) = self.bpf.prog(id) else { continue };
+            let Some(p) = self.core.bpf.prog(id) else { continue };
             let (name, attach) = (p.name.clone(), p.attach.clone());
             match attach {
                 crate::bpf::AttachPoint::Kprobe { symbol: Some(sym) } => {
@@ -947,6 +954,21 @@ impl Kernel {
                         disabled: false,
                     };
                     self.request_register_kprobe(m, cpu, spec);
+                }
+                crate::bpf::AttachPoint::Kretprobe { symbol: Some(sym) } => {
+                    let kp = KprobeSpec {
+                        // BCC's event name for a return probe: r_<symbol>_0.
+                        name: format!("r_{sym}_0"),
+                        symbol_name: Some(sym),
+                        offset: 0,
+                        addr: None,
+                        pre_handler: PreHandler::None,
+                        post_handler: None,
+                        disabled: false,
+                    };
+                    // kretprobe_dispatcher → kretprobe_perf_func → trace_call_bpf, as the return handler.
+                    let handler = Some(vec![HandlerAction::RunBpf(vec![id])]);
+                    self.request_register_kretprobe(m, cpu, kp, 0, None, handler);
                 }
                 other => m.emit(cpu, EventKind::Kprobe {
                     probe: name,
@@ -1118,6 +1140,11 @@ impl KernelCore {
                 HandlerAction::Return(v) => ret = *v,
                 HandlerAction::StackTraceSaveRegs => {
                     self.stack_trace_save_regs(m, cpu, probe, regs);
+                }
+                HandlerAction::RunBpf(progs) => {
+                    // kretprobe_perf_func: the program's return value only filters the perf event.
+                    let task = self.current_task_info(cpu);
+                    self.bpf.trace_call_bpf(m, cpu, &task, progs, regs);
                 }
                 HandlerAction::Call { name, .. } => {
                     m.emit(cpu, EventKind::Kprobe {

@@ -93,6 +93,8 @@ pub enum HandlerAction {
     Return(u64),
     /// `stack_trace_save_regs(regs, …)`: unwind from the probed context; the trace is logged and kept.
     StackTraceSaveRegs,
+    /// `trace_call_bpf` over these programs with the probed context (a trace kretprobe's return side).
+    RunBpf(Vec<crate::bpf::ProgId>),
 }
 
 /// What a pre-handler is.

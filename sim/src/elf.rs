@@ -149,6 +149,8 @@ pub struct Placement {
     text_end: u64,
     data_next: u64,
     data_end: u64,
+    user_next: u64,
+    user_end: u64,
 }
 
 impl Placement {
@@ -157,7 +159,15 @@ impl Placement {
     pub fn new(mem: &KernelMemory, text_reserved: u64) -> Placement {
         let t = mem.layout.region(RegionKind::Text);
         let d = mem.layout.region(RegionKind::Data);
-        Placement { text_next: t.va, text_end: t.va + t.size - text_reserved, data_next: d.va, data_end: d.va + d.size }
+        let u = mem.layout.region(RegionKind::User);
+        Placement {
+            text_next: t.va,
+            text_end: t.va + t.size - text_reserved,
+            data_next: d.va,
+            data_end: d.va + d.size,
+            user_next: u.va,
+            user_end: u.va + u.size,
+        }
     }
 
     /// First free data address (for objects the machine allocates after loading).
@@ -175,8 +185,12 @@ impl Placement {
         })
     }
 
-    fn alloc(&mut self, exec: bool, size: u64, align: u64) -> Option<u64> {
-        let (next, end) = if exec { (&mut self.text_next, self.text_end) } else { (&mut self.data_next, self.data_end) };
+    fn alloc(&mut self, kind: RegionKind, size: u64, align: u64) -> Option<u64> {
+        let (next, end) = match kind {
+            RegionKind::Text => (&mut self.text_next, self.text_end),
+            RegionKind::User => (&mut self.user_next, self.user_end),
+            _ => (&mut self.data_next, self.data_end),
+        };
         let at = next.next_multiple_of(align.max(1));
         (at + size <= end).then(|| {
             *next = at + size;
@@ -320,13 +334,21 @@ fn place_sections(
         }
         let name = section_name(elf, idx);
         let exec = sh.sh_flags & u64::from(section_header::SHF_EXECINSTR) != 0;
+        // `.user*` sections hold the tasks' user memory (strings and arrays a syscall's arguments point at).
+        let region = if exec {
+            RegionKind::Text
+        } else if name == ".user" || name.starts_with(".user.") {
+            RegionKind::User
+        } else {
+            RegionKind::Data
+        };
         let addr = if relocatable {
             let align = if exec { sh.sh_addralign.max(4) } else { sh.sh_addralign.max(1) };
-            placement.alloc(exec, sh.sh_size, align).ok_or(ElfError::RegionFull {
+            placement.alloc(region, sh.sh_size, align).ok_or(ElfError::RegionFull {
                 file: path.into(),
                 section: name.clone(),
                 size: sh.sh_size,
-                region: if exec { RegionKind::Text } else { RegionKind::Data },
+                region,
             })?
         } else {
             if mem.layout.find(sh.sh_addr, sh.sh_size).is_none() {

@@ -41,6 +41,8 @@ pub enum RegionKind {
     Data,
     /// Per-CPU kernel stacks.
     Stacks,
+    /// User memory of the tasks (below `TASK_SIZE`): what `copy_from_user` and `bpf_probe_read_user` reach.
+    User,
     /// x86 page tables (not mapped at any kernel VA the model uses).
     PageTables,
     /// The writable alias of text and slots used by text patching.

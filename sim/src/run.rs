@@ -37,6 +37,8 @@ pub struct Task {
     pub args: Vec<u64>,
     /// How many calls.
     pub repeat: Repeat,
+    /// The first call starts at the CPU's first turn at or after this virtual time.
+    pub start_at: u64,
 }
 
 /// Something the scenario makes a CPU's kernel do at a virtual time (model mode, between quanta).
@@ -181,7 +183,8 @@ pub fn run(
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
     let end = 'outer: loop {
         let kernel_busy = (0..nr_cpus).any(|c| kernel.busy(CpuId(c)));
-        if running.iter().all(Option::is_none) && actions.is_empty() && !kernel_busy {
+        let queued = queues.iter().any(|q| !q.is_empty());
+        if running.iter().all(Option::is_none) && actions.is_empty() && !kernel_busy && !queued {
             break RunEnd::Completed;
         }
         if machine.now().0 >= cfg.budget {
@@ -190,8 +193,16 @@ pub fn run(
             break 'outer RunEnd::BudgetExhausted;
         }
         let idle_round = running.iter().all(Option::is_none) && !kernel_busy;
+        if idle_round && actions.is_empty() {
+            // Nothing runs until the next task's start time: let the clock reach it.
+            let next = queues.iter().filter_map(|q| q.front()).map(|t| t.start_at).min().unwrap_or(0);
+            machine.charge(CpuId(0), next.saturating_sub(machine.now().0).max(1));
+        }
         for cpu in scheduler.next_round() {
             let id = CpuId(cpu);
+            if running[cpu].is_none() && !kernel.busy(id) {
+                start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
+            }
             while actions.front().is_some_and(|a| (a.at <= machine.now().0 || idle_round) && a.cpu == id) {
                 let a = actions.pop_front().expect("front exists");
                 perform(machine, kernel, id, &a.op);
@@ -313,6 +324,9 @@ fn start_next(
     cpu: CpuId,
     iteration: u64,
 ) {
+    if queue.front().is_some_and(|t| t.start_at > machine.now().0) {
+        return;
+    }
     if let Some(task) = queue.pop_front() {
         if task.repeat == Repeat::Times(0) {
             return start_next(machine, kernel, queue, slot, cpu, iteration);

@@ -12,6 +12,8 @@ pub const INSN_SLOTS_VA: u64 = 0xffff_ffc0_13e9_b000;
 pub const DATA_VA: u64 = 0xffff_ffc0_1200_0000;
 /// Per-CPU kernel stacks.
 pub const STACKS_VA: u64 = 0xffff_ffc0_1760_0000;
+/// User memory of the tasks (a low, TTBR0-style address).
+pub const USER_VA: u64 = 0x0000_0000_0040_0000;
 /// Base of the text poke alias (the model's stand-in for the `FIX_TEXT_POKE0` fixmap slot): alias = base + PA.
 pub const POKE_BASE: u64 = 0xffff_fffe_0000_0000;
 
@@ -24,6 +26,7 @@ pub fn layout() -> Layout {
     let data = Region { kind: RegionKind::Data, va: DATA_VA, pa: 24 * MIB, size: 16 * MIB, perm: Perm::RW };
     let stacks = Region { kind: RegionKind::Stacks, va: STACKS_VA, pa: 40 * MIB, size: 2 * MIB, perm: Perm::RW };
     let alias = |r: &Region| Region { kind: RegionKind::PokeAlias, va: POKE_BASE + r.pa, perm: Perm::RW, ..r.clone() };
-    let regions = vec![alias(&text), alias(&slots), text, slots, data, stacks];
+    let user = Region { kind: RegionKind::User, va: USER_VA, pa: 44 * MIB, size: MIB, perm: Perm::RW };
+    let regions = vec![alias(&text), alias(&slots), text, slots, data, stacks, user];
     Layout { regions, poke_base: POKE_BASE, ram_size: 64 * MIB }
 }

@@ -20,6 +20,7 @@ const PT_AREA: u64 = 2 * MIB;
 
 const PTE_P: u64 = 1;
 const PTE_RW: u64 = 1 << 1;
+const PTE_US: u64 = 1 << 2;
 const PTE_A: u64 = 1 << 5;
 const PTE_D: u64 = 1 << 6;
 const PTE_G: u64 = 1 << 8;
@@ -36,7 +37,8 @@ pub fn layout() -> Layout {
     let stacks = Region { kind: RegionKind::Stacks, va: PAGE_OFFSET + stacks_pa, pa: stacks_pa, size: 2 * MIB, perm: Perm::RW };
     let tables = Region { kind: RegionKind::PageTables, va: PAGE_OFFSET + PML4_PA, pa: PML4_PA, size: PT_AREA, perm: Perm::RW };
     let alias = |r: &Region| Region { kind: RegionKind::PokeAlias, va: POKE_BASE + r.pa, perm: Perm::RW, ..r.clone() };
-    let regions = vec![alias(&text), alias(&slots), text, slots, data, stacks, tables];
+    let user = Region { kind: RegionKind::User, va: 0x40_0000, pa: 44 * MIB, size: MIB, perm: Perm::RW };
+    let regions = vec![alias(&text), alias(&slots), text, slots, data, stacks, user, tables];
     Layout { regions, poke_base: POKE_BASE, ram_size: 64 * MIB }
 }
 
@@ -61,7 +63,9 @@ pub fn build_page_tables(mem: &KernelMemory) {
         if !r.perm.exec {
             leaf |= PTE_NX;
         }
-        if r.kind != RegionKind::PokeAlias {
+        if r.kind == RegionKind::User {
+            leaf |= PTE_US;
+        } else if r.kind != RegionKind::PokeAlias {
             leaf |= PTE_G;
         }
         for off in (0..r.size).step_by(PAGE_SIZE as usize) {
@@ -77,7 +81,7 @@ pub fn build_page_tables(mem: &KernelMemory) {
                     let t = next_table;
                     next_table += PAGE_SIZE;
                     assert!(next_table <= end, "page tables outgrew their area (layout bug)");
-                    mem.ram.write(entry_pa, &(t | PTE_P | PTE_RW | PTE_A).to_le_bytes());
+                    mem.ram.write(entry_pa, &(t | PTE_P | PTE_RW | PTE_US | PTE_A).to_le_bytes());
                     t
                 };
             }
