@@ -283,22 +283,3 @@ fn every_scenario_renders() {
         let _ = timeline::render_terminal(&t, 80, false);
     }
 }
-
-#[test]
-fn zz_dump_tmp() {
-    for (p, name) in [
-        (SEED, "seed"),
-        ("scenarios/kunit/test_kprobe_missed.toml", "missed"),
-        ("scenarios/kunit/test_kretprobe-5.10.toml", "kret"),
-        ("scenarios/kprobe-lifecycle-arm64.toml", "lc"),
-        ("scenarios/foundation/clone-x86_64.toml", "x86"),
-        ("scenarios/stop-machine-yield-5.10.toml", "yield"),
-    ] {
-        let r = run(p);
-        let t = timeline_of(&r);
-        std::fs::write(format!("/tmp/tl-{name}.html"), timeline::render_html(&t, p)).unwrap();
-        std::fs::write(format!("/tmp/tl-{name}.json"), timeline::render_perfetto(&t)).unwrap();
-        std::fs::write(format!("/tmp/tl-{name}.txt"), timeline::render_terminal(&t, 120, false)).unwrap();
-        std::fs::write(format!("/tmp/tl-{name}-100.txt"), timeline::render_terminal(&t, 100, false)).unwrap();
-    }
-}

@@ -63,12 +63,27 @@ fn probe_bench(calls: u64) {
         );
         Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid")
     };
-    println!("kprobes: arm64, kernel 6.12, 1 CPU");
+    println!("kprobes: kernel 6.12, 1 CPU, a counting pre-handler on kprobe_target");
     let (r, d) = timed(|| runner::run_scenario(scenario("kprobe_target", 1234, calls, Some("kprobe_target"))));
     let r = r.expect("probe bench runs");
     let hits = r.kprobes.first().map_or(0, |p| p.nhit);
     println!(
-        "  {hits} hits of a counting kprobe on kprobe_target (xol: BRK #4, handler, step, BRK #6) in {:.3} s = {:.0} hits/s",
+        "  arm64  (BRK #4, handler, XOL step, BRK #6): {hits} hits in {:.3} s = {:.0} hits/s",
+        d.as_secs_f64(),
+        hits as f64 / d.as_secs_f64()
+    );
+    let x86 = fixture("fixtures/x86-probe-targets/x86-probe-targets.o");
+    let toml = format!(
+        "[machine]\nisa = \"x86_64\"\ncpus = 1\nkernel = \"6.12\"\nquantum = 100\nbudget = 100000000000\n\
+         [image]\nelf = [\"{}\"]\n[[kprobe]]\nname = \"count\"\nsymbol = \"kprobe_target\"\npre = []\n\
+         [[task]]\ncpu = 0\npid = 1\ncall = \"kprobe_target\"\nargs = [1234]\nrepeat = {calls}\n",
+        x86.display()
+    );
+    let s = Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid");
+    let (r, d) = timed(|| runner::run_scenario(s).expect("x86 probe bench runs"));
+    let hits = r.kprobes.first().map_or(0, |p| p.nhit);
+    println!(
+        "  x86_64 (int3, handler, step to the int3 after the copy): {hits} hits in {:.3} s = {:.0} hits/s",
         d.as_secs_f64(),
         hits as f64 / d.as_secs_f64()
     );
@@ -82,6 +97,59 @@ fn probe_bench(calls: u64) {
         d0.as_secs_f64(),
         d1.as_secs_f64(),
         d1.as_secs_f64() / d0.as_secs_f64()
+    );
+}
+
+/// The eBPF VM beside rbpf's interpreter on the same bytecode: a loop, and the shared conformance programs.
+fn bpf_bench(iterations: u64) {
+    use kernel_model::bpf::{assemble, conformance, insn::encode_bytes};
+    let n = iterations.max(100_000);
+    println!("eBPF: probesim's VM beside rbpf {} (interpreter), same bytecode", "0.4");
+    let asm = format!("mov %r0, 0\nmov %r1, {n}\nadd %r0, %r1\nsub %r1, 1\njne %r1, 0, -3\nexit\n");
+    let insns = assemble(&asm).expect("loop program assembles");
+    let bytes = encode_bytes(&insns);
+    let executed = 2 + 3 * n + 1;
+    let (ours, d_ours) = timed(|| conformance::run_case(&insns, &[], u64::MAX).map(|e| e.r0));
+    let vm = rbpf::EbpfVmNoData::new(Some(&bytes)).expect("rbpf accepts the loop");
+    let (theirs, d_theirs) = timed(|| vm.execute_program());
+    assert_eq!(ours.ok(), theirs.ok(), "both VMs must compute the same sum");
+    println!(
+        "  loop ({executed} insns): probesim {:.1} M insn/s, rbpf {:.1} M insn/s, ratio {:.2}",
+        mips(executed, d_ours),
+        mips(executed, d_theirs),
+        d_theirs.as_secs_f64() / d_ours.as_secs_f64()
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bpf-conformance/tests");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        println!("  conformance programs: {} not found, skipped", dir.display());
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let (mut both, mut t_ours, mut t_theirs) = (0, 0.0, 0.0);
+    for p in &paths {
+        let Ok(text) = std::fs::read_to_string(p) else { continue };
+        let Ok(case) = conformance::parse(&text) else { continue };
+        let Ok(insns) = case.program() else { continue };
+        let bytes = encode_bytes(&insns);
+        // Only programs rbpf accepts and computes identically are timed (it lacks newer instructions).
+        let Ok(vm) = rbpf::EbpfVmRaw::new(Some(&bytes)) else { continue };
+        let mut mem = case.mem.clone();
+        let (r_theirs, d1) = timed(|| (0..100).map(|_| vm.execute_program(&mut mem).ok()).last().flatten());
+        let (r_ours, d0) =
+            timed(|| (0..100).map(|_| conformance::run_case(&insns, &case.mem, 1_000_000).ok().map(|e| e.r0)).last().flatten());
+        if r_ours.is_some() && r_ours == r_theirs && Some(r_ours.unwrap_or(0)) == case.result {
+            both += 1;
+            t_ours += d0.as_secs_f64();
+            t_theirs += d1.as_secs_f64();
+        }
+    }
+    println!(
+        "  conformance: {both} of {} programs run identically in both; 100 runs each: probesim {:.3} s, rbpf {:.3} s, ratio {:.2}",
+        paths.len(),
+        t_ours,
+        t_theirs,
+        t_theirs / t_ours.max(1e-9)
     );
 }
 
@@ -129,6 +197,8 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     }
     println!();
     probe_bench(args.iterations / 20);
+    println!();
+    bpf_bench(args.iterations);
     println!();
     let per_run = (args.iterations / 20).max(1000);
     let batch: Vec<Scenario> = (0..args.batch as u64)

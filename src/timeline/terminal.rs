@@ -67,7 +67,7 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
         let digit = char::from_digit((w.index % 10) as u32, 10).unwrap_or('#');
         win[a] = digit;
     }
-    let _ = writeln!(out, "{:<LABEL$}{}", "patch", win.into_iter().collect::<String>().trim_end());
+    let _ = writeln!(out, "{}", format!("{:<LABEL$}{}", "patch", win.into_iter().collect::<String>()).trim_end());
     let mut st = vec![' '; cols];
     for m in &t.markers {
         let glyph = match m.label.trim_start_matches("MULTI_STOP_") {
@@ -80,7 +80,7 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
         };
         st[col_of(m.vtime)] = glyph;
     }
-    let _ = writeln!(out, "{:<LABEL$}{}", "state", st.into_iter().collect::<String>().trim_end());
+    let _ = writeln!(out, "{}", format!("{:<LABEL$}{}", "state", st.into_iter().collect::<String>()).trim_end());
     out.push_str(&axis_labels_only(t0, dur, cols));
 
     // The legend, wrapped to the width.
@@ -178,7 +178,7 @@ fn axis_labels_only(t0: u64, dur: u64, cols: usize) -> String {
             }
         }
     }
-    format!("{:<LABEL$}{}\n", "", labels.into_iter().collect::<String>().trim_end())
+    format!("{}\n", format!("{:<LABEL$}{}", "", labels.into_iter().collect::<String>()).trim_end())
 }
 
 /// `head` followed by `items` separated by spaces, wrapped at `width` with continuation lines indented by `indent`.
