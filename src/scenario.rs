@@ -359,8 +359,14 @@ pub struct KretprobeEntrySpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BpfSpec {
-    /// The object (clang `-target bpf`), relative to the scenario.
-    pub object: PathBuf,
+    /// The object (clang `-target bpf`), relative to the scenario…
+    pub object: Option<PathBuf>,
+    /// …or a program in the conformance assembler syntax.
+    pub asm: Option<String>,
+    /// The assembled program's name.
+    pub name: Option<String>,
+    /// Where an assembled program attaches: `kprobe/<symbol>`.
+    pub attach: Option<String>,
     /// The loading CPU.
     #[serde(default)]
     pub cpu: usize,
@@ -664,11 +670,29 @@ impl Scenario {
             if b.cpu >= m.cpus {
                 return Err(self.invalid(format!("bpf[{i}].cpu"), format!("CPU {} does not exist", b.cpu)));
             }
-            let path = dir.join(&b.object);
-            // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
-            kernel_model::bpf::BpfObject::load(&path)
-                .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
-            actions.push(Action { at: b.at, cpu: CpuId(b.cpu), op: ActionOp::AttachBpf(path) });
+            let op = match (&b.object, &b.asm) {
+                (Some(object), None) => {
+                    let path = dir.join(object);
+                    // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
+                    kernel_model::bpf::BpfObject::load(&path)
+                        .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
+                    ActionOp::AttachBpf(path)
+                }
+                (None, Some(text)) => {
+                    let name = b.name.clone().unwrap_or_else(|| format!("prog{i}"));
+                    let symbol = b
+                        .attach
+                        .as_deref()
+                        .and_then(|a| a.strip_prefix("kprobe/"))
+                        .ok_or_else(|| self.invalid(format!("bpf[{i}].attach"), "an asm program needs attach = \"kprobe/<symbol>\""))?
+                        .to_string();
+                    kernel_model::bpf::assemble(text)
+                        .map_err(|e| self.invalid(format!("bpf[{i}].asm"), e.to_string()))?;
+                    ActionOp::AttachBpfAsm { name, text: text.clone(), symbol }
+                }
+                _ => return Err(self.invalid(format!("bpf[{i}]"), "needs exactly one of `object` or `asm`")),
+            };
+            actions.push(Action { at: b.at, cpu: CpuId(b.cpu), op });
         }
         let policy = match m.schedule {
             Schedule::RoundRobin => Policy::RoundRobin,

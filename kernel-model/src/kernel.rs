@@ -928,6 +928,29 @@ impl Kernel {
         self.core.current_comm[cpu.0] = comm.to_string();
     }
 
+    /// Loads an assembled BPF program and attaches it as a trace kprobe on `symbol`.
+    pub fn request_attach_bpf_asm(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        name: &str,
+        text: &str,
+        symbol: &str,
+    ) -> Result<(), crate::bpf::BpfObjectError> {
+        let id = self.core.bpf.load_asm(name, text)?;
+        let spec = KprobeSpec {
+            name: format!("p_{symbol}_0"),
+            symbol_name: Some(symbol.to_string()),
+            offset: 0,
+            addr: None,
+            pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
+            post_handler: None,
+            disabled: false,
+        };
+        self.request_register_kprobe(m, cpu, spec);
+        Ok(())
+    }
+
     /// Loads a BPF object and attaches its `kprobe/<symbol>` programs as trace kprobes (BCC/libbpf
     /// `attach_kprobe`: `perf_event_open` → `register_kprobe` with `kprobe_dispatcher`), registered by `cpu`'s
     /// task. Returns the loader's error, if any.

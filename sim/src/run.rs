@@ -68,6 +68,15 @@ pub enum ActionOp {
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
     AttachBpf(std::path::PathBuf),
+    /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.
+    AttachBpfAsm {
+        /// Program name.
+        name: String,
+        /// Assembly text.
+        text: String,
+        /// The probed function.
+        symbol: String,
+    },
     /// The CPU's task unregisters, disables or enables a probe by name.
     ProbeOp(kernel_model::kernel::ProbeOpKind, String),
     /// The CPU's task calls `register_kretprobe`.
@@ -365,6 +374,11 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
         ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
+        ActionOp::AttachBpfAsm { name, text, symbol } => {
+            if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol) {
+                machine.emit(cpu, EventKind::Oops { message: format!("loading BPF program {name} failed: {e}") });
+            }
+        }
         ActionOp::AttachBpf(path) => {
             if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
                 machine.emit(cpu, EventKind::Oops { message: format!("loading BPF object failed: {e}") });
