@@ -24,6 +24,15 @@ pub struct RunArgs {
     /// Print only the SHA-256 of the event log.
     #[arg(long)]
     pub hash: bool,
+    /// Also write the multi-CPU timeline as one self-contained HTML file (inline SVG; zoom, pan, hover).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write the timeline as Chrome trace-event JSON (opens in Perfetto UI).
+    #[arg(long, value_name = "FILE")]
+    pub perfetto: Option<PathBuf>,
+    /// Print the timeline in the terminal instead of the event log.
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 /// Runs a scenario and prints its log. Exit 0 on success, 1 if a CPU oopsed or the budget ran out with work
@@ -33,6 +42,31 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
+    if args.html.is_some() || args.perfetto.is_some() || args.timeline {
+        let t = crate::timeline::Timeline::build(&report.log, &report.kallsyms, report.scenario.spec.machine.cpus);
+        let title = report.scenario.path.display().to_string();
+        for (path, text) in [
+            (&args.html, args.html.as_ref().map(|_| crate::timeline::render_html(&t, &title))),
+            (&args.perfetto, args.perfetto.as_ref().map(|_| crate::timeline::render_perfetto(&t))),
+        ] {
+            if let (Some(path), Some(text)) = (path, text) {
+                if let Err(e) = std::fs::write(path, text) {
+                    return super::fail(format!("{}: cannot write: {e}", path.display()));
+                }
+            }
+        }
+        if args.timeline {
+            use std::io::IsTerminal as _;
+            print!("{}", crate::timeline::render_terminal(&t, 100, std::io::stdout().is_terminal()));
+            return match report.failure() {
+                Some(msg) => {
+                    eprintln!("probesim: {msg}");
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            };
+        }
+    }
     if args.hash {
         println!("{}", report.log.hash());
     } else {
