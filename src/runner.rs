@@ -224,7 +224,17 @@ pub fn run_file(path: &Path) -> Result<Report, ScenarioError> {
 
 /// Runs a parsed scenario.
 pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
+    run_scenario_until(scenario, None).map(|(report, _, _)| report)
+}
+
+/// Runs a parsed scenario, stopping before scheduler turn `stop_before_turn` if given; returns the machine and the
+/// kernel as they are then, for the debugger views.
+pub fn run_scenario_until(
+    scenario: Scenario,
+    stop_before_turn: Option<u64>,
+) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     let mut p = scenario.prepare()?;
+    p.config.stop_before_turn = stop_before_turn;
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
     kernel.set_stop_machine_yield(p.stop_machine_yield);
@@ -253,7 +263,7 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
     let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
     let prog_list = if kernel.core.bpf.progs().is_empty() { String::new() } else { kernel.core.bpf.prog_list() };
     let perf_records = kernel.core.bpf.perf_records().to_vec();
-    Ok(Report {
+    let report = Report {
         scenario,
         log,
         summary,
@@ -267,5 +277,6 @@ pub fn run_scenario(scenario: Scenario) -> Result<Report, ScenarioError> {
         register_results,
         disasm_before,
         disasm_after,
-    })
+    };
+    Ok((report, p.machine, kernel))
 }

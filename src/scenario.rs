@@ -698,7 +698,7 @@ impl Scenario {
             Schedule::RoundRobin => Policy::RoundRobin,
             Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
         };
-        let config = RunConfig { quantum: m.quantum, policy, budget: m.budget };
+        let config = RunConfig { quantum: m.quantum, policy, budget: m.budget, stop_before_turn: None };
         let stop_machine_yield = match &m.stop_machine_yield {
             Some(f) => Some(resolve("machine.stop_machine_yield".into(), f)?),
             None => None,

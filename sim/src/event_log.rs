@@ -28,6 +28,9 @@ pub struct Event {
 #[derive(Clone, Debug, Default)]
 pub struct EventLog {
     events: Vec<Event>,
+    /// The scheduler turn each event was recorded in (not part of the event: a replay coordinate).
+    turns: Vec<u64>,
+    turn: u64,
 }
 
 impl EventLog {
@@ -35,6 +38,19 @@ impl EventLog {
     pub fn push(&mut self, vtime: VTime, cpu: CpuId, pc: KernelVa, kind: EventKind) {
         let seq = self.events.len() as u64;
         self.events.push(Event { seq, vtime, cpu, pc, kind });
+        self.turns.push(self.turn);
+    }
+
+    /// Sets the scheduler turn later events belong to.
+    pub fn set_turn(&mut self, turn: u64) {
+        self.turn = turn;
+    }
+
+    /// The scheduler turn event `seq` was recorded in: replaying the same scenario and stopping before that turn
+    /// gives the machine as it was just before the event.
+    #[must_use]
+    pub fn turn_of(&self, seq: u64) -> Option<u64> {
+        self.turns.get(usize::try_from(seq).ok()?).copied()
     }
 
     /// All events in order.

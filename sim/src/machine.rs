@@ -142,6 +142,11 @@ impl EmulatedMachine {
         &self.log
     }
 
+    /// Sets the scheduler turn the next events belong to (see `EventLog::turn_of`).
+    pub fn set_turn(&mut self, turn: u64) {
+        self.log.set_turn(turn);
+    }
+
     /// Takes the event log.
     pub fn take_log(&mut self) -> EventLog {
         std::mem::take(&mut self.log)

@@ -112,6 +112,8 @@ pub struct RunConfig {
     pub policy: Policy,
     /// Total instructions all CPUs may retire.
     pub budget: u64,
+    /// Stop just before this scheduler turn (to look at the machine as it was before an event).
+    pub stop_before_turn: Option<u64>,
 }
 
 /// How the run ended.
@@ -121,6 +123,8 @@ pub enum RunEnd {
     Completed,
     /// The instruction budget ran out first.
     BudgetExhausted,
+    /// Stopped at `RunConfig::stop_before_turn`.
+    Stopped,
 }
 
 /// A call's result.
@@ -190,6 +194,7 @@ pub fn run(
         start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
     }
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
+    let mut turn = 0u64;
     let end = 'outer: loop {
         let kernel_busy = (0..nr_cpus).any(|c| kernel.busy(CpuId(c)));
         let queued = queues.iter().any(|q| !q.is_empty());
@@ -209,6 +214,11 @@ pub fn run(
         }
         for cpu in scheduler.next_round() {
             let id = CpuId(cpu);
+            turn += 1;
+            if cfg.stop_before_turn == Some(turn) {
+                break 'outer RunEnd::Stopped;
+            }
+            machine.set_turn(turn);
             if running[cpu].is_none() && !kernel.busy(id) {
                 start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
             }

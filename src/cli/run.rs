@@ -33,11 +33,22 @@ pub struct RunArgs {
     /// Print the timeline in the terminal instead of the event log.
     #[arg(long)]
     pub timeline: bool,
+    /// Show the machine just before an event: `event:K`, `write:N` (the master's Nth patch write) or
+    /// `hit:N[:PROBE]` (the Nth kprobe hit). Use with --show.
+    #[arg(long, value_name = "SELECTOR")]
+    pub at: Option<crate::views::Selector>,
+    /// Debugger views at --at: u (disassembly), kn (backtraces of every CPU), r (registers), db/dd[:ADDR]
+    /// (memory), dt (structures).
+    #[arg(long, value_name = "VIEWS", default_value = "u,kn,r,dd,dt")]
+    pub show: String,
 }
 
 /// Runs a scenario and prints its log. Exit 0 on success, 1 if a CPU oopsed or the budget ran out with work
 /// left, 2 for bad input.
 pub fn run(args: &RunArgs) -> ExitCode {
+    if let Some(sel) = &args.at {
+        return at(args, sel);
+    }
     let report = match runner::run_file(&args.scenario) {
         Ok(r) => r,
         Err(e) => return super::fail(e),
@@ -82,4 +93,30 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         None => ExitCode::SUCCESS,
     }
+}
+
+/// `--at SELECTOR --show VIEWS`: run once to find the event, replay up to just before it, show the views.
+fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
+    let views = match crate::views::parse_views(&args.show) {
+        Ok(v) => v,
+        Err(e) => return super::fail(format!("--show: {e}")),
+    };
+    let scenario = match crate::scenario::Scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => return super::fail(e),
+    };
+    let full = match runner::run_scenario(scenario.clone()) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    let Some(event) = crate::views::find_event(&full.log, sel).cloned() else {
+        return super::fail(format!("{}: no event matches --at {sel:?}", args.scenario.display()));
+    };
+    let turn = full.log.turn_of(event.seq).unwrap_or(0).max(1);
+    let (_, mut machine, kernel) = match runner::run_scenario_until(scenario, Some(turn)) {
+        Ok(r) => r,
+        Err(e) => return super::fail(e),
+    };
+    print!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
+    ExitCode::SUCCESS
 }
