@@ -222,6 +222,12 @@ impl KernelCore {
         crate::bpf::TaskInfo::new(pid, &comm)
     }
 
+    /// Records a step of the hit path of the probe at `addr` on `cpu`, with the status it left.
+    pub fn emit_hit(&self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
+        let status = crate::kprobes::status_name(self.percpu[cpu.0].kcb.kprobe_status).to_string();
+        m.emit(cpu, EventKind::KprobeHit { probe: self.probe_name(addr), addr, what: what.into(), status });
+    }
+
     /// Models `free_insn_slot()`.
     pub fn free_insn_slot(&mut self, m: &dyn Machine, slot: KernelVa, size: u64) {
         let (base, _) = m.insn_slot_area();
@@ -308,6 +314,20 @@ impl KernelCore {
             ret: 0,
             waiting_call: false,
         })
+    }
+}
+
+/// The `struct kprobe` of a trace kprobe (`perf_event_open` of a kprobe event): `kprobe_dispatcher` as its
+/// pre-handler, `progs` as the event's `prog_array`.
+fn trace_kprobe_spec(name: String, symbol: &str, pre_handler: PreHandler) -> KprobeSpec {
+    KprobeSpec {
+        name,
+        symbol_name: Some(symbol.to_string()),
+        offset: 0,
+        addr: None,
+        pre_handler,
+        post_handler: None,
+        disabled: false,
     }
 }
 
@@ -713,13 +733,8 @@ impl Kernel {
             h.child += 1;
             h.action = 0;
         }
-        let regs = self.arch.after_handler(&mut self.core, m, cpu, h.kind, h.addr, h.regs, h.ret);
-        match regs {
-            Some(regs) => {
-                m.set_pt_regs(cpu, &regs);
-                self.leave_model_if_idle(m, cpu);
-            }
-            None => {}
+        if self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
+            self.leave_model_if_idle(m, cpu);
         }
     }
 
@@ -938,16 +953,8 @@ impl Kernel {
         symbol: &str,
     ) -> Result<(), crate::bpf::BpfObjectError> {
         let id = self.core.bpf.load_asm(name, text)?;
-        let spec = KprobeSpec {
-            name: format!("p_{symbol}_0"),
-            symbol_name: Some(symbol.to_string()),
-            offset: 0,
-            addr: None,
-            pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
-            post_handler: None,
-            disabled: false,
-        };
-        self.request_register_kprobe(m, cpu, spec);
+        let pre = PreHandler::TraceDispatcher { progs: vec![id] };
+        self.request_register_kprobe(m, cpu, trace_kprobe_spec(format!("p_{symbol}_0"), symbol, pre));
         Ok(())
     }
 
@@ -966,29 +973,13 @@ impl Kernel {
             let (name, attach) = (p.name.clone(), p.attach.clone());
             match attach {
                 crate::bpf::AttachPoint::Kprobe { symbol: Some(sym) } => {
-                    let spec = KprobeSpec {
-                        // BCC's event name: p_<symbol>_0.
-                        name: format!("p_{sym}_0"),
-                        symbol_name: Some(sym),
-                        offset: 0,
-                        addr: None,
-                        pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
-                        post_handler: None,
-                        disabled: false,
-                    };
-                    self.request_register_kprobe(m, cpu, spec);
+                    // BCC's event name: p_<symbol>_0.
+                    let pre = PreHandler::TraceDispatcher { progs: vec![id] };
+                    self.request_register_kprobe(m, cpu, trace_kprobe_spec(format!("p_{sym}_0"), &sym, pre));
                 }
                 crate::bpf::AttachPoint::Kretprobe { symbol: Some(sym) } => {
-                    let kp = KprobeSpec {
-                        // BCC's event name for a return probe: r_<symbol>_0.
-                        name: format!("r_{sym}_0"),
-                        symbol_name: Some(sym),
-                        offset: 0,
-                        addr: None,
-                        pre_handler: PreHandler::None,
-                        post_handler: None,
-                        disabled: false,
-                    };
+                    // BCC's event name for a return probe: r_<symbol>_0.
+                    let kp = trace_kprobe_spec(format!("r_{sym}_0"), &sym, PreHandler::None);
                     // kretprobe_dispatcher → kretprobe_perf_func → trace_call_bpf, as the return handler.
                     let handler = Some(vec![HandlerAction::RunBpf(vec![id])]);
                     self.request_register_kretprobe(m, cpu, kp, 0, None, handler);
@@ -1057,6 +1048,46 @@ impl Kernel {
             m.emit(cpu, EventKind::Oops { message: message.clone() });
         }
         action
+    }
+
+    /// Continues the hit path after the pre- or post-handlers ran (the tail of `kprobe_breakpoint_handler` /
+    /// `kprobe_int3_handler`, or of `post_kprobe_handler` / `kprobe_post_process`). Returns whether the CPU goes
+    /// back to guest code (false: more handlers were pushed).
+    fn after_handler(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        kind: HandlerKind,
+        addr: KernelVa,
+        mut regs: PtRegs,
+        ret: u64,
+    ) -> bool {
+        let action = match kind {
+            HandlerKind::Pre if ret == 0 => self.arch.setup_singlestep(&mut self.core, m, cpu, addr, &mut regs),
+            HandlerKind::Pre => {
+                // The pre-handler changed the pc: reset_current_kprobe, no step, no post-handler.
+                self.core.set_current_kprobe(cpu, None);
+                self.core.emit_hit(m, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
+                m.set_pt_regs(cpu, &regs);
+                TrapAction::Resume
+            }
+            HandlerKind::Post => {
+                self.core.set_current_kprobe(cpu, None);
+                self.core.emit_hit(m, cpu, addr, "post_handler done");
+                m.set_pt_regs(cpu, &regs);
+                m.context_synchronize(cpu, "exception return");
+                TrapAction::Resume
+            }
+        };
+        match action {
+            TrapAction::Resume => true,
+            TrapAction::Model => false,
+            TrapAction::Oops { message } => {
+                // FIXME: an oops in a handler continuation is logged but does not kill the task.
+                m.emit(cpu, EventKind::Oops { message });
+                true
+            }
+        }
     }
 
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),

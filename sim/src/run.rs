@@ -280,26 +280,21 @@ pub fn run(
                         start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
                     }
                 }
-                Outcome::ModelCall(addr) => match kernel.model_call(machine, id, KernelVa(addr)) {
-                    TrapAction::Resume | TrapAction::Model => {}
-                    TrapAction::Oops { .. } => {
+                Outcome::ModelCall(_) | Outcome::Trap(_) => {
+                    let action = match result.outcome {
+                        Outcome::ModelCall(addr) => kernel.model_call(machine, id, KernelVa(addr)),
+                        Outcome::Trap(trap) => kernel.handle_trap(machine, id, &trap),
+                        _ => unreachable!("matched above"),
+                    };
+                    if let TrapAction::Oops { .. } = action {
+                        // die(): the task is killed; the CPU goes on with its next task.
                         calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
                         machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
                         running[cpu] = None;
                         machine.reset_cpu(id);
                         start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
                     }
-                },
-                Outcome::Trap(trap) => match kernel.handle_trap(machine, id, &trap) {
-                    TrapAction::Resume | TrapAction::Model => {}
-                    TrapAction::Oops { .. } => {
-                        calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
-                        machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
-                        running[cpu] = None;
-                        machine.reset_cpu(id);
-                        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
-                    }
-                },
+                }
             }
         }
     };

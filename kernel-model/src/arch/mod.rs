@@ -7,7 +7,7 @@ pub mod x86_64;
 
 use crate::event::Trap;
 use crate::errno::Errno;
-use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -74,18 +74,15 @@ pub trait ArchKernel {
     ) -> Result<PatchJob, Errno>;
     /// Bytes of one XOL slot.
     fn slot_size(&self) -> u64;
-    /// Continues the hit path after the pre- or post-handlers ran; returns the registers to resume with, or
-    /// `None` if the kernel stays in model mode (more handlers pushed).
-    fn after_handler(
+    /// `setup_singlestep` after a pre-handler returned 0: step or simulate (arm64), boost, emulate or step (x86).
+    fn setup_singlestep(
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
         cpu: CpuId,
-        kind: HandlerKind,
         addr: KernelVa,
-        regs: PtRegs,
-        ret: u64,
-    ) -> Option<PtRegs>;
+        regs: &mut PtRegs,
+    ) -> TrapAction;
     /// The call chain from the exception vector to the kprobe handler, outermost first (arm64: `el1_sync` …
     /// `kprobe_breakpoint_handler`; x86: `asm_exc_int3` … `kprobe_int3_handler`).
     fn kprobe_hit_frames(&self) -> Vec<String>;

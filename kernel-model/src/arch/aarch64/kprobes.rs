@@ -13,7 +13,7 @@ use crate::errno::Errno;
 use crate::event::EventKind;
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
-    status_name, KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
+    KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
 };
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -29,10 +29,6 @@ fn arm64(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
     }
 }
 
-fn hit(m: &mut dyn Machine, k: &KernelCore, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
-    let status = status_name(k.percpu[cpu.0].kcb.kprobe_status).to_string();
-    m.emit(cpu, EventKind::KprobeHit { probe: k.probe_name(addr), addr, what: what.into(), status });
-}
 
 /// Models `arch_prepare_kprobe` (arch/arm64/kernel/probes/kprobes.c).
 pub fn arch_prepare_kprobe(
@@ -150,7 +146,7 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
         return match status {
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
-                hit(m, k, cpu, addr, format!("reenter_kprobe: missed (current {cur}), no handlers"));
+                k.emit_hit(m, cpu, addr, format!("reenter_kprobe: missed (current {cur}), no handlers"));
                 setup_singlestep(k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
@@ -165,7 +161,7 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
     }
     k.set_current_kprobe(cpu, Some(addr));
     k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
-    hit(m, k, cpu, addr, "kprobe_breakpoint_handler");
+    k.emit_hit(m, cpu, addr, "kprobe_breakpoint_handler");
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
             Kernel::push_handler(k, cpu, h);
@@ -177,7 +173,7 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
 
 /// Models `setup_singlestep`: step the original instruction out of line with DAIF masked, or simulate it and run
 /// the post-handler in the same exception.
-fn setup_singlestep(
+pub fn setup_singlestep(
     k: &mut KernelCore,
     m: &mut dyn Machine,
     cpu: CpuId,
@@ -207,7 +203,7 @@ fn setup_singlestep(
             k.percpu[cpu.0].kcb.ss_ctx = Some(slot.0 + 4);
         }
         r.pc = slot.0;
-        hit(m, k, cpu, addr, format!("setup_singlestep: pc = slot {slot}, DAIF masked"));
+        k.emit_hit(m, cpu, addr, format!("setup_singlestep: pc = slot {slot}, DAIF masked"));
         m.set_pt_regs(cpu, regs);
         m.context_synchronize(cpu, "eret");
         TrapAction::Resume
@@ -228,7 +224,7 @@ fn setup_singlestep(
                 return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
             }
         }
-        hit(m, k, cpu, addr, format!("simulate_{class}"));
+        k.emit_hit(m, cpu, addr, format!("simulate_{class}"));
         post_kprobe_handler(k, m, cpu, regs)
     }
 }
@@ -249,7 +245,7 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
         // restore_previous_kprobe.
         pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
         pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
-        hit(m, k, cpu, cur, "post_kprobe_handler: restore_previous_kprobe");
+        k.emit_hit(m, cpu, cur, "post_kprobe_handler: restore_previous_kprobe");
         m.set_pt_regs(cpu, regs);
         m.context_synchronize(cpu, "eret");
         return TrapAction::Resume;
@@ -262,7 +258,7 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
         }
         None => {
             k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, cur, "post_kprobe_handler: done");
+            k.emit_hit(m, cpu, cur, "post_kprobe_handler: done");
             m.set_pt_regs(cpu, regs);
             m.context_synchronize(cpu, "eret");
             TrapAction::Resume
@@ -298,43 +294,7 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     let r = arm64(&mut regs);
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
     let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
-    hit(m, k, cpu, cur, "kprobe_breakpoint_ss_handler");
+    k.emit_hit(m, cpu, cur, "kprobe_breakpoint_ss_handler");
     Some(post_kprobe_handler(k, m, cpu, &mut regs))
 }
 
-/// Continues after handlers (see [`crate::arch::ArchKernel::after_handler`]).
-pub fn after_handler(
-    k: &mut KernelCore,
-    m: &mut dyn Machine,
-    cpu: CpuId,
-    kind: HandlerKind,
-    addr: KernelVa,
-    mut regs: PtRegs,
-    ret: u64,
-) -> Option<PtRegs> {
-    let action = match kind {
-        HandlerKind::Pre if ret == 0 => setup_singlestep(k, m, cpu, addr, &mut regs, false),
-        HandlerKind::Pre => {
-            // The pre-handler changed the pc: reset_current_kprobe, no step, no post-handler.
-            k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
-            m.set_pt_regs(cpu, &regs);
-            TrapAction::Resume
-        }
-        HandlerKind::Post => {
-            k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, addr, "post_handler done");
-            m.set_pt_regs(cpu, &regs);
-            m.context_synchronize(cpu, "eret");
-            TrapAction::Resume
-        }
-    };
-    match action {
-        TrapAction::Resume => Some(m.pt_regs(cpu)),
-        TrapAction::Model => None,
-        TrapAction::Oops { message } => {
-            m.emit(cpu, EventKind::Oops { message });
-            Some(m.pt_regs(cpu))
-        }
-    }
-}

@@ -15,7 +15,7 @@ pub mod patching;
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
-use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -119,17 +119,15 @@ impl ArchKernel for Aarch64Kernel {
         kprobes::SLOT_SIZE
     }
 
-    fn after_handler(
+    fn setup_singlestep(
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
         cpu: CpuId,
-        kind: HandlerKind,
         addr: KernelVa,
-        regs: PtRegs,
-        ret: u64,
-    ) -> Option<PtRegs> {
-        kprobes::after_handler(k, m, cpu, kind, addr, regs, ret)
+        regs: &mut PtRegs,
+    ) -> TrapAction {
+        kprobes::setup_singlestep(k, m, cpu, addr, regs, false)
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {

@@ -15,7 +15,7 @@ use crate::arch::PtRegs;
 use crate::errno::Errno;
 use crate::event::EventKind;
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
-use crate::kprobes::{status_name, KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
+use crate::kprobes::{KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, KernelVa};
@@ -53,10 +53,6 @@ fn x86(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
     }
 }
 
-fn hit(m: &mut dyn Machine, k: &KernelCore, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
-    let status = status_name(k.percpu[cpu.0].kcb.kprobe_status).to_string();
-    m.emit(cpu, EventKind::KprobeHit { probe: k.probe_name(addr), addr, what: what.into(), status });
-}
 
 /// Models `arch_prepare_kprobe`: `can_probe`, `__copy_instruction`, the slot layout of the profile, and
 /// `text_poke(p->ainsn.insn, buf, len)` into the slot.
@@ -139,7 +135,7 @@ pub fn kprobe_int3_handler(
             return Some(match k.percpu[cpu.0].kcb.kprobe_status {
                 KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE | KPROBE_HIT_SS => {
                     k.kprobes.inc_nmissed(addr);
-                    hit(m, k, cpu, addr, "reenter_kprobe: missed, no handlers");
+                    k.emit_hit(m, cpu, addr, "reenter_kprobe: missed, no handlers");
                     setup_singlestep(s, k, m, cpu, addr, &mut regs, true)
                 }
                 _ => TrapAction::Oops {
@@ -149,7 +145,7 @@ pub fn kprobe_int3_handler(
         }
         set_current_kprobe(s, k, cpu, addr, &regs);
         k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
-        hit(m, k, cpu, addr, "kprobe_int3_handler");
+        k.emit_hit(m, cpu, addr, "kprobe_int3_handler");
         return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
             Some(h) => {
                 Kernel::push_handler(k, cpu, h);
@@ -168,7 +164,7 @@ pub fn kprobe_int3_handler(
                 if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
                     let saved = s.flags.get(&cpu.0).copied().unwrap_or_default().saved_flags;
                     resume_singlestep(cur, x.ainsn.insn, saved, x86(&mut regs));
-                    hit(m, k, cpu, cur, "resume_singlestep (int3 after the copy)");
+                    k.emit_hit(m, cpu, cur, "resume_singlestep (int3 after the copy)");
                     return Some(kprobe_post_process(s, k, m, cpu, &mut regs));
                 }
             }
@@ -187,7 +183,7 @@ pub fn kprobe_int3_handler(
 }
 
 /// Models `setup_singlestep`.
-fn setup_singlestep(
+pub fn setup_singlestep(
     s: &mut X86KprobeState,
     k: &mut KernelCore,
     m: &mut dyn Machine,
@@ -214,7 +210,7 @@ fn setup_singlestep(
             k.set_current_kprobe(cpu, None);
         }
         regs.set_ip(x.ainsn.insn.0);
-        hit(m, k, cpu, addr, format!("setup_singlestep: boosted, ip = slot {}", x.ainsn.insn));
+        k.emit_hit(m, cpu, addr, format!("setup_singlestep: boosted, ip = slot {}", x.ainsn.insn));
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -235,7 +231,7 @@ fn setup_singlestep(
             r.flags |= X86_EFLAGS_TF;
             r.flags &= !X86_EFLAGS_IF;
             r.ip = if x.opcode == INT3_INSN_OPCODE { addr.0 } else { x.ainsn.insn.0 };
-            hit(m, k, cpu, addr, format!("setup_singlestep: TF single-step of slot {}", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, format!("setup_singlestep: TF single-step of slot {}", x.ainsn.insn));
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -244,12 +240,12 @@ fn setup_singlestep(
                 if op.emulate(&x.ainsn, x86(regs), m).is_err() {
                     return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
                 }
-                hit(m, k, cpu, addr, op.kernel_function());
+                k.emit_hit(m, cpu, addr, op.kernel_function());
                 return kprobe_post_process(s, k, m, cpu, regs);
             }
             x86(regs).flags &= !X86_EFLAGS_IF;
             regs.set_ip(x.ainsn.insn.0);
-            hit(m, k, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -271,7 +267,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
     };
     if k.percpu[cpu.0].kcb.kprobe_status == KPROBE_REENTER {
         restore_previous_kprobe(s, k, cpu);
-        hit(m, k, cpu, cur, "restore_previous_kprobe");
+        k.emit_hit(m, cpu, cur, "restore_previous_kprobe");
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -283,7 +279,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
         }
         None => {
             k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, cur, "kprobe_post_process: done");
+            k.emit_hit(m, cpu, cur, "kprobe_post_process: done");
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -317,42 +313,7 @@ pub fn kprobe_debug_handler(
         Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
     }
     x86(&mut regs).flags |= flags.saved_flags;
-    hit(m, k, cpu, cur, "kprobe_debug_handler: resume_execution");
+    k.emit_hit(m, cpu, cur, "kprobe_debug_handler: resume_execution");
     Some(kprobe_post_process(s, k, m, cpu, &mut regs))
 }
 
-/// Continues after handlers (see `ArchKernel::after_handler`).
-pub fn after_handler(
-    s: &mut X86KprobeState,
-    k: &mut KernelCore,
-    m: &mut dyn Machine,
-    cpu: CpuId,
-    kind: HandlerKind,
-    addr: KernelVa,
-    mut regs: PtRegs,
-    ret: u64,
-) -> Option<PtRegs> {
-    let action = match kind {
-        HandlerKind::Pre if ret == 0 => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
-        HandlerKind::Pre => {
-            k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
-            m.set_pt_regs(cpu, &regs);
-            TrapAction::Resume
-        }
-        HandlerKind::Post => {
-            k.set_current_kprobe(cpu, None);
-            hit(m, k, cpu, addr, "post_handler done");
-            m.set_pt_regs(cpu, &regs);
-            TrapAction::Resume
-        }
-    };
-    match action {
-        TrapAction::Resume => Some(m.pt_regs(cpu)),
-        TrapAction::Model => None,
-        TrapAction::Oops { message } => {
-            m.emit(cpu, EventKind::Oops { message });
-            Some(m.pt_regs(cpu))
-        }
-    }
-}

@@ -11,7 +11,7 @@ pub mod ptrace;
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
 use crate::event::Trap;
-use crate::kernel::{HandlerKind, KernelCore, PatchJob, TrapAction};
+use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -100,17 +100,15 @@ impl ArchKernel for X86Kernel {
         kprobes::SLOT_SIZE
     }
 
-    fn after_handler(
+    fn setup_singlestep(
         &mut self,
         k: &mut KernelCore,
         m: &mut dyn Machine,
         cpu: CpuId,
-        kind: HandlerKind,
         addr: KernelVa,
-        regs: PtRegs,
-        ret: u64,
-    ) -> Option<PtRegs> {
-        kprobes::after_handler(&mut self.kp, k, m, cpu, kind, addr, regs, ret)
+        regs: &mut PtRegs,
+    ) -> TrapAction {
+        kprobes::setup_singlestep(&mut self.kp, k, m, cpu, addr, regs, false)
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {
