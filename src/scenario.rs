@@ -287,6 +287,9 @@ pub struct KprobeEntrySpec {
     /// Register disabled.
     #[serde(default)]
     pub disabled: bool,
+    /// Register with the other `[[kprobe]]`s of the same batch in one `register_kprobes()` call (they share `cpu`
+    /// and `at`; the call's result is recorded under the batch name).
+    pub batch: Option<String>,
 }
 
 /// `[[expect_kprobe]]`: what a probe's registration and counters must be at the end.
@@ -490,6 +493,12 @@ impl Scenario {
             if k.cpu >= m.cpus {
                 return Err(self.invalid(format!("kprobe[{i}].cpu"), format!("CPU {} does not exist", k.cpu)));
             }
+            if let Some(b) = &k.batch {
+                let first = self.spec.kprobes.iter().find(|o| o.batch.as_ref() == Some(b)).expect("k itself");
+                if (first.cpu, first.at) != (k.cpu, k.at) {
+                    return Err(self.invalid(format!("kprobe[{i}].batch"), format!("members of batch `{b}` must share cpu and at")));
+                }
+            }
             if k.trace && k.pre.is_some() {
                 return Err(self.invalid(format!("kprobe[{i}]"), "a trace kprobe's pre-handler is kprobe_dispatcher; drop `pre`"));
             }
@@ -643,7 +652,23 @@ impl Scenario {
                 post_handler: steps(&k.post)?,
                 disabled: k.disabled,
             };
-            actions.push(Action { at: k.at, cpu: CpuId(k.cpu), op: ActionOp::RegisterKprobe(spec) });
+            match &k.batch {
+                None => actions.push(Action { at: k.at, cpu: CpuId(k.cpu), op: ActionOp::RegisterKprobe(spec) }),
+                Some(b) => {
+                    let existing = actions.iter_mut().find_map(|a| match &mut a.op {
+                        ActionOp::RegisterKprobes(name, specs) if name == b => Some(specs),
+                        _ => None,
+                    });
+                    match existing {
+                        Some(specs) => specs.push(spec),
+                        None => actions.push(Action {
+                            at: k.at,
+                            cpu: CpuId(k.cpu),
+                            op: ActionOp::RegisterKprobes(b.clone(), vec![spec]),
+                        }),
+                    }
+                }
+            }
         }
         for (i, k) in self.spec.kretprobes.iter().enumerate() {
             let place = format!("kretprobe[{i}]");

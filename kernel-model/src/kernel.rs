@@ -81,6 +81,8 @@ pub struct HandlerRun {
 #[derive(Clone, Debug)]
 struct RegisterOp {
     spec: KprobeSpec,
+    /// The `register_kprobes()` call this registration is part of, if any.
+    batch: Option<String>,
     phase: RegPhase,
     id: Option<ProbeId>,
     /// Stack frame for the patch struct (`aarch64_insn_patch_text`'s locals).
@@ -337,6 +339,8 @@ pub struct Kernel {
     pub core: KernelCore,
     arch: Box<dyn ArchKernel>,
     stop_machine_yield: Option<KernelVa>,
+    /// `register_kprobes` calls in progress: the members registered so far.
+    batches: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The argument `stop_machine_yield`'s modelled call passes (`cpu_relax_loop(1)`: one `cpu_relax()`, as
@@ -368,6 +372,7 @@ impl Kernel {
             },
             arch: arch::lookup(isa, profile),
             stop_machine_yield: None,
+            batches: std::collections::BTreeMap::new(),
         }
     }
 
@@ -380,6 +385,25 @@ impl Kernel {
     /// Asks `cpu`'s current task to call `register_kprobe(spec)` (as a perf_event_open or a module init would).
     /// The registration runs in model mode on that CPU from its next turn.
     pub fn request_register_kprobe(&mut self, m: &mut dyn Machine, cpu: CpuId, spec: KprobeSpec) {
+        self.request_register(m, cpu, spec, None);
+    }
+
+    /// Asks `cpu`'s task to call `register_kprobes(kps, n)` (kernel/kprobes.c): the probes register in order; on
+    /// the first failure the ones already registered are unregistered and the call returns that error. The call's
+    /// result is recorded under `batch`.
+    pub fn request_register_kprobes(&mut self, m: &mut dyn Machine, cpu: CpuId, batch: &str, specs: Vec<KprobeSpec>) {
+        if specs.is_empty() {
+            // if (num <= 0) return -EINVAL;
+            self.core.register_results.push((batch.to_string(), Err(Errno::EINVAL)));
+            return;
+        }
+        self.batches.insert(batch.to_string(), Vec::new());
+        for spec in specs {
+            self.request_register(m, cpu, spec, Some(batch.to_string()));
+        }
+    }
+
+    fn request_register(&mut self, m: &mut dyn Machine, cpu: CpuId, spec: KprobeSpec, batch: Option<String>) {
         // The call's frame sits below whatever the CPU's stack holds now, as a syscall's would.
         let sp = m.pt_regs(cpu).sp();
         let top = m.stack_top(cpu).0;
@@ -389,7 +413,35 @@ impl Kernel {
         // below the earlier ones (the innermost activity runs first).
         let acts = &mut self.core.percpu[cpu.0].activities;
         let at = acts.iter().position(|a| matches!(a, Activity::Register(_))).unwrap_or(acts.len());
-        acts.insert(at, Activity::Register(RegisterOp { spec, phase: RegPhase::Start, id: None, frame }));
+        acts.insert(at, Activity::Register(RegisterOp { spec, batch, phase: RegPhase::Start, id: None, frame }));
+    }
+
+    /// The `register_kprobes` loop around one member's result: remember a success; on a failure, drop the members
+    /// not yet registered and unregister the ones that were (in reverse order), and return the error.
+    fn register_kprobes_step(&mut self, m: &mut dyn Machine, cpu: CpuId, batch: &str, name: &str, res: Result<(), Errno>) {
+        let acts = &mut self.core.percpu[cpu.0].activities;
+        let pending = acts.iter().any(|a| matches!(a, Activity::Register(op) if op.batch.as_deref() == Some(batch)));
+        match res {
+            Ok(()) => {
+                self.batches.entry(batch.to_string()).or_default().push(name.to_string());
+                if !pending {
+                    m.emit(cpu, EventKind::Kprobe { probe: batch.into(), what: "register_kprobes returned 0".into() });
+                    self.core.register_results.push((batch.to_string(), Ok(())));
+                }
+            }
+            Err(e) => {
+                acts.retain(|a| !matches!(a, Activity::Register(op) if op.batch.as_deref() == Some(batch)));
+                let done = self.batches.remove(batch).unwrap_or_default();
+                m.emit(cpu, EventKind::Kprobe {
+                    probe: batch.into(),
+                    what: format!("register_kprobes returned {e}; unregistering {} already registered", done.len()),
+                });
+                self.core.register_results.push((batch.to_string(), Err(e)));
+                for n in done.into_iter().rev() {
+                    self.request_probe_op(m, cpu, ProbeOpKind::Unregister, n);
+                }
+            }
+        }
     }
 
     fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {
@@ -550,6 +602,9 @@ impl Kernel {
             k.core.register_results.push((op.spec.name.clone(), res));
             if let (Err(_), Some(id)) = (res, op.id) {
                 k.core.kprobes.get_mut(id).registered = false;
+            }
+            if let Some(batch) = &op.batch {
+                k.register_kprobes_step(m, cpu, batch, &op.spec.name, res);
             }
             k.leave_model_if_idle(m, cpu);
         };

@@ -64,6 +64,8 @@ pub enum ActionOp {
     SkipSyncs(u32),
     /// The CPU's task calls `register_kprobe`.
     RegisterKprobe(KprobeSpec),
+    /// The CPU's task calls `register_kprobes` with these probes; the call's result is recorded under the name.
+    RegisterKprobes(String, Vec<KprobeSpec>),
     /// The CPU's task patches live text with x86 `text_poke_bp`.
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
@@ -378,6 +380,7 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
+        ActionOp::RegisterKprobes(batch, specs) => kernel.request_register_kprobes(machine, cpu, batch, specs.clone()),
         ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
         ActionOp::AttachBpfAsm { name, text, symbol } => {
             if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol) {
