@@ -73,9 +73,12 @@ pub struct MachineSpec {
     /// `"round-robin"` (default) or `"shuffle"`.
     #[serde(default)]
     pub schedule: Schedule,
-    /// Seed of the shuffled schedule.
+    /// Seed of the shuffled schedule (and of the quantum jitter).
     #[serde(default)]
     pub seed: u64,
+    /// Draw each quantum's length from 1..=quantum (seeded): CPUs drift out of lockstep.
+    #[serde(default)]
+    pub quantum_jitter: bool,
     /// Instruction budget of the whole run.
     #[serde(default = "default_budget")]
     pub budget: u64,
@@ -720,10 +723,18 @@ impl Scenario {
             actions.push(Action { at: b.at, cpu: CpuId(b.cpu), op });
         }
         let policy = match m.schedule {
+            // Jitter needs the seeded generator even in round-robin order.
+            Schedule::RoundRobin if m.quantum_jitter => Policy::Jitter { seed: m.seed },
             Schedule::RoundRobin => Policy::RoundRobin,
             Schedule::Shuffle => Policy::Shuffle { seed: m.seed },
         };
-        let config = RunConfig { quantum: m.quantum, policy, budget: m.budget, stop_before_turn: None };
+        let config = RunConfig {
+            quantum: m.quantum,
+            policy,
+            budget: m.budget,
+            stop_before_turn: None,
+            quantum_jitter: m.quantum_jitter,
+        };
         let stop_machine_yield = match &m.stop_machine_yield {
             Some(f) => Some(resolve("machine.stop_machine_yield".into(), f)?),
             None => None,

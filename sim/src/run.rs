@@ -116,6 +116,8 @@ pub struct RunConfig {
     pub budget: u64,
     /// Stop just before this scheduler turn (to look at the machine as it was before an event).
     pub stop_before_turn: Option<u64>,
+    /// Draw each quantum's length from `1..=quantum` with the seeded generator.
+    pub quantum_jitter: bool,
 }
 
 /// How the run ended.
@@ -246,13 +248,15 @@ pub fn run(
             if running[cpu].is_none() {
                 // No task: the CPU runs guest code only for the kernel (a handler's or the stop loop's call).
                 if kernel.in_guest_call(id) {
-                    let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
+                    let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
+                    let result = machine.run_quantum(id, q.min(cfg.budget - used));
                     kernel_only_outcome(machine, kernel, id, result.outcome);
                 }
                 continue;
             }
             let r = running[cpu].as_mut().expect("checked above");
-            let result = machine.run_quantum(id, cfg.quantum.min(cfg.budget - used));
+            let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
+            let result = machine.run_quantum(id, q.min(cfg.budget - used));
             match result.outcome {
                 Outcome::QuantumDone => {}
                 Outcome::Returned if kernel.on_return(machine, id) => {}

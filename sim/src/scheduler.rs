@@ -11,6 +11,11 @@ pub enum Policy {
         /// The seed.
         seed: u64,
     },
+    /// Round-robin order, with a seeded generator for quantum jitter.
+    Jitter {
+        /// The seed.
+        seed: u64,
+    },
 }
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, and identical on every platform.
@@ -59,9 +64,19 @@ impl Scheduler {
     pub fn new(policy: Policy, nr_cpus: usize) -> Scheduler {
         let seed = match policy {
             Policy::RoundRobin => 0,
-            Policy::Shuffle { seed } => seed,
+            Policy::Shuffle { seed } | Policy::Jitter { seed } => seed,
         };
         Scheduler { policy, rng: SplitMix64::new(seed), nr_cpus }
+    }
+
+    /// The length of a CPU's next quantum: `quantum`, or with `jitter` a length drawn uniformly from
+    /// `1..=quantum` by the seeded generator (CPUs that run at different speeds, so they drift out of lockstep).
+    pub fn quantum(&mut self, quantum: u64, jitter: bool) -> u64 {
+        if jitter && quantum > 1 {
+            1 + self.rng.below(quantum)
+        } else {
+            quantum
+        }
     }
 
     /// The order of the next round.
