@@ -791,7 +791,7 @@ impl Scenario {
 
     fn hex_bytes(&self, place: &str, b: &str) -> Result<Vec<u8>, ScenarioError> {
         let hex: String = b.split_whitespace().collect();
-        if hex.len() % 2 != 0 || !hex.is_ascii() {
+        if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
             return Err(self.invalid(place, "bytes must be pairs of hex digits"));
         }
         (0..hex.len())

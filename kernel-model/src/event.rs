@@ -241,7 +241,7 @@ impl Hex {
     /// Renders 4-byte groups as little-endian words (arm64 style), other lengths as a byte string.
     #[must_use]
     pub fn render(&self) -> String {
-        if !self.0.is_empty() && self.0.len() % 4 == 0 {
+        if !self.0.is_empty() && self.0.len().is_multiple_of(4) {
             let words: Vec<String> = self
                 .0
                 .chunks(4)

@@ -306,7 +306,7 @@ impl KernelCore {
                     }
             })
             .collect();
-        (!probes.is_empty()).then(|| HandlerRun {
+        (!probes.is_empty()).then_some(HandlerRun {
             regs,
             addr,
             kind,

@@ -272,7 +272,7 @@ impl Kprobes {
             if s.kind != SymbolKind::Text {
                 return Err(KprobeError::new(Errno::EINVAL, format!("check_kprobe_address_safe: {} is data", s.name)));
             }
-            if self.blacklist.iter().any(|b| *b == s.name) {
+            if self.blacklist.contains(&s.name) {
                 return Err(KprobeError::new(
                     Errno::EINVAL,
                     format!("check_kprobe_address_safe: {} is on the kprobe blacklist", s.name),

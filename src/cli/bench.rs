@@ -104,7 +104,7 @@ fn probe_bench(calls: u64) {
 fn bpf_bench(iterations: u64) {
     use kernel_model::bpf::{assemble, conformance, insn::encode_bytes};
     let n = iterations.max(100_000);
-    println!("eBPF: probesim's VM beside rbpf {} (interpreter), same bytecode", "0.4");
+    println!("eBPF: probesim's VM beside rbpf 0.4 (interpreter), same bytecode");
     let asm = format!("mov %r0, 0\nmov %r1, {n}\nadd %r0, %r1\nsub %r1, 1\njne %r1, 0, -3\nexit\n");
     let insns = assemble(&asm).expect("loop program assembles");
     let bytes = encode_bytes(&insns);
@@ -137,7 +137,7 @@ fn bpf_bench(iterations: u64) {
         let mut mem = case.mem.clone();
         let (r_theirs, d1) = timed(|| (0..100).map(|_| vm.execute_program(&mut mem).ok()).last().flatten());
         let (r_ours, d0) =
-            timed(|| (0..100).map(|_| conformance::run_case(&insns, &case.mem, 1_000_000).ok().map(|e| e.r0)).last().flatten());
+            timed(|| (0..100).map(|_| conformance::run_case(&insns, &case.mem, 1_000_000).ok().map(|e| e.r0)).next_back().flatten());
         if r_ours.is_some() && r_ours == r_theirs && Some(r_ours.unwrap_or(0)) == case.result {
             both += 1;
             t_ours += d0.as_secs_f64();

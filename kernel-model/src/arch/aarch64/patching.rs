@@ -152,7 +152,7 @@ impl StopFn for InsnPatchCb {
                         cpus: others,
                     },
                 );
-                if addr.0 % AARCH64_INSN_SIZE != 0 {
+                if !addr.0.is_multiple_of(AARCH64_INSN_SIZE) {
                     return Some(Err(Errno::EINVAL));
                 }
                 if m.poke_text(cpu, addr, &self.new_insns[i].to_le_bytes()).is_err() {

@@ -16,7 +16,7 @@ pub fn unwind(
 ) -> Vec<u64> {
     let mut out = vec![fixup(regs.ip())];
     let mut fp = regs.get_by_name("fp").unwrap_or(0);
-    while out.len() < max && fp >= stack.0 && fp + 16 <= stack.1 && fp % 16 == 0 {
+    while out.len() < max && fp >= stack.0 && fp + 16 <= stack.1 && fp.is_multiple_of(16) {
         let (Ok(next), Ok(lr)) = (m.read_u64(KernelVa(fp)), m.read_u64(KernelVa(fp + 8))) else { break };
         if lr == 0 {
             break;
