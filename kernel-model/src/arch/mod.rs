@@ -102,12 +102,12 @@ pub trait ArchKernel {
 /// An unwinder: (machine, stack bounds, regs, max entries, return-address fixup) → addresses.
 pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
 
-/// The ISA's `stack_trace_save_regs` unwinder (x86 has none modelled yet: the trace is just the ip).
+/// The ISA's `stack_trace_save_regs` unwinder.
 #[must_use]
 pub fn unwinder(isa: Isa) -> UnwindFn {
     match isa {
         Isa::Aarch64 => aarch64::stacktrace::unwind,
-        Isa::X86_64 => |_, _, regs, _, fixup| vec![fixup(regs.ip())],
+        Isa::X86_64 => x86_64::stacktrace::unwind,
     }
 }
 

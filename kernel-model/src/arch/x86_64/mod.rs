@@ -7,6 +7,7 @@ pub mod kprobes_core;
 pub mod kretprobes;
 pub mod text_patching;
 pub mod ptrace;
+pub mod stacktrace;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
