@@ -274,6 +274,18 @@ fn render_dt(out: &mut String, machine: &mut EmulatedMachine, kernel: &Kernel, e
         let _ = writeln!(out, "    ainsn.insn      : {}", p.ainsn.slot.map_or("(null)".into(), |s| tick(s.0)));
         let _ = writeln!(out, "    ainsn.restore   : {:#x}", p.ainsn.restore);
     }
+    for p in kernel.core.kprobes.probes.iter().filter(|p| addr.is_none_or(|a| a == p.addr)) {
+        if let kernel_model::kprobes::PreHandler::TraceDispatcher { progs } = &p.spec.pre_handler {
+            let names: Vec<String> = progs
+                .iter()
+                .map(|id| kernel.core.bpf.prog(*id).map_or(format!("#{}", id.0), |pr| format!("{} (id {})", pr.name, id.0)))
+                .collect();
+            let _ = writeln!(out, "\ndt lk!trace_event_call (kprobes/{})", p.spec.name);
+            let _ = writeln!(out, "    class           : kprobe event class (TRACE_EVENT_FL_KPROBE)");
+            let _ = writeln!(out, "    print_fmt       : \"(%lx)\", REC->__probe_ip");
+            let _ = writeln!(out, "    prog_array      : [{}]", names.join(", "));
+        }
+    }
     let c = event.cpu.0;
     let pc = &kernel.core.percpu[c];
     let _ = writeln!(out, "\ndt lk!kprobe_ctlblk (cpu{c})");

@@ -732,6 +732,16 @@ impl Kernel {
                     let mut frames = self.arch.kprobe_hit_frames();
                     frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
                     m.emit(cpu, EventKind::Call { frames });
+                    if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
+                        // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is NMI-like,
+                        // so the programs do not run at all (fixed in v5.11).
+                        m.emit(cpu, EventKind::Kprobe {
+                            probe: p.spec.name.clone(),
+                            what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run".into(),
+                        });
+                        h.child += 1;
+                        continue;
+                    }
                     let task = self.core.current_task_info(cpu);
                     let out = self.core.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
                     if out.ip_changed {

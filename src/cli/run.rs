@@ -82,7 +82,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
         println!("{}", report.log.hash());
     } else {
         match args.format {
-            Format::Text => print!("{}", report.to_text()),
+            Format::Text => {
+                use std::io::IsTerminal as _;
+                let text = report.to_text();
+                if std::io::stdout().is_terminal() {
+                    print!("{}", colour_by_cpu(&text));
+                } else {
+                    print!("{text}");
+                }
+            }
             Format::Json => print!("{}", report.log.to_json_lines()),
         }
     }
@@ -119,4 +127,22 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
     };
     print!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
     ExitCode::SUCCESS
+}
+
+/// Colours each event line by its CPU (ANSI; only on a terminal, never in files or snapshots).
+fn colour_by_cpu(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.lines() {
+        let cpu = line.split_whitespace().nth(2).and_then(|c| c.strip_prefix("cpu")).and_then(|n| n.parse::<usize>().ok());
+        match cpu {
+            Some(n) if !line.starts_with('#') => {
+                out.push_str(&format!("\x1b[{}m{line}\x1b[0m\n", 31 + n % 6));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

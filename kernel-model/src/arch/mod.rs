@@ -83,6 +83,12 @@ pub trait ArchKernel {
         addr: KernelVa,
         regs: &mut PtRegs,
     ) -> TrapAction;
+    /// Whether kprobe handlers run in NMI context (`in_nmi()`): x86's int3 handler is NMI-like since 5.10
+    /// (commit 0d00449c7a28), and 5.10's `trace_call_bpf` returns 1 without running programs in NMI context (the
+    /// early return was removed in v5.11).
+    fn kprobe_in_nmi(&self) -> bool {
+        false
+    }
     /// The call chain from the exception vector to the kprobe handler, outermost first (arm64: `el1_sync` …
     /// `kprobe_breakpoint_handler`; x86: `asm_exc_int3` … `kprobe_int3_handler`).
     fn kprobe_hit_frames(&self) -> Vec<String>;

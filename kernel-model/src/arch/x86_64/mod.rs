@@ -112,6 +112,11 @@ impl ArchKernel for X86Kernel {
         kprobes::setup_singlestep(&mut self.kp, k, m, cpu, addr, regs, false)
     }
 
+    fn kprobe_in_nmi(&self) -> bool {
+        // exc_int3 → irqentry_nmi_enter: int3 is NMI-like (0d00449c7a28, in both profiles).
+        true
+    }
+
     fn kprobe_hit_frames(&self) -> Vec<String> {
         ["asm_exc_int3", "exc_int3", "do_int3", "kprobe_int3_handler"].map(String::from).to_vec()
     }
