@@ -233,15 +233,25 @@ pub enum EventKind {
     },
 }
 
-/// Bytes shown as hex (`d4200080` for an arm64 word, little-endian words printed as numbers).
+/// Bytes shown as hex: arm64 instruction words as numbers (`d4200080`), x86 code as bytes (`0f 1f 44 00 00`).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Hex(pub Vec<u8>);
+pub struct Hex(pub Vec<u8>, pub HexStyle);
+
+/// How [`Hex`] groups its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HexStyle {
+    /// Little-endian 32-bit words when the length allows (arm64 instructions).
+    #[default]
+    Words,
+    /// Bytes in memory order (x86 code).
+    Bytes,
+}
 
 impl Hex {
-    /// Renders 4-byte groups as little-endian words (arm64 style), other lengths as a byte string.
+    /// Renders 4-byte groups as little-endian words in `Words` style, otherwise a byte string.
     #[must_use]
     pub fn render(&self) -> String {
-        if !self.0.is_empty() && self.0.len().is_multiple_of(4) {
+        if self.1 == HexStyle::Words && !self.0.is_empty() && self.0.len().is_multiple_of(4) {
             let words: Vec<String> = self
                 .0
                 .chunks(4)

@@ -20,7 +20,7 @@ use crate::elf::{self, ElfError, Placement};
 use crate::event_log::EventLog;
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
 use kernel_model::arch::PtRegs;
-use kernel_model::event::{EventKind, Hex};
+use kernel_model::event::{EventKind, Hex, HexStyle};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
 use kernel_model::{CpuId, Isa, KernelVa, VTime};
@@ -297,7 +297,12 @@ impl Machine for EmulatedMachine {
         for pending in &mut self.icache {
             pending.push(PendingRange { va: va.0, len, state });
         }
-        self.emit(cpu, EventKind::TextWrite { addr: va, alias: KernelVa(alias), old: Hex(old), new: Hex(data.to_vec()) });
+        let style = match self.backend.isa() {
+            Isa::Aarch64 => HexStyle::Words,
+            Isa::X86_64 => HexStyle::Bytes,
+        };
+        let (old, new) = (Hex(old, style), Hex(data.to_vec(), style));
+        self.emit(cpu, EventKind::TextWrite { addr: va, alias: KernelVa(alias), old, new });
         Ok(KernelVa(alias))
     }
 

@@ -1014,7 +1014,7 @@ pub fn event_details(e: &EventRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kernel_model::event::Hex;
+    use kernel_model::event::{Hex, HexStyle};
     use kernel_model::{CpuId, VTime};
 
     fn log(events: Vec<(u64, usize, u64, EventKind)>) -> EventLog {
@@ -1037,8 +1037,8 @@ mod tests {
         let w = EventKind::TextWrite {
             addr: KernelVa(0x1000),
             alias: KernelVa(0x9000),
-            old: Hex(vec![0x5f, 0x24, 0x03, 0xd5]),
-            new: Hex(0xd420_0080u32.to_le_bytes().to_vec()),
+            old: Hex(vec![0x5f, 0x24, 0x03, 0xd5], HexStyle::Words),
+            new: Hex(0xd420_0080u32.to_le_bytes().to_vec(), HexStyle::Words),
         };
         let brk = || EventKind::Trap { trap: Trap::Brk { imm: 4 } };
         let l = log(vec![
