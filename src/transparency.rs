@@ -118,7 +118,7 @@ fn resolve_args(c: &Check, machine: &EmulatedMachine) -> Result<Vec<u64>, Transp
 }
 
 fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, TransparencyError> {
-    let mut machine = EmulatedMachine::new(isa, c.cpus, &[c.elf.clone()])?;
+    let mut machine = EmulatedMachine::new(isa, c.cpus, std::slice::from_ref(&c.elf))?;
     let args = resolve_args(c, &machine)?;
     let sym = machine
         .kallsyms()
@@ -171,7 +171,7 @@ fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, T
 /// Runs the check over every instruction of the function, in parallel, results in offset order.
 pub fn check(c: &Check) -> Result<Vec<InsnVerdict>, TransparencyError> {
     let isa = sim::elf::detect_isa(&c.elf)?;
-    let mut machine = EmulatedMachine::new(isa, 1, &[c.elf.clone()])?;
+    let mut machine = EmulatedMachine::new(isa, 1, std::slice::from_ref(&c.elf))?;
     let sym = machine
         .kallsyms()
         .lookup_name(&c.symbol)

@@ -713,8 +713,7 @@ impl Kernel {
     }
 
     fn step_handler(&mut self, m: &mut dyn Machine, cpu: CpuId, mut h: HandlerRun) {
-        loop {
-            let Some(&id) = h.probes.get(h.child) else { break };
+        while let Some(&id) = h.probes.get(h.child) {
             let p = self.core.kprobes.get(id).clone();
             let actions: &[HandlerAction] = match (&h.kind, &p.spec.pre_handler, &p.spec.post_handler) {
                 (HandlerKind::Pre, crate::kprobes::PreHandler::Actions(a), _) => a,

@@ -11,6 +11,7 @@ pub struct KernelVa(pub u64);
 impl KernelVa {
     /// The address `n` bytes further on (wrapping, as pointer arithmetic in the kernel).
     #[must_use]
+    #[allow(clippy::should_implement_trait)] // Named like the kernel's pointer arithmetic, not `+`.
     pub fn add(self, n: u64) -> KernelVa {
         KernelVa(self.0.wrapping_add(n))
     }

@@ -16,7 +16,7 @@ pub fn unwind(
 ) -> Vec<u64> {
     let mut out = vec![fixup(regs.ip())];
     let mut fp = regs.get_by_name("bp").unwrap_or(0);
-    while out.len() < max && fp >= stack.0 && fp + 16 <= stack.1 && fp % 8 == 0 {
+    while out.len() < max && fp >= stack.0 && fp + 16 <= stack.1 && fp.is_multiple_of(8) {
         let (Ok(next), Ok(ret)) = (m.read_u64(KernelVa(fp)), m.read_u64(KernelVa(fp + 8))) else { break };
         if ret == 0 {
             break;

@@ -5,7 +5,10 @@ use kernel_model::arch::x86_64::ptrace::PtRegs;
 use unicorn_engine::uc_error;
 use unicorn_engine::RegisterX86 as R;
 
-const MAP: [(R, fn(&mut PtRegs) -> &mut u64); 18] = [
+/// Selects one `pt_regs` field.
+type Field = fn(&mut PtRegs) -> &mut u64;
+
+const MAP: [(R, Field); 18] = [
     (R::R15, |r| &mut r.r15),
     (R::R14, |r| &mut r.r14),
     (R::R13, |r| &mut r.r13),
