@@ -108,6 +108,32 @@ pub trait ArchKernel {
 /// An unwinder: (machine, stack bounds, regs, max entries, return-address fixup) → addresses.
 pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
 
+/// Walks `{next frame pointer, return address}` records from `fp` (both ISAs lay frames out this way): the ip, then
+/// each return address, at most `max` entries, stopping when the frame pointer leaves `stack`, is misaligned, does
+/// not move up, or a return address is 0. `fixup` maps a kretprobe trampoline address to the real one
+/// (`kretprobe_find_ret_addr`).
+pub(crate) fn walk_frame_records(
+    m: &dyn Machine,
+    stack: (u64, u64),
+    (ip, mut fp, align): (u64, u64, u64),
+    max: usize,
+    fixup: &mut dyn FnMut(u64) -> u64,
+) -> Vec<u64> {
+    let mut out = vec![fixup(ip)];
+    while out.len() < max && fp >= stack.0 && fp + 16 <= stack.1 && fp.is_multiple_of(align) {
+        let (Ok(next), Ok(ret)) = (m.read_u64(KernelVa(fp)), m.read_u64(KernelVa(fp + 8))) else { break };
+        if ret == 0 {
+            break;
+        }
+        out.push(fixup(ret));
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    out
+}
+
 /// The ISA's `stack_trace_save_regs` unwinder.
 #[must_use]
 pub fn unwinder(isa: Isa) -> UnwindFn {
