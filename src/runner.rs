@@ -114,12 +114,14 @@ impl Report {
             return Some(format!("{file}: {msg}"));
         }
         for e in self.log.events() {
-            if let EventKind::Oops { message } = &e.kind {
-                return Some(format!(
-                    "{file}: cpu {} oopsed at {}: {message}",
-                    e.cpu,
-                    self.kallsyms.format(e.pc)
-                ));
+            match &e.kind {
+                EventKind::Oops { message } => {
+                    return Some(format!("{file}: cpu {} oopsed at {}: {message}", e.cpu, self.kallsyms.format(e.pc)));
+                }
+                EventKind::BpfLoadFailed { prog, error } => {
+                    return Some(format!("{file}: loading BPF program {prog} failed: {error}"));
+                }
+                _ => {}
             }
         }
         if self.summary.end == RunEnd::BudgetExhausted {

@@ -215,6 +215,14 @@ pub enum EventKind {
         /// The error (it names the instruction index).
         error: String,
     },
+    /// `bpf(BPF_PROG_LOAD)` (or an object's load) was refused: nothing was attached. The message names the program
+    /// and, for a rejected instruction, its index, as the verifier log would.
+    BpfLoadFailed {
+        /// The program's name, or the object's path.
+        prog: String,
+        /// Why.
+        error: String,
+    },
     /// A line was written to trace_pipe (`bpf_trace_printk`).
     TracePrintk {
         /// The line as trace_pipe shows it, without its trailing newlines.
@@ -302,6 +310,7 @@ impl EventKind {
             EventKind::BpfRun { .. } => "bpf_run",
             EventKind::BpfMiss { .. } => "bpf_miss",
             EventKind::BpfFault { .. } => "bpf_fault",
+            EventKind::BpfLoadFailed { .. } => "bpf_reject",
             EventKind::TracePrintk { .. } => "trace_printk",
             EventKind::BpfOutput { .. } => "bpf_output",
         }
@@ -355,7 +364,9 @@ impl fmt::Display for EventKind {
             EventKind::BpfMiss { progs } => {
                 write!(f, "bpf_prog_active already set: skipped {}", progs.join(", "))
             }
-            EventKind::BpfFault { prog, error } => write!(f, "{prog}: {error}"),
+            EventKind::BpfFault { prog, error } | EventKind::BpfLoadFailed { prog, error } => {
+                write!(f, "{prog}: {error}")
+            }
             EventKind::TracePrintk { line } => write!(f, "{}", line.escape_debug()),
             EventKind::BpfOutput { map, buffer, cpu, size } => {
                 write!(f, "{buffer} record of {size} bytes to {map} (cpu {cpu})")

@@ -388,12 +388,12 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
         ActionOp::AttachBpfAsm { name, text, symbol } => {
             if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol) {
-                machine.emit(cpu, EventKind::Oops { message: format!("loading BPF program {name} failed: {e}") });
+                machine.emit(cpu, EventKind::BpfLoadFailed { prog: name.clone(), error: e.to_string() });
             }
         }
         ActionOp::AttachBpf(path) => {
             if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
-                machine.emit(cpu, EventKind::Oops { message: format!("loading BPF object failed: {e}") });
+                machine.emit(cpu, EventKind::BpfLoadFailed { prog: path.display().to_string(), error: e.to_string() });
             }
         }
         ActionOp::ProbeOp(kind, name) => kernel.request_probe_op(machine, cpu, *kind, name.clone()),
