@@ -16,6 +16,16 @@ use crate::profile::KernelProfile;
 use crate::stop_machine::{StopFn, StopMachine, StopperPhase, StopperStep};
 use crate::{CpuId, Isa, KernelVa};
 
+/// What a model step ([`Kernel::step`]) left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum StepOutcome {
+    /// The CPU goes on (more model steps, or back to guest code).
+    Continue,
+    /// The step oopsed (already logged): the CPU's task dies.
+    Oops,
+}
+
 /// What the scheduler does with a CPU after the kernel handled its trap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrapAction {
@@ -511,9 +521,12 @@ impl Kernel {
 
     /// Runs one model step on `cpu` (call after [`Kernel::wants_model_step`] said so; a queued stopper thread has
     /// then already preempted the CPU: `migration/N` has the highest priority).
-    pub fn step(&mut self, m: &mut dyn Machine, cpu: CpuId) {
+    ///
+    /// Returns [`StepOutcome::Oops`] when the step died (an oops in a handler's continuation, e.g. a fault while
+    /// simulating or emulating the probed instruction): the caller kills the CPU's task, as `die()` does.
+    pub fn step(&mut self, m: &mut dyn Machine, cpu: CpuId) -> StepOutcome {
         m.charge(cpu, MODEL_STEP_TICKS);
-        let Some(top) = self.core.percpu[cpu.0].activities.pop() else { return };
+        let Some(top) = self.core.percpu[cpu.0].activities.pop() else { return StepOutcome::Continue };
         match top {
             Activity::Stopper(mut run) => {
                 let stop = self.core.stop.as_mut().expect("a stopper runs only during stop_machine");
@@ -534,7 +547,7 @@ impl Kernel {
                     run.waiting_call = true;
                     run.yielded = true;
                     self.core.percpu[cpu.0].activities.push(Activity::Stopper(run));
-                    return;
+                    return StepOutcome::Continue;
                 }
                 run.yielded = false;
                 match stop.step(m, cpu) {
@@ -549,8 +562,9 @@ impl Kernel {
             Activity::Register(op) => self.step_register(m, cpu, op),
             Activity::ProbeOp(op) => self.step_probe_op(m, cpu, op),
             Activity::TextPokeBp(op) => self.step_text_poke_bp(m, cpu, op),
-            Activity::Handler(h) => self.step_handler(m, cpu, h),
+            Activity::Handler(h) => return self.step_handler(m, cpu, h),
         }
+        StepOutcome::Continue
     }
 
     /// Starts a patch job for `cpu`'s task (the caller then waits for [`Kernel::job_done`]).
@@ -712,7 +726,7 @@ impl Kernel {
         }
     }
 
-    fn step_handler(&mut self, m: &mut dyn Machine, cpu: CpuId, mut h: HandlerRun) {
+    fn step_handler(&mut self, m: &mut dyn Machine, cpu: CpuId, mut h: HandlerRun) -> StepOutcome {
         while let Some(&id) = h.probes.get(h.child) {
             let p = self.core.kprobes.get(id).clone();
             let actions: &[HandlerAction] = match (&h.kind, &p.spec.pre_handler, &p.spec.post_handler) {
@@ -765,7 +779,7 @@ impl Kernel {
                         m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), what: format!("handler calls {name}") });
                         h.waiting_call = true;
                         self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
-                        return;
+                        return StepOutcome::Continue;
                     }
                     HandlerAction::SetReg { reg, value } => {
                         h.regs.set_by_name(reg, *value);
@@ -797,9 +811,15 @@ impl Kernel {
             h.child += 1;
             h.action = 0;
         }
-        if self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
-            self.leave_model_if_idle(m, cpu);
+        match self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
+            TrapAction::Resume => self.leave_model_if_idle(m, cpu),
+            TrapAction::Model => {}
+            TrapAction::Oops { message } => {
+                m.emit(cpu, EventKind::Oops { message });
+                return StepOutcome::Oops;
+            }
         }
+        StepOutcome::Continue
     }
 
     /// Asks `cpu`'s task to patch live text with `text_poke_bp` (x86): each site gets its new bytes while other
@@ -1115,8 +1135,8 @@ impl Kernel {
     }
 
     /// Continues the hit path after the pre- or post-handlers ran (the tail of `kprobe_breakpoint_handler` /
-    /// `kprobe_int3_handler`, or of `post_kprobe_handler` / `kprobe_post_process`). Returns whether the CPU goes
-    /// back to guest code (false: more handlers were pushed).
+    /// `kprobe_int3_handler`, or of `post_kprobe_handler` / `kprobe_post_process`): `Resume` back to guest code,
+    /// `Model` if more handlers were pushed, `Oops` if simulating or emulating the probed instruction faulted.
     fn after_handler(
         &mut self,
         m: &mut dyn Machine,
@@ -1125,8 +1145,8 @@ impl Kernel {
         addr: KernelVa,
         mut regs: PtRegs,
         ret: u64,
-    ) -> bool {
-        let action = match kind {
+    ) -> TrapAction {
+        match kind {
             HandlerKind::Pre if ret == 0 => self.arch.setup_singlestep(&mut self.core, m, cpu, addr, &mut regs),
             HandlerKind::Pre => {
                 // The pre-handler changed the pc: reset_current_kprobe, no step, no post-handler.
@@ -1141,15 +1161,6 @@ impl Kernel {
                 m.set_pt_regs(cpu, &regs);
                 m.context_synchronize(cpu, "exception return");
                 TrapAction::Resume
-            }
-        };
-        match action {
-            TrapAction::Resume => true,
-            TrapAction::Model => false,
-            TrapAction::Oops { message } => {
-                // FIXME: an oops in a handler continuation is logged but does not kill the task.
-                m.emit(cpu, EventKind::Oops { message });
-                true
             }
         }
     }

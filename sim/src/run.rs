@@ -5,7 +5,7 @@ use crate::machine::EmulatedMachine;
 use crate::scheduler::{Policy, Scheduler};
 use crate::Outcome;
 use kernel_model::event::EventKind;
-use kernel_model::kernel::{Kernel, TrapAction};
+use kernel_model::kernel::{Kernel, StepOutcome, TrapAction};
 use kernel_model::kprobes::KprobeSpec;
 use kernel_model::machine::Machine;
 use kernel_model::{CpuId, KernelVa};
@@ -238,7 +238,9 @@ pub fn run(
                 continue;
             }
             if kernel.wants_model_step(machine, id, running[cpu].is_none()) {
-                kernel.step(machine, id);
+                if kernel.step(machine, id) == StepOutcome::Oops {
+                    kill_task(machine, kernel, &mut queues[cpu], &mut running[cpu], &mut calls, id);
+                }
                 continue;
             }
             let used = machine.now().0;
@@ -293,12 +295,7 @@ pub fn run(
                         _ => unreachable!("matched above"),
                     };
                     if let TrapAction::Oops { .. } = action {
-                        // die(): the task is killed; the CPU goes on with its next task.
-                        calls.push(CallResult { pid: r.task.pid, cpu: id, iteration: r.iteration, ret: None });
-                        machine.emit(id, EventKind::TaskExit { pid: r.task.pid });
-                        running[cpu] = None;
-                        machine.reset_cpu(id);
-                        start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
+                        kill_task(machine, kernel, &mut queues[cpu], &mut running[cpu], &mut calls, id);
                     }
                 }
             }
@@ -334,6 +331,22 @@ fn kernel_only_outcome(machine: &mut EmulatedMachine, kernel: &mut Kernel, id: C
     if let TrapAction::Oops { .. } = action {
         machine.reset_cpu(id);
     }
+}
+
+/// `die()`: the CPU's task (if it has one) is killed and the CPU goes on with its next task.
+fn kill_task(
+    machine: &mut EmulatedMachine,
+    kernel: &mut Kernel,
+    queue: &mut VecDeque<Task>,
+    slot: &mut Option<Running>,
+    calls: &mut Vec<CallResult>,
+    cpu: CpuId,
+) {
+    let Some(r) = slot.take() else { return };
+    calls.push(CallResult { pid: r.task.pid, cpu, iteration: r.iteration, ret: None });
+    machine.emit(cpu, EventKind::TaskExit { pid: r.task.pid });
+    machine.reset_cpu(cpu);
+    start_next(machine, kernel, queue, slot, cpu, 0);
 }
 
 fn start_next(
