@@ -3,8 +3,20 @@
 //! against an independent classification from the disassembler's mnemonic (yaxpeax-arm), not from our decoder.
 
 use kernel_model::profile::KernelProfile;
-use probesim::transparency::{check, Check};
+use probesim::transparency::{check, Check, InsnVerdict};
 use std::path::PathBuf;
+
+/// Runs `check-transparency` on `symbol(args)` of the fixture `obj` (relative to `fixtures/`) on 2 CPUs.
+fn verdicts(obj: &str, symbol: &str, args: &[&str], kernel: KernelProfile) -> Vec<InsnVerdict> {
+    let c = Check {
+        elf: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(obj),
+        symbol: symbol.into(),
+        args: args.iter().map(|s| (*s).to_string()).collect(),
+        kernel,
+        cpus: 2,
+    };
+    check(&c).unwrap_or_else(|e| panic!("{symbol}: {e}"))
+}
 
 /// (object, function, arguments) — arguments chosen so the function returns normally.
 const CASES: &[(&str, &str, &[&str])] = &[
@@ -95,20 +107,11 @@ fn x86_612_class_from_mnemonic(text: &str) -> Option<&'static str> {
 
 #[test]
 fn every_x86_fixture_instruction_is_transparent() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut checked = 0;
     for obj in ["x86-probe-targets/x86-probe-targets.o", "x86-probe-targets/x86-probe-targets-ibt.o"] {
         for kernel in [KernelProfile::V5_10, KernelProfile::V6_12] {
             for (symbol, args) in X86_CASES {
-                let c = Check {
-                    elf: root.join(obj),
-                    symbol: (*symbol).into(),
-                    args: args.iter().map(|s| (*s).to_string()).collect(),
-                    kernel,
-                    cpus: 2,
-                };
-                let verdicts = check(&c).unwrap_or_else(|e| panic!("{symbol}: {e}"));
-                for v in &verdicts {
+                for v in &verdicts(obj, symbol, args, kernel) {
                     assert_ne!(v.verdict, "different", "{obj} {kernel} {symbol}+{:#x} {} ({}): {}", v.offset, v.text, v.class, v.why);
                     if kernel == KernelProfile::V6_12 {
                         if let Some(want) = x86_612_class_from_mnemonic(&v.text) {
@@ -134,19 +137,10 @@ fn every_x86_fixture_instruction_is_transparent() {
 
 #[test]
 fn every_arm64_fixture_instruction_is_transparent() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut checked = 0;
     for kernel in [KernelProfile::V5_10, KernelProfile::V6_12] {
         for (obj, symbol, args) in CASES {
-            let c = Check {
-                elf: root.join(obj),
-                symbol: (*symbol).into(),
-                args: args.iter().map(|s| (*s).to_string()).collect(),
-                kernel,
-                cpus: 2,
-            };
-            let verdicts = check(&c).unwrap_or_else(|e| panic!("{symbol}: {e}"));
-            for v in &verdicts {
+            for v in &verdicts(obj, symbol, args, kernel) {
                 assert_ne!(v.verdict, "different", "{kernel} {symbol}+{:#x} {} ({}): {}", v.offset, v.text, v.class, v.why);
                 if let Some(want) = class_from_mnemonic(&v.text) {
                     assert_eq!(v.class, want, "{kernel} {symbol}+{:#x} {}", v.offset, v.text);

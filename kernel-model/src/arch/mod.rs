@@ -172,6 +172,22 @@ impl PtRegs {
         }
     }
 
+    /// The arm64 registers, for arm64 code. Any other ISA here is a simulator bug.
+    pub fn aarch64_mut(&mut self) -> &mut aarch64::ptrace::PtRegs {
+        match self {
+            PtRegs::Aarch64(r) => r,
+            PtRegs::X86_64(_) => panic!("arm64 code given x86 registers (simulator bug)"),
+        }
+    }
+
+    /// The x86_64 registers, for x86 code. Any other ISA here is a simulator bug.
+    pub fn x86_64_mut(&mut self) -> &mut x86_64::ptrace::PtRegs {
+        match self {
+            PtRegs::X86_64(r) => r,
+            PtRegs::Aarch64(_) => panic!("x86 code given arm64 registers (simulator bug)"),
+        }
+    }
+
     /// `instruction_pointer(regs)`.
     #[must_use]
     pub fn ip(&self) -> u64 {

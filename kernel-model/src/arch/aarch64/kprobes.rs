@@ -22,13 +22,6 @@ use crate::{CpuId, KernelVa};
 /// `MAX_INSN_SIZE` (words) × 4: one XOL slot.
 pub const SLOT_SIZE: u64 = 8;
 
-fn arm64(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
-    match regs {
-        PtRegs::Aarch64(r) => r,
-        PtRegs::X86_64(_) => panic!("arm64 kprobe code given x86 registers (simulator bug)"),
-    }
-}
-
 
 /// Models `arch_prepare_kprobe` (arch/arm64/kernel/probes/kprobes.c).
 pub fn arch_prepare_kprobe(
@@ -195,7 +188,7 @@ pub fn setup_singlestep(
     let p = k.kprobes.get(first).clone();
     if let Some(slot) = p.ainsn.slot {
         // kprobes_save_local_irqflag: mask all of DAIF for the step.
-        let r = arm64(regs);
+        let r = regs.aarch64_mut();
         k.percpu[cpu.0].kcb.saved_irqflag = r.pstate & DAIF_MASK;
         r.pstate |= DAIF_MASK;
         if k.profile == KernelProfile::V5_10 {
@@ -220,7 +213,7 @@ pub fn setup_singlestep(
             super::decode_insn::arm_probe_decode_insn(opcode)
         };
         if let ProbeInsn::InsnGoodNoSlot(h) = handler {
-            if h.simulate(opcode, arm64(regs), m, SimulateOptions::for_profile(k.profile)).is_err() {
+            if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
                 return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
             }
         }
@@ -291,7 +284,7 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     }
     // kprobes_restore_local_irqflag.
     let saved = k.percpu[cpu.0].kcb.saved_irqflag;
-    let r = arm64(&mut regs);
+    let r = regs.aarch64_mut();
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
     let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
     k.emit_hit(m, cpu, cur, "kprobe_breakpoint_ss_handler");

@@ -46,13 +46,6 @@ impl X86KprobesEnv for Env<'_> {
     }
 }
 
-fn x86(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
-    match regs {
-        PtRegs::X86_64(r) => r,
-        PtRegs::Aarch64(_) => panic!("x86 kprobe code given arm64 registers (simulator bug)"),
-    }
-}
-
 
 /// Models `arch_prepare_kprobe`: `can_probe`, `__copy_instruction`, the slot layout of the profile, and
 /// `text_poke(p->ainsn.insn, buf, len)` into the slot.
@@ -163,7 +156,7 @@ pub fn kprobe_int3_handler(
                 let ss_int3 = x.ainsn.insn.add(u64::from(x.insn.len() as u8));
                 if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
                     let saved = s.flags.get(&cpu.0).copied().unwrap_or_default().saved_flags;
-                    resume_singlestep(cur, x.ainsn.insn, saved, x86(&mut regs));
+                    resume_singlestep(cur, x.ainsn.insn, saved, regs.x86_64_mut());
                     k.emit_hit(m, cpu, cur, "resume_singlestep (int3 after the copy)");
                     return Some(kprobe_post_process(s, k, m, cpu, &mut regs));
                 }
@@ -227,7 +220,7 @@ pub fn setup_singlestep(
     match k.profile {
         KernelProfile::V5_10 => {
             // Prepare real single stepping: TF on, IF off; an int3 original is stepped in place.
-            let r = x86(regs);
+            let r = regs.x86_64_mut();
             r.flags |= X86_EFLAGS_TF;
             r.flags &= !X86_EFLAGS_IF;
             r.ip = if x.opcode == INT3_INSN_OPCODE { addr.0 } else { x.ainsn.insn.0 };
@@ -237,13 +230,13 @@ pub fn setup_singlestep(
         }
         KernelProfile::V6_12 => {
             if let Some(op) = x.ainsn.emulate_op {
-                if op.emulate(&x.ainsn, x86(regs), m).is_err() {
+                if op.emulate(&x.ainsn, regs.x86_64_mut(), m).is_err() {
                     return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
                 }
                 k.emit_hit(m, cpu, addr, op.kernel_function());
                 return kprobe_post_process(s, k, m, cpu, regs);
             }
-            x86(regs).flags &= !X86_EFLAGS_IF;
+            regs.x86_64_mut().flags &= !X86_EFLAGS_IF;
             regs.set_ip(x.ainsn.insn.0);
             k.emit_hit(m, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
             m.set_pt_regs(cpu, regs);
@@ -302,7 +295,7 @@ pub fn kprobe_debug_handler(
     let id = first_probe(k, cur);
     let x = s.probes.get(&id)?.clone();
     let flags = s.flags.get(&cpu.0).copied().unwrap_or_default();
-    let res = resume_execution(&x.slot_bytes, cur, x.ainsn.insn, flags.old_flags, x86(&mut regs), m);
+    let res = resume_execution(&x.slot_bytes, cur, x.ainsn.insn, flags.old_flags, regs.x86_64_mut(), m);
     match res {
         Ok(r) if r.now_boostable => {
             if let Some(xp) = s.probes.get_mut(&id) {
@@ -312,7 +305,7 @@ pub fn kprobe_debug_handler(
         Ok(_) => {}
         Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
     }
-    x86(&mut regs).flags |= flags.saved_flags;
+    regs.x86_64_mut().flags |= flags.saved_flags;
     k.emit_hit(m, cpu, cur, "kprobe_debug_handler: resume_execution");
     Some(kprobe_post_process(s, k, m, cpu, &mut regs))
 }

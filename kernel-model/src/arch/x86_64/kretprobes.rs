@@ -67,13 +67,6 @@ pub fn install_trampoline(m: &mut dyn Machine, profile: KernelProfile) -> Kernel
     at
 }
 
-fn x86(regs: &mut PtRegs) -> &mut super::ptrace::PtRegs {
-    match regs {
-        PtRegs::X86_64(r) => r,
-        PtRegs::Aarch64(_) => panic!("x86 kretprobe code given arm64 registers (simulator bug)"),
-    }
-}
-
 /// Models `arch_prepare_kretprobe` (5.10) / `arch_rethook_prepare` (6.12): `ret_addr = *sp; fp = sp;
 /// *sp = trampoline`.
 pub fn arch_prepare_kretprobe(m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64) {
@@ -125,7 +118,7 @@ pub fn trampoline_callback(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId) 
         let _ = m.write(frame.add(PT_SS), &flags.to_le_bytes());
     }
     // Return to the stub: rax = the real return address (5.10 uses it), ip = the call's return address.
-    let r = x86(&mut cpu_regs);
+    let r = cpu_regs.x86_64_mut();
     r.ax = ret;
     let back = m.read_u64(KernelVa(r.sp)).unwrap_or(0);
     r.ip = back;
