@@ -42,6 +42,8 @@ const CASES: &[(&str, &str, &[&str])] = &[
     ("arm64-probe-targets/arm64-probe-targets.o", "literal_loads", &["1"]),
     ("arm64-probe-targets/arm64-probe-targets.o", "read_daif", &[]),
     ("arm64-probe-targets/arm64-probe-targets.o", "irq_mask_roundtrip", &[]),
+    ("arm64-probe-targets/arm64-probe-targets.o", "copy_from_kernel_nofault", &["&scratch_array", "&sample_array", "16"]),
+    ("arm64-probe-targets/arm64-probe-targets.o", "copy_from_kernel_nofault", &["&scratch_array", "&sample_array", "7"]),
     ("arm64-clone/arm64-clone.o", "__arm64_sys_clone", &["&clone_regs"]),
     ("arm64-clone/arm64-clone.o", "kernel_clone", &["&clone_regs"]),
     ("arm64-clone/arm64-clone.o", "literal_pool_value", &[]),

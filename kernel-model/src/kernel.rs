@@ -7,6 +7,7 @@
 //! kernel function waits while the CPU runs that function in guest mode.
 
 use crate::arch::{self, ArchKernel, PtRegs};
+use crate::bpf::runtime::{TraceCall, TraceCallStep};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
 use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
@@ -85,6 +86,10 @@ pub struct HandlerRun {
     action: usize,
     ret: u64,
     waiting_call: bool,
+    /// A `trace_call_bpf` suspended in a helper that is running guest code (the call `waiting_call` waits for).
+    bpf: Option<Box<TraceCall>>,
+    /// What the guest call returned (read when it returns, used when the handler resumes).
+    call_ret: u64,
 }
 
 /// A registration in progress (`register_kprobe` in a task's context).
@@ -325,6 +330,8 @@ impl KernelCore {
             action: 0,
             ret: 0,
             waiting_call: false,
+            bpf: None,
+            call_ret: 0,
         })
     }
 }
@@ -740,34 +747,49 @@ impl Kernel {
                     continue;
                 }
                 (HandlerKind::Pre, PreHandler::TraceDispatcher { progs }, _) => {
-                    // kprobe_dispatcher: nhit++; kprobe_perf_func → trace_call_bpf(call, regs).
-                    self.core.kprobes.get_mut(id).nhit += 1;
-                    let mut frames = self.arch.kprobe_hit_frames();
-                    frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
-                    m.emit(cpu, EventKind::Call { frames });
-                    if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
-                        // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is NMI-like,
-                        // so the programs do not run at all (fixed in v5.11).
-                        m.emit(cpu, EventKind::Kprobe {
-                            probe: p.spec.name.clone(),
-                            what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run".into(),
-                        });
-                        h.child += 1;
-                        continue;
-                    }
                     let task = self.core.current_task_info(cpu);
-                    let out = self.core.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
-                    if out.ip_changed {
-                        // bpf_override_return: "the kprobe skips single-step".
-                        h.ret = 1;
-                        break;
+                    let step = match h.bpf.take() {
+                        // Back from a helper's guest call: the programs go on where they stopped.
+                        Some(call) => self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs),
+                        None => {
+                            // kprobe_dispatcher: nhit++; kprobe_perf_func → trace_call_bpf(call, regs).
+                            self.core.kprobes.get_mut(id).nhit += 1;
+                            let mut frames = self.arch.kprobe_hit_frames();
+                            let tail = ["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"];
+                            frames.extend(tail.map(String::from));
+                            m.emit(cpu, EventKind::Call { frames });
+                            if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
+                                // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is
+                                // NMI-like, so the programs do not run at all (fixed in v5.11).
+                                m.emit(cpu, EventKind::Kprobe {
+                                    probe: p.spec.name.clone(),
+                                    what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run"
+                                        .into(),
+                                });
+                                h.child += 1;
+                                continue;
+                            }
+                            self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs)
+                        }
+                    };
+                    match step {
+                        TraceCallStep::GuestCall(call) => {
+                            self.start_bpf_guest_call(m, cpu, h, call);
+                            return StepOutcome::Continue;
+                        }
+                        TraceCallStep::Done(out) if out.ip_changed => {
+                            // bpf_override_return: "the kprobe skips single-step".
+                            h.ret = 1;
+                            break;
+                        }
+                        TraceCallStep::Done(_) => {}
                     }
                     h.child += 1;
                     continue;
                 }
                 _ => &[],
             };
-            if h.action == 0 && h.kind == HandlerKind::Pre {
+            if h.action == 0 && h.kind == HandlerKind::Pre && h.bpf.is_none() {
                 self.core.kprobes.get_mut(id).nhit += 1;
             }
             if let Some(a) = actions.get(h.action) {
@@ -795,9 +817,21 @@ impl Kernel {
                     }
                     HandlerAction::RunBpf(progs) => {
                         let task = self.core.current_task_info(cpu);
-                        let out = self.core.bpf.trace_call_bpf(m, cpu, &task, progs, &mut h.regs);
-                        if out.ip_changed {
-                            h.ret = 1;
+                        let step = match h.bpf.take() {
+                            Some(call) => {
+                                self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs)
+                            }
+                            None => self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs),
+                        };
+                        match step {
+                            TraceCallStep::GuestCall(call) => {
+                                // Come back to this action when the guest call returns.
+                                h.action -= 1;
+                                self.start_bpf_guest_call(m, cpu, h, call);
+                                return StepOutcome::Continue;
+                            }
+                            TraceCallStep::Done(out) if out.ip_changed => h.ret = 1,
+                            TraceCallStep::Done(_) => {}
                         }
                     }
                 }
@@ -820,6 +854,16 @@ impl Kernel {
             }
         }
         StepOutcome::Continue
+    }
+
+    /// A BPF helper of handler run `h` continues in guest code: `cpu` calls the function (on the kernel stack below
+    /// the exception frame, interrupts masked, `current_kprobe` still set) and `h` waits for it to return.
+    fn start_bpf_guest_call(&mut self, m: &mut dyn Machine, cpu: CpuId, mut h: HandlerRun, call: Box<TraceCall>) {
+        let g = call.guest_call().expect("a suspended trace_call_bpf waits for a guest call");
+        m.call_function(cpu, g.func, &g.args, g.sp);
+        h.waiting_call = true;
+        h.bpf = Some(call);
+        self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
     }
 
     /// Asks `cpu`'s task to patch live text with `text_poke_bp` (x86): each site gets its new bytes while other
@@ -1168,9 +1212,17 @@ impl Kernel {
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
+        let ret = m.pt_regs(cpu).return_value();
         let addr = match self.core.percpu[cpu.0].activities.last_mut() {
             Some(Activity::Handler(h)) if h.waiting_call => {
                 h.waiting_call = false;
+                h.call_ret = ret;
+                if let Some(g) = h.bpf.as_ref().and_then(|c| c.guest_call()) {
+                    let what = format!("{} returned {ret:#x} ({}) to {}", g.func_name, ret as i64, g.helper);
+                    let addr = h.addr;
+                    m.emit(cpu, EventKind::Kprobe { probe: self.core.probe_name(addr), what });
+                    return true;
+                }
                 h.addr
             }
             Some(Activity::Stopper(s)) if s.waiting_call => {
@@ -1180,7 +1232,6 @@ impl Kernel {
             _ => return false,
         };
         let name = self.core.probe_name(addr);
-        let ret = m.pt_regs(cpu).return_value();
         m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("handler's call returned {ret:#x} ({ret})") });
         true
     }

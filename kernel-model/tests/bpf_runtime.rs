@@ -7,7 +7,7 @@ use kernel_model::arch::PtRegs;
 use kernel_model::bpf::helpers::{TaskInfo, TraceFlags};
 use kernel_model::bpf::maps::{errno, MapDef, MapType, BPF_ANY};
 use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};
-use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId};
+use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId, TraceCallStep};
 use kernel_model::bpf::BpfError;
 use kernel_model::event::EventKind;
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
@@ -480,6 +480,106 @@ fn nested_call_returns_zero_and_counts_a_miss() {
         rt.bpf_prog_active_dec(CPU0);
         assert_eq!(rt.trace_call_bpf(&mut m, CPU0, &task, &[p], &mut regs).ret, 1);
         assert_eq!(rt.bpf_prog_active(CPU0), 0);
+    }
+}
+
+#[test]
+fn a_helper_running_guest_code_keeps_bpf_prog_active_raised() {
+    // bpf_probe_read_kernel(fp-8, 8, SRC) with copy_from_kernel_nofault in the image: the run suspends for the
+    // guest call, a trace_call_bpf on the same CPU meanwhile is a miss (on another CPU it runs), and the resumed
+    // helper copies what the guest wrote into its bounce buffer.
+    const SRC: u64 = 0xffff_ffc0_1200_0000;
+    const FUNC: u64 = 0xffff_ffc0_1000_03f0;
+    const SP: u64 = 0xffff_ffc0_1400_4000;
+    for (guest_ret, want) in [(0u64, 0x0807_0605_0403_0201u64), (-14i64 as u64, 0)] {
+        let mut m = TestMachine::new(Isa::Aarch64);
+        let text = |name: &str, addr: u64| Symbol {
+            name: name.into(),
+            addr: KernelVa(addr),
+            size: 0xf0,
+            kind: SymbolKind::Text,
+            global: true,
+        };
+        m.kallsyms = Kallsyms::new(vec![text("copy_from_kernel_nofault", FUNC)]);
+        m.map(SRC, (1..=8).collect());
+        m.map(SP - 0x1000, vec![0; 0x1000]);
+        let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+        let src = format!("mov %r1, %r10\nadd %r1, -8\nmov %r2, 8\nlddw %r3, {SRC:#x}\ncall 113\nldxdw %r0, [%r10-8]\nexit");
+        let reader = rt.load_asm("reader", &src).unwrap();
+        let other = ret_prog(&mut rt, "other", 1);
+        let task = TaskInfo::new(1, "init");
+        let mut regs = PtRegs::new(Isa::Aarch64);
+        regs.set_by_name("sp", SP);
+        let step = rt.trace_call_bpf_resumable(&mut m, CPU0, &task, &[reader], &mut regs);
+        let TraceCallStep::GuestCall(call) = step else {
+            panic!("expected a guest call, got {step:?}")
+        };
+        let g = call.guest_call().unwrap().clone();
+        let bounce = (SP - 0x400 - 8) & !0xf;
+        assert_eq!(
+            (g.func, g.func_name, g.helper),
+            (
+                KernelVa(FUNC),
+                "copy_from_kernel_nofault",
+                "bpf_probe_read_kernel"
+            )
+        );
+        assert_eq!(
+            (g.args.as_slice(), g.sp),
+            ([bounce, SRC, 8].as_slice(), bounce)
+        );
+        assert_eq!(
+            rt.bpf_prog_active(CPU0),
+            1,
+            "raised while the helper runs guest code"
+        );
+        // A probe with BPF fires inside the guest function: on this CPU the guard makes it a miss.
+        let nested = rt.trace_call_bpf(
+            &mut m,
+            CPU0,
+            &task,
+            &[other],
+            &mut PtRegs::new(Isa::Aarch64),
+        );
+        assert_eq!((nested.ret, nested.missed), (0, true));
+        assert_eq!(rt.prog(other).unwrap().misses, 1);
+        let elsewhere = rt.trace_call_bpf(
+            &mut m,
+            CpuId(1),
+            &task,
+            &[other],
+            &mut PtRegs::new(Isa::Aarch64),
+        );
+        assert_eq!((elsewhere.ret, elsewhere.missed), (1, false));
+        // The guest function copies (or fails) and returns.
+        if guest_ret == 0 {
+            let mut b = [0u8; 8];
+            m.read(KernelVa(SRC), &mut b).unwrap();
+            m.write(KernelVa(bounce), &b).unwrap();
+        }
+        let step = rt.trace_call_bpf_resume(&mut m, CPU0, &task, call, guest_ret, &mut regs);
+        let TraceCallStep::Done(out) = step else {
+            panic!("expected the end, got {step:?}")
+        };
+        assert!(!out.missed && out.errors.is_empty());
+        assert_eq!(rt.bpf_prog_active(CPU0), 0);
+        let runs: Vec<_> = m
+            .kinds("bpf_run")
+            .into_iter()
+            .filter_map(|e| match e {
+                EventKind::BpfRun {
+                    prog,
+                    ret,
+                    insns,
+                    helper_calls,
+                    ..
+                } if prog == "reader" => Some((*ret, *insns, *helper_calls)),
+                _ => None,
+            })
+            .collect();
+        // A failed copy zeroes the destination (bpf_probe_read_kernel_common's memset).
+        assert_eq!(runs, [(want, 7, 1)]);
+        assert_eq!(rt.prog(reader).unwrap().run_cnt, 1);
     }
 }
 

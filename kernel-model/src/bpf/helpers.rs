@@ -17,6 +17,14 @@
 //! | 114, 115 | `probe_read_user_str`, `probe_read_kernel_str` | `strncpy_from_{user,kernel}_nofault` |
 //! | 130–133 | `ringbuf_output`, `ringbuf_reserve`, `ringbuf_submit`, `ringbuf_discard` | |
 //!
+//! `probe_read_kernel` (and `probe_read` of a kernel address) runs the guest's own `copy_from_kernel_nofault` when
+//! the image has one and the caller can run guest code (`Env::guest_calls`): the run suspends
+//! ([`HelperReturn::Suspend`]), the CPU executes the function — where a kprobe on it hits, inside the BPF
+//! program — and `Env::finish_guest_call` completes the helper with the function's return value. The guest copies
+//! into a bounce buffer on the CPU's kernel stack, below the exception frame (the BPF stack is host memory here,
+//! where the kernel's interpreter keeps it on that same kernel stack); a source that would fault is answered by the
+//! model (`-EFAULT`) without the call, since the guest has no exception-table fixup.
+//!
 //! "Kernel memory" for a read is, in order: the VM's own memory (the BPF stack, the ctx, map values — all kernel
 //! memory in the real kernel), then guest memory through [`GuestMemory`]. "User memory" is guest memory below
 //! `TASK_SIZE` only.
@@ -26,7 +34,7 @@ use super::error::{AccessError, HelperError};
 use super::maps::{errno, BpfMap, MapType};
 use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
-use super::vm::Helpers;
+use super::vm::{HelperReturn, Helpers};
 use crate::arch::PtRegs;
 use crate::event::EventKind;
 use crate::machine::{Machine, MemFault, MemFaultKind};
@@ -303,7 +311,40 @@ pub(crate) struct Env<'a> {
     pub regs_isa: &'a PtRegs,
     pub ext: Vec<Ext>,
     pub helper_calls: u64,
+    /// Whether a helper may continue in guest code (the caller can suspend the run and resume it later).
+    pub guest_calls: bool,
+    /// The guest call a helper suspended the run for.
+    pub guest_call: Option<GuestCall>,
 }
+
+/// A helper's work that continues in guest code: the CPU calls `func(args)` on the stack at `sp`; then
+/// `Env::finish_guest_call` completes the helper with the function's return value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestCall {
+    /// The helper's id.
+    pub helper_id: u32,
+    /// The helper's kernel name.
+    pub helper: &'static str,
+    /// The kernel function it calls.
+    pub func: KernelVa,
+    /// That function's name.
+    pub func_name: &'static str,
+    /// Its integer arguments.
+    pub args: Vec<u64>,
+    /// The stack pointer it starts with.
+    pub sp: u64,
+    then: AfterGuestCall,
+}
+
+/// What the helper does with the guest function's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AfterGuestCall {
+    /// `bpf_probe_read_kernel_common`: copy the bounce buffer to the program's `dst`, zeroed if the copy failed.
+    ProbeRead { dst: u64, bounce: u64, size: usize },
+}
+
+/// The largest probe_read that goes through the guest's bounce buffer (the kernel stack has room for it).
+const GUEST_BOUNCE_MAX: usize = 4096;
 
 fn neg(e: i64) -> u64 {
     (-e) as u64
@@ -558,7 +599,63 @@ impl Env<'_> {
     }
 }
 
+impl Env<'_> {
+    /// `bpf_probe_read_kernel_common(dst, size, src)` → `copy_from_kernel_nofault(dst, src, size)` as a guest call,
+    /// if the image has that function and the read is one the guest can do.
+    fn probe_read_via_guest(&mut self, mem: &Memory, id: u32, a: [u64; 5]) -> Result<Option<GuestCall>, HelperError> {
+        const FUNC: &str = "copy_from_kernel_nofault";
+        let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
+        let kernel = id == BPF_FUNC_PROBE_READ_KERNEL || (id == BPF_FUNC_PROBE_READ && !self.is_user_addr(mem, src));
+        if !self.guest_calls || !kernel || size == 0 || size > GUEST_BOUNCE_MAX || mem.is_mapped(src) {
+            return Ok(None);
+        }
+        let Some(func) = self.m.kallsyms().lookup_name(FUNC).map(|s| s.addr) else { return Ok(None) };
+        self.check_dst(mem, dst, size)?;
+        // A source the model cannot read would fault in the guest: the helper's -EFAULT comes from the model.
+        let mut probe = vec![0u8; size];
+        if src < task_size(self.isa) || self.m.read(KernelVa(src), &mut probe).is_err() {
+            return Ok(None);
+        }
+        let bounce = (self.regs_isa.sp() - 0x400 - size as u64) & !0xf;
+        let helper = if id == BPF_FUNC_PROBE_READ { "bpf_probe_read" } else { "bpf_probe_read_kernel" };
+        Ok(Some(GuestCall {
+            helper_id: id,
+            helper,
+            func,
+            func_name: FUNC,
+            args: vec![bounce, src, size as u64],
+            sp: bounce,
+            then: AfterGuestCall::ProbeRead { dst, bounce, size },
+        }))
+    }
+
+    /// Completes the helper `call` suspended for, now that its guest function returned `ret`: the helper's `r0`.
+    pub fn finish_guest_call(&mut self, mem: &mut Memory, call: &GuestCall, ret: u64) -> Result<u64, HelperError> {
+        match call.then {
+            AfterGuestCall::ProbeRead { dst, bounce, size } => {
+                let mut buf = vec![0u8; size];
+                if (ret as i64) < 0 || self.m.read(KernelVa(bounce), &mut buf).is_err() {
+                    buf.fill(0);
+                }
+                self.write_mem(mem, dst, &buf)?;
+                Ok(ret)
+            }
+        }
+    }
+}
+
 impl Helpers for Env<'_> {
+    fn call_resumable(&mut self, id: u32, a: [u64; 5], mem: &mut Memory) -> Result<HelperReturn, HelperError> {
+        if matches!(id, BPF_FUNC_PROBE_READ | BPF_FUNC_PROBE_READ_KERNEL) {
+            if let Some(call) = self.probe_read_via_guest(mem, id, a)? {
+                self.helper_calls += 1;
+                self.guest_call = Some(call);
+                return Ok(HelperReturn::Suspend);
+            }
+        }
+        self.call(id, a, mem).map(HelperReturn::Value)
+    }
+
     fn call(&mut self, id: u32, a: [u64; 5], mem: &mut Memory) -> Result<u64, HelperError> {
         self.helper_calls += 1;
         match id {

@@ -27,7 +27,8 @@ use super::asm::assemble;
 use super::ctx;
 use super::error::BpfError;
 use super::helpers::{
-    helper_gpl_only, helper_name, map_ptr, value_addr, Env, Ext, PerfRecord, TaskInfo, TraceFlags, CTX_BASE,
+    helper_gpl_only, helper_name, map_ptr, value_addr, Env, Ext, GuestCall, PerfRecord, TaskInfo, TraceFlags,
+    CTX_BASE,
 };
 use super::insn::{Insn, BPF_CALL, BPF_JMP, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use super::maps::{BpfMap, MapDef, MapType};
@@ -35,7 +36,7 @@ use super::memory::{Memory, RegionKind};
 use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use super::program::{Program, PseudoResolver};
 use super::tag::{prog_tag, tag_hex};
-use super::vm::run;
+use super::vm::{helper_error, resume, VmExit, VmState};
 use crate::arch::PtRegs;
 use crate::event::EventKind;
 use crate::machine::Machine;
@@ -114,6 +115,48 @@ impl TraceCallOutcome {
     pub fn kprobe_perf_func_ret(&self) -> i32 {
         i32::from(self.ip_changed)
     }
+}
+
+/// What [`BpfRuntime::trace_call_bpf_resumable`] (or `_resume`) got to.
+#[derive(Debug)]
+pub enum TraceCallStep {
+    /// `trace_call_bpf` returned.
+    Done(TraceCallOutcome),
+    /// A program's helper continues in guest code: run [`TraceCall::guest_call`] on the CPU, then resume.
+    GuestCall(Box<TraceCall>),
+}
+
+/// A `trace_call_bpf` stopped inside a helper call that runs guest code: the programs' memory (stack, ctx), the
+/// suspended program's VM state and the AND so far.
+#[derive(Clone, Debug)]
+pub struct TraceCall {
+    progs: Vec<ProgId>,
+    next: usize,
+    ret: u32,
+    orig_ip: u64,
+    mem: Memory,
+    ext: Vec<Ext>,
+    out: TraceCallOutcome,
+    running: Option<ProgRun>,
+    guest_calls: bool,
+}
+
+impl TraceCall {
+    /// The guest call the suspended helper waits for.
+    #[must_use]
+    pub fn guest_call(&self) -> Option<&GuestCall> {
+        self.running.as_ref().and_then(|r| r.pending.as_ref())
+    }
+}
+
+/// One program's run within a `trace_call_bpf`.
+#[derive(Clone, Debug)]
+struct ProgRun {
+    id: ProgId,
+    vm: VmState,
+    helper_calls: u64,
+    /// The guest call its helper is suspended in.
+    pending: Option<GuestCall>,
 }
 
 /// Loaded programs and maps, per-CPU state and the outputs user space reads.
@@ -442,7 +485,8 @@ impl BpfRuntime {
     /// ```
     ///
     /// Emits `BpfMiss` for a nested call, `BpfRun` per program, `TracePrintk`/`BpfOutput` per output and
-    /// `BpfFault` for a program that stopped with an error (counted as returning 0).
+    /// `BpfFault` for a program that stopped with an error (counted as returning 0). Every helper is answered by the
+    /// model; [`BpfRuntime::trace_call_bpf_resumable`] is the variant whose helpers may run guest code.
     pub fn trace_call_bpf(
         &mut self,
         m: &mut dyn Machine,
@@ -451,6 +495,50 @@ impl BpfRuntime {
         progs: &[ProgId],
         regs: &mut PtRegs,
     ) -> TraceCallOutcome {
+        match self.trace_call_bpf_begin(m, cpu, task, progs, regs, false) {
+            TraceCallStep::Done(out) => out,
+            TraceCallStep::GuestCall(_) => unreachable!("helpers answer in the model when guest calls are off"),
+        }
+    }
+
+    /// [`BpfRuntime::trace_call_bpf`] where a helper may continue in guest code (`bpf_probe_read_kernel` →
+    /// `copy_from_kernel_nofault`): then it returns [`TraceCallStep::GuestCall`], the caller runs that call on
+    /// `cpu` and continues with [`BpfRuntime::trace_call_bpf_resume`]. `bpf_prog_active` stays raised meanwhile,
+    /// exactly as while the kernel's interpreter sits in the helper.
+    pub fn trace_call_bpf_resumable(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        progs: &[ProgId],
+        regs: &mut PtRegs,
+    ) -> TraceCallStep {
+        self.trace_call_bpf_begin(m, cpu, task, progs, regs, true)
+    }
+
+    /// Continues `call` after its guest call returned `ret` (the function's return register).
+    pub fn trace_call_bpf_resume(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        mut call: Box<TraceCall>,
+        ret: u64,
+        regs: &mut PtRegs,
+    ) -> TraceCallStep {
+        let pending = call.running.as_mut().and_then(|r| r.pending.take().map(|g| (g, ret)));
+        self.drive(m, cpu, task, call, regs, pending)
+    }
+
+    fn trace_call_bpf_begin(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        progs: &[ProgId],
+        regs: &mut PtRegs,
+        guest_calls: bool,
+    ) -> TraceCallStep {
         let mut out = TraceCallOutcome { ret: 0, ip_changed: false, missed: false, errors: Vec::new() };
         self.bpf_prog_active_inc(cpu);
         if self.bpf_prog_active(cpu) != 1 {
@@ -467,45 +555,79 @@ impl BpfRuntime {
             }
             m.emit(cpu, EventKind::BpfMiss { progs: names });
             self.bpf_prog_active_dec(cpu);
-            return out;
+            return TraceCallStep::Done(out);
         }
-        let orig_ip = regs.ip();
-        let mut ret: u32 = 1;
         let mut mem = Memory::new();
-        let ctx_bytes = ctx::to_bytes(regs);
-        let mapped = mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx_bytes, false);
-        let mut ext = Vec::new();
-        if let Err(e) = mapped {
+        if let Err(e) = mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false) {
             // Cannot happen with the fixed layout; report it on the first program.
             if let Some(p) = progs.first().and_then(|id| self.prog(*id)) {
                 out.errors.push(BpfRunError { prog: p.name.clone(), id: p.id, error: e });
             }
             self.bpf_prog_active_dec(cpu);
-            return out;
+            return TraceCallStep::Done(out);
         }
+        let mut ext = Vec::new();
         self.map_global_data(&mut mem, &mut ext);
-        for id in progs {
-            let r = match self.run_one(m, cpu, task, *id, &mut mem, regs, &mut ext) {
-                Ok(r0) => r0 as u32,
-                Err(e) => {
-                    m.emit(cpu, EventKind::BpfFault { prog: e.prog.clone(), error: e.error.to_string() });
-                    out.errors.push(e);
-                    0
+        let call = Box::new(TraceCall {
+            progs: progs.to_vec(),
+            next: 0,
+            ret: 1,
+            orig_ip: regs.ip(),
+            mem,
+            ext,
+            out,
+            running: None,
+            guest_calls,
+        });
+        self.drive(m, cpu, task, call, regs, None)
+    }
+
+    /// `bpf_prog_run_array` from where `call` stands: runs (or resumes) programs until one suspends or all ran,
+    /// then the tail of `trace_call_bpf`.
+    fn drive(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        task: &TaskInfo,
+        mut call: Box<TraceCall>,
+        regs: &mut PtRegs,
+        mut resumed: Option<(GuestCall, u64)>,
+    ) -> TraceCallStep {
+        loop {
+            let mut run = match call.running.take() {
+                Some(r) => r,
+                None => {
+                    let Some(&id) = call.progs.get(call.next) else { break };
+                    call.next += 1;
+                    ProgRun { id, vm: VmState::new(&[CTX_BASE]), helper_calls: 0, pending: None }
                 }
             };
-            ret &= r;
+            let TraceCall { mem, ext, guest_calls, .. } = &mut *call;
+            match self.run_segment(m, cpu, task, &mut run, mem, regs, ext, *guest_calls, resumed.take()) {
+                Ok(Some(r0)) => call.ret &= r0 as u32,
+                Ok(None) => {
+                    call.running = Some(run);
+                    return TraceCallStep::GuestCall(call);
+                }
+                Err(e) => {
+                    m.emit(cpu, EventKind::BpfFault { prog: e.prog.clone(), error: e.error.to_string() });
+                    call.out.errors.push(e);
+                    call.ret = 0;
+                }
+            }
         }
-        if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
+        if let Some(b) = call.mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
             ctx::from_bytes(regs, b);
         }
         self.bpf_prog_active_dec(cpu);
+        let TraceCall { mut out, ret, orig_ip, .. } = *call;
         out.ret = ret;
         out.ip_changed = regs.ip() != orig_ip;
-        out
+        TraceCallStep::Done(out)
     }
 
     /// Runs one program with `regs` as its ctx, outside `trace_call_bpf` (no `bpf_prog_active` guard, no AND):
-    /// returns `r0` or the error. `regs` gets what the program changed.
+    /// returns `r0` or the error. `regs` gets what the program changed. Helpers answer in the model.
     pub fn run_prog(
         &mut self,
         m: &mut dyn Machine,
@@ -519,11 +641,12 @@ impl BpfRuntime {
         let unknown = |e| BpfRunError { prog: format!("#{}", id.0), id, error: e };
         mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false).map_err(unknown)?;
         self.map_global_data(&mut mem, &mut ext);
-        let r = self.run_one(m, cpu, task, id, &mut mem, regs, &mut ext);
+        let mut run = ProgRun { id, vm: VmState::new(&[CTX_BASE]), helper_calls: 0, pending: None };
+        let r = self.run_segment(m, cpu, task, &mut run, &mut mem, regs, &mut ext, false, None);
         if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
             ctx::from_bytes(regs, b);
         }
-        r
+        r.map(|r0| r0.expect("helpers answer in the model when guest calls are off"))
     }
 
     /// Global-data maps are reachable through `lddw … map_value` constants: map their value at its fixed address.
@@ -541,23 +664,31 @@ impl BpfRuntime {
         }
     }
 
+    /// Runs `run` from where it stands — first completing the helper call it was suspended in with the guest
+    /// function's return value (`resumed`) — until it exits (`Some(r0)`), suspends in another helper call (`None`,
+    /// with `run.pending` set and a `Call` event naming the chain), or fails.
     #[allow(clippy::too_many_arguments)]
-    fn run_one(
+    fn run_segment(
         &mut self,
         m: &mut dyn Machine,
         cpu: CpuId,
         task: &TaskInfo,
-        id: ProgId,
+        run: &mut ProgRun,
         mem: &mut Memory,
         regs: &PtRegs,
         ext: &mut Vec<Ext>,
-    ) -> Result<u64, BpfRunError> {
+        guest_calls: bool,
+        resumed: Option<(GuestCall, u64)>,
+    ) -> Result<Option<u64>, BpfRunError> {
+        let id = run.id;
         let Some(pi) = self.progs.iter().position(|p| p.id == id) else {
             return Err(BpfRunError { prog: format!("#{}", id.0), id, error: BpfError::NoSuchProgram { id: id.0 } });
         };
         let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
         let prog = &mut progs[pi];
-        prog.run_cnt += 1;
+        if resumed.is_none() && run.vm.executed() == 0 {
+            prog.run_cnt += 1;
+        }
         let mut env = Env {
             m,
             cpu,
@@ -571,14 +702,24 @@ impl BpfRuntime {
             ctx_base: CTX_BASE,
             regs_isa: regs,
             ext: std::mem::take(ext),
-            helper_calls: 0,
+            helper_calls: run.helper_calls,
+            guest_calls,
+            guest_call: None,
         };
-        let res = run(&prog.program, mem, &mut env, &[CTX_BASE], *budget);
-        let helper_calls = env.helper_calls;
+        let res = match resumed {
+            Some((call, ret)) => env
+                .finish_guest_call(mem, &call, ret)
+                .map(|r0| run.vm.complete_call(r0))
+                .map_err(|e| helper_error(e, run.vm.call_pc(), u64::from(call.helper_id))),
+            None => Ok(()),
+        }
+        .and_then(|()| resume(&prog.program, mem, &mut env, &mut run.vm, *budget));
+        run.helper_calls = env.helper_calls;
+        run.pending = env.guest_call.take();
         *ext = std::mem::take(&mut env.ext);
         drop(env);
         match res {
-            Ok(exit) => {
+            Ok(VmExit::Exit(exit)) => {
                 m.charge(cpu, exit.insns.saturating_mul(*ticks_per_insn));
                 m.emit(
                     cpu,
@@ -587,10 +728,16 @@ impl BpfRuntime {
                         id: prog.id.0,
                         ret: exit.r0,
                         insns: exit.insns,
-                        helper_calls,
+                        helper_calls: run.helper_calls,
                     },
                 );
-                Ok(exit.r0)
+                Ok(Some(exit.r0))
+            }
+            Ok(VmExit::Suspended) => {
+                let call = run.pending.as_ref().expect("a helper suspends only with a guest call");
+                let frames = ["trace_call_bpf", "bpf_prog_run_array", "___bpf_prog_run", call.helper, call.func_name];
+                m.emit(cpu, EventKind::Call { frames: frames.map(String::from).to_vec() });
+                Ok(None)
             }
             Err(error) => Err(BpfRunError { prog: prog.name.clone(), id: prog.id, error }),
         }

@@ -154,6 +154,23 @@ pub trait Helpers: ExternalMemory {
         let _ = (btf_id, args, mem);
         Err(HelperError::Unknown)
     }
+
+    /// Calls helper `id` where its work may continue outside the VM: a helper whose kernel implementation runs
+    /// kernel text (`bpf_probe_read_kernel` → `copy_from_kernel_nofault`) answers [`HelperReturn::Suspend`], the
+    /// run stops after the call instruction ([`VmExit::Suspended`]), and [`resume`] continues it once the caller
+    /// has the helper's result ([`VmState::complete_call`]). By default every helper answers at once.
+    fn call_resumable(&mut self, id: u32, args: [u64; 5], mem: &mut Memory) -> Result<HelperReturn, HelperError> {
+        self.call(id, args, mem).map(HelperReturn::Value)
+    }
+}
+
+/// What a helper call answered (see [`Helpers::call_resumable`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperReturn {
+    /// The helper returned: this becomes `r0`.
+    Value(u64),
+    /// The helper continues in guest code; the run stops until its result is known.
+    Suspend,
 }
 
 /// An environment with no helpers and no external storage.
@@ -177,10 +194,63 @@ pub struct Exit {
     pub insns: u64,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Frame {
     ret: usize,
     saved: [u64; 4],
+}
+
+/// Where a run stands: registers, bpf-to-bpf call frames, next instruction and instructions executed so far.
+/// A run that stopped at a helper call ([`VmExit::Suspended`]) keeps its state here (and its stack in the
+/// [`Memory`]) until [`resume`] continues it.
+#[derive(Clone, Debug)]
+pub struct VmState {
+    regs: [u64; 16],
+    frames: [Frame; MAX_CALL_FRAMES],
+    depth: usize,
+    pc: usize,
+    executed: u64,
+    started: bool,
+}
+
+impl VmState {
+    /// A run about to start with `r1`.. set from `args` (at most five; `r1` is the context by convention), `r10`
+    /// at the top of frame 0's stack and every other register zero.
+    #[must_use]
+    pub fn new(args: &[u64]) -> VmState {
+        let mut regs = [0u64; 16];
+        for (r, a) in regs[1..6].iter_mut().zip(args) {
+            *r = *a;
+        }
+        regs[usize::from(BPF_REG_FP)] = stack_top(0);
+        VmState { regs, frames: [Frame::default(); MAX_CALL_FRAMES], depth: 0, pc: 0, executed: 0, started: false }
+    }
+
+    /// The suspended helper call returned `r0`.
+    pub fn complete_call(&mut self, r0: u64) {
+        self.regs[0] = r0;
+    }
+
+    /// The index of the instruction the run stopped at (the helper call), for error messages.
+    #[must_use]
+    pub fn call_pc(&self) -> usize {
+        self.pc.saturating_sub(1)
+    }
+
+    /// Instructions executed so far.
+    #[must_use]
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+}
+
+/// How [`resume`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmExit {
+    /// The outermost `exit`.
+    Exit(Exit),
+    /// A helper answered [`HelperReturn::Suspend`]; the state is saved.
+    Suspended,
 }
 
 /// Runs `prog` with `r1`.. set from `args` (at most five; `r1` is the context by convention), `r10` at the top of
@@ -188,6 +258,9 @@ struct Frame {
 ///
 /// Models `___bpf_prog_run` (kernel/bpf/core.c) as entered through `bpf_prog_run`; bpf-to-bpf calls model the
 /// interpreter's `JMP_CALL_ARGS`, where each callee runs with a fresh stack.
+///
+/// # Panics
+/// If a helper answers [`HelperReturn::Suspend`]: only [`resume`] can continue such a run.
 pub fn run<H: Helpers + ?Sized>(
     prog: &Program,
     mem: &mut Memory,
@@ -195,17 +268,39 @@ pub fn run<H: Helpers + ?Sized>(
     args: &[u64],
     budget: u64,
 ) -> Result<Exit, BpfError> {
-    let slots: &[Slot] = &prog.slots;
-    let mut regs = [0u64; 16];
-    for (r, a) in regs[1..6].iter_mut().zip(args) {
-        *r = *a;
+    let mut st = VmState::new(args);
+    match resume(prog, mem, helpers, &mut st, budget)? {
+        VmExit::Exit(e) => Ok(e),
+        VmExit::Suspended => panic!("a helper suspended a run that cannot be resumed (use vm::resume)"),
     }
-    mem.enter_frame(0);
-    regs[usize::from(BPF_REG_FP)] = stack_top(0);
-    let mut frames = [Frame::default(); MAX_CALL_FRAMES];
-    let mut depth = 0usize;
-    let mut executed = 0u64;
-    let mut pc = 0usize;
+}
+
+/// Starts or continues the run `st` of `prog` until its outermost `exit`, an error, `budget` instructions in all,
+/// or a helper call that suspends it. `mem` must be the memory the run started with (its stack frames live there).
+pub fn resume<H: Helpers + ?Sized>(
+    prog: &Program,
+    mem: &mut Memory,
+    helpers: &mut H,
+    st: &mut VmState,
+    budget: u64,
+) -> Result<VmExit, BpfError> {
+    let slots: &[Slot] = &prog.slots;
+    if !st.started {
+        mem.enter_frame(0);
+        st.started = true;
+    }
+    // The loop works on locals (the hot path); a suspension writes them back.
+    let mut regs = st.regs;
+    let mut frames = st.frames;
+    let mut depth = st.depth;
+    let mut executed = st.executed;
+    let mut pc = st.pc;
+    macro_rules! suspend {
+        () => {{
+            *st = VmState { regs, frames, depth, pc, executed, started: true };
+            return Ok(VmExit::Suspended);
+        }};
+    }
 
     loop {
         let cur = pc;
@@ -387,7 +482,10 @@ pub fn run<H: Helpers + ?Sized>(
 
             // ---- calls and exit ----
             op::JMP_CALL => match s.src {
-                0 => regs[0] = call_helper(helpers, mem, cur, u64::from(s.imm as u32), &regs)?,
+                0 => match call_helper(helpers, mem, cur, u64::from(s.imm as u32), &regs)? {
+                    HelperReturn::Value(v) => regs[0] = v,
+                    HelperReturn::Suspend => suspend!(),
+                },
                 BPF_PSEUDO_CALL => {
                     if depth + 1 >= MAX_CALL_FRAMES {
                         return Err(BpfError::CallDepthExceeded { pc: cur, max: MAX_CALL_FRAMES });
@@ -410,10 +508,14 @@ pub fn run<H: Helpers + ?Sized>(
                     })?;
                 }
             },
-            op::JMP_CALLX => regs[0] = call_helper(helpers, mem, cur, regs[d], &regs)?,
+            op::JMP_CALLX => match call_helper(helpers, mem, cur, regs[d], &regs)? {
+                HelperReturn::Value(v) => regs[0] = v,
+                HelperReturn::Suspend => suspend!(),
+            },
             op::JMP_EXIT => {
                 if depth == 0 {
-                    return Ok(Exit { r0: regs[0], insns: executed });
+                    st.executed = executed;
+                    return Ok(VmExit::Exit(Exit { r0: regs[0], insns: executed }));
                 }
                 depth -= 1;
                 let f = frames[depth];
@@ -512,14 +614,20 @@ fn call_helper<H: Helpers + ?Sized>(
     pc: usize,
     id: u64,
     regs: &[u64; 16],
-) -> Result<u64, BpfError> {
+) -> Result<HelperReturn, BpfError> {
     let id32 = u32::try_from(id).map_err(|_| BpfError::UnknownHelper { pc, id })?;
     let args = [regs[1], regs[2], regs[3], regs[4], regs[5]];
-    helpers.call(id32, args, mem).map_err(|e| match e {
+    helpers.call_resumable(id32, args, mem).map_err(|e| helper_error(e, pc, id))
+}
+
+/// A helper's error as the run's error at instruction `pc`.
+#[must_use]
+pub fn helper_error(e: HelperError, pc: usize, id: u64) -> BpfError {
+    match e {
         HelperError::Unknown => BpfError::UnknownHelper { pc, id },
         HelperError::Fault(a) => a.at(pc),
         HelperError::Failed(message) => BpfError::HelperFailed { pc, id, message },
-    })
+    }
 }
 
 /// `BPF_STX | BPF_ATOMIC`: the `STX_ATOMIC_W`/`STX_ATOMIC_DW` cases of `___bpf_prog_run`. The VM runs one program

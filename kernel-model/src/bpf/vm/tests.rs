@@ -413,3 +413,106 @@ fn sanitize(mut i: Insn, pc: usize, len: usize, w: u64) -> Insn {
     }
     i
 }
+
+/// A helper 99 that suspends the run (as a helper whose kernel code runs in the guest does); 98 answers at once.
+struct Suspending {
+    calls: Vec<[u64; 5]>,
+}
+
+impl ExternalMemory for Suspending {}
+
+impl Helpers for Suspending {
+    fn call(&mut self, id: u32, args: [u64; 5], _: &mut Memory) -> Result<u64, HelperError> {
+        self.calls.push(args);
+        if id == 98 {
+            Ok(args[0] + 1)
+        } else {
+            Err(HelperError::Unknown)
+        }
+    }
+
+    fn call_resumable(
+        &mut self,
+        id: u32,
+        args: [u64; 5],
+        mem: &mut Memory,
+    ) -> Result<HelperReturn, HelperError> {
+        if id == 99 {
+            self.calls.push(args);
+            return Ok(HelperReturn::Suspend);
+        }
+        self.call(id, args, mem).map(HelperReturn::Value)
+    }
+}
+
+#[test]
+fn a_suspended_run_resumes_with_its_registers_frames_and_stack() {
+    // main stores 5 on its stack and calls sub(7); sub keeps 100 in r6 and 11 on its own stack, calls helper 99
+    // (suspends) and, resumed with r0 = 1000, returns r0 + r6 + its stack slot + r1 (= 7, the helper's arg, still
+    // in r1); main adds its own stack slot and r6 (restored to 3 by the call's exit).
+    let src = "
+        mov %r6, 3
+        stdw [%r10-8], 5
+        mov %r1, 7
+        call local sub
+        ldxdw %r1, [%r10-8]
+        add %r0, %r1
+        add %r0, %r6
+        exit
+        sub:
+        mov %r6, 100
+        stdw [%r10-8], 11
+        call 99
+        add %r0, %r6
+        ldxdw %r2, [%r10-8]
+        add %r0, %r2
+        add %r0, %r1
+        exit";
+    let prog = Program::load(&assemble(src).unwrap()).unwrap();
+    let mut mem = Memory::new();
+    let mut h = Suspending { calls: Vec::new() };
+    let mut st = VmState::new(&[]);
+    assert_eq!(
+        resume(&prog, &mut mem, &mut h, &mut st, 1000),
+        Ok(VmExit::Suspended)
+    );
+    assert_eq!(h.calls, [[7, 0, 0, 0, 0]]);
+    assert_eq!((st.call_pc(), st.executed()), (10, 7));
+    st.complete_call(1000);
+    let exit = resume(&prog, &mut mem, &mut h, &mut st, 1000).unwrap();
+    assert_eq!(
+        exit,
+        VmExit::Exit(Exit {
+            r0: 1000 + 100 + 11 + 7 + 5 + 3,
+            insns: 16
+        })
+    );
+}
+
+#[test]
+fn the_budget_counts_every_segment_of_a_suspended_run() {
+    let prog = Program::load(&assemble("call 99\nmov %r0, 1\nmov %r0, 2\nexit").unwrap()).unwrap();
+    let mut mem = Memory::new();
+    let mut h = Suspending { calls: Vec::new() };
+    let mut st = VmState::new(&[]);
+    assert_eq!(
+        resume(&prog, &mut mem, &mut h, &mut st, 3),
+        Ok(VmExit::Suspended)
+    );
+    assert_eq!(
+        resume(&prog, &mut mem, &mut h, &mut st, 3),
+        Err(BpfError::BudgetExhausted { pc: 3, budget: 3 })
+    );
+}
+
+#[test]
+#[should_panic(expected = "cannot be resumed")]
+fn run_refuses_a_helper_that_suspends() {
+    let _ = exec_with(
+        "call 99\nexit",
+        &mut Memory::new(),
+        &mut Suspending { calls: Vec::new() },
+        &[],
+        10,
+    );
+}
