@@ -92,6 +92,8 @@ const X86_CASES: &[(&str, &[&str])] = &[
     ("copy_and_sum", &["&scratch_array", "&sample_array", "8"]),
     ("__x64_sys_clone", &["&clone_regs"]),
     ("text_poke_detour", &["10"]),
+    ("copy_from_kernel_nofault", &["&scratch_array", "&sample_array", "16"]),
+    ("copy_from_kernel_nofault", &["&scratch_array", "&sample_array", "7"]),
 ];
 
 /// The 6.12 class of a direct branch, from the disassembler's AT&T text alone.
