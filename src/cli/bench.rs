@@ -100,6 +100,9 @@ fn probe_bench(calls: u64) {
     );
 }
 
+/// Runs of each conformance program per VM (each on a fresh copy of its memory).
+const CONFORMANCE_RUNS: usize = 1000;
+
 /// The eBPF VM beside rbpf's interpreter on the same bytecode: a loop, and the shared conformance programs.
 fn bpf_bench(iterations: u64) {
     use kernel_model::bpf::{assemble, conformance, insn::encode_bytes};
@@ -136,24 +139,22 @@ fn bpf_bench(iterations: u64) {
         let Ok(vm) = rbpf::EbpfVmRaw::new(Some(&bytes)) else { continue };
         // Both sides get a fresh copy of the memory each run, through black_box so nothing is hoisted.
         let (r_theirs, d1) = timed(|| {
-            (0..100)
-                .map(|_| {
-                    let mut mem = std::hint::black_box(case.mem.clone());
-                    vm.execute_program(&mut mem).ok()
-                })
-                .next_back()
-                .flatten()
+            let mut last = None;
+            for _ in 0..CONFORMANCE_RUNS {
+                let mut mem = std::hint::black_box(case.mem.clone());
+                last = std::hint::black_box(vm.execute_program(&mut mem).ok());
+            }
+            last
         });
         // Loaded (verified) once, as rbpf's VM is built once above.
         let Ok(prog) = kernel_model::bpf::Program::load(&insns) else { continue };
         let (r_ours, d0) = timed(|| {
-            (0..100)
-                .map(|_| {
-                    let mem = std::hint::black_box(case.mem.clone());
-                    conformance::run_loaded(&prog, &mem, 1_000_000).ok().map(|e| e.r0)
-                })
-                .next_back()
-                .flatten()
+            let mut last = None;
+            for _ in 0..CONFORMANCE_RUNS {
+                let mem = std::hint::black_box(case.mem.clone());
+                last = std::hint::black_box(conformance::run_loaded(&prog, mem, 1_000_000).ok().map(|e| e.r0));
+            }
+            last
         });
         if r_ours.is_some() && r_ours == r_theirs && Some(r_ours.unwrap_or(0)) == case.result {
             both += 1;
@@ -162,7 +163,7 @@ fn bpf_bench(iterations: u64) {
         }
     }
     println!(
-        "  conformance (short programs, per-run setup dominates): {both} of {} run identically in both; 100 runs each: probesim {:.6} s, rbpf {:.6} s, ratio {:.2}",
+        "  conformance (short programs, per-run setup dominates): {both} of {} run identically in both; {CONFORMANCE_RUNS} runs each: probesim {:.6} s, rbpf {:.6} s, ratio {:.2}",
         paths.len(),
         t_ours,
         t_theirs,

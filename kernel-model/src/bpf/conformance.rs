@@ -163,14 +163,15 @@ impl Helpers for ConformanceHelpers {
 /// Loads and runs `insns` as the suite's plugins do: the input buffer `mem` mapped writable, `r1` pointing at it
 /// and `r2` holding its length.
 pub fn run_case(insns: &[Insn], mem: &[u8], budget: u64) -> Result<Exit, BpfError> {
-    run_loaded(&Program::load(insns)?, mem, budget)
+    run_loaded(&Program::load(insns)?, mem.to_vec(), budget)
 }
 
-/// Runs an already loaded (verified) program on a fresh copy of `mem`; what `run_case` does after loading.
-pub fn run_loaded(prog: &Program, mem: &[u8], budget: u64) -> Result<Exit, BpfError> {
+/// Runs an already loaded (verified) program on `mem` (its own copy); what `run_case` does after loading.
+pub fn run_loaded(prog: &Program, mem: Vec<u8>, budget: u64) -> Result<Exit, BpfError> {
+    let len = mem.len() as u64;
     let mut memory = Memory::new();
-    let base = memory.map_owned(RegionKind::Input, mem.to_vec(), true)?;
-    run(prog, &mut memory, &mut ConformanceHelpers, &[base, mem.len() as u64], budget)
+    let base = memory.map_owned(RegionKind::Input, mem, true)?;
+    run(prog, &mut memory, &mut ConformanceHelpers, &[base, len], budget)
 }
 
 #[cfg(test)]

@@ -197,8 +197,11 @@ impl ExternalMemory for GuestWindow<'_> {
 /// The VM's memory: the per-frame stacks plus a table of regions.
 #[derive(Clone, Debug)]
 pub struct Memory {
-    /// `MAX_CALL_FRAMES` stacks of `MAX_BPF_STACK` bytes, frame 0 first.
+    /// Up to `MAX_CALL_FRAMES` stacks of `MAX_BPF_STACK` bytes, frame 0 first, allocated as calls first reach them
+    /// (most programs never leave frame 0).
     stack: Vec<u8>,
+    /// Bytes of `stack` a run may have written (what `enter_frame` must zero again).
+    dirty: usize,
     /// How many frames' stacks are accessible (the current call chain).
     frames: usize,
     regions: Vec<Region>,
@@ -224,7 +227,8 @@ impl Memory {
     #[must_use]
     pub fn new() -> Memory {
         Memory {
-            stack: vec![0; MAX_CALL_FRAMES * MAX_BPF_STACK],
+            stack: vec![0; MAX_BPF_STACK],
+            dirty: 0,
             frames: 1,
             regions: Vec::new(),
             next_base: REGION_BASE,
@@ -360,9 +364,14 @@ impl Memory {
 
     /// Makes frame `frame` the innermost accessible one, with a zeroed stack (on a call, and at program entry).
     pub(crate) fn enter_frame(&mut self, frame: usize) {
-        if let Some(s) = self.stack.get_mut(frame * MAX_BPF_STACK..(frame + 1) * MAX_BPF_STACK) {
-            s.fill(0);
+        let (lo, hi) = (frame * MAX_BPF_STACK, (frame + 1) * MAX_BPF_STACK);
+        if self.stack.len() < hi {
+            self.stack.resize(hi, 0);
         }
+        if lo < self.dirty {
+            self.stack[lo..hi].fill(0);
+        }
+        self.dirty = self.dirty.max(hi);
         self.frames = frame + 1;
     }
 
