@@ -1212,18 +1212,17 @@ impl Kernel {
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
-        let ret = m.pt_regs(cpu).return_value();
-        let addr = match self.core.percpu[cpu.0].activities.last_mut() {
+        let (addr, what) = match self.core.percpu[cpu.0].activities.last_mut() {
             Some(Activity::Handler(h)) if h.waiting_call => {
                 h.waiting_call = false;
+                let ret = m.pt_regs(cpu).return_value();
                 h.call_ret = ret;
-                if let Some(g) = h.bpf.as_ref().and_then(|c| c.guest_call()) {
-                    let what = format!("{} returned {ret:#x} ({}) to {}", g.func_name, ret as i64, g.helper);
-                    let addr = h.addr;
-                    m.emit(cpu, EventKind::Kprobe { probe: self.core.probe_name(addr), what });
-                    return true;
-                }
-                h.addr
+                let what = match h.bpf.as_ref().and_then(|c| c.guest_call()) {
+                    // A BPF helper's callee: the helper completes when the handler resumes.
+                    Some(g) => format!("{} returned {ret:#x} ({}) to {}", g.func_name, ret as i64, g.helper),
+                    None => format!("handler's call returned {ret:#x} ({ret})"),
+                };
+                (h.addr, what)
             }
             Some(Activity::Stopper(s)) if s.waiting_call => {
                 s.waiting_call = false;
@@ -1231,8 +1230,7 @@ impl Kernel {
             }
             _ => return false,
         };
-        let name = self.core.probe_name(addr);
-        m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("handler's call returned {ret:#x} ({ret})") });
+        m.emit(cpu, EventKind::Kprobe { probe: self.core.probe_name(addr), what });
         true
     }
 
