@@ -7,7 +7,7 @@
 //! kernel function waits while the CPU runs that function in guest mode.
 
 use crate::arch::{self, ArchKernel, PtRegs};
-use crate::bpf::runtime::{TraceCall, TraceCallStep};
+use crate::bpf::runtime::{ProgId, TraceCall, TraceCallStep};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
 use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
@@ -747,32 +747,24 @@ impl Kernel {
                     continue;
                 }
                 (HandlerKind::Pre, PreHandler::TraceDispatcher { progs }, _) => {
-                    let task = self.core.current_task_info(cpu);
-                    let step = match h.bpf.take() {
-                        // Back from a helper's guest call: the programs go on where they stopped.
-                        Some(call) => self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs),
-                        None => {
-                            // kprobe_dispatcher: nhit++; kprobe_perf_func → trace_call_bpf(call, regs).
-                            self.core.kprobes.get_mut(id).nhit += 1;
-                            let mut frames = self.arch.kprobe_hit_frames();
-                            let tail = ["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"];
-                            frames.extend(tail.map(String::from));
-                            m.emit(cpu, EventKind::Call { frames });
-                            if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
-                                // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is
-                                // NMI-like, so the programs do not run at all (fixed in v5.11).
-                                m.emit(cpu, EventKind::Kprobe {
-                                    probe: p.spec.name.clone(),
-                                    what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run"
-                                        .into(),
-                                });
-                                h.child += 1;
-                                continue;
-                            }
-                            self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs)
+                    if h.bpf.is_none() {
+                        // kprobe_dispatcher: nhit++; kprobe_perf_func → trace_call_bpf(call, regs).
+                        self.core.kprobes.get_mut(id).nhit += 1;
+                        let mut frames = self.arch.kprobe_hit_frames();
+                        frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
+                        m.emit(cpu, EventKind::Call { frames });
+                        if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
+                            // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is NMI-like,
+                            // so the programs do not run at all (fixed in v5.11).
+                            m.emit(cpu, EventKind::Kprobe {
+                                probe: p.spec.name.clone(),
+                                what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run".into(),
+                            });
+                            h.child += 1;
+                            continue;
                         }
-                    };
-                    match step {
+                    }
+                    match self.handler_trace_call_bpf(m, cpu, &mut h, progs) {
                         TraceCallStep::GuestCall(call) => {
                             self.start_bpf_guest_call(m, cpu, h, call);
                             return StepOutcome::Continue;
@@ -816,14 +808,7 @@ impl Kernel {
                         self.core.stack_trace_save_regs(m, cpu, &p.spec.name, &regs);
                     }
                     HandlerAction::RunBpf(progs) => {
-                        let task = self.core.current_task_info(cpu);
-                        let step = match h.bpf.take() {
-                            Some(call) => {
-                                self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs)
-                            }
-                            None => self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs),
-                        };
-                        match step {
+                        match self.handler_trace_call_bpf(m, cpu, &mut h, progs) {
                             TraceCallStep::GuestCall(call) => {
                                 // Come back to this action when the guest call returns.
                                 h.action -= 1;
@@ -854,6 +839,22 @@ impl Kernel {
             }
         }
         StepOutcome::Continue
+    }
+
+    /// `trace_call_bpf` for handler run `h`: begun, or — back from a helper's guest call — resumed where the
+    /// programs stopped.
+    fn handler_trace_call_bpf(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        h: &mut HandlerRun,
+        progs: &[ProgId],
+    ) -> TraceCallStep {
+        let task = self.core.current_task_info(cpu);
+        match h.bpf.take() {
+            Some(call) => self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs),
+            None => self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs),
+        }
     }
 
     /// A BPF helper of handler run `h` continues in guest code: `cpu` calls the function (on the kernel stack below
