@@ -90,6 +90,9 @@ pub struct HandlerRun {
     bpf: Option<Box<TraceCall>>,
     /// What the guest call returned (read when it returns, used when the handler resumes).
     call_ret: u64,
+    /// The stack pointer at the exception: handlers (and their calls) run on the kernel stack below it, whatever
+    /// they do to `regs.sp`.
+    entry_sp: u64,
 }
 
 /// A registration in progress (`register_kprobe` in a task's context).
@@ -322,7 +325,6 @@ impl KernelCore {
             })
             .collect();
         (!probes.is_empty()).then_some(HandlerRun {
-            regs,
             addr,
             kind,
             probes,
@@ -332,6 +334,8 @@ impl KernelCore {
             waiting_call: false,
             bpf: None,
             call_ret: 0,
+            entry_sp: regs.sp(),
+            regs,
         })
     }
 }
@@ -788,7 +792,7 @@ impl Kernel {
                 h.action += 1;
                 match a {
                     HandlerAction::Call { name, func, args } => {
-                        let sp = (h.regs.sp() - 0x400) & !0xf;
+                        let sp = h.entry_sp.wrapping_sub(0x400) & !0xf;
                         m.call_function(cpu, *func, args, sp);
                         m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), what: format!("handler calls {name}") });
                         h.waiting_call = true;

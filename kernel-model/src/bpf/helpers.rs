@@ -345,6 +345,8 @@ enum AfterGuestCall {
 
 /// The largest probe_read that goes through the guest's bounce buffer (the kernel stack has room for it).
 const GUEST_BOUNCE_MAX: usize = 4096;
+/// Stack the guest callee may use below the bounce buffer (checked mapped before the call).
+const CALLEE_STACK: usize = 0x200;
 
 fn neg(e: i64) -> u64 {
     (-e) as u64
@@ -616,7 +618,14 @@ impl Env<'_> {
         if src < task_size(self.isa) || self.m.read(KernelVa(src), &mut probe).is_err() {
             return Ok(None);
         }
-        let bounce = (self.regs_isa.sp() - 0x400 - size as u64) & !0xf;
+        // The bounce buffer, and the callee's frames below it, on the kernel stack under the exception frame.
+        let Some(bounce) = self.regs_isa.sp().checked_sub(0x400 + size as u64).map(|b| b & !0xf) else {
+            return Ok(None);
+        };
+        let mut stack = vec![0u8; CALLEE_STACK + size];
+        if self.m.read(KernelVa(bounce.wrapping_sub(CALLEE_STACK as u64)), &mut stack).is_err() {
+            return Ok(None);
+        }
         let helper = if id == BPF_FUNC_PROBE_READ { "bpf_probe_read" } else { "bpf_probe_read_kernel" };
         Ok(Some(GuestCall {
             helper_id: id,
