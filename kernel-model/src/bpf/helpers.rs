@@ -599,9 +599,7 @@ impl Env<'_> {
         self.m
             .emit(self.cpu, EventKind::BpfOutput { map, buffer: kind.to_string(), cpu: cpu as u32, size: size as u32 });
     }
-}
 
-impl Env<'_> {
     /// `bpf_probe_read_kernel_common(dst, size, src)` → `copy_from_kernel_nofault(dst, src, size)` as a guest call,
     /// if the image has that function and the read is one the guest can do.
     fn probe_read_via_guest(&mut self, mem: &Memory, id: u32, a: [u64; 5]) -> Result<Option<GuestCall>, HelperError> {
