@@ -95,6 +95,13 @@ pub struct HandlerRun {
     entry_sp: u64,
 }
 
+impl HandlerRun {
+    /// Where a guest call made by a handler (or a BPF helper it runs) starts its stack: below the exception frame.
+    fn call_stack(&self) -> u64 {
+        self.entry_sp.wrapping_sub(0x400) & !0xf
+    }
+}
+
 /// A registration in progress (`register_kprobe` in a task's context).
 #[derive(Clone, Debug)]
 struct RegisterOp {
@@ -792,8 +799,7 @@ impl Kernel {
                 h.action += 1;
                 match a {
                     HandlerAction::Call { name, func, args } => {
-                        let sp = h.entry_sp.wrapping_sub(0x400) & !0xf;
-                        m.call_function(cpu, *func, args, sp);
+                        m.call_function(cpu, *func, args, h.call_stack());
                         m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), what: format!("handler calls {name}") });
                         h.waiting_call = true;
                         self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
@@ -854,10 +860,10 @@ impl Kernel {
         h: &mut HandlerRun,
         progs: &[ProgId],
     ) -> TraceCallStep {
-        let task = self.core.current_task_info(cpu);
+        let (task, stack) = (self.core.current_task_info(cpu), h.call_stack());
         match h.bpf.take() {
             Some(call) => self.core.bpf.trace_call_bpf_resume(m, cpu, &task, call, h.call_ret, &mut h.regs),
-            None => self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs),
+            None => self.core.bpf.trace_call_bpf_resumable(m, cpu, &task, progs, &mut h.regs, stack),
         }
     }
 

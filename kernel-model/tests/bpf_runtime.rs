@@ -510,7 +510,7 @@ fn a_helper_running_guest_code_keeps_bpf_prog_active_raised() {
         let task = TaskInfo::new(1, "init");
         let mut regs = PtRegs::new(Isa::Aarch64);
         regs.set_by_name("sp", SP);
-        let step = rt.trace_call_bpf_resumable(&mut m, CPU0, &task, &[reader], &mut regs);
+        let step = rt.trace_call_bpf_resumable(&mut m, CPU0, &task, &[reader], &mut regs, SP - 0x400);
         let TraceCallStep::GuestCall(call) = step else {
             panic!("expected a guest call, got {step:?}")
         };

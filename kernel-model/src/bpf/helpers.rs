@@ -18,7 +18,7 @@
 //! | 130–133 | `ringbuf_output`, `ringbuf_reserve`, `ringbuf_submit`, `ringbuf_discard` | |
 //!
 //! `probe_read_kernel` (and `probe_read` of a kernel address) runs the guest's own `copy_from_kernel_nofault` when
-//! the image has one and the caller can run guest code (`Env::guest_calls`): the run suspends
+//! the image has one and the caller can run guest code (`Env::guest_stack`): the run suspends
 //! ([`HelperReturn::Suspend`]), the CPU executes the function — where a kprobe on it hits, inside the BPF
 //! program — and `Env::finish_guest_call` completes the helper with the function's return value. The guest copies
 //! into a bounce buffer on the CPU's kernel stack, below the exception frame (the BPF stack is host memory here,
@@ -311,8 +311,9 @@ pub(crate) struct Env<'a> {
     pub regs_isa: &'a PtRegs,
     pub ext: Vec<Ext>,
     pub helper_calls: u64,
-    /// Whether a helper may continue in guest code (the caller can suspend the run and resume it later).
-    pub guest_calls: bool,
+    /// Where a helper may continue in guest code: the top of the kernel stack free for its call (below the
+    /// exception frame), or `None` when the caller cannot suspend the run and resume it later.
+    pub guest_stack: Option<u64>,
     /// The guest call a helper suspended the run for.
     pub guest_call: Option<GuestCall>,
 }
@@ -606,7 +607,8 @@ impl Env<'_> {
         const FUNC: &str = "copy_from_kernel_nofault";
         let (dst, size, src) = (a[0], a[1] as u32 as usize, a[2]);
         let kernel = id == BPF_FUNC_PROBE_READ_KERNEL || (id == BPF_FUNC_PROBE_READ && !self.is_user_addr(mem, src));
-        if !self.guest_calls || !kernel || size == 0 || size > GUEST_BOUNCE_MAX || mem.is_mapped(src) {
+        let Some(stack) = self.guest_stack else { return Ok(None) };
+        if !kernel || size == 0 || size > GUEST_BOUNCE_MAX || mem.is_mapped(src) {
             return Ok(None);
         }
         let Some(func) = self.m.kallsyms().lookup_name(FUNC).map(|s| s.addr) else { return Ok(None) };
@@ -616,10 +618,8 @@ impl Env<'_> {
         if src < task_size(self.isa) || self.m.read(KernelVa(src), &mut probe).is_err() {
             return Ok(None);
         }
-        // The bounce buffer, and the callee's frames below it, on the kernel stack under the exception frame.
-        let Some(bounce) = self.regs_isa.sp().checked_sub(0x400 + size as u64).map(|b| b & !0xf) else {
-            return Ok(None);
-        };
+        // The bounce buffer at the top of the free stack, the callee's frames below it.
+        let Some(bounce) = stack.checked_sub(size as u64).map(|b| b & !0xf) else { return Ok(None) };
         let mut stack = vec![0u8; CALLEE_STACK + size];
         if self.m.read(KernelVa(bounce.wrapping_sub(CALLEE_STACK as u64)), &mut stack).is_err() {
             return Ok(None);

@@ -138,7 +138,7 @@ pub struct TraceCall {
     ext: Vec<Ext>,
     out: TraceCallOutcome,
     running: Option<ProgRun>,
-    guest_calls: bool,
+    guest_stack: Option<u64>,
 }
 
 impl TraceCall {
@@ -495,7 +495,7 @@ impl BpfRuntime {
         progs: &[ProgId],
         regs: &mut PtRegs,
     ) -> TraceCallOutcome {
-        match self.trace_call_bpf_begin(m, cpu, task, progs, regs, false) {
+        match self.trace_call_bpf_begin(m, cpu, task, progs, regs, None) {
             TraceCallStep::Done(out) => out,
             TraceCallStep::GuestCall(_) => unreachable!("helpers answer in the model when guest calls are off"),
         }
@@ -504,7 +504,8 @@ impl BpfRuntime {
     /// [`BpfRuntime::trace_call_bpf`] where a helper may continue in guest code (`bpf_probe_read_kernel` →
     /// `copy_from_kernel_nofault`): then it returns [`TraceCallStep::GuestCall`], the caller runs that call on
     /// `cpu` and continues with [`BpfRuntime::trace_call_bpf_resume`]. `bpf_prog_active` stays raised meanwhile,
-    /// exactly as while the kernel's interpreter sits in the helper.
+    /// exactly as while the kernel's interpreter sits in the helper. `stack` is the top of the kernel stack the call
+    /// may use (below the exception frame).
     pub fn trace_call_bpf_resumable(
         &mut self,
         m: &mut dyn Machine,
@@ -512,8 +513,9 @@ impl BpfRuntime {
         task: &TaskInfo,
         progs: &[ProgId],
         regs: &mut PtRegs,
+        stack: u64,
     ) -> TraceCallStep {
-        self.trace_call_bpf_begin(m, cpu, task, progs, regs, true)
+        self.trace_call_bpf_begin(m, cpu, task, progs, regs, Some(stack))
     }
 
     /// Continues `call` after its guest call returned `ret` (the function's return register).
@@ -537,7 +539,7 @@ impl BpfRuntime {
         task: &TaskInfo,
         progs: &[ProgId],
         regs: &mut PtRegs,
-        guest_calls: bool,
+        guest_stack: Option<u64>,
     ) -> TraceCallStep {
         let mut out = TraceCallOutcome { ret: 0, ip_changed: false, missed: false, errors: Vec::new() };
         self.bpf_prog_active_inc(cpu);
@@ -577,7 +579,7 @@ impl BpfRuntime {
             ext,
             out,
             running: None,
-            guest_calls,
+            guest_stack,
         });
         self.drive(m, cpu, task, call, regs, None)
     }
@@ -602,8 +604,8 @@ impl BpfRuntime {
                     ProgRun { id, vm: VmState::new(&[CTX_BASE]), helper_calls: 0, pending: None }
                 }
             };
-            let TraceCall { mem, ext, guest_calls, .. } = &mut *call;
-            match self.run_segment(m, cpu, task, &mut run, mem, regs, ext, *guest_calls, resumed.take()) {
+            let TraceCall { mem, ext, guest_stack, .. } = &mut *call;
+            match self.run_segment(m, cpu, task, &mut run, mem, regs, ext, *guest_stack, resumed.take()) {
                 Ok(Some(r0)) => call.ret &= r0 as u32,
                 Ok(None) => {
                     call.running = Some(run);
@@ -642,7 +644,7 @@ impl BpfRuntime {
         mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false).map_err(unknown)?;
         self.map_global_data(&mut mem, &mut ext);
         let mut run = ProgRun { id, vm: VmState::new(&[CTX_BASE]), helper_calls: 0, pending: None };
-        let r = self.run_segment(m, cpu, task, &mut run, &mut mem, regs, &mut ext, false, None);
+        let r = self.run_segment(m, cpu, task, &mut run, &mut mem, regs, &mut ext, None, None);
         if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
             ctx::from_bytes(regs, b);
         }
@@ -677,7 +679,7 @@ impl BpfRuntime {
         mem: &mut Memory,
         regs: &PtRegs,
         ext: &mut Vec<Ext>,
-        guest_calls: bool,
+        guest_stack: Option<u64>,
         resumed: Option<(GuestCall, u64)>,
     ) -> Result<Option<u64>, BpfRunError> {
         let id = run.id;
@@ -686,7 +688,7 @@ impl BpfRuntime {
         };
         let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
         let prog = &mut progs[pi];
-        if resumed.is_none() && run.vm.executed() == 0 {
+        if run.vm.executed() == 0 {
             prog.run_cnt += 1;
         }
         let mut env = Env {
@@ -703,7 +705,7 @@ impl BpfRuntime {
             regs_isa: regs,
             ext: std::mem::take(ext),
             helper_calls: run.helper_calls,
-            guest_calls,
+            guest_stack,
             guest_call: None,
         };
         let res = match resumed {

@@ -210,7 +210,6 @@ pub struct VmState {
     depth: usize,
     pc: usize,
     executed: u64,
-    started: bool,
 }
 
 impl VmState {
@@ -223,7 +222,7 @@ impl VmState {
             *r = *a;
         }
         regs[usize::from(BPF_REG_FP)] = stack_top(0);
-        VmState { regs, frames: [Frame::default(); MAX_CALL_FRAMES], depth: 0, pc: 0, executed: 0, started: false }
+        VmState { regs, frames: [Frame::default(); MAX_CALL_FRAMES], depth: 0, pc: 0, executed: 0 }
     }
 
     /// The suspended helper call returned `r0`.
@@ -285,9 +284,9 @@ pub fn resume<H: Helpers + ?Sized>(
     budget: u64,
 ) -> Result<VmExit, BpfError> {
     let slots: &[Slot] = &prog.slots;
-    if !st.started {
+    if st.executed == 0 {
+        // Starting (a suspended run has executed at least its helper call).
         mem.enter_frame(0);
-        st.started = true;
     }
     // The loop works on locals (the hot path); a suspension writes them back.
     let mut regs = st.regs;
@@ -297,7 +296,7 @@ pub fn resume<H: Helpers + ?Sized>(
     let mut pc = st.pc;
     macro_rules! suspend {
         () => {{
-            *st = VmState { regs, frames, depth, pc, executed, started: true };
+            *st = VmState { regs, frames, depth, pc, executed };
             return Ok(VmExit::Suspended);
         }};
     }
