@@ -13,6 +13,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The main demo: seed 000's kprobe on __arm64_sys_clone, patched, hit and traced on 8 arm64 CPUs.
+    Demo(cli::demo::DemoArgs),
     /// Run a scenario and print its event log.
     Run(cli::run::RunArgs),
     /// Disassemble a function of an ELF file as loaded at kernel addresses.
@@ -33,6 +35,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
+        Command::Demo(a) => cli::demo::demo(a),
         Command::Run(a) => cli::run::run(a),
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bpf;
+pub mod demo;
 pub mod image;
 pub mod run;
 pub mod transparency;
