@@ -1,6 +1,7 @@
 //! The `probesim` library: scenarios, the run driver and the command-line front end behind the `probesim` binary.
 
 pub mod cli;
+pub mod explore;
 pub mod runner;
 pub mod scenario;
 pub mod transparency;

@@ -17,6 +17,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Run a scenario and print its event log.
     Run(cli::run::RunArgs),
+    /// Run a scenario under many schedules: distinct traces, invariants checked on each.
+    Explore(cli::explore::ExploreArgs),
     /// Disassemble a function of an ELF file as loaded at kernel addresses.
     Disasm(cli::image::DisasmArgs),
     /// List an ELF file's symbols as loaded (kallsyms format).
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Demo(a) => cli::demo::demo(a),
         Command::Run(a) => cli::run::run(a),
+        Command::Explore(a) => cli::explore::run(a),
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),
         Command::Bench(a) => cli::bench::bench(a),

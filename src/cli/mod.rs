@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bpf;
 pub mod demo;
+pub mod explore;
 pub mod image;
 pub mod run;
 pub mod transparency;

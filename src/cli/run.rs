@@ -41,6 +41,47 @@ pub struct RunArgs {
     /// (memory), dt (structures).
     #[arg(long, value_name = "VIEWS", default_value = "u,kn,r,dd,dt")]
     pub show: String,
+    /// Override `[machine] schedule` (`round-robin` or `shuffle`).
+    #[arg(long, value_parser = parse_schedule)]
+    pub schedule: Option<crate::scenario::Schedule>,
+    /// Override `[machine] seed`.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override `[machine] quantum`.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub quantum: Option<u64>,
+    /// Override `[machine] quantum_jitter` (turn it on).
+    #[arg(long)]
+    pub jitter: bool,
+}
+
+fn parse_schedule(s: &str) -> Result<crate::scenario::Schedule, String> {
+    match s {
+        "round-robin" => Ok(crate::scenario::Schedule::RoundRobin),
+        "shuffle" => Ok(crate::scenario::Schedule::Shuffle),
+        _ => Err(format!("`{s}`: expected `round-robin` or `shuffle`")),
+    }
+}
+
+impl RunArgs {
+    /// Loads the scenario with the command line's `[machine]` overrides applied.
+    fn load(&self) -> Result<crate::scenario::Scenario, crate::scenario::ScenarioError> {
+        let mut s = crate::scenario::Scenario::load(&self.scenario)?;
+        let m = &mut s.spec.machine;
+        if let Some(v) = self.schedule {
+            m.schedule = v;
+        }
+        if let Some(v) = self.seed {
+            m.seed = v;
+        }
+        if let Some(v) = self.quantum {
+            m.quantum = v;
+        }
+        if self.jitter {
+            m.quantum_jitter = true;
+        }
+        Ok(s)
+    }
 }
 
 /// Runs a scenario and prints its log. Exit 0 on success, 1 if a CPU oopsed or the budget ran out with work
@@ -49,7 +90,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(sel) = &args.at {
         return at(args, sel);
     }
-    let report = match runner::run_file(&args.scenario) {
+    let report = match args.load().and_then(runner::run_scenario) {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
@@ -109,7 +150,7 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
         Ok(v) => v,
         Err(e) => return super::fail(format!("--show: {e}")),
     };
-    let scenario = match crate::scenario::Scenario::load(&args.scenario) {
+    let scenario = match args.load() {
         Ok(s) => s,
         Err(e) => return super::fail(e),
     };
