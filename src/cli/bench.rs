@@ -100,6 +100,27 @@ fn probe_bench(calls: u64) {
     );
 }
 
+/// Distinct interleavings per second when exploring the seed scenario's 8-CPU patch windows (issue 15's anchor:
+/// 10,000/s on this 2-core machine), each schedule rebuilding its machine.
+fn explore_bench(seeds: u64) {
+    use crate::explore::{self, Invariant, ScheduleChoice};
+    let Ok(s) = Scenario::load(&fixture("scenarios/seed000-clone-arm64.toml")) else {
+        println!("explore: scenarios/seed000-clone-arm64.toml not found, skipped");
+        return;
+    };
+    let choices: Vec<ScheduleChoice> = (0..seeds)
+        .map(|seed| ScheduleChoice { schedule: Schedule::Shuffle, seed, quantum: s.spec.machine.quantum, jitter: true })
+        .collect();
+    let (found, d) = timed(|| explore::explore(&s, &choices, &[Invariant::RunAsExpected]).expect("seed scenario explores"));
+    let distinct = found.by_trace().len();
+    println!("explore: seed 000 (8 arm64 CPUs, two stop_machine patch windows), {seeds} shuffled+jittered schedules");
+    println!(
+        "  {distinct} distinct traces in {:.3} s = {:.0} distinct interleavings/s (target 10000/s), rebuilding each machine",
+        d.as_secs_f64(),
+        distinct as f64 / d.as_secs_f64()
+    );
+}
+
 /// Runs of each conformance program per VM (each on a fresh copy of its memory).
 const CONFORMANCE_RUNS: usize = 1000;
 
@@ -236,5 +257,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     println!("batch: {} runs, 8 CPUs x icache_loop({per_run}), shuffled with seeds 0..{} (each run builds its machine on its worker)", args.batch, args.batch);
     println!("  serial: {:>8.3} s   rayon on {} threads: {:>8.3} s   speed-up: {:.2}x   (logs identical)",
         ds.as_secs_f64(), rayon::current_num_threads(), dp.as_secs_f64(), ds.as_secs_f64() / dp.as_secs_f64());
+    println!();
+    explore_bench(args.batch.max(16) as u64 * 4);
     ExitCode::SUCCESS
 }
