@@ -50,12 +50,27 @@ impl SplitMix64 {
     }
 }
 
+/// A schedule written out: the CPU order of every round and every quantum length, in the order the run loop asked
+/// for them. Recorded from any run ([`Scheduler::record`]) and replayed exactly ([`Scheduler::replay`]); past its
+/// end a replay goes on round-robin with the configured quantum, so a shortened script is still a whole schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Script {
+    /// Each round's CPU order (a round may name a subset of the CPUs, in any order).
+    pub rounds: Vec<Vec<usize>>,
+    /// Each quantum length drawn, in order.
+    pub quanta: Vec<u64>,
+}
+
 /// Produces the CPU order of each round.
 #[derive(Clone, Debug)]
 pub struct Scheduler {
     policy: Policy,
     rng: SplitMix64,
     nr_cpus: usize,
+    /// A script to replay, and how far it has been read (rounds, quanta).
+    replay: Option<(Script, usize, usize)>,
+    /// What was decided so far, if recording.
+    record: Option<Script>,
 }
 
 impl Scheduler {
@@ -66,28 +81,70 @@ impl Scheduler {
             Policy::RoundRobin => 0,
             Policy::Shuffle { seed } | Policy::Jitter { seed } => seed,
         };
-        Scheduler { policy, rng: SplitMix64::new(seed), nr_cpus }
+        Scheduler { policy, rng: SplitMix64::new(seed), nr_cpus, replay: None, record: None }
+    }
+
+    /// Replays `script` instead of the policy (CPU numbers at or above the machine's are skipped).
+    #[must_use]
+    pub fn replay(mut self, script: Script) -> Scheduler {
+        self.replay = Some((script, 0, 0));
+        self
+    }
+
+    /// Records every decision from now on ([`Scheduler::recorded`]).
+    #[must_use]
+    pub fn record(mut self) -> Scheduler {
+        self.record = Some(Script::default());
+        self
+    }
+
+    /// The decisions recorded so far (empty unless [`Scheduler::record`] was asked for).
+    #[must_use]
+    pub fn recorded(&self) -> Script {
+        self.record.clone().unwrap_or_default()
     }
 
     /// The length of a CPU's next quantum: `quantum`, or with `jitter` a length drawn uniformly from
     /// `1..=quantum` by the seeded generator (CPUs that run at different speeds, so they drift out of lockstep).
     pub fn quantum(&mut self, quantum: u64, jitter: bool) -> u64 {
-        if jitter && quantum > 1 {
-            1 + self.rng.below(quantum)
-        } else {
-            quantum
+        let q = match &mut self.replay {
+            Some((script, _, next)) => {
+                let q = script.quanta.get(*next).copied().unwrap_or(quantum).max(1);
+                *next += 1;
+                q
+            }
+            None if jitter && quantum > 1 => 1 + self.rng.below(quantum),
+            None => quantum,
+        };
+        if let Some(rec) = &mut self.record {
+            rec.quanta.push(q);
         }
+        q
     }
 
     /// The order of the next round.
     pub fn next_round(&mut self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.nr_cpus).collect();
-        if let Policy::Shuffle { .. } = self.policy {
-            for i in (1..order.len()).rev() {
-                // i < nr_cpus, so the value fits usize.
-                let j = self.rng.below(i as u64 + 1) as usize;
-                order.swap(i, j);
+        let order = match &mut self.replay {
+            Some((script, next, _)) => {
+                let round = script.rounds.get(*next).cloned();
+                *next += 1;
+                let n = self.nr_cpus;
+                round.map_or_else(|| (0..n).collect(), |r| r.into_iter().filter(|&c| c < n).collect())
             }
+            None => {
+                let mut order: Vec<usize> = (0..self.nr_cpus).collect();
+                if let Policy::Shuffle { .. } = self.policy {
+                    for i in (1..order.len()).rev() {
+                        // i < nr_cpus, so the value fits usize.
+                        let j = self.rng.below(i as u64 + 1) as usize;
+                        order.swap(i, j);
+                    }
+                }
+                order
+            }
+        };
+        if let Some(rec) = &mut self.record {
+            rec.rounds.push(order.clone());
         }
         order
     }
@@ -111,6 +168,22 @@ mod tests {
         let mut c = Scheduler::new(Policy::Shuffle { seed: 8 }, 8);
         let rounds_a: Vec<_> = (0..5).map(|_| Scheduler::new(Policy::Shuffle { seed: 7 }, 8).next_round()).collect();
         assert_ne!(rounds_a[0], c.next_round());
+    }
+
+    #[test]
+    fn a_recorded_schedule_replays_exactly_and_goes_on_round_robin_past_its_end() {
+        let mut live = Scheduler::new(Policy::Shuffle { seed: 3 }, 4).record();
+        let decided: Vec<(Vec<usize>, u64, u64)> =
+            (0..20).map(|_| (live.next_round(), live.quantum(50, true), live.quantum(50, true))).collect();
+        let script = live.recorded();
+        assert_eq!(script.rounds.len(), 20);
+        assert_eq!(script.quanta.len(), 40);
+        let mut again = Scheduler::new(Policy::RoundRobin, 4).replay(script);
+        for d in &decided {
+            assert_eq!(&(again.next_round(), again.quantum(50, true), again.quantum(50, true)), d);
+        }
+        assert_eq!(again.next_round(), vec![0, 1, 2, 3]);
+        assert_eq!(again.quantum(50, true), 50);
     }
 
     #[test]
