@@ -3,9 +3,9 @@
 pub mod disasm;
 pub mod insn;
 pub mod kprobes;
-pub mod kprobes_core;
 pub mod kretprobes;
 pub mod text_patching;
+pub mod text_patching_h;
 pub mod ptrace;
 pub mod stacktrace;
 

@@ -5,6 +5,23 @@ pub const X86_EFLAGS_TF: u64 = 0x100;
 /// EFLAGS.IF.
 pub const X86_EFLAGS_IF: u64 = 0x200;
 
+/// `X86_EFLAGS_CF` (uapi/asm/processor-flags.h).
+pub const X86_EFLAGS_CF: u64 = 1 << 0;
+/// `X86_EFLAGS_PF`.
+pub const X86_EFLAGS_PF: u64 = 1 << 2;
+/// `X86_EFLAGS_AF`.
+pub const X86_EFLAGS_AF: u64 = 1 << 4;
+/// `X86_EFLAGS_ZF`.
+pub const X86_EFLAGS_ZF: u64 = 1 << 6;
+/// `X86_EFLAGS_SF_BIT`.
+pub const X86_EFLAGS_SF_BIT: u32 = 7;
+/// `X86_EFLAGS_SF`.
+pub const X86_EFLAGS_SF: u64 = 1 << X86_EFLAGS_SF_BIT;
+/// `X86_EFLAGS_OF_BIT`.
+pub const X86_EFLAGS_OF_BIT: u32 = 11;
+/// `X86_EFLAGS_OF`.
+pub const X86_EFLAGS_OF: u64 = 1 << X86_EFLAGS_OF_BIT;
+
 /// x86_64 `struct pt_regs` (names as in the kernel).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[allow(missing_docs)] // The fields are the architectural registers, named as in the kernel.
