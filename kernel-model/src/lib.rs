@@ -17,6 +17,7 @@ pub mod kprobes;
 pub mod kretprobes;
 pub mod machine;
 pub mod profile;
+pub mod ptrace;
 pub mod stop_machine;
 pub mod types;
 

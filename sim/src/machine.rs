@@ -19,7 +19,7 @@ use crate::cpu::{Cpu, RunResult};
 use crate::elf::{self, ElfError, Placement};
 use crate::event_log::EventLog;
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
-use kernel_model::arch::PtRegs;
+use kernel_model::ptrace::PtRegs;
 use kernel_model::event::{EventKind, Hex, HexStyle};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};

@@ -35,7 +35,7 @@ use super::maps::{errno, BpfMap, MapType};
 use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
 use super::vm::{HelperReturn, Helpers};
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::machine::{Machine, MemFault, MemFaultKind};
 use crate::profile::KernelProfile;

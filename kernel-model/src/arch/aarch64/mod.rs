@@ -2,7 +2,6 @@
 //! `arch/arm64/kernel/debug-monitors.c`.
 
 pub mod disasm;
-pub mod ptrace;
 pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
@@ -12,7 +11,8 @@ pub mod kprobes;
 pub mod kretprobes;
 pub mod patching;
 
-use super::{ArchKernel, PtRegs};
+use super::ArchKernel;
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};

@@ -6,10 +6,10 @@ pub mod kprobes;
 pub mod kretprobes;
 pub mod text_patching;
 pub mod text_patching_h;
-pub mod ptrace;
 pub mod stacktrace;
 
-use super::{ArchKernel, PtRegs};
+use super::ArchKernel;
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::Trap;
 use crate::kernel::{KernelCore, PatchJob, TrapAction};

@@ -4,7 +4,7 @@
 //! the kernel's activity loop.
 
 use super::text_patching_h::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::kernel::TrapAction;
 use crate::machine::Machine;

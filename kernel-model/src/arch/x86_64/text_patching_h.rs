@@ -3,7 +3,7 @@
 //! use to make an `int3` stand for the instruction it replaced.
 
 use super::insn::{CALL_INSN_SIZE, INT3_INSN_SIZE};
-use super::ptrace::{
+use crate::ptrace::x86_64::{
     PtRegs, X86_EFLAGS_CF, X86_EFLAGS_OF, X86_EFLAGS_OF_BIT, X86_EFLAGS_PF, X86_EFLAGS_SF, X86_EFLAGS_SF_BIT, X86_EFLAGS_ZF,
 };
 use crate::machine::{GuestMemory, MemFault};

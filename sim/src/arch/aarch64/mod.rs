@@ -11,7 +11,7 @@ use super::{BadAccess, IsaBackend};
 use crate::cpu::Uc;
 use crate::elf::RelocError;
 use crate::memory::{KernelMemory, Layout, RegionKind};
-use kernel_model::arch::PtRegs;
+use kernel_model::ptrace::PtRegs;
 use kernel_model::event::Trap;
 use kernel_model::machine::MemFault;
 use kernel_model::Isa;
@@ -78,7 +78,7 @@ impl IsaBackend for Aarch64 {
         r.regs[30] = ret;
         r.sp = stack_top & !0xf;
         r.pc = func;
-        r.pstate = kernel_model::arch::aarch64::ptrace::PSR_MODE_EL1H;
+        r.pstate = kernel_model::ptrace::aarch64::PSR_MODE_EL1H;
         regs::write(uc, &r);
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::{BadAccess, IsaBackend};
 use crate::cpu::Uc;
 use crate::elf::RelocError;
 use crate::memory::{KernelMemory, Layout};
-use kernel_model::arch::PtRegs;
+use kernel_model::ptrace::PtRegs;
 use kernel_model::event::Trap;
 use kernel_model::machine::MemFault;
 use kernel_model::{Isa, KernelVa};

@@ -3,7 +3,7 @@
 //! `int3`, never stepped), and v5.10 `skip_prefixes`/`is_IF_modifier`.
 
 use crate::arch::x86_64::insn::*;
-use crate::arch::x86_64::ptrace::{PtRegs, X86_EFLAGS_IF, X86_EFLAGS_ZF};
+use crate::ptrace::x86_64::{PtRegs, X86_EFLAGS_IF, X86_EFLAGS_ZF};
 use crate::arch::x86_64::text_patching_h::*;
 use crate::machine::{GuestMemory, MemFault};
 use crate::KernelVa;

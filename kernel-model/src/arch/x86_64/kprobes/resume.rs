@@ -4,7 +4,7 @@
 
 use super::emulate::skip_prefixes;
 use crate::arch::x86_64::insn::*;
-use crate::arch::x86_64::ptrace::{PtRegs, X86_EFLAGS_IF, X86_EFLAGS_TF};
+use crate::ptrace::x86_64::{PtRegs, X86_EFLAGS_IF, X86_EFLAGS_TF};
 use crate::machine::{GuestMemory, MemFault};
 use crate::profile::KernelProfile;
 use crate::KernelVa;

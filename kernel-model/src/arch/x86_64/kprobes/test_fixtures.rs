@@ -2,7 +2,7 @@
 //! [`super::resume`]: flat guest memory, a one-function kernel, and the configurations.
 
 use super::prepare::*;
-use crate::arch::x86_64::ptrace::PtRegs;
+use crate::ptrace::x86_64::PtRegs;
 use crate::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use crate::machine::{GuestMemory, MemFault, MemFaultKind};
 use crate::KernelVa;

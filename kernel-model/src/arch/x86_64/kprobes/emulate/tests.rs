@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::arch::x86_64::kprobes::test_fixtures::*;
-use crate::arch::x86_64::ptrace::*;
+use crate::ptrace::x86_64::*;
 use crate::machine::GuestMemory;
 use crate::KernelVa;
 
