@@ -7,6 +7,8 @@
 //! Modules are named after the kernel files they model; each modelled function's doc comment names the kernel
 //! function and file.
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod bpf;
 pub mod errno;
