@@ -46,8 +46,8 @@ pub fn int3_emulate_ret(regs: &mut PtRegs, mem: &dyn GuestMemory) -> Result<(), 
     Ok(())
 }
 
-/// The condition test of `int3_emulate_jcc` (asm/text-patching.h): `cc` is the low nibble of the `Jcc` opcode
-/// (0 O, 1 NO, 2 B, 3 AE, 4 E, 5 NE, 6 BE, 7 A, 8 S, 9 NS, A P, B NP, C L, D GE, E LE, F G).
+/// `__emulate_cc(flags, cc)` (asm/text-patching.h), the condition test of `int3_emulate_jcc`: `cc` is the low
+/// nibble of the `Jcc` opcode (0 O, 1 NO, 2 B, 3 AE, 4 E, 5 NE, 6 BE, 7 A, 8 S, 9 NS, A P, B NP, C L, D GE, E LE, F G).
 #[must_use]
 pub fn int3_emulate_jcc_taken(flags: u64, cc: u8) -> bool {
     const JCC_MASK: [u64; 6] =
