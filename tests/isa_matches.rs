@@ -1,7 +1,7 @@
 //! ARCHITECTURE.md's invariant "generic code never matches on the ISA", checked: no file of `kernel-model/src`,
 //! `sim/src` or `src` outside the per-ISA directories (`kernel-model/src/arch/`, `sim/src/arch/`) may test an
 //! `Isa` value (`Isa::Aarch64 =>`, `== Isa::X86_64`, `matches!(isa, Isa::…)`, `if let Isa::…`). What differs per
-//! ISA is asked of the arch (`ArchKernel`, `arch::IsaInfo`, `PtRegs`'s methods) or of `sim`'s `IsaBackend`.
+//! ISA is asked of the arch (`ArchKernel`, `arch::info::IsaInfo`, `PtRegs`'s methods) or of `sim`'s `IsaBackend`.
 //!
 //! The allow-list names the few lines that *define* the ISA or select its implementation, each with its reason;
 //! an entry that no longer matches anything fails too, so the list cannot go stale.
@@ -117,7 +117,7 @@ fn generic_code_never_matches_on_the_isa() {
         .collect();
     assert!(
         bad.is_empty(),
-        "generic code matches on the ISA (ask the arch: ArchKernel, arch::IsaInfo, PtRegs, or sim's IsaBackend):\n{}",
+        "generic code matches on the ISA (ask the arch: ArchKernel, arch::info::IsaInfo, PtRegs, or sim's IsaBackend):\n{}",
         bad.join("\n")
     );
     let stale: Vec<String> = ALLOWED

@@ -3,6 +3,7 @@
 //! matches on the ISA itself.
 
 pub mod aarch64;
+pub mod info;
 pub mod x86_64;
 
 use crate::event::Trap;
@@ -144,33 +145,6 @@ pub fn unwinder(isa: Isa) -> UnwindFn {
     match isa {
         Isa::Aarch64 => aarch64::stacktrace::unwind,
         Isa::X86_64 => x86_64::stacktrace::unwind,
-    }
-}
-
-/// What generic code asks of the ISA that is a constant or a function of registers and memory rather than kernel
-/// state: one table per ISA (`aarch64::INFO`, `x86_64::INFO`), selected by [`info`].
-pub struct IsaInfo {
-    /// `TASK_SIZE`: user addresses are below it (arm64 with 48-bit VAs; x86_64 `TASK_SIZE_MAX`, both in
-    /// `arch/*/include/asm/processor.h`).
-    pub task_size: u64,
-    /// Whether `copy_from_kernel_nofault` refuses an address below `TASK_SIZE` with -ERANGE before touching it (x86
-    /// `copy_from_kernel_nofault_allowed`, arch/x86/mm/maccess.c). Otherwise the access is made and faults (arm64:
-    /// a kernel-mode access to a TTBR0 address under PAN), -EFAULT.
-    pub nofault_refuses_user_addr: bool,
-    /// Whether a kprobe program runs with interrupts masked: the `d` of its `bpf_trace_printk` flags column.
-    pub kprobe_irqs_off: bool,
-    /// The preemption depth a kprobe program's `bpf_trace_printk` line shows.
-    pub kprobe_preempt_depth: u8,
-    /// `override_function_with_return(regs)` (`arch/*/lib/error-inject.c`), for `bpf_override_return`.
-    pub override_function_with_return: fn(&mut PtRegs, &dyn Machine) -> Result<(), crate::machine::MemFault>,
-}
-
-/// The ISA's [`IsaInfo`].
-#[must_use]
-pub fn info(isa: Isa) -> &'static IsaInfo {
-    match isa {
-        Isa::Aarch64 => &aarch64::INFO,
-        Isa::X86_64 => &x86_64::INFO,
     }
 }
 

@@ -141,10 +141,10 @@ pub const MAP_VALUE_BASE: u64 = 1 << 44;
 /// Where the ctx (`struct pt_regs`) is mapped.
 pub const CTX_BASE: u64 = 0x3000_0000;
 
-/// `TASK_SIZE`: user addresses are below it ([`crate::arch::IsaInfo::task_size`]).
+/// `TASK_SIZE`: user addresses are below it ([`crate::arch::info::IsaInfo::task_size`]).
 #[must_use]
 pub fn task_size(isa: Isa) -> u64 {
-    crate::arch::info(isa).task_size
+    crate::arch::info::info(isa).task_size
 }
 
 /// The pointer value of map `id`.
@@ -218,11 +218,11 @@ pub struct TraceFlags {
 
 impl TraceFlags {
     /// What the real kernels print for a bpf_trace_printk from a kprobe program: interrupts masked or not and the
-    /// preemption depth as the ISA answers them ([`crate::arch::IsaInfo`], where the observations are cited);
+    /// preemption depth as the ISA answers them ([`crate::arch::info::IsaInfo`], where the observations are cited);
     /// migrate-disable depth 1 (`bpf_prog_run_array`, 6.x).
     #[must_use]
     pub fn kprobe_default(isa: Isa) -> TraceFlags {
-        let info = crate::arch::info(isa);
+        let info = crate::arch::info::info(isa);
         TraceFlags {
             irqs_off: info.kprobe_irqs_off,
             need_resched: false,
@@ -469,7 +469,7 @@ impl Env<'_> {
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if crate::arch::info(self.isa).nofault_refuses_user_addr { -errno::ERANGE } else { -errno::EFAULT };
+            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { -errno::ERANGE } else { -errno::EFAULT };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
@@ -508,7 +508,7 @@ impl Env<'_> {
         if count == 0 {
             return 0;
         }
-        if src < task_size(self.isa) && !mem.is_mapped(src) && crate::arch::info(self.isa).nofault_refuses_user_addr {
+        if src < task_size(self.isa) && !mem.is_mapped(src) && crate::arch::info::info(self.isa).nofault_refuses_user_addr {
             return -errno::ERANGE;
         }
         let mut n = 0;
@@ -797,7 +797,7 @@ impl Helpers for Env<'_> {
                 // regs_set_return_value(regs, rc); override_function_with_return(regs)
                 regs.set_return_value(a[1]);
                 b.copy_from_slice(&regs.to_bytes());
-                (crate::arch::info(self.isa).override_function_with_return)(&mut regs, &*self.m).map_err(|e| {
+                (crate::arch::info::info(self.isa).override_function_with_return)(&mut regs, &*self.m).map_err(|e| {
                     HelperError::Failed(format!("bpf_override_return: cannot pop the return address: {e}"))
                 })?;
                 let b = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut()).ok_or_else(not_mapped)?;

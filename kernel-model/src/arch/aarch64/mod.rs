@@ -3,6 +3,7 @@
 
 pub mod disasm;
 pub mod error_inject;
+pub mod info;
 pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
@@ -158,16 +159,3 @@ impl ArchKernel for Aarch64Kernel {
         }
     }
 }
-
-/// arm64's answers to generic code ([`super::IsaInfo`]).
-///
-/// The trace flags are what the real kernels print for a `bpf_trace_printk` from a kprobe program: the BRK handler
-/// runs with interrupts masked; 5.10 (seed 000, 5.10.110) prints `d...`, 6.1 (observed, real-kernel-6.1.md)
-/// `d...1` (migrate_disable in `bpf_prog_run_array`), used for 6.12 too.
-pub const INFO: super::IsaInfo = super::IsaInfo {
-    task_size: 1 << 48,
-    nofault_refuses_user_addr: false,
-    kprobe_irqs_off: true,
-    kprobe_preempt_depth: 0,
-    override_function_with_return: error_inject::override_function_with_return,
-};

@@ -2,6 +2,7 @@
 
 pub mod disasm;
 pub mod error_inject;
+pub mod info;
 pub mod insn;
 pub mod kprobes;
 pub mod kretprobes;
@@ -150,16 +151,3 @@ impl ArchKernel for X86Kernel {
         }
     }
 }
-
-/// x86_64's answers to generic code ([`super::IsaInfo`]).
-///
-/// The trace flags are what the real kernels print for a `bpf_trace_printk` from a kprobe program: 6.1's
-/// ftrace-based kprobe on `__x64_sys_clone` printed `...21` (interrupts on, preempt depth 2, migrate-disable 1);
-/// 5.10 prints the first four of those.
-pub const INFO: super::IsaInfo = super::IsaInfo {
-    task_size: (1 << 47) - 4096,
-    nofault_refuses_user_addr: true,
-    kprobe_irqs_off: false,
-    kprobe_preempt_depth: 2,
-    override_function_with_return: error_inject::override_function_with_return,
-};
