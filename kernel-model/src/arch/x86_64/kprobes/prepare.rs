@@ -45,7 +45,7 @@
 //! - `CONFIG_CFI_CLANG`'s check in v6.12 `can_probe` (the `movl`/`addl` before a kCFI `ud2`, `is_cfi_trap`): the
 //!   model assumes gcc-built kernels (`CFI_CLANG=n`);
 //! - `CONFIG_KGDB`: the environment answers `kgdb_has_hit_break`;
-//! - the kernel's own table decoder: see [`super::insn`] for where iced-x86 stands in for it;
+//! - the kernel's own table decoder: see [`crate::arch::x86_64::insn`] for where iced-x86 stands in for it;
 //! - v5.10: `clear_btf`/`restore_btf` (`DEBUGCTLMSR_BTF`), which only matter when a task is block-stepping.
 //!
 //! # Kernel bugs kept on purpose
@@ -299,7 +299,8 @@ pub enum CanProbeError {
         /// Why.
         source: RecoverError,
     },
-    /// The instruction at `addr` does not decode (v6.12 `insn_decode_kernel` < 0; see [`super::insn`] for v5.10).
+    /// The instruction at `addr` does not decode (v6.12 `insn_decode_kernel` < 0; see
+    /// [`crate::arch::x86_64::insn`] for v5.10).
     #[error("cannot decode the instruction at {addr:?}: {source}")]
     Decode {
         /// The instruction's address.
@@ -728,8 +729,8 @@ impl X86ProbeClass {
 
     /// What `setup_singlestep` does with a prepared probe at its first hit (not reentered). v5.10 boosts when
     /// `!CONFIG_PREEMPTION && boostable && !post_handler` (its `boostable` may turn on later, see
-    /// [`resume_execution`]); v6.12 boosts when `boostable` (only ever set under the same conditions), then
-    /// emulates if there is an `emulate_op`, else single-steps.
+    /// [`super::resume::resume_execution`]); v6.12 boosts when `boostable` (only ever set under the same
+    /// conditions), then emulates if there is an `emulate_op`, else single-steps.
     #[must_use]
     pub fn of_prepared(kp: &X86Kprobe, has_post_handler: bool, cfg: X86KprobesConfig) -> X86ProbeClass {
         match cfg.profile {
