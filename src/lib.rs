@@ -1,5 +1,7 @@
 //! The `probesim` library: scenarios, the run driver and the command-line front end behind the `probesim` binary.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod explore;
 pub mod runner;

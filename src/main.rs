@@ -1,5 +1,7 @@
 //! `probesim`: watch and test, deterministically, how Linux installs and fires kernel probes.
 
+#![forbid(unsafe_code)]
+
 use clap::{Parser, Subcommand};
 use probesim::cli;
 use std::process::ExitCode;

@@ -3,7 +3,8 @@
 //! data memory with an unprobed run; the probe's hit count must equal the number of times the instruction executed
 //! in the unprobed run.
 
-use kernel_model::arch::{disassemble, PtRegs};
+use kernel_model::arch::disassemble;
+use kernel_model::ptrace::PtRegs;
 use kernel_model::kernel::Kernel;
 use kernel_model::kprobes::{KprobeSpec, PreHandler};
 use kernel_model::machine::{GuestMemory as _, Machine as _};

@@ -6,7 +6,8 @@
 //! task waits in `stop_machine` while its CPU's stopper thread runs on top of it; a kprobe handler that calls a
 //! kernel function waits while the CPU runs that function in guest mode.
 
-use crate::arch::{self, ArchKernel, PtRegs};
+use crate::arch::{self, ArchKernel};
+use crate::ptrace::PtRegs;
 use crate::bpf::runtime::{ProgId, TraceCall, TraceCallStep};
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};

@@ -7,6 +7,8 @@
 //! Modules are named after the kernel files they model; each modelled function's doc comment names the kernel
 //! function and file.
 
+#![forbid(unsafe_code)]
+
 pub mod arch;
 pub mod bpf;
 pub mod errno;
@@ -17,6 +19,7 @@ pub mod kprobes;
 pub mod kretprobes;
 pub mod machine;
 pub mod profile;
+pub mod ptrace;
 pub mod stop_machine;
 pub mod types;
 

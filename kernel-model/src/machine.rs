@@ -5,7 +5,7 @@
 //! and restores a CPU's `pt_regs`, patches text through the poke alias, resynchronises a CPU's instruction cache and
 //! records events; it never runs guest code itself (the scheduler does).
 
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::kallsyms::Kallsyms;
 use crate::{CpuId, Isa, KernelVa, VTime};

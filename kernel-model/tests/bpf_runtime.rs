@@ -3,7 +3,7 @@
 //! semantics through programs, `trace_call_bpf`'s guard and AND, `bpf_override_return`, and every bad-input case
 //! as a typed error naming the file/section/program and instruction.
 
-use kernel_model::arch::PtRegs;
+use kernel_model::ptrace::PtRegs;
 use kernel_model::bpf::helpers::{TaskInfo, TraceFlags};
 use kernel_model::bpf::maps::{errno, MapDef, MapType, BPF_ANY};
 use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};

@@ -228,7 +228,7 @@ pub(crate) fn load(
     }
     // Pass 1: place sections and copy their bytes.
     for f in &mut loaded {
-        let elf = parse(&f.path, &f.bytes, backend.isa())?;
+        let elf = parse(&f.path, &f.bytes, backend)?;
         place_sections(&f.path, &f.bytes, &elf, mem, placement, &mut f.section_addr)?;
     }
     // Pass 2: the global namespace and the symbol table.
@@ -236,13 +236,13 @@ pub(crate) fn load(
     let mut symbols = Vec::new();
     let mut data_in_text = Vec::new();
     for f in &loaded {
-        let elf = parse(&f.path, &f.bytes, backend.isa())?;
+        let elf = parse(&f.path, &f.bytes, backend)?;
         collect_symbols(f, &elf, &mut globals, &mut symbols)?;
         data_in_text.extend(mapping_data_ranges(f, &elf));
     }
     // Pass 3: relocations.
     for f in &loaded {
-        let elf = parse(&f.path, &f.bytes, backend.isa())?;
+        let elf = parse(&f.path, &f.bytes, backend)?;
         relocate(f, &elf, &globals, backend, mem)?;
     }
     fill_missing_sizes(&mut symbols);
@@ -284,20 +284,16 @@ fn mapping_data_ranges(f: &LoadedFile, elf: &Elf<'_>) -> Vec<(u64, u64)> {
     out
 }
 
-fn parse<'a>(path: &Path, bytes: &'a [u8], isa: Isa) -> Result<Elf<'a>, ElfError> {
+fn parse<'a>(path: &Path, bytes: &'a [u8], backend: &dyn IsaBackend) -> Result<Elf<'a>, ElfError> {
     let elf = Elf::parse(bytes).map_err(|e| ElfError::ParseElf { file: path.into(), msg: e.to_string() })?;
     if !elf.is_64 || !elf.little_endian {
         return Err(ElfError::UnsupportedKind { file: path.into(), what: "not ELF64 little-endian".into() });
     }
-    let expected = match isa {
-        Isa::Aarch64 => header::EM_AARCH64,
-        Isa::X86_64 => header::EM_X86_64,
-    };
-    if elf.header.e_machine != expected {
+    if elf.header.e_machine != backend.elf_machine() {
         return Err(ElfError::WrongMachine {
             file: path.into(),
             found: header::machine_to_str(elf.header.e_machine).to_string(),
-            expected: isa,
+            expected: backend.isa(),
         });
     }
     if !matches!(elf.header.e_type, header::ET_REL | header::ET_EXEC) {
@@ -499,12 +495,8 @@ fn relocate(
 pub fn detect_isa(path: &Path) -> Result<Isa, ElfError> {
     let bytes = std::fs::read(path).map_err(|source| ElfError::ReadFile { file: path.into(), source })?;
     let h = Elf::parse_header(&bytes).map_err(|e| ElfError::ParseElf { file: path.into(), msg: e.to_string() })?;
-    match h.e_machine {
-        header::EM_AARCH64 => Ok(Isa::Aarch64),
-        header::EM_X86_64 => Ok(Isa::X86_64),
-        m => Err(ElfError::UnsupportedKind {
-            file: path.into(),
-            what: format!("machine {} (only aarch64 and x86_64)", header::machine_to_str(m)),
-        }),
-    }
+    crate::arch::isa_of_elf_machine(h.e_machine).ok_or_else(|| ElfError::UnsupportedKind {
+        file: path.into(),
+        what: format!("machine {} (only aarch64 and x86_64)", header::machine_to_str(h.e_machine)),
+    })
 }

@@ -19,8 +19,8 @@ use crate::cpu::{Cpu, RunResult};
 use crate::elf::{self, ElfError, Placement};
 use crate::event_log::EventLog;
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
-use kernel_model::arch::PtRegs;
-use kernel_model::event::{EventKind, Hex, HexStyle};
+use kernel_model::ptrace::PtRegs;
+use kernel_model::event::{EventKind, Hex};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
 use kernel_model::{CpuId, Isa, KernelVa, VTime};
@@ -38,13 +38,13 @@ pub enum MachineError {
     /// More CPUs than the stack region holds.
     #[error("{0} CPUs requested; the machine supports 1 to {1}")]
     BadCpuCount(usize, usize),
-    /// Unicorn refused to create a CPU (a simulator bug or an exhausted host).
-    #[error("cannot create CPU {cpu}: unicorn error {err:?}")]
+    /// The emulator refused to create a CPU (a simulator bug or an exhausted host).
+    #[error("cannot create CPU {cpu}: unicorn error {err}")]
     CreateCpu {
         /// Which CPU.
         cpu: usize,
-        /// Unicorn's error.
-        err: unicorn_engine::uc_error,
+        /// The emulator's error, as text (its type stays private to `sim`).
+        err: String,
     },
 }
 
@@ -114,9 +114,8 @@ impl EmulatedMachine {
         let model_entries = (builtins + PAGE_SIZE / 2, builtins + PAGE_SIZE);
         let mut cpus = Vec::with_capacity(nr_cpus);
         for cpu in 0..nr_cpus {
-            cpus.push(
-                Cpu::new(backend.as_ref(), &mem, model_entries).map_err(|err| MachineError::CreateCpu { cpu, err })?,
-            );
+            let new = Cpu::new(backend.as_ref(), &mem, model_entries);
+            cpus.push(new.map_err(|err| MachineError::CreateCpu { cpu, err: format!("{err:?}") })?);
         }
         Ok(EmulatedMachine {
             cpus,
@@ -297,10 +296,7 @@ impl Machine for EmulatedMachine {
         for pending in &mut self.icache {
             pending.push(PendingRange { va: va.0, len, state });
         }
-        let style = match self.backend.isa() {
-            Isa::Aarch64 => HexStyle::Words,
-            Isa::X86_64 => HexStyle::Bytes,
-        };
+        let style = self.backend.text_hex_style();
         let (old, new) = (Hex(old, style), Hex(data.to_vec(), style));
         self.emit(cpu, EventKind::TextWrite { addr: va, alias: KernelVa(alias), old, new });
         Ok(KernelVa(alias))

@@ -29,13 +29,12 @@
 //! memory in the real kernel), then guest memory through [`GuestMemory`]. "User memory" is guest memory below
 //! `TASK_SIZE` only.
 
-use super::ctx;
 use super::error::{AccessError, HelperError};
 use super::maps::{errno, BpfMap, MapType};
 use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
 use super::vm::{HelperReturn, Helpers};
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::machine::{Machine, MemFault, MemFaultKind};
 use crate::profile::KernelProfile;
@@ -142,13 +141,10 @@ pub const MAP_VALUE_BASE: u64 = 1 << 44;
 /// Where the ctx (`struct pt_regs`) is mapped.
 pub const CTX_BASE: u64 = 0x3000_0000;
 
-/// `TASK_SIZE`: user addresses are below it (arm64 with 48-bit VAs; x86_64 `TASK_SIZE_MAX`).
+/// `TASK_SIZE`: user addresses are below it ([`crate::arch::info::IsaInfo::task_size`]).
 #[must_use]
 pub fn task_size(isa: Isa) -> u64 {
-    match isa {
-        Isa::Aarch64 => 1 << 48,
-        Isa::X86_64 => (1 << 47) - 4096,
-    }
+    crate::arch::info::info(isa).task_size
 }
 
 /// The pointer value of map `id`.
@@ -221,20 +217,18 @@ pub struct TraceFlags {
 }
 
 impl TraceFlags {
-    /// What the real kernels print for a bpf_trace_printk from a kprobe program:
-    /// - arm64: the BRK handler runs with interrupts masked. 5.10 (seed 000, 5.10.110): `d...`; 6.1 (observed,
-    ///   real-kernel-6.1.md): `d...1` (migrate_disable in `bpf_prog_run_array`), used for 6.12 too.
-    /// - x86_64: 6.1's ftrace-based kprobe on `__x64_sys_clone` printed `...21` (interrupts on, preempt depth 2,
-    ///   migrate-disable 1); 5.10 prints the first four of those.
+    /// What the real kernels print for a bpf_trace_printk from a kprobe program: interrupts masked or not and the
+    /// preemption depth as the ISA answers them ([`crate::arch::info::IsaInfo`], where the observations are cited);
+    /// migrate-disable depth 1 (`bpf_prog_run_array`, 6.x).
     #[must_use]
     pub fn kprobe_default(isa: Isa) -> TraceFlags {
-        match isa {
-            Isa::Aarch64 => {
-                TraceFlags { irqs_off: true, need_resched: false, irq_context: '.', preempt: 0, migrate: 1 }
-            }
-            Isa::X86_64 => {
-                TraceFlags { irqs_off: false, need_resched: false, irq_context: '.', preempt: 2, migrate: 1 }
-            }
+        let info = crate::arch::info::info(isa);
+        TraceFlags {
+            irqs_off: info.kprobe_irqs_off,
+            need_resched: false,
+            irq_context: '.',
+            preempt: info.kprobe_preempt_depth,
+            migrate: 1,
         }
     }
 
@@ -475,7 +469,7 @@ impl Env<'_> {
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if self.isa == Isa::X86_64 { -errno::ERANGE } else { -errno::EFAULT };
+            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { -errno::ERANGE } else { -errno::EFAULT };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
@@ -514,7 +508,7 @@ impl Env<'_> {
         if count == 0 {
             return 0;
         }
-        if src < task_size(self.isa) && !mem.is_mapped(src) && self.isa == Isa::X86_64 {
+        if src < task_size(self.isa) && !mem.is_mapped(src) && crate::arch::info::info(self.isa).nofault_refuses_user_addr {
             return -errno::ERANGE;
         }
         let mut n = 0;
@@ -796,46 +790,18 @@ impl Helpers for Env<'_> {
                 if a[0] != self.ctx_base {
                     return Err(HelperError::Failed("argument 1 of bpf_override_return must be the ctx".into()));
                 }
-                let (rv, ip, lr_or_sp) = ctx::override_offsets(self.regs_isa);
-                let isa = self.isa;
-                let region = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut());
-                let b = region.ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
-                let get = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or_default());
-                // regs_set_return_value(regs, rc)
-                b[rv..rv + 8].copy_from_slice(&a[1].to_le_bytes());
-                match isa {
-                    // arm64 override_function_with_return: pc = lr.
-                    Isa::Aarch64 => {
-                        let lr = get(b, lr_or_sp);
-                        b[ip..ip + 8].copy_from_slice(&lr.to_le_bytes());
-                    }
-                    // x86: ip = just_return_func (a bare `ret`); without that symbol, do the `ret` here.
-                    Isa::X86_64 => {
-                        let target = self.m.kallsyms().lookup_name("just_return_func").map(|s| s.addr.0);
-                        let new_ip = match target {
-                            Some(t) => t,
-                            None => {
-                                let sp = get(b, lr_or_sp);
-                                let ret = self.m.read_u64(KernelVa(sp)).map_err(|e| {
-                                    HelperError::Failed(format!(
-                                        "bpf_override_return: cannot pop the return address: {e}"
-                                    ))
-                                })?;
-                                let b = mem
-                                    .region_mut(self.ctx_base)
-                                    .and_then(|r| r.data_mut())
-                                    .ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
-                                b[lr_or_sp..lr_or_sp + 8].copy_from_slice(&(sp + 8).to_le_bytes());
-                                ret
-                            }
-                        };
-                        let b = mem
-                            .region_mut(self.ctx_base)
-                            .and_then(|r| r.data_mut())
-                            .ok_or_else(|| HelperError::Failed("the ctx is not mapped".into()))?;
-                        b[ip..ip + 8].copy_from_slice(&new_ip.to_le_bytes());
-                    }
-                }
+                let not_mapped = || HelperError::Failed("the ctx is not mapped".into());
+                let b = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut()).ok_or_else(not_mapped)?;
+                let mut regs = self.regs_isa.clone();
+                regs.update_from_bytes(b);
+                // regs_set_return_value(regs, rc); override_function_with_return(regs)
+                regs.set_return_value(a[1]);
+                b.copy_from_slice(&regs.to_bytes());
+                (crate::arch::info::info(self.isa).override_function_with_return)(&mut regs, &*self.m).map_err(|e| {
+                    HelperError::Failed(format!("bpf_override_return: cannot pop the return address: {e}"))
+                })?;
+                let b = mem.region_mut(self.ctx_base).and_then(|r| r.data_mut()).ok_or_else(not_mapped)?;
+                b.copy_from_slice(&regs.to_bytes());
                 Ok(0)
             }
             BPF_FUNC_RINGBUF_OUTPUT => {

@@ -12,7 +12,7 @@
 //!   legacy maps, global data, map relocations, license — read as libbpf's `bpf_object__open` does.
 //! - [`maps`]: hash, array, per-CPU array, perf event array and ring buffer maps with the kernel's semantics.
 //! - [`helpers`]: the helpers kprobe programs call, by kernel id; [`printk`]: `bpf_trace_printk`'s formats;
-//!   [`ctx`]: the kernel's `struct pt_regs` layout a kprobe program reads; [`tag`]: `bpf_prog_calc_tag`.
+//!   the ctx is a `struct pt_regs` image ([`crate::ptrace::PtRegs::to_bytes`]); [`tag`]: `bpf_prog_calc_tag`.
 //! - [`runtime`]: [`BpfRuntime`] — loading, `trace_call_bpf` with its `bpf_prog_active` guard, trace_pipe, perf
 //!   and ring buffer records, bpftool-like listings.
 //!
@@ -31,7 +31,6 @@
 pub mod asm;
 pub mod btf;
 pub mod conformance;
-pub mod ctx;
 pub mod disasm;
 pub mod elf;
 pub mod error;

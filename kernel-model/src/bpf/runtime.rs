@@ -24,7 +24,6 @@
 //! - The trace line's flags column and `bpf_trace_printk`'s accepted formats ([`super::printk`]).
 
 use super::asm::assemble;
-use super::ctx;
 use super::error::BpfError;
 use super::helpers::{
     helper_gpl_only, helper_name, map_ptr, value_addr, Env, Ext, GuestCall, PerfRecord, TaskInfo, TraceFlags,
@@ -37,7 +36,7 @@ use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObject
 use super::program::{Program, PseudoResolver};
 use super::tag::{prog_tag, tag_hex};
 use super::vm::{helper_error, resume, VmExit, VmState};
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -560,7 +559,7 @@ impl BpfRuntime {
             return TraceCallStep::Done(out);
         }
         let mut mem = Memory::new();
-        if let Err(e) = mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false) {
+        if let Err(e) = mem.map_owned_at(CTX_BASE, RegionKind::Ctx, regs.to_bytes(), false) {
             // Cannot happen with the fixed layout; report it on the first program.
             if let Some(p) = progs.first().and_then(|id| self.prog(*id)) {
                 out.errors.push(BpfRunError { prog: p.name.clone(), id: p.id, error: e });
@@ -619,7 +618,7 @@ impl BpfRuntime {
             }
         }
         if let Some(b) = call.mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
-            ctx::from_bytes(regs, b);
+            regs.update_from_bytes(b);
         }
         self.bpf_prog_active_dec(cpu);
         let TraceCall { mut out, ret, orig_ip, .. } = *call;
@@ -641,12 +640,12 @@ impl BpfRuntime {
         let mut mem = Memory::new();
         let mut ext = Vec::new();
         let unknown = |e| BpfRunError { prog: format!("#{}", id.0), id, error: e };
-        mem.map_owned_at(CTX_BASE, RegionKind::Ctx, ctx::to_bytes(regs), false).map_err(unknown)?;
+        mem.map_owned_at(CTX_BASE, RegionKind::Ctx, regs.to_bytes(), false).map_err(unknown)?;
         self.map_global_data(&mut mem, &mut ext);
         let mut run = ProgRun { id, vm: VmState::new(&[CTX_BASE]), helper_calls: 0, pending: None };
         let r = self.run_segment(m, cpu, task, &mut run, &mut mem, regs, &mut ext, None, None);
         if let Some(b) = mem.find_region(RegionKind::Ctx).and_then(|r| r.data()) {
-            ctx::from_bytes(regs, b);
+            regs.update_from_bytes(b);
         }
         r.map(|r0| r0.expect("helpers answer in the model when guest calls are off"))
     }

@@ -8,8 +8,8 @@ mod x86_64;
 use crate::cpu::Uc;
 use crate::elf::RelocError;
 use crate::memory::{KernelMemory, Layout};
-use kernel_model::arch::PtRegs;
-use kernel_model::event::Trap;
+use kernel_model::ptrace::PtRegs;
+use kernel_model::event::{HexStyle, Trap};
 use kernel_model::machine::MemFault;
 use kernel_model::Isa;
 use unicorn_engine::uc_error;
@@ -64,6 +64,10 @@ pub trait IsaBackend {
     fn apply_reloc(&self, rtype: u32, field: &mut [u8], sym: u64, addend: i64, place: u64) -> Result<(), RelocError>;
     /// Bytes of a "stop here" instruction for the reserved task-return page (never executed: emulation ends there).
     fn task_return_insn(&self) -> &'static [u8];
+    /// How text bytes are shown in the log: arm64 as 32-bit instruction words, x86 as bytes.
+    fn text_hex_style(&self) -> HexStyle;
+    /// The ELF header's `e_machine` for this ISA (`EM_AARCH64`, `EM_X86_64`).
+    fn elf_machine(&self) -> u16;
 }
 
 /// The backend for `isa`.
@@ -73,6 +77,13 @@ pub fn lookup(isa: Isa) -> Box<dyn IsaBackend> {
         Isa::Aarch64 => Box::new(aarch64::Aarch64),
         Isa::X86_64 => Box::new(x86_64::X86_64),
     }
+}
+
+/// The ISA whose backend answers `e_machine`, if any.
+#[must_use]
+pub fn isa_of_elf_machine(e_machine: u16) -> Option<Isa> {
+    let backends: [&dyn IsaBackend; 2] = [&aarch64::Aarch64, &x86_64::X86_64];
+    backends.into_iter().find(|b| b.elf_machine() == e_machine).map(|b| b.isa())
 }
 
 /// Range check helper shared by relocation code.

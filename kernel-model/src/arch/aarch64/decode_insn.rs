@@ -711,7 +711,7 @@ mod tests {
     /// the kernel simulates with a PC-relative handler.
     #[test]
     fn simulated_offsets_agree_with_yaxpeax() {
-        use crate::arch::aarch64::ptrace::PtRegs;
+        use crate::ptrace::aarch64::PtRegs;
         use crate::arch::aarch64::simulate_insn::SimulateOptions;
         let pc: u64 = 0xffff_8000_1234_5678 & !3;
         let mut checked = 0u64;

@@ -15,7 +15,7 @@
 //!
 //! The first three are measured against yaxpeax-arm in `decode_insn`'s tests.
 
-use crate::arch::aarch64::ptrace::{PSR_C_BIT, PSR_N_BIT, PSR_V_BIT, PSR_Z_BIT};
+use crate::ptrace::aarch64::{PSR_C_BIT, PSR_N_BIT, PSR_V_BIT, PSR_Z_BIT};
 
 /// `AARCH64_INSN_SIZE`: A64 instructions are always 4 bytes.
 pub const AARCH64_INSN_SIZE: u64 = 4;

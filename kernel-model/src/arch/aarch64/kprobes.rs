@@ -6,9 +6,9 @@
 use super::decode_insn::{arm_kprobe_decode_insn, DecodeOptions, ProbeInsn};
 use super::insn::{BRK64_OPCODE_KPROBES, BRK64_OPCODE_KPROBES_SS};
 use super::patching::InsnPatchCb;
-use super::ptrace::DAIF_MASK;
+use crate::ptrace::aarch64::DAIF_MASK;
 use super::simulate_insn::SimulateOptions;
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::EventKind;
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};

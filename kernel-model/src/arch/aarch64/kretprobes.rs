@@ -7,7 +7,7 @@
 //!   sets the pc to the real return address.
 
 use super::insn::{AARCH64_BREAK_MON, BUG_BRK_IMM, KRETPROBES_BRK_IMM};
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::kernel::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;

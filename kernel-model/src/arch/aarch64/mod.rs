@@ -2,7 +2,8 @@
 //! `arch/arm64/kernel/debug-monitors.c`.
 
 pub mod disasm;
-pub mod ptrace;
+pub mod error_inject;
+pub mod info;
 pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
@@ -12,7 +13,8 @@ pub mod kprobes;
 pub mod kretprobes;
 pub mod patching;
 
-use super::{ArchKernel, PtRegs};
+use super::ArchKernel;
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{EventKind, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};

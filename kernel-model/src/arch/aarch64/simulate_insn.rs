@@ -18,7 +18,7 @@
 //! does is the caller's business.
 
 use crate::arch::aarch64::insn::{aarch32_opcode_cond_checks, sign_extend32, sign_extend64};
-use crate::arch::aarch64::ptrace::PtRegs;
+use crate::ptrace::aarch64::PtRegs;
 use crate::machine::{GuestMemory, MemFault};
 use crate::profile::KernelProfile;
 use crate::KernelVa;
@@ -408,7 +408,7 @@ pub fn simulate_ldrsw_literal(opcode: u32, regs: &mut PtRegs, mem: &dyn GuestMem
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::aarch64::ptrace::{PSR_C_BIT, PSR_N_BIT, PSR_V_BIT, PSR_Z_BIT};
+    use crate::ptrace::aarch64::{PSR_C_BIT, PSR_N_BIT, PSR_V_BIT, PSR_Z_BIT};
     use crate::machine::MemFaultKind;
 
     /// A flat little-endian buffer at `base`; everything else is unmapped.

@@ -1,17 +1,23 @@
-//! `arch/x86/kernel/kprobes/core.c`, the hit side and the arming: `arch_prepare_kprobe` (via [`kprobes_core`]),
+//! `arch/x86/kernel/kprobes/core.c`, the hit side and the arming: `arch_prepare_kprobe` (via [`prepare`]),
 //! `arch_arm_kprobe`/`arch_disarm_kprobe` (`text_poke` of `int3` + `text_poke_sync`), `kprobe_int3_handler`,
 //! `reenter_kprobe`, `setup_singlestep` (5.10: boost, or TF single-step ending in `kprobe_debug_handler` /
 //! `resume_execution`; 6.12: boost, emulate, or step the copy up to the `int3` after it), `kprobe_post_process`.
 //!
-//! [`kprobes_core`]: super::kprobes_core
+//! The rest of `core.c` is in the submodules: [`prepare`] (`can_probe`, `__copy_instruction`, `arch_prepare_kprobe`),
+//! [`boost`] (`can_boost`), [`emulate`] (`prepare_emulation`, `kprobe_emulate_*`), [`resume`] (`resume_execution`).
+
+pub mod boost;
+pub mod emulate;
+pub mod prepare;
+pub mod resume;
+#[cfg(test)]
+mod test_fixtures;
 
 use super::insn::{INT3_INSN_OPCODE, MAX_INSN_SIZE};
-use super::kprobes_core::{
-    self, resume_execution, resume_singlestep, set_current_kprobe_flags, KprobeSavedFlags, X86Kprobe,
-    X86KprobesConfig, X86KprobesEnv, X86ProbeClass,
-};
-use super::ptrace::{X86_EFLAGS_IF, X86_EFLAGS_TF};
-use crate::arch::PtRegs;
+use self::prepare::{X86Kprobe, X86KprobesConfig, X86KprobesEnv, X86ProbeClass};
+use self::resume::{resume_execution, resume_singlestep, set_current_kprobe_flags, KprobeSavedFlags};
+use crate::ptrace::x86_64::{X86_EFLAGS_IF, X86_EFLAGS_TF};
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::EventKind;
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
@@ -60,7 +66,7 @@ pub fn arch_prepare_kprobe(
     let addr = k.kprobes.get(id).addr;
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or_else(|| KprobeError::new(Errno::ENOMEM, "get_insn_slot: no slot"))?;
-    let prepared = kprobes_core::arch_prepare_kprobe(addr, slot, has_post, m, m.kallsyms(), &Env(k, s), cfg);
+    let prepared = prepare::arch_prepare_kprobe(addr, slot, has_post, m, m.kallsyms(), &Env(k, s), cfg);
     let xp = match prepared {
         Ok(xp) => xp,
         Err(e) => {

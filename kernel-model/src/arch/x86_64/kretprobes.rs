@@ -9,7 +9,7 @@
 //!
 //! The `call` targets a model entry: the C function runs in the model, the stub's instructions run in the guest.
 
-use crate::arch::PtRegs;
+use crate::ptrace::PtRegs;
 use crate::kernel::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;

@@ -1,15 +1,17 @@
 //! x86_64: models of `arch/x86/kernel/kprobes/core.c` and `arch/x86/kernel/alternative.c`.
 
 pub mod disasm;
+pub mod error_inject;
+pub mod info;
 pub mod insn;
 pub mod kprobes;
-pub mod kprobes_core;
 pub mod kretprobes;
 pub mod text_patching;
-pub mod ptrace;
+pub mod text_patching_h;
 pub mod stacktrace;
 
-use super::{ArchKernel, PtRegs};
+use super::ArchKernel;
+use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::Trap;
 use crate::kernel::{KernelCore, PatchJob, TrapAction};

@@ -2,7 +2,8 @@
 //! `stack_trace_save_regs`: from the ip, then each `{saved rbp, return address}` frame reached from rbp, with the
 //! kretprobe return-address fixup (`kretprobe_find_ret_addr`).
 
-use crate::arch::{walk_frame_records, PtRegs};
+use crate::arch::walk_frame_records;
+use crate::ptrace::PtRegs;
 use crate::machine::Machine;
 
 /// Unwinds from `regs`: the ip, then each `{saved rbp, return address}` frame reached from rbp.

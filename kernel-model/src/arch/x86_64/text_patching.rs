@@ -3,8 +3,8 @@
 //! *new* instruction by emulation). The batch itself (int3 → sync → tail → sync → first byte → sync) is stepped by
 //! the kernel's activity loop.
 
-use super::kprobes_core::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
-use crate::arch::PtRegs;
+use super::text_patching_h::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
+use crate::ptrace::PtRegs;
 use crate::event::EventKind;
 use crate::kernel::TrapAction;
 use crate::machine::Machine;

@@ -11,8 +11,8 @@ use super::{BadAccess, IsaBackend};
 use crate::cpu::Uc;
 use crate::elf::RelocError;
 use crate::memory::{KernelMemory, Layout, RegionKind};
-use kernel_model::arch::PtRegs;
-use kernel_model::event::Trap;
+use kernel_model::ptrace::PtRegs;
+use kernel_model::event::{HexStyle, Trap};
 use kernel_model::machine::MemFault;
 use kernel_model::Isa;
 use unicorn_engine::unicorn_const::{Arch, Mode, Prot};
@@ -78,7 +78,7 @@ impl IsaBackend for Aarch64 {
         r.regs[30] = ret;
         r.sp = stack_top & !0xf;
         r.pc = func;
-        r.pstate = kernel_model::arch::aarch64::ptrace::PSR_MODE_EL1H;
+        r.pstate = kernel_model::ptrace::aarch64::PSR_MODE_EL1H;
         regs::write(uc, &r);
         Ok(())
     }
@@ -114,5 +114,13 @@ impl IsaBackend for Aarch64 {
     fn task_return_insn(&self) -> &'static [u8] {
         // `udf #0`: never executed (emulation stops at this address), and would fault loudly if it were.
         &[0, 0, 0, 0]
+    }
+
+    fn text_hex_style(&self) -> HexStyle {
+        HexStyle::Words
+    }
+
+    fn elf_machine(&self) -> u16 {
+        goblin::elf::header::EM_AARCH64
     }
 }

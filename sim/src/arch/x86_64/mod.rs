@@ -11,8 +11,8 @@ use super::{BadAccess, IsaBackend};
 use crate::cpu::Uc;
 use crate::elf::RelocError;
 use crate::memory::{KernelMemory, Layout};
-use kernel_model::arch::PtRegs;
-use kernel_model::event::Trap;
+use kernel_model::ptrace::PtRegs;
+use kernel_model::event::{HexStyle, Trap};
 use kernel_model::machine::MemFault;
 use kernel_model::{Isa, KernelVa};
 use unicorn_engine::unicorn_const::{Arch, Mode, Prot};
@@ -106,5 +106,13 @@ impl IsaBackend for X86_64 {
     fn task_return_insn(&self) -> &'static [u8] {
         // `ud2`: never executed (emulation stops at this address), and would fault loudly if it were.
         &[0x0f, 0x0b, 0xcc, 0xcc]
+    }
+
+    fn text_hex_style(&self) -> HexStyle {
+        HexStyle::Bytes
+    }
+
+    fn elf_machine(&self) -> u16 {
+        goblin::elf::header::EM_X86_64
     }
 }

@@ -1,7 +1,7 @@
 //! Moving registers between a Unicorn x86_64 CPU and the kernel's `struct pt_regs`; enabling paging.
 
 use crate::cpu::Uc;
-use kernel_model::arch::x86_64::ptrace::PtRegs;
+use kernel_model::ptrace::x86_64::PtRegs;
 use unicorn_engine::uc_error;
 use unicorn_engine::RegisterX86 as R;
 

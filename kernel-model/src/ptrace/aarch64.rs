@@ -87,3 +87,46 @@ impl PtRegs {
         v
     }
 }
+
+/// `sizeof(struct pt_regs)` on arm64 (`S_FRAME_SIZE` of 5.10).
+pub const PT_REGS_SIZE: usize = 336;
+/// Byte offset of `regs[n]` in the image.
+#[must_use]
+pub const fn offset_of_reg(n: usize) -> usize {
+    n * 8
+}
+/// Byte offset of `sp` in the image.
+pub const OFFSET_SP: usize = 31 * 8;
+/// Byte offset of `pc` in the image.
+pub const OFFSET_PC: usize = 32 * 8;
+/// Byte offset of `pstate` in the image.
+pub const OFFSET_PSTATE: usize = 33 * 8;
+/// Byte offset of `syscallno` (s32) in the image.
+pub const OFFSET_SYSCALLNO: usize = 35 * 8;
+
+impl PtRegs {
+    /// The kernel's `struct pt_regs` bytes: the `user_pt_regs` head from these registers, `orig_x0` = 0,
+    /// `syscallno` = `NO_SYSCALL` (-1), the rest zero.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; PT_REGS_SIZE];
+        for (i, v) in self.regs.iter().enumerate() {
+            super::put(&mut b, offset_of_reg(i), *v);
+        }
+        super::put(&mut b, OFFSET_SP, self.sp);
+        super::put(&mut b, OFFSET_PC, self.pc);
+        super::put(&mut b, OFFSET_PSTATE, self.pstate);
+        b[OFFSET_SYSCALLNO..OFFSET_SYSCALLNO + 4].copy_from_slice(&(-1i32).to_le_bytes());
+        b
+    }
+
+    /// Reads `regs[]`, `sp`, `pc` and `pstate` back from a `struct pt_regs` image.
+    pub fn update_from_bytes(&mut self, b: &[u8]) {
+        for i in 0..31 {
+            self.regs[i] = super::take(b, offset_of_reg(i));
+        }
+        self.sp = super::take(b, OFFSET_SP);
+        self.pc = super::take(b, OFFSET_PC);
+        self.pstate = super::take(b, OFFSET_PSTATE);
+    }
+}

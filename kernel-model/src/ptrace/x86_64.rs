@@ -5,6 +5,23 @@ pub const X86_EFLAGS_TF: u64 = 0x100;
 /// EFLAGS.IF.
 pub const X86_EFLAGS_IF: u64 = 0x200;
 
+/// `X86_EFLAGS_CF` (uapi/asm/processor-flags.h).
+pub const X86_EFLAGS_CF: u64 = 1 << 0;
+/// `X86_EFLAGS_PF`.
+pub const X86_EFLAGS_PF: u64 = 1 << 2;
+/// `X86_EFLAGS_AF`.
+pub const X86_EFLAGS_AF: u64 = 1 << 4;
+/// `X86_EFLAGS_ZF`.
+pub const X86_EFLAGS_ZF: u64 = 1 << 6;
+/// `X86_EFLAGS_SF_BIT`.
+pub const X86_EFLAGS_SF_BIT: u32 = 7;
+/// `X86_EFLAGS_SF`.
+pub const X86_EFLAGS_SF: u64 = 1 << X86_EFLAGS_SF_BIT;
+/// `X86_EFLAGS_OF_BIT`.
+pub const X86_EFLAGS_OF_BIT: u32 = 11;
+/// `X86_EFLAGS_OF`.
+pub const X86_EFLAGS_OF: u64 = 1 << X86_EFLAGS_OF_BIT;
+
 /// x86_64 `struct pt_regs` (names as in the kernel).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[allow(missing_docs)] // The fields are the architectural registers, named as in the kernel.
@@ -86,5 +103,71 @@ impl PtRegs {
             ("r10", self.r10), ("r11", self.r11), ("r12", self.r12), ("r13", self.r13), ("r14", self.r14),
             ("r15", self.r15), ("rip", self.ip), ("eflags", self.flags),
         ]
+    }
+}
+
+/// `sizeof(struct pt_regs)` on x86_64.
+pub const PT_REGS_SIZE: usize = 168;
+/// x86 `__KERNEL_CS`.
+const KERNEL_CS: u64 = 0x10;
+/// x86 `__KERNEL_DS`.
+const KERNEL_DS: u64 = 0x18;
+
+impl PtRegs {
+    /// The kernel's `struct pt_regs` bytes, in field order; `orig_ax` = -1, `cs` = `__KERNEL_CS`, `ss` =
+    /// `__KERNEL_DS`.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; PT_REGS_SIZE];
+        let fields = [
+            self.r15,
+            self.r14,
+            self.r13,
+            self.r12,
+            self.bp,
+            self.bx,
+            self.r11,
+            self.r10,
+            self.r9,
+            self.r8,
+            self.ax,
+            self.cx,
+            self.dx,
+            self.si,
+            self.di,
+            u64::MAX,
+            self.ip,
+            KERNEL_CS,
+            self.flags,
+            self.sp,
+            KERNEL_DS,
+        ];
+        for (i, v) in fields.iter().enumerate() {
+            super::put(&mut b, i * 8, *v);
+        }
+        b
+    }
+
+    /// Reads the fields this model carries back from a `struct pt_regs` image.
+    pub fn update_from_bytes(&mut self, b: &[u8]) {
+        let f = |i: usize| super::take(b, i * 8);
+        self.r15 = f(0);
+        self.r14 = f(1);
+        self.r13 = f(2);
+        self.r12 = f(3);
+        self.bp = f(4);
+        self.bx = f(5);
+        self.r11 = f(6);
+        self.r10 = f(7);
+        self.r9 = f(8);
+        self.r8 = f(9);
+        self.ax = f(10);
+        self.cx = f(11);
+        self.dx = f(12);
+        self.si = f(13);
+        self.di = f(14);
+        self.ip = f(16);
+        self.flags = f(18);
+        self.sp = f(19);
     }
 }
