@@ -330,8 +330,38 @@ pub struct ExpectStacktrace {
 pub struct ExpectCalls {
     /// The task.
     pub pid: u32,
-    /// Its calls' return values.
+    /// Its calls' return values (a killed call returns nothing).
+    #[serde(default)]
     pub returns: Vec<i64>,
+    /// The task is still running when the instruction budget ends (so the run ending there is expected).
+    #[serde(default)]
+    pub unfinished: bool,
+}
+
+/// `[[expect_oops]]`: an oops the run must show. Every oops of a run must be expected by one of these, or the run
+/// fails. All keys are optional; each given one must match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOops {
+    /// The CPU it happened on.
+    pub cpu: Option<usize>,
+    /// The task it killed (absent: any task, or none, as when a stopper thread dies).
+    pub pid: Option<u32>,
+    /// A part of the kernel's message.
+    pub message: Option<String>,
+}
+
+/// `[[expect_bpf]]`: a BPF program's load was refused, or one of its runs faulted (or ran out of its instruction
+/// budget). Every refusal and every fault of a run must be expected, or the run fails.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectBpf {
+    /// The program's name (or, for an object the loader refused, its path as the log shows it).
+    pub prog: String,
+    /// A part of the run-time error of at least one of its runs (`"out-of-bounds read"`, `"instruction budget"`).
+    pub fault: Option<String>,
+    /// A part of the load error (`"unknown helper"`).
+    pub rejected: Option<String>,
 }
 
 /// `[[kretprobe]]`: a `register_kretprobe` call made by `cpu`'s task at virtual time `at`.
@@ -416,6 +446,12 @@ pub struct ScenarioSpec {
     /// Expectations on saved stack traces.
     #[serde(default)]
     pub expect_stacktrace: Vec<ExpectStacktrace>,
+    /// Oopses the run shows (any other fails it).
+    #[serde(default)]
+    pub expect_oops: Vec<ExpectOops>,
+    /// BPF load refusals and run faults the run shows (any other fails it).
+    #[serde(default)]
+    pub expect_bpf: Vec<ExpectBpf>,
     /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
     #[serde(default)]
     pub show_disasm: Vec<String>,
@@ -517,6 +553,11 @@ impl Scenario {
                         "needs exactly one of call, set_reg, record_regs, ret, stack_trace_save_regs",
                     ));
                 }
+            }
+        }
+        for (i, e) in self.spec.expect_bpf.iter().enumerate() {
+            if e.fault.is_some() == e.rejected.is_some() {
+                return Err(self.invalid(format!("expect_bpf[{i}]"), "needs exactly one of `fault` or `rejected`"));
             }
         }
         for (i, k) in self.spec.kretprobes.iter().enumerate() {
