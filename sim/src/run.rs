@@ -215,10 +215,20 @@ pub fn run(
             break 'outer RunEnd::BudgetExhausted;
         }
         let idle_round = running.iter().all(Option::is_none) && !kernel_busy;
-        if idle_round && actions.is_empty() {
-            // Nothing runs until the next task's start time: let the clock reach it.
-            let next = queues.iter().filter_map(|q| q.front()).map(|t| t.start_at).min().unwrap_or(0);
-            machine.charge(CpuId(0), next.saturating_sub(machine.now().0).max(1));
+        if idle_round {
+            // Nothing runs until the next task's start time or the next action's: let the clock reach the
+            // earlier, so both happen at their time and in their order.
+            let next_task = queues.iter().filter_map(|q| q.front()).map(|t| t.start_at).min();
+            match actions.front().map(|a| a.at) {
+                None => {
+                    let next = next_task.unwrap_or(0);
+                    machine.charge(CpuId(0), next.saturating_sub(machine.now().0).max(1));
+                }
+                Some(next_action) => {
+                    let next = next_task.map_or(next_action, |t| t.min(next_action));
+                    machine.charge(CpuId(0), next.saturating_sub(machine.now().0));
+                }
+            }
         }
         for cpu in scheduler.next_round() {
             let id = CpuId(cpu);
@@ -230,15 +240,11 @@ pub fn run(
             if running[cpu].is_none() && !kernel.busy(id) {
                 start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
             }
-            while actions.front().is_some_and(|a| (a.at <= machine.now().0 || idle_round) && a.cpu == id) {
+            while actions.front().is_some_and(|a| a.at <= machine.now().0 && a.cpu == id) {
                 let a = actions.pop_front().expect("front exists");
                 perform(machine, kernel, id, &a.op);
             }
-            // Actions for CPUs that have nothing to run still fire, in time order.
             if idle_round {
-                if let Some(a) = actions.pop_front() {
-                    perform(machine, kernel, a.cpu, &a.op);
-                }
                 continue;
             }
             if kernel.wants_model_step(machine, id, running[cpu].is_none()) {
