@@ -75,6 +75,29 @@ impl Report {
         }
     }
 
+    /// The registrations the run asked for before it ended, by the name their result is recorded under: each
+    /// `[[kprobe]]` (or its `register_kprobes` batch), `[[kretprobe]]`, and the trace kprobe of each assembled
+    /// `[[bpf]]` program.
+    fn requested_registrations(&self) -> Vec<String> {
+        let spec = &self.scenario.spec;
+        let started = |at: u64| at < self.summary.vtime;
+        let mut names: Vec<String> = Vec::new();
+        let kprobes = spec.kprobes.iter().enumerate().filter(|(_, k)| started(k.at));
+        for (i, k) in kprobes {
+            names.push(k.batch.clone().or_else(|| k.name.clone()).unwrap_or_else(|| format!("p{i}")));
+        }
+        for (i, k) in spec.kretprobes.iter().enumerate().filter(|(_, k)| started(k.at)) {
+            names.push(k.name.clone().unwrap_or_else(|| format!("rp{i}")));
+        }
+        for b in spec.bpf.iter().filter(|b| started(b.at) && b.asm.is_some()) {
+            if let Some(sym) = b.attach.as_deref().and_then(|a| a.strip_prefix("kprobe/")) {
+                names.push(format!("p_{sym}_0"));
+            }
+        }
+        names.dedup();
+        names
+    }
+
     fn oopses(&self) -> Vec<OopsSeen<'_>> {
         let events = self.log.events();
         let killed_calls: Vec<(u32, usize)> =
@@ -102,9 +125,10 @@ impl Report {
         for e in &spec.expect_kprobe {
             if let Some(want) = &e.registered {
                 let result = self.register_results.iter().find(|(n, _)| *n == e.name).map(|(_, r)| *r);
-                let got = result.map(|r| match r {
-                    Ok(()) => "0".to_string(),
-                    Err(errno) => format!("-{}", errno.name()),
+                let got = Some(match result {
+                    None => "pending".to_string(),
+                    Some(Ok(())) => "0".to_string(),
+                    Some(Err(errno)) => format!("-{}", errno.name()),
                 });
                 let want = match want {
                     toml::Value::Integer(i) => i.to_string(),
@@ -258,6 +282,17 @@ impl Report {
             }
         }
         if self.summary.end == RunEnd::BudgetExhausted {
+            // A registration the run requested and that never returned (stop_machine never completed, say).
+            let expected = |name: &str| spec.expect_kprobe.iter().any(|e| e.name == name && e.registered.is_some());
+            for name in self.requested_registrations() {
+                if !expected(&name) && !self.register_results.iter().any(|(n, _)| *n == name) {
+                    return Some(format!(
+                        "{file}: kprobe {name}: {} had not returned when the instruction budget of {} ran out",
+                        self.register_fn(&name),
+                        spec.machine.budget
+                    ));
+                }
+            }
             let expected = |pid: u32| spec.expect_calls.iter().any(|e| e.pid == pid && e.unfinished);
             if let Some(u) = self.summary.unfinished.iter().find(|u| !u.forever && !expected(u.pid)) {
                 return Some(format!(

@@ -348,7 +348,8 @@ pub struct KprobeEntrySpec {
 pub struct ExpectKprobe {
     /// The probe's name.
     pub name: String,
-    /// `register_kprobe`'s result: `0` or an errno name such as `"-EINVAL"`.
+    /// `register_kprobe`'s result: `0`, an errno name such as `"-EINVAL"`, or `"pending"` (it had not returned when
+    /// the budget ran out).
     #[serde(default)]
     pub registered: Option<toml::Value>,
     /// Expected hits.
@@ -568,14 +569,14 @@ impl Scenario {
                 None => true,
                 Some(toml::Value::Integer(v)) => *v == 0,
                 Some(toml::Value::String(v)) => {
-                    v == "0" || v.strip_prefix("-E").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+                    v == "0" || v == "pending" || v.strip_prefix("-E").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
                 }
                 Some(_) => false,
             };
             if !ok {
                 return Err(self.invalid(
                     format!("expect_kprobe[{i}].registered"),
-                    "expected 0 or an errno name such as \"-EINVAL\"",
+                    "expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)",
                 ));
             }
         }
@@ -989,8 +990,8 @@ mod tests {
             ("[[kprobe]]\nsymbol = \"f\"\npre = [5]\n", "s.toml:8:8: invalid type: integer `5`, expected a handler step: a table with one of call, set_reg, record_regs, ret, stack_trace_save_regs"),
             ("[[expect_oops]]\ncpu = -1\n", "s.toml:7:7: invalid value: integer `-1`, expected a non-negative integer"),
             ("kprobe = 3\n", "s.toml:1:10: invalid type: integer `3`, expected an array"),
-            ("[[expect_kprobe]]\nname = \"p\"\nregistered = true\n", "s.toml: expect_kprobe[0].registered: expected 0 or an errno name such as \"-EINVAL\""),
-            ("[[expect_kprobe]]\nname = \"p\"\nregistered = \"EINVAL\"\n", "s.toml: expect_kprobe[0].registered: expected 0 or an errno name such as \"-EINVAL\""),
+            ("[[expect_kprobe]]\nname = \"p\"\nregistered = true\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
+            ("[[expect_kprobe]]\nname = \"p\"\nregistered = \"EINVAL\"\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
             ("[[expect_bpf]]\nprog = \"p\"\n", "s.toml: expect_bpf[0]: needs exactly one of `fault` or `rejected`"),
         ];
         for (body, want) in cases {
