@@ -207,7 +207,14 @@ impl Report {
                 if let Some(m) = &e.message {
                     want.push(format!("with a message containing `{m}`"));
                 }
-                let seen = if oopses.is_empty() { "there was none".to_string() } else { format!("there were {}", oopses.len()) };
+                let seen = match oopses.as_slice() {
+                    [] => "the run had none".to_string(),
+                    [o, rest @ ..] => {
+                        let killed = o.killed.map_or(String::new(), |p| format!(" killing pid {p}"));
+                        let more = if rest.is_empty() { String::new() } else { format!(" (and {} more)", rest.len()) };
+                        format!("the run had one on cpu {}{killed}: {}{more}", o.cpu, o.message)
+                    }
+                };
                 let want: String = want.iter().map(|w| format!(" {w}")).collect();
                 return Some(format!("expected an oops{want}; {seen}"));
             }
