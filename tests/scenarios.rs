@@ -78,3 +78,27 @@ fn errors_fail_unless_expected() {
     }
     assert!(runs >= 10, "only {runs} runs under scenarios/errors/");
 }
+
+/// A run whose registration returns an errno the scenario does not expect fails with one line naming the probe and
+/// the errno (what `probesim run` prints on stderr before exiting 1).
+#[test]
+fn unexpected_errno_is_one_line_naming_the_probe() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("repo root exists");
+    let text = r#"
+[machine]
+isa = "aarch64"
+cpus = 1
+[image]
+elf = ["../fixtures/arm64-probe-targets/arm64-probe-targets.o"]
+[[bpf]]
+name = "count"
+attach = "kprobe/op_doubel"
+asm = "mov %r0, 0\nexit\n"
+"#;
+    let scenario = probesim::scenario::Scenario::parse(Path::new("scenarios/typo.toml"), text).expect("valid");
+    let report = runner::run_scenario(scenario).expect("runs");
+    assert_eq!(
+        report.failure().as_deref(),
+        Some("scenarios/typo.toml: kprobe p_op_doubel_0: register_kprobe returned -ENOENT (-2)")
+    );
+}
