@@ -78,3 +78,43 @@ pub fn classify_error(err: uc_error, access: Option<BadAccess>) -> Trap {
     };
     Trap::MemFault { addr: access.map(|a| a.addr), what }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::Ram;
+
+    const BRK4: u32 = 0xd420_0080;
+    const BTI_C: u32 = 0xd503_245f;
+
+    fn memory_with(word: u32) -> (KernelMemory, u64) {
+        let layout = super::super::layout::layout();
+        let mem = KernelMemory { ram: Ram::new(layout.ram_size), layout };
+        let pc = super::super::layout::TEXT_VA;
+        mem.load(pc, &word.to_le_bytes()).expect("text is mapped");
+        (mem, pc)
+    }
+
+    #[test]
+    fn a_stale_brk_reports_the_immediate_the_cpu_executed() {
+        // Memory holds the original instruction again; the CPU's icache still held BRK #4.
+        let (mem, pc) = memory_with(BTI_C);
+        let stale = BRK4.to_le_bytes();
+        let trap = brk_from_icache(Trap::Brk { imm: STALE_BRK_IMM }, &mem, pc, &[&stale]);
+        assert_eq!(trap, Trap::Brk { imm: 4 });
+        // The oldest pending write that replaced a BRK wins; words that are not BRKs are skipped.
+        let older = BTI_C.to_le_bytes();
+        let trap = brk_from_icache(Trap::Brk { imm: STALE_BRK_IMM }, &mem, pc, &[&older, &stale]);
+        assert_eq!(trap, Trap::Brk { imm: 4 });
+    }
+
+    #[test]
+    fn a_brk_memory_still_holds_is_taken_from_memory() {
+        let (mem, pc) = memory_with(0xd420_00c0);
+        let stale = BRK4.to_le_bytes();
+        let trap = brk_from_icache(Trap::Brk { imm: 6 }, &mem, pc, &[&stale]);
+        assert_eq!(trap, Trap::Brk { imm: 6 });
+        // Other traps are not touched.
+        assert_eq!(brk_from_icache(Trap::Undefined, &mem, pc, &[&stale]), Trap::Undefined);
+    }
+}
