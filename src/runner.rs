@@ -42,16 +42,93 @@ pub struct Report {
     pub disasm_after: String,
 }
 
+/// An oops the run showed.
+struct OopsSeen<'a> {
+    cpu: usize,
+    pc: KernelVa,
+    message: &'a str,
+    /// The task it killed: `die()` ends `current`, and the log's next event is that task's exit.
+    killed: Option<u32>,
+}
+
+impl OopsSeen<'_> {
+    /// Whether `[[expect_oops]]` `e` describes this oops (every key it gives matches).
+    fn matches(&self, e: &crate::scenario::ExpectOops) -> bool {
+        e.cpu.is_none_or(|c| c == self.cpu)
+            && e.pid.is_none_or(|p| self.killed == Some(p))
+            && e.message.as_ref().is_none_or(|m| self.message.contains(m.as_str()))
+    }
+}
+
 impl Report {
+    /// The kernel function whose result is recorded under `name`: a kretprobe's, a `register_kprobes()` batch's, or
+    /// a kprobe's (trace kprobes that BPF attaches included).
+    fn register_fn(&self, name: &str) -> &'static str {
+        let spec = &self.scenario.spec;
+        let label = |n: &Option<String>, prefix: &str, i: usize| n.clone().unwrap_or_else(|| format!("{prefix}{i}"));
+        if spec.kretprobes.iter().enumerate().any(|(i, k)| label(&k.name, "rp", i) == name) {
+            "register_kretprobe"
+        } else if spec.kprobes.iter().any(|k| k.batch.as_deref() == Some(name)) {
+            "register_kprobes"
+        } else {
+            "register_kprobe"
+        }
+    }
+
+    /// The registrations the run asked for before it ended, by the name their result is recorded under: each
+    /// `[[kprobe]]` (or its `register_kprobes` batch), `[[kretprobe]]`, and the trace kprobe of each assembled
+    /// `[[bpf]]` program.
+    fn requested_registrations(&self) -> Vec<String> {
+        let spec = &self.scenario.spec;
+        let started = |at: u64| at < self.summary.vtime;
+        let mut names: Vec<String> = Vec::new();
+        let kprobes = spec.kprobes.iter().enumerate().filter(|(_, k)| started(k.at));
+        for (i, k) in kprobes {
+            names.push(k.batch.clone().or_else(|| k.name.clone()).unwrap_or_else(|| format!("p{i}")));
+        }
+        for (i, k) in spec.kretprobes.iter().enumerate().filter(|(_, k)| started(k.at)) {
+            names.push(k.name.clone().unwrap_or_else(|| format!("rp{i}")));
+        }
+        for b in spec.bpf.iter().filter(|b| started(b.at) && b.asm.is_some()) {
+            if let Some(sym) = b.attach.as_deref().and_then(|a| a.strip_prefix("kprobe/")) {
+                names.push(format!("p_{sym}_0"));
+            }
+        }
+        names.dedup();
+        names
+    }
+
+    fn oopses(&self) -> Vec<OopsSeen<'_>> {
+        let events = self.log.events();
+        let killed_calls: Vec<(u32, usize)> =
+            self.summary.calls.iter().filter(|c| c.ret.is_none()).map(|c| (c.pid, c.cpu.0)).collect();
+        events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let EventKind::Oops { message } = &e.kind else { return None };
+                let killed = events.get(i + 1).and_then(|next| match next.kind {
+                    EventKind::TaskExit { pid } if next.cpu == e.cpu && killed_calls.contains(&(pid, e.cpu.0)) => {
+                        Some(pid)
+                    }
+                    _ => None,
+                });
+                Some(OopsSeen { cpu: e.cpu.0, pc: e.pc, message, killed })
+            })
+            .collect()
+    }
+
     /// Checks the scenario's `expect_*` tables; returns the first mismatch.
     #[must_use]
     pub fn unmet_expectation(&self) -> Option<String> {
         let spec = &self.scenario.spec;
         for e in &spec.expect_kprobe {
             if let Some(want) = &e.registered {
-                let got = self.register_results.iter().find(|(n, _)| *n == e.name).map(|(_, r)| match r {
-                    Ok(()) => "0".to_string(),
-                    Err(errno) => format!("-{}", errno.name()),
+                let result = self.register_results.iter().find(|(n, _)| *n == e.name).map(|(_, r)| *r);
+                let got = Some(match result {
+                    None => "pending".to_string(),
+                    Some(Ok(())) => "0".to_string(),
+                    Some(Err(errno)) => format!("-{}", errno.name()),
                 });
                 let want = match want {
                     toml::Value::Integer(i) => i.to_string(),
@@ -59,7 +136,13 @@ impl Report {
                     other => other.to_string(),
                 };
                 if got.as_deref() != Some(want.as_str()) {
-                    return Some(format!("kprobe {}: register_kprobe returned {got:?}, expected {want}", e.name));
+                    let f = self.register_fn(&e.name);
+                    let got = match result {
+                        None => format!("{f} never returned"),
+                        Some(Ok(())) => format!("{f} returned 0"),
+                        Some(Err(errno)) => format!("{f} returned {errno}"),
+                    };
+                    return Some(format!("kprobe {}: {got}, expected {want}", e.name));
                 }
             }
             // A kretprobe's counters are its own: return-handler runs and entries with no free instance.
@@ -69,12 +152,15 @@ impl Report {
                 Some(r) => (Some(r.nhit), Some(r.nmissed)),
                 None => (p.map(|p| p.nhit), p.map(|p| p.nmissed)),
             };
-            for (what, want, got) in [("nhit", e.nhit, nhit), ("nmissed", e.nmissed, nmissed)]
-            {
-                if let Some(want) = want {
-                    if got != Some(want) {
-                        return Some(format!("kprobe {}: {what} is {got:?}, expected {want}", e.name));
+            for (what, want, got) in [("nhit", e.nhit, nhit), ("nmissed", e.nmissed, nmissed)] {
+                match (want, got) {
+                    (Some(want), None) => {
+                        return Some(format!("kprobe {}: no such probe was registered, expected {what} {want}", e.name));
                     }
+                    (Some(want), Some(got)) if got != want => {
+                        return Some(format!("kprobe {}: {what} is {got}, expected {want}", e.name));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -95,37 +181,127 @@ impl Report {
                 }
             }
         }
+        let list = |v: &[i64]| format!("[{}]", v.iter().map(i64::to_string).collect::<Vec<_>>().join(", "));
         for e in &spec.expect_calls {
             let got: Vec<i64> =
                 self.summary.calls.iter().filter(|c| c.pid == e.pid).filter_map(|c| c.ret).map(|r| r as i64).collect();
             if got != e.returns {
-                return Some(format!("pid {}: calls returned {got:?}, expected {:?}", e.pid, e.returns));
+                return Some(format!("pid {}: calls returned {}, expected {}", e.pid, list(&got), list(&e.returns)));
+            }
+            let unfinished = self.summary.unfinished.iter().any(|u| u.pid == e.pid);
+            if unfinished != e.unfinished {
+                let (is, want) = if unfinished { ("still running", "finish") } else { ("finished", "still be running") };
+                return Some(format!("pid {}: {is} when the run ended, expected it to {want}", e.pid));
+            }
+        }
+        let oopses = self.oopses();
+        for e in &spec.expect_oops {
+            if !oopses.iter().any(|o| o.matches(e)) {
+                let mut want = Vec::new();
+                if let Some(c) = e.cpu {
+                    want.push(format!("on cpu {c}"));
+                }
+                if let Some(p) = e.pid {
+                    want.push(format!("killing pid {p}"));
+                }
+                if let Some(m) = &e.message {
+                    want.push(format!("with a message containing `{m}`"));
+                }
+                let seen = match oopses.as_slice() {
+                    [] => "the run had none".to_string(),
+                    [o, rest @ ..] => {
+                        let killed = o.killed.map_or(String::new(), |p| format!(" killing pid {p}"));
+                        let more = if rest.is_empty() { String::new() } else { format!(" (and {} more)", rest.len()) };
+                        format!("the run had one on cpu {}{killed}: {}{more}", o.cpu, o.message)
+                    }
+                };
+                let want: String = want.iter().map(|w| format!(" {w}")).collect();
+                return Some(format!("expected an oops{want}; {seen}"));
+            }
+        }
+        for e in &spec.expect_bpf {
+            let found = self.log.events().iter().any(|ev| match &ev.kind {
+                EventKind::BpfFault { prog, error } => {
+                    *prog == e.prog && e.fault.as_ref().is_some_and(|f| error.contains(f.as_str()))
+                }
+                EventKind::BpfLoadFailed { prog, error } => {
+                    *prog == e.prog && e.rejected.as_ref().is_some_and(|f| error.contains(f.as_str()))
+                }
+                _ => false,
+            });
+            if !found {
+                let (what, part) = match (&e.fault, &e.rejected) {
+                    (Some(f), _) => ("a run that faulted", f),
+                    (None, Some(r)) => ("its load refused", r),
+                    (None, None) => unreachable!("validated: exactly one of fault or rejected"),
+                };
+                return Some(format!("BPF program {}: expected {what} with an error containing `{part}`", e.prog));
             }
         }
         None
     }
 
-    /// A one-line verdict for failures: an oops, an unexpected budget exhaustion or an unmet expectation, naming
-    /// the file and the place.
+    /// Whether an `[[expect_bpf]]` names this refusal or fault.
+    fn bpf_expected(&self, prog: &str, error: &str, fault: bool) -> bool {
+        self.scenario.spec.expect_bpf.iter().any(|e| {
+            let part = if fault { &e.fault } else { &e.rejected };
+            e.prog == prog && part.as_ref().is_some_and(|p| error.contains(p.as_str()))
+        })
+    }
+
+    /// A one-line verdict, naming the file and the place: an unmet expectation, or something that went wrong and
+    /// that the scenario does not expect — a registration that returned an errno, an oops (a killed task or
+    /// kthread), a BPF load refused or a BPF run that faulted, or the budget ending with a task still running.
     #[must_use]
     pub fn failure(&self) -> Option<String> {
         let file = self.scenario.path.display();
         if let Some(msg) = self.unmet_expectation() {
             return Some(format!("{file}: {msg}"));
         }
+        let spec = &self.scenario.spec;
+        for (name, r) in &self.register_results {
+            let expected = spec.expect_kprobe.iter().any(|e| e.name == *name && e.registered.is_some());
+            if let (Err(errno), false) = (r, expected) {
+                return Some(format!("{file}: kprobe {name}: {} returned {errno}", self.register_fn(name)));
+            }
+        }
+        let oopses = self.oopses();
+        for o in &oopses {
+            if !spec.expect_oops.iter().any(|e| o.matches(e)) {
+                let killed = o.killed.map_or(String::new(), |p| format!(" (pid {p} killed)"));
+                return Some(format!(
+                    "{file}: cpu {} oopsed at {}{killed}: {}",
+                    o.cpu,
+                    self.kallsyms.format(o.pc),
+                    o.message
+                ));
+            }
+        }
         for e in self.log.events() {
             match &e.kind {
-                EventKind::Oops { message } => {
-                    return Some(format!("{file}: cpu {} oopsed at {}: {message}", e.cpu, self.kallsyms.format(e.pc)));
-                }
-                EventKind::BpfLoadFailed { prog, error } => {
+                EventKind::BpfLoadFailed { prog, error } if !self.bpf_expected(prog, error, false) => {
                     return Some(format!("{file}: loading BPF program {prog} failed: {error}"));
+                }
+                EventKind::BpfFault { prog, error } if !self.bpf_expected(prog, error, true) => {
+                    return Some(format!("{file}: BPF program {prog} faulted: {error}"));
                 }
                 _ => {}
             }
         }
         if self.summary.end == RunEnd::BudgetExhausted {
-            if let Some(u) = self.summary.unfinished.iter().find(|u| !u.forever) {
+            // A registration the run requested and that never returned (stop_machine never completed, say).
+            let expected = |name: &str| spec.expect_kprobe.iter().any(|e| e.name == name && e.registered.is_some());
+            for name in self.requested_registrations() {
+                if !expected(&name) && !self.register_results.iter().any(|(n, _)| *n == name) {
+                    return Some(format!(
+                        "{file}: kprobe {name}: {} had not returned when the instruction budget of {} ran out",
+                        self.register_fn(&name),
+                        spec.machine.budget
+                    ));
+                }
+            }
+            let expected = |pid: u32| spec.expect_calls.iter().any(|e| e.pid == pid && e.unfinished);
+            if let Some(u) = self.summary.unfinished.iter().find(|u| !u.forever && !expected(u.pid)) {
                 return Some(format!(
                     "{file}: instruction budget of {} exhausted with pid {} on cpu {} still at {}",
                     self.scenario.spec.machine.budget,

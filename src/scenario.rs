@@ -58,7 +58,7 @@ pub enum ScenarioError {
 
 /// `[machine]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [machine] table (isa, cpus, kernel, quantum, …)")]
 pub struct MachineSpec {
     /// `"aarch64"` (or `"arm64"`) or `"x86_64"`.
     pub isa: Isa,
@@ -111,15 +111,14 @@ fn default_budget() -> u64 {
 
 /// `[image]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [image] table with elf = [\"file.o\", …]")]
 pub struct ImageSpec {
     /// ELF files, relative to the scenario file.
     pub elf: Vec<PathBuf>,
 }
 
 /// A task's repeat count: a number or `"forever"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RepeatSpec {
     /// This many calls.
     Times(u64),
@@ -128,8 +127,7 @@ pub enum RepeatSpec {
 }
 
 /// A task argument: an integer, or a string (`"0x10"`, `"&symbol"`, `"&symbol+8"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum ArgSpec {
     /// An integer.
     Int(i64),
@@ -137,9 +135,58 @@ pub enum ArgSpec {
     Text(String),
 }
 
+/// Deserialises an integer-or-string value with a message that says what is accepted (serde's untagged enums say
+/// only "did not match any variant").
+struct IntOrText<T> {
+    expecting: &'static str,
+    int: fn(i64) -> Option<T>,
+    text: fn(String) -> T,
+}
+
+impl<'de, T> serde::de::Visitor<'de> for IntOrText<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+        (self.int)(v).ok_or_else(|| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+        // Beyond i64 only as two's complement, as C passes it.
+        self.visit_i64(v as i64)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        Ok((self.text)(v.to_string()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ArgSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntOrText {
+            expecting: "an integer, a string such as \"0x10\", or an address \"&symbol\" / \"&symbol+8\"",
+            int: |v| Some(ArgSpec::Int(v)),
+            text: ArgSpec::Text,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RepeatSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IntOrText {
+            expecting: "a number of calls (0 or more) or \"forever\"",
+            int: |v| u64::try_from(v).ok().map(RepeatSpec::Times),
+            text: RepeatSpec::Word,
+        })
+    }
+}
+
 /// `[[task]]`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[task]] table (cpu or cpus, pid, call, args, …)")]
 pub struct TaskSpec {
     /// One CPU…
     pub cpu: Option<usize>,
@@ -169,7 +216,7 @@ fn default_comm() -> String {
 
 /// `poke = { addr = "…", words = ["…"] }` or `bytes = "cc 90"`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table { addr = \"sym\", words = [\"…\"] } or { addr = \"sym\", bytes = \"…\" }")]
 pub struct PokeSpec {
     /// Where.
     pub addr: String,
@@ -183,7 +230,7 @@ pub struct PokeSpec {
 
 /// `flush_icache_range = { addr = "…", len = 4 }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table { addr = \"sym\", len = 4 }")]
 pub struct RangeSpec {
     /// Start.
     pub addr: String,
@@ -193,7 +240,7 @@ pub struct RangeSpec {
 
 /// `text_poke_bp = { addr = "…", jmp_to = "…" }` or `{ addr = "…", bytes = "0f 1f 44 00 00" }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table { addr = \"sym\", jmp_to = \"sym\" } or { addr = \"sym\", bytes = \"…\" }")]
 pub struct TextPokeBpSpec {
     /// The site.
     pub addr: String,
@@ -205,7 +252,7 @@ pub struct TextPokeBpSpec {
 
 /// `[[action]]`: exactly one of the operations.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[action]] table (at, cpu and one operation)")]
 pub struct ActionSpec {
     /// Virtual time at which it fires (at the CPU's first scheduling point at or after it).
     pub at: u64,
@@ -232,7 +279,7 @@ pub struct ActionSpec {
 
 /// One step of a handler: exactly one key.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a handler step: a table with one of call, set_reg, record_regs, ret, stack_trace_save_regs")]
 pub struct ActionStepSpec {
     /// Call a kernel function (`symbol`), with `args`.
     pub call: Option<String>,
@@ -253,7 +300,7 @@ pub struct ActionStepSpec {
 
 /// `set_reg = { reg = "x0", value = 1 }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table { reg = \"x0\", value = 1 }")]
 pub struct SetRegSpec {
     /// Register name (`x0`…, `pc`, `rax`…).
     pub reg: String,
@@ -263,7 +310,7 @@ pub struct SetRegSpec {
 
 /// `[[kprobe]]`: a `register_kprobe` call made by `cpu`'s task at virtual time `at`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[kprobe]] table (name, symbol or addr, offset, pre, post, …)")]
 pub struct KprobeEntrySpec {
     /// A label (defaults to `p<index>`).
     pub name: Option<String>,
@@ -297,11 +344,12 @@ pub struct KprobeEntrySpec {
 
 /// `[[expect_kprobe]]`: what a probe's registration and counters must be at the end.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_kprobe]] table (name, registered, nhit, nmissed)")]
 pub struct ExpectKprobe {
     /// The probe's name.
     pub name: String,
-    /// `register_kprobe`'s result: `0` or an errno name such as `"-EINVAL"`.
+    /// `register_kprobe`'s result: `0`, an errno name such as `"-EINVAL"`, or `"pending"` (it had not returned when
+    /// the budget ran out).
     #[serde(default)]
     pub registered: Option<toml::Value>,
     /// Expected hits.
@@ -312,7 +360,7 @@ pub struct ExpectKprobe {
 
 /// `[[expect_stacktrace]]`: a stack trace a handler of `probe` saved (the first one it saved).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_stacktrace]] table (probe, starts_with, contains)")]
 pub struct ExpectStacktrace {
     /// The probe whose handler saved it.
     pub probe: String,
@@ -326,17 +374,47 @@ pub struct ExpectStacktrace {
 
 /// `[[expect_calls]]`: the return values of a task's calls, in order.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_calls]] table (pid, returns, unfinished)")]
 pub struct ExpectCalls {
     /// The task.
     pub pid: u32,
-    /// Its calls' return values.
+    /// Its calls' return values (a killed call returns nothing).
+    #[serde(default)]
     pub returns: Vec<i64>,
+    /// The task is still running when the instruction budget ends (so the run ending there is expected).
+    #[serde(default)]
+    pub unfinished: bool,
+}
+
+/// `[[expect_oops]]`: an oops the run must show. Every oops of a run must be expected by one of these, or the run
+/// fails. All keys are optional; each given one must match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_oops]] table (cpu, pid, message)")]
+pub struct ExpectOops {
+    /// The CPU it happened on.
+    pub cpu: Option<usize>,
+    /// The task it killed (absent: any task, or none, as when a stopper thread dies).
+    pub pid: Option<u32>,
+    /// A part of the kernel's message.
+    pub message: Option<String>,
+}
+
+/// `[[expect_bpf]]`: a BPF program's load was refused, or one of its runs faulted (or ran out of its instruction
+/// budget). Every refusal and every fault of a run must be expected, or the run fails.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_bpf]] table (prog, and fault or rejected)")]
+pub struct ExpectBpf {
+    /// The program's name (or, for an object the loader refused, its path as the log shows it).
+    pub prog: String,
+    /// A part of the run-time error of at least one of its runs (`"out-of-bounds read"`, `"instruction budget"`).
+    pub fault: Option<String>,
+    /// A part of the load error (`"unknown helper"`).
+    pub rejected: Option<String>,
 }
 
 /// `[[kretprobe]]`: a `register_kretprobe` call made by `cpu`'s task at virtual time `at`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[kretprobe]] table (name, symbol, offset, maxactive, entry, handler, …)")]
 pub struct KretprobeEntrySpec {
     /// A label (defaults to `rp<index>`).
     pub name: Option<String>,
@@ -363,7 +441,7 @@ pub struct KretprobeEntrySpec {
 /// `[[bpf]]`: `cpu`'s task loads a BPF object at `at` and attaches its `kprobe/<symbol>` programs (as BCC's
 /// `attach_kprobe` or libbpf's auto-attach do).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a [[bpf]] table (object, or asm with name and attach)")]
 pub struct BpfSpec {
     /// The object (clang `-target bpf`), relative to the scenario…
     pub object: Option<PathBuf>,
@@ -383,7 +461,7 @@ pub struct BpfSpec {
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a scenario: [machine], [image], then [[task]], [[kprobe]], … tables")]
 pub struct ScenarioSpec {
     /// What it shows.
     #[serde(default)]
@@ -416,6 +494,12 @@ pub struct ScenarioSpec {
     /// Expectations on saved stack traces.
     #[serde(default)]
     pub expect_stacktrace: Vec<ExpectStacktrace>,
+    /// Oopses the run shows (any other fails it).
+    #[serde(default)]
+    pub expect_oops: Vec<ExpectOops>,
+    /// BPF load refusals and run faults the run shows (any other fails it).
+    #[serde(default)]
+    pub expect_bpf: Vec<ExpectBpf>,
     /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
     #[serde(default)]
     pub show_disasm: Vec<String>,
@@ -456,7 +540,7 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let spec: ScenarioSpec = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
-            ScenarioError::ParseToml { file: path.into(), line, column, msg: e.message().to_string() }
+            ScenarioError::ParseToml { file: path.into(), line, column, msg: plain_message(e.message()) }
         })?;
         let s = Scenario { path: path.into(), spec };
         s.validate()?;
@@ -475,6 +559,27 @@ impl Scenario {
         if m.quantum == 0 {
             return Err(self.invalid("machine.quantum", "must be at least 1"));
         }
+        for (i, p) in self.spec.image.elf.iter().enumerate() {
+            if p.as_os_str().is_empty() {
+                return Err(self.invalid(format!("image.elf[{i}]"), "an empty path; give an ELF file's path"));
+            }
+        }
+        for (i, e) in self.spec.expect_kprobe.iter().enumerate() {
+            let ok = match &e.registered {
+                None => true,
+                Some(toml::Value::Integer(v)) => *v == 0,
+                Some(toml::Value::String(v)) => {
+                    v == "0" || v == "pending" || v.strip_prefix("-E").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+                }
+                Some(_) => false,
+            };
+            if !ok {
+                return Err(self.invalid(
+                    format!("expect_kprobe[{i}].registered"),
+                    "expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)",
+                ));
+            }
+        }
         if self.spec.image.elf.is_empty() {
             return Err(self.invalid("image.elf", "names no ELF file"));
         }
@@ -488,7 +593,10 @@ impl Scenario {
             }
             if let Some(RepeatSpec::Word(w)) = &t.repeat {
                 if w != "forever" {
-                    return Err(self.invalid(format!("task[{i}].repeat"), "expected a number or \"forever\""));
+                    return Err(self.invalid(
+                        format!("task[{i}].repeat"),
+                        format!("`{w}`: expected a number of calls (0 or more) or \"forever\""),
+                    ));
                 }
             }
         }
@@ -517,6 +625,11 @@ impl Scenario {
                         "needs exactly one of call, set_reg, record_regs, ret, stack_trace_save_regs",
                     ));
                 }
+            }
+        }
+        for (i, e) in self.spec.expect_bpf.iter().enumerate() {
+            if e.fault.is_some() == e.rejected.is_some() {
+                return Err(self.invalid(format!("expect_bpf[{i}]"), "needs exactly one of `fault` or `rejected`"));
             }
         }
         for (i, k) in self.spec.kretprobes.iter().enumerate() {
@@ -821,9 +934,81 @@ impl Scenario {
     }
 }
 
+/// The TOML parser's message with Rust's type names (`expected usize`) replaced by what a scenario may write.
+fn plain_message(msg: &str) -> String {
+    const NAMES: [(&str, &str); 9] = [
+        ("expected usize", "expected a non-negative integer"),
+        ("expected u64", "expected a non-negative integer"),
+        ("expected u32", "expected a non-negative integer below 2^32"),
+        ("expected u16", "expected a non-negative integer below 65536"),
+        ("expected u8", "expected a non-negative integer below 256"),
+        ("expected i64", "expected an integer"),
+        ("expected i32", "expected an integer"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+    ];
+    let mut out = msg.trim_end().replace("invalid type: map,", "invalid type: table,").replace("invalid type: sequence,", "invalid type: array,");
+    for (rust, plain) in NAMES {
+        if let Some(head) = out.strip_suffix(rust) {
+            out = format!("{head}{plain}");
+        }
+    }
+    out
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
     (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[machine]\nisa = \"aarch64\"\ncpus = 1\n[image]\nelf = [\"x.o\"]\n";
+
+    fn error(body: &str) -> String {
+        // Top-level keys go before the tables.
+        let text = if body.starts_with('[') { format!("{HEAD}{body}") } else { format!("{body}{HEAD}") };
+        match Scenario::parse(Path::new("s.toml"), &text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Every message says what is accepted, never a Rust type, a `Debug` value or serde's internals.
+    #[test]
+    fn messages_say_what_is_accepted() {
+        let cases = [
+            ("[[task]]\ncpu = 0\npid = 1\ncall = \"f\"\nargs = [true]\n", "s.toml:10:9: invalid type: boolean `true`, expected an integer, a string such as \"0x10\", or an address \"&symbol\" / \"&symbol+8\""),
+            ("[[task]]\ncpu = 0\npid = 1\ncall = \"f\"\nargs = [{ a = 1 }]\n", "s.toml:10:9: invalid type: table, expected an integer, a string such as \"0x10\", or an address \"&symbol\" / \"&symbol+8\""),
+            ("[[task]]\ncpu = 0\npid = 1\ncall = \"f\"\nrepeat = -1\n", "s.toml:10:10: invalid value: integer `-1`, expected a number of calls (0 or more) or \"forever\""),
+            ("[[task]]\ncpu = 0\npid = 1\ncall = \"f\"\nrepeat = \"often\"\n", "s.toml: task[0].repeat: `often`: expected a number of calls (0 or more) or \"forever\""),
+            ("task = [5]\n", "s.toml:1:9: invalid type: integer `5`, expected a [[task]] table (cpu or cpus, pid, call, args, …)"),
+            ("[[kprobe]]\nsymbol = \"f\"\npre = [5]\n", "s.toml:8:8: invalid type: integer `5`, expected a handler step: a table with one of call, set_reg, record_regs, ret, stack_trace_save_regs"),
+            ("[[expect_oops]]\ncpu = -1\n", "s.toml:7:7: invalid value: integer `-1`, expected a non-negative integer"),
+            ("kprobe = 3\n", "s.toml:1:10: invalid type: integer `3`, expected an array"),
+            ("[[expect_kprobe]]\nname = \"p\"\nregistered = true\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
+            ("[[expect_kprobe]]\nname = \"p\"\nregistered = \"EINVAL\"\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
+            ("[[expect_bpf]]\nprog = \"p\"\n", "s.toml: expect_bpf[0]: needs exactly one of `fault` or `rejected`"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(error(body), want, "for\n{body}");
+        }
+        let machine = Scenario::parse(Path::new("s.toml"), "machine = 5\n[image]\nelf = []\n").err().map(|e| e.to_string());
+        assert_eq!(machine.as_deref(), Some("s.toml:1:11: invalid type: integer `5`, expected a [machine] table (isa, cpus, kernel, quantum, …)"));
+        let empty = Scenario::parse(Path::new("s.toml"), "[machine]\nisa = \"aarch64\"\ncpus = 1\n[image]\nelf = [\"\"]\n");
+        assert_eq!(empty.err().map(|e| e.to_string()).as_deref(), Some("s.toml: image.elf[0]: an empty path; give an ELF file's path"));
+    }
+
+    #[test]
+    fn good_values_still_parse() {
+        let body = "[[task]]\ncpu = 0\npid = 1\ncall = \"f\"\nargs = [-1, 18446744073709551615, \"0x10\", \"&f\"]\nrepeat = \"forever\"\n\
+                    [[expect_kprobe]]\nname = \"p\"\nregistered = \"-ENOENT\"\n[[expect_kprobe]]\nname = \"q\"\nregistered = 0\n";
+        let s = Scenario::parse(Path::new("s.toml"), &format!("{HEAD}{body}")).expect("valid");
+        assert!(matches!(s.spec.tasks[0].repeat, Some(RepeatSpec::Word(_))));
+        assert!(matches!(s.spec.tasks[0].args[..], [ArgSpec::Int(-1), ArgSpec::Int(-1), ArgSpec::Text(_), ArgSpec::Text(_)]));
+    }
 }

@@ -1,26 +1,36 @@
 //! The data-driven harness: every `scenarios/**/*.toml` is run and its readable trace (or its error) is kept as an
-//! insta snapshot. A scenario that shows wrong behaviour today is snapshotted as it is, with a FIXME in its
-//! description; none is ever skipped.
+//! insta snapshot. Every run must pass (what went wrong in it expected by its `expect_*` tables); input errors are
+//! kept as snapshots of their message. A scenario that shows wrong behaviour today is snapshotted as it is, with a
+//! FIXME in its description; none is ever skipped.
 
 use probesim::runner;
 use std::path::Path;
+use std::sync::Mutex;
+
+/// Runs that failed, and scenarios outside scenarios/errors/ that were refused: reported together at the end.
+static FAILURES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn fail(msg: String) {
+    FAILURES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(msg);
+}
 
 fn render(path: &Path) -> String {
     let rel = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path);
-    // Scenarios under scenarios/errors/ show bad input and failing runs; every other one must succeed, and its
-    // expectations (`expect_*`) must hold.
-    let must_pass = !rel.starts_with("scenarios/errors");
     match runner::run_file(rel) {
+        // Every run must pass: what went wrong in it (an errno, an oops, a BPF fault, the budget) must be expected
+        // by its `expect_*` tables, and those must hold. Scenarios under scenarios/errors/ show failing runs by
+        // expecting what they show.
         Ok(report) => {
-            let mut out = report.to_text();
             if let Some(f) = report.failure() {
-                assert!(!must_pass, "{f}");
-                out.push_str(&format!("# FAILURE: {f}\n"));
+                fail(f);
             }
-            out
+            report.to_text()
         }
+        // Bad input is refused before the run; scenarios/errors/ keeps each message as a snapshot.
         Err(e) => {
-            assert!(!must_pass, "{e}");
+            if !rel.starts_with("scenarios/errors") {
+                fail(e.to_string());
+            }
             format!("# ERROR: {e}\n")
         }
     }
@@ -33,4 +43,62 @@ fn scenarios() {
     insta::glob!("../scenarios", "**/*.toml", |path| {
         insta::assert_snapshot!(render(path));
     });
+    let failures = std::mem::take(&mut *FAILURES.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The other half of the judging: every run under scenarios/errors/ passes only because it expects what went wrong.
+/// Stripped of those expectations (errnos, oopses, BPF refusals and faults, a task left running by the budget), each
+/// must fail, with a one-line reason.
+#[test]
+fn errors_fail_unless_expected() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("repo root exists");
+    let mut runs = 0;
+    let mut entries: Vec<_> = std::fs::read_dir("scenarios/errors").expect("scenarios/errors exists").flatten().collect();
+    entries.sort_by_key(std::fs::DirEntry::path);
+    for entry in entries {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let Ok(mut scenario) = probesim::scenario::Scenario::load(&path) else { continue };
+        let spec = &mut scenario.spec;
+        spec.expect_oops.clear();
+        spec.expect_bpf.clear();
+        spec.expect_kprobe.retain(|e| e.registered.as_ref().is_none_or(|r| r.as_integer() == Some(0)));
+        for e in &mut spec.expect_calls {
+            e.unfinished = false;
+        }
+        spec.expect_calls.retain(|e| !e.returns.is_empty());
+        let Ok(report) = runner::run_scenario(scenario) else { continue };
+        runs += 1;
+        let failure = report.failure();
+        assert!(failure.is_some(), "{}: passes without expecting its error", path.display());
+        assert!(!failure.is_some_and(|f| f.contains('\n')), "{}: the reason is one line", path.display());
+    }
+    assert!(runs >= 10, "only {runs} runs under scenarios/errors/");
+}
+
+/// A run whose registration returns an errno the scenario does not expect fails with one line naming the probe and
+/// the errno (what `probesim run` prints on stderr before exiting 1).
+#[test]
+fn unexpected_errno_is_one_line_naming_the_probe() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("repo root exists");
+    let text = r#"
+[machine]
+isa = "aarch64"
+cpus = 1
+[image]
+elf = ["../fixtures/arm64-probe-targets/arm64-probe-targets.o"]
+[[bpf]]
+name = "count"
+attach = "kprobe/op_doubel"
+asm = "mov %r0, 0\nexit\n"
+"#;
+    let scenario = probesim::scenario::Scenario::parse(Path::new("scenarios/typo.toml"), text).expect("valid");
+    let report = runner::run_scenario(scenario).expect("runs");
+    assert_eq!(
+        report.failure().as_deref(),
+        Some("scenarios/typo.toml: kprobe p_op_doubel_0: register_kprobe returned -ENOENT (-2)")
+    );
 }

@@ -59,6 +59,8 @@ struct PendingRange {
     va: u64,
     len: u64,
     state: Pending,
+    /// What memory held before the write: what a CPU that translated the range earlier may still execute.
+    old: Vec<u8>,
 }
 
 /// The machine.
@@ -166,8 +168,20 @@ impl EmulatedMachine {
 
     /// Runs `cpu` in guest mode for at most `limit` instructions; advances the clock by what retired.
     pub fn run_quantum(&mut self, cpu: CpuId, limit: u64) -> RunResult {
-        let r = self.cpus[cpu.0].run(self.backend.as_ref(), &self.mem, limit, self.task_return);
+        let mut r = self.cpus[cpu.0].run(self.backend.as_ref(), &self.mem, limit, self.task_return);
         self.clock += r.retired;
+        if let crate::Outcome::Trap(trap) = &r.outcome {
+            // The trap was classified from memory; the CPU may have executed its stale copy of the bytes.
+            let pc = self.cpus[cpu.0].pc();
+            let stale: Vec<&[u8]> = self.icache[cpu.0]
+                .iter()
+                .filter(|p| pc >= p.va && pc < p.va + p.len)
+                .filter_map(|p| p.old.get(usize::try_from(pc - p.va).ok()?..))
+                .collect();
+            if !stale.is_empty() {
+                r.outcome = crate::Outcome::Trap(self.backend.trap_from_icache(trap.clone(), &self.mem, pc, &stale));
+            }
+        }
         r
     }
 
@@ -294,7 +308,7 @@ impl Machine for EmulatedMachine {
         self.mem.write(KernelVa(alias), data)?;
         let state = if self.backend.icache_coherent_with_stores() { Pending::Invalidated } else { Pending::Stale };
         for pending in &mut self.icache {
-            pending.push(PendingRange { va: va.0, len, state });
+            pending.push(PendingRange { va: va.0, len, state, old: old.clone() });
         }
         let style = self.backend.text_hex_style();
         let (old, new) = (Hex(old, style), Hex(data.to_vec(), style));

@@ -5,7 +5,7 @@ use crate::machine::EmulatedMachine;
 use crate::scheduler::{Policy, Scheduler};
 use crate::Outcome;
 use kernel_model::event::EventKind;
-use kernel_model::kernel::{Kernel, StepOutcome, TrapAction};
+use kernel_model::kernel::{Kernel, OopsVictim, StepOutcome, TrapAction};
 use kernel_model::kprobes::KprobeSpec;
 use kernel_model::machine::Machine;
 use kernel_model::{CpuId, KernelVa};
@@ -199,22 +199,36 @@ pub fn run(
     }
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
     let mut turn = 0u64;
+    let mut rounds = 0u64;
     let end = 'outer: loop {
         let kernel_busy = (0..nr_cpus).any(|c| kernel.busy(CpuId(c)));
         let queued = queues.iter().any(|q| !q.is_empty());
         if running.iter().all(Option::is_none) && actions.is_empty() && !kernel_busy && !queued {
             break RunEnd::Completed;
         }
-        if machine.now().0 >= cfg.budget {
+        // Every round costs at least one tick, so the budget bounds rounds too; counting them makes that a
+        // guarantee rather than a consequence.
+        rounds += 1;
+        if machine.now().0 >= cfg.budget || rounds > cfg.budget {
             let cpu = running.iter().position(Option::is_some).unwrap_or(0);
             machine.emit(CpuId(cpu), EventKind::BudgetExhausted { budget: cfg.budget });
             break 'outer RunEnd::BudgetExhausted;
         }
         let idle_round = running.iter().all(Option::is_none) && !kernel_busy;
-        if idle_round && actions.is_empty() {
-            // Nothing runs until the next task's start time: let the clock reach it.
-            let next = queues.iter().filter_map(|q| q.front()).map(|t| t.start_at).min().unwrap_or(0);
-            machine.charge(CpuId(0), next.saturating_sub(machine.now().0).max(1));
+        if idle_round {
+            // Nothing runs until the next task's start time or the next action's: let the clock reach the
+            // earlier, so both happen at their time and in their order.
+            let next_task = queues.iter().filter_map(|q| q.front()).map(|t| t.start_at).min();
+            match actions.front().map(|a| a.at) {
+                None => {
+                    let next = next_task.unwrap_or(0);
+                    machine.charge(CpuId(0), next.saturating_sub(machine.now().0).max(1));
+                }
+                Some(next_action) => {
+                    let next = next_task.map_or(next_action, |t| t.min(next_action));
+                    machine.charge(CpuId(0), next.saturating_sub(machine.now().0));
+                }
+            }
         }
         for cpu in scheduler.next_round() {
             let id = CpuId(cpu);
@@ -226,19 +240,15 @@ pub fn run(
             if running[cpu].is_none() && !kernel.busy(id) {
                 start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], id, 0);
             }
-            while actions.front().is_some_and(|a| (a.at <= machine.now().0 || idle_round) && a.cpu == id) {
+            while actions.front().is_some_and(|a| a.at <= machine.now().0 && a.cpu == id) {
                 let a = actions.pop_front().expect("front exists");
                 perform(machine, kernel, id, &a.op);
             }
-            // Actions for CPUs that have nothing to run still fire, in time order.
             if idle_round {
-                if let Some(a) = actions.pop_front() {
-                    perform(machine, kernel, a.cpu, &a.op);
-                }
                 continue;
             }
             if kernel.wants_model_step(machine, id, running[cpu].is_none()) {
-                if kernel.step(machine, id) == StepOutcome::Oops {
+                if kernel.step(machine, id) == StepOutcome::Oops && kernel.oops_on(machine, id) == OopsVictim::Task {
                     kill_task(machine, kernel, &mut queues[cpu], &mut running[cpu], &mut calls, id);
                 }
                 continue;
@@ -252,6 +262,7 @@ pub fn run(
                 if kernel.in_guest_call(id) {
                     let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
                     let result = machine.run_quantum(id, q.min(cfg.budget - used));
+                    charge_empty_turn(machine, id, &result);
                     kernel_only_outcome(machine, kernel, id, result.outcome);
                 }
                 continue;
@@ -259,6 +270,7 @@ pub fn run(
             let r = running[cpu].as_mut().expect("checked above");
             let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
             let result = machine.run_quantum(id, q.min(cfg.budget - used));
+            charge_empty_turn(machine, id, &result);
             match result.outcome {
                 Outcome::QuantumDone => {}
                 Outcome::Returned if kernel.on_return(machine, id) => {}
@@ -294,7 +306,7 @@ pub fn run(
                         Outcome::Trap(trap) => kernel.handle_trap(machine, id, &trap),
                         _ => unreachable!("matched above"),
                     };
-                    if let TrapAction::Oops { .. } = action {
+                    if matches!(action, TrapAction::Oops { .. }) && kernel.oops_on(machine, id) == OopsVictim::Task {
                         kill_task(machine, kernel, &mut queues[cpu], &mut running[cpu], &mut calls, id);
                     }
                 }
@@ -328,8 +340,17 @@ fn kernel_only_outcome(machine: &mut EmulatedMachine, kernel: &mut Kernel, id: C
         Outcome::ModelCall(addr) => kernel.model_call(machine, id, KernelVa(addr)),
         Outcome::Trap(trap) => kernel.handle_trap(machine, id, &trap),
     };
-    if let TrapAction::Oops { .. } = action {
+    if matches!(action, TrapAction::Oops { .. }) && kernel.oops_on(machine, id) == OopsVictim::Task {
         machine.reset_cpu(id);
+    }
+}
+
+/// A turn in guest code that trapped before retiring anything (a fault on its first instruction) still costs
+/// virtual time, so the clock always moves and the budget always ends a run. (A return at once ends a call: that
+/// is progress, and costs nothing, as before.)
+fn charge_empty_turn(machine: &mut EmulatedMachine, id: CpuId, result: &crate::cpu::RunResult) {
+    if result.retired == 0 && matches!(result.outcome, Outcome::Trap(_) | Outcome::ModelCall(_)) {
+        machine.charge(id, 1);
     }
 }
 

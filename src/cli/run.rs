@@ -84,8 +84,9 @@ impl RunArgs {
     }
 }
 
-/// Runs a scenario and prints its log. Exit 0 on success, 1 if a CPU oopsed or the budget ran out with work
-/// left, 2 for bad input.
+/// Runs a scenario and prints its log. Exit 0 on success; 1, with one line on stderr, if the run failed (an unmet
+/// expectation, or an errno, oops, BPF refusal or fault, or budget exhaustion the scenario does not expect); 2 for
+/// bad input.
 pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(sel) = &args.at {
         return at(args, sel);
@@ -159,7 +160,7 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     let Some(event) = crate::views::find_event(&full.log, sel).cloned() else {
-        return super::fail(format!("{}: no event matches --at {sel:?}", args.scenario.display()));
+        return super::fail(format!("{}: no event matches --at {}", args.scenario.display(), selector_text(sel)));
     };
     let turn = full.log.turn_of(event.seq).unwrap_or(0).max(1);
     let (_, mut machine, kernel) = match runner::run_scenario_until(scenario, Some(turn)) {
@@ -168,6 +169,17 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
     };
     print!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
     ExitCode::SUCCESS
+}
+
+/// `--at`'s selector as the user wrote it (`write:1`, not `Write(1)`).
+fn selector_text(sel: &crate::views::Selector) -> String {
+    use crate::views::Selector;
+    match sel {
+        Selector::Event(k) => format!("event:{k}"),
+        Selector::Write(n) => format!("write:{n}"),
+        Selector::Hit(n, None) => format!("hit:{n}"),
+        Selector::Hit(n, Some(p)) => format!("hit:{n}:{p}"),
+    }
 }
 
 /// Colours each event line by its CPU (ANSI; only on a terminal, never in files or snapshots).

@@ -51,6 +51,13 @@ pub trait IsaBackend {
     fn return_value(&self, uc: &Uc) -> u64;
     /// Classifies an exception reported by Unicorn's interrupt hook.
     fn trap(&self, uc: &Uc, mem: &KernelMemory, intno: u32) -> Trap;
+    /// The trap as the CPU took it, given what its instruction cache held at `pc`: `stale` lists, oldest first, the
+    /// bytes from `pc` on that memory held before each text write this CPU has not yet resynchronised with.
+    /// [`IsaBackend::trap`] read memory, which may already hold newer bytes than the ones the CPU executed; an ISA
+    /// whose trap depends on the instruction's bytes takes them from the stale copy. By default, unchanged.
+    fn trap_from_icache(&self, trap: Trap, _mem: &KernelMemory, _pc: u64, _stale: &[&[u8]]) -> Trap {
+        trap
+    }
     /// Classifies an `emu_start` error (Unicorn reports some faults that way, with no interrupt).
     fn fault(&self, err: uc_error, access: Option<BadAccess>) -> Trap;
     /// Whether an instruction fetch sees a data store without explicit cache maintenance (x86: yes, after a

@@ -123,7 +123,10 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
         return match k.profile {
             // "The breakpoint instruction was removed right after we hit it. Another cpu has removed either a
             // probepoint or a debugger breakpoint at this address": return to the original instruction.
-            KernelProfile::V5_10 => TrapAction::Resume,
+            KernelProfile::V5_10 => {
+                k.emit_hit(m, cpu, addr, "kprobe_handler: no kprobe (removed by another CPU): back to the instruction");
+                TrapAction::Resume
+            }
             // WARN_ON_ONCE(!p); return DBG_HOOK_ERROR.
             KernelProfile::V6_12 => TrapAction::Oops {
                 message: format!(

@@ -91,6 +91,10 @@ impl IsaBackend for Aarch64 {
         traps::classify(uc, mem, intno)
     }
 
+    fn trap_from_icache(&self, trap: Trap, mem: &KernelMemory, pc: u64, stale: &[&[u8]]) -> Trap {
+        traps::brk_from_icache(trap, mem, pc, stale)
+    }
+
     fn fault(&self, err: uc_error, access: Option<BadAccess>) -> Trap {
         traps::classify_error(err, access)
     }
