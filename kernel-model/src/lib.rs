@@ -18,6 +18,7 @@ pub mod kretprobes;
 pub mod machine;
 pub mod profile;
 pub mod stop_machine;
+pub mod trace;
 pub mod types;
 
 pub use types::{CpuId, Isa, KernelVa, VTime};

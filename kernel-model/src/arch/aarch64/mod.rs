@@ -11,6 +11,7 @@ pub mod stacktrace;
 pub mod kprobes;
 pub mod kretprobes;
 pub mod patching;
+pub mod trace_regs;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;

@@ -8,6 +8,7 @@ pub mod kretprobes;
 pub mod text_patching;
 pub mod ptrace;
 pub mod stacktrace;
+pub mod trace_regs;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;

@@ -1,0 +1,1 @@
+//! `kernel/trace/ring_buffer.c`.
