@@ -689,3 +689,7 @@ fn match_command_head(p: &TraceKprobe, args: &[String]) -> bool {
 pub fn error_entry(e: &ProbeError) -> Option<&ErrorLogEntry> {
     e.log.as_ref()
 }
+
+#[cfg(test)]
+#[path = "trace_kprobe_tests.rs"]
+mod tests;
