@@ -325,6 +325,54 @@ pub fn kprobes_list_line(
     s
 }
 
+/// One `/sys/kernel/debug/kprobes/blacklist` line (`kprobe_blacklist_seq_show`): `"0x%px-0x%px\t%ps\n"`.
+#[must_use]
+pub fn kprobes_blacklist_line(start: KernelVa, end: KernelVa, sym: &str) -> String {
+    format!("0x{:016x}-0x{:016x}\t{sym}\n", start.0, end.0)
+}
+
+/// `/sys/kernel/debug/kprobes/enabled` (`read_enabled_file_bool`): `1` unless all kprobes are disarmed.
+#[must_use]
+pub fn kprobes_enabled_file(all_disarmed: bool) -> &'static str {
+    if all_disarmed {
+        "0\n"
+    } else {
+        "1\n"
+    }
+}
+
+/// Reading `trace`: the header, then every record merged by timestamp (not consumed). `event` maps an event ID
+/// to its definition; records of unknown IDs print as the kernel's `trace_nop_print` (`type: N`).
+#[must_use]
+pub fn trace_file(
+    profile: KernelProfile,
+    kallsyms: &Kallsyms,
+    rb: &crate::trace::ring_buffer::RingBuffer,
+    ncpus: u32,
+    event: &dyn Fn(u32) -> Option<ProbeDefinition>,
+) -> String {
+    let (entries, written) = rb.total_entries();
+    let mut s = trace_header(profile, entries, written, ncpus);
+    for r in rb.iter_merged() {
+        s.push_str(&record_line(profile, kallsyms, r, event));
+    }
+    s
+}
+
+/// One record as `print_trace_line` prints it.
+#[must_use]
+pub fn record_line(
+    profile: KernelProfile,
+    kallsyms: &Kallsyms,
+    r: &TraceRecord,
+    event: &dyn Fn(u32) -> Option<ProbeDefinition>,
+) -> String {
+    match event(r.event_id) {
+        Some(def) => print_kprobe_line(profile, kallsyms, &def, r),
+        None => format!("{}type: {}\n", print_context(profile, r), r.event_id),
+    }
+}
+
 /// One `field:` line of a format file (`f_show`): array types split as `TYPE NAME[N]`, `__data_loc` kept whole.
 fn field_line(ty: &str, name: &str, offset: usize, size: usize, signed: bool) -> String {
     let arr = if ty.starts_with("__data_loc") { None } else { ty.find('[') };

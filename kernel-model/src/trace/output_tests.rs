@@ -282,3 +282,24 @@ fn rendered_output_appears_in_the_notes_file() {
     assert!(notes.contains(&formats()[0]), "format file");
     assert!(notes.contains(&kprobe_profile_line("myprobe", 8, 0)));
 }
+
+#[test]
+fn blacklist_and_trace_file() {
+    assert_eq!(
+        kprobes_blacklist_line(KernelVa(0xffff_ffff_81c0_0990), KernelVa(0xffff_ffff_81c0_09b0), "asm_exc_divide_error"),
+        "0xffffffff81c00990-0xffffffff81c009b0\tasm_exc_divide_error\n"
+    );
+    assert_eq!(kprobes_enabled_file(false), "1\n");
+    let k = x86_syms();
+    let d = def(&k, &X86_64TraceRegs, "p:myprobe kernel_clone clone_flags=+0(%di):x64");
+    let mut rb = crate::trace::ring_buffer::RingBuffer::new(2, 16);
+    let ip = ProbeIp::Kprobe { ip: va(&k, "kernel_clone", 0) };
+    rb.commit(rec(1, "sh", 5, TraceFlags::default(), 2_000, ip, vec![FetchedValue::Scalar(1)]));
+    rb.commit(rec(0, "init", 1, TraceFlags::default(), 1_000, ip, vec![FetchedValue::Scalar(2)]));
+    let text = trace_file(KernelProfile::V6_12, &k, &rb, 2, &|id| (id == 1338).then(|| d.clone()));
+    assert!(text.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: 2/2   #P:2\n"));
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].contains("init-1") && lines[0].ends_with("clone_flags=0x2"), "merged by timestamp: {lines:?}");
+    assert!(lines[1].contains("sh-5"));
+}

@@ -88,7 +88,7 @@ impl KprobeRegistrar for FakeCore {
                     // x86 sweep: +0 (FTRACE), 5, 7, 9, 11, 13, 14, 15, 19 accepted; others EILSEQ.
                     Arch::X86 => [0, 5, 7, 9, 11, 13, 14, 15, 19].contains(&off) || off > 20,
                     // arm64 sweep: 0, 8, 12, 16, 20 accepted; others (including +4) EINVAL.
-                    Arch::Arm64 => off % 4 == 0 && off != 4,
+                    Arch::Arm64 => off.is_multiple_of(4) && off != 4,
                 };
                 if !ok {
                     return Err(match self.arch {
