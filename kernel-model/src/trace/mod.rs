@@ -10,6 +10,7 @@
 //!   (`kernel/trace/trace_output.c`, `print_kprobe_event`), `events/kprobes/<e>/format`, `kprobes/list`
 //!   (`kernel/kprobes.c`, `report_probe`).
 //! - [`ring_buffer`] models the per-CPU buffers that `trace` and `trace_pipe` read.
+//! - [`trace_events_filter`] models `kernel/trace/trace_events_filter.c`: the `filter` language and its errors.
 //!
 //! Register names are ISA-specific; generic code asks a [`RegsQuery`] (implemented per ISA in
 //! `arch/<isa>/trace_regs.rs`) and never matches on the ISA.
@@ -17,6 +18,7 @@
 pub mod error_log;
 pub mod output;
 pub mod ring_buffer;
+pub mod trace_events_filter;
 pub mod trace_kprobe;
 pub mod trace_probe;
 

@@ -34,6 +34,10 @@ pub enum TraceErrno {
     /// `-EADDRNOTAVAIL` (99): 6.12's `validate_probe_symbol` for a symbol kallsyms holds more than once.
     /// (Not in `crate::errno::Errno` yet; move it there when merging.)
     EAddrNotAvail,
+    /// `-EPERM` (1): what an event-filter write returns when `predicate_parse` fails with its bare `-1`.
+    EPerm,
+    /// `-ESRCH` (3): an event-filter write with an unmatched quote (`calc_stack`'s `MISSING_QUOTE` = -3).
+    ESrch,
 }
 
 impl TraceErrno {
@@ -43,6 +47,8 @@ impl TraceErrno {
         match self {
             TraceErrno::Errno(e) => e.value(),
             TraceErrno::EAddrNotAvail => 99,
+            TraceErrno::EPerm => 1,
+            TraceErrno::ESrch => 3,
         }
     }
 
@@ -52,6 +58,8 @@ impl TraceErrno {
         match self {
             TraceErrno::Errno(e) => e.name(),
             TraceErrno::EAddrNotAvail => "EADDRNOTAVAIL",
+            TraceErrno::EPerm => "EPERM",
+            TraceErrno::ESrch => "ESRCH",
         }
     }
 }
@@ -74,6 +82,14 @@ macro_rules! tp_errors {
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
         #[allow(non_camel_case_types, missing_docs)]
         pub enum TpErr { $($name),* }
+
+        impl TpErr {
+            /// The kernel's name (`TP_ERR_` dropped).
+            #[must_use]
+            pub fn code(self) -> &'static str {
+                match self { $(TpErr::$name => stringify!($name)),* }
+            }
+        }
     };
 }
 
@@ -252,8 +268,9 @@ impl TpErr {
 pub struct ErrorLogEntry {
     /// `trace_probe_log.subsystem`, e.g. `trace_kprobe`.
     pub subsystem: &'static str,
-    /// Which `TP_ERR_*`.
-    pub err: TpErr,
+    /// Which error, by its kernel name (`BAD_INSN_BNDRY` for `TP_ERR_BAD_INSN_BNDRY`, `FIELD_NOT_FOUND` for
+    /// `FILT_ERR_FIELD_NOT_FOUND`).
+    pub code: &'static str,
     /// Its text in the profile.
     pub message: &'static str,
     /// The command: argv joined by single spaces.
@@ -299,7 +316,7 @@ impl ProbeLog {
         let pos = if self.index >= self.argv.len() { len } else { pos + offset };
         ErrorLogEntry {
             subsystem: self.subsystem,
-            err,
+            code: err.code(),
             message: err.message(self.profile).unwrap_or("(error not in this profile)"),
             command: self.argv.join(" "),
             pos,
