@@ -301,9 +301,9 @@ fn trace_kprobe_create(env: &ParseEnv<'_>, argv: &[&str]) -> Result<ProbeDefinit
 
     let words = &argv[2..];
     if p == KernelProfile::V6_12 && words.len() > MAX_TRACE_ARGS {
-        // [6.12] (memory) TOO_MANY_ARGS, -E2BIG; 5.10 silently ignores arguments past MAX_TRACE_ARGS.
-        log.set_index(2);
-        return Err(ProbeError::logged(Errno::E2BIG, log.err(0, TpErr::TOO_MANY_ARGS)));
+        // [6.12] `if (argc > MAX_TRACE_ARGS) return -E2BIG;` without a log entry (the TOO_MANY_ARGS entry came in
+        // v6.15, 57faaa04804c); 5.10 silently ignores arguments past MAX_TRACE_ARGS.
+        return Err(ProbeError::silent(Errno::E2BIG));
     }
     let mut args: Vec<FetchArg> = Vec::new();
     for (i, w) in words.iter().take(MAX_TRACE_ARGS).enumerate() {

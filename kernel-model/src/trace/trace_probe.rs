@@ -2,9 +2,9 @@
 //! `ERRORS` message table and `trace_probe_log_err`.
 //!
 //! Sources: [5.10] `kernel/trace/trace_probe.c` of Rtoax/linux-5.10.13 (@1d9518f1) and `trace_probe.h` of
-//! openharmony/kernel_linux_5.10 (@2cabd2fc, a 5.10.y tree); [6.12] `trace_probe.h` of a post-6.10 tree (find_string
-//! id 128402474: it has `TOO_MANY_EARGS`, added for v6.10's `$argN`-on-return, and no v6.13 names). Where the 6.12
-//! parser body is reproduced from memory rather than re-read, the doc comment says so.
+//! openharmony/kernel_linux_5.10 (@2cabd2fc, a 5.10.y tree); [6.12] `trace_probe.h` of a v6.15+ tree (find_string
+//! id 128402474), minus the one entry that blame dates after 6.12 (`TOO_MANY_ARGS`, v6.15). Where the 6.12 parser
+//! body is reproduced from memory rather than re-read, the doc comment says so.
 
 use crate::errno::Errno;
 use crate::kallsyms::Kallsyms;
@@ -246,7 +246,8 @@ const ERRORS_6_12: &[(TpErr, &str)] = &[
     (TpErr::BAD_BTF_TID, "Failed to get BTF type info."),
     (TpErr::BAD_TYPE4STR, "This type does not fit for string."),
     (TpErr::NEED_STRING_TYPE, "$comm and immediate-string only accepts string type"),
-    (TpErr::TOO_MANY_ARGS, "Too many arguments are specified"),
+    // `TOO_MANY_ARGS` ("Too many arguments are specified") is in the tree read but arrived in v6.15 (commit
+    // 57faaa04804c, 2025-03-27, "Log error for exceeding the number of arguments"), so it is not in 6.12.
     (TpErr::TOO_MANY_EARGS, "Too many entry arguments specified"),
 ];
 
