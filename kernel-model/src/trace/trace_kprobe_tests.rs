@@ -223,6 +223,13 @@ fn default_event_names_follow_trace_kprobe_c() {
     // MOD:SYM: `:` sanitised to `_` (5.10: no NON_UNIQ check, the module part is kept as written).
     let d = parse(KernelProfile::V5_10, Arch::X86, "p mymod:vfs_read").unwrap();
     assert_eq!(d.event, "p_mymod_vfs_read_0");
+    // 6.12: `GRP.EVENT` separates like `GRP/EVENT`; 5.10 sees one (bad) event name.
+    let d = parse(KernelProfile::V6_12, Arch::X86, "p:grp.ev vfs_read").unwrap();
+    assert_eq!((d.group.as_str(), d.event.as_str()), ("grp", "ev"));
+    assert_eq!(
+        parse_err(KernelProfile::V5_10, Arch::X86, "p:grp.ev vfs_read").1.unwrap().0,
+        "Event name must follow the same rules as C identifiers"
+    );
     // 6.12: `p:GRP/ SYM` generates the event name inside the group; 5.10 wants a name.
     let d = parse(KernelProfile::V6_12, Arch::X86, "p:mygrp/ vfs_read").unwrap();
     assert_eq!((d.group.as_str(), d.event.as_str()), ("mygrp", "p_vfs_read_0"));

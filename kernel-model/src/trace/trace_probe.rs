@@ -715,7 +715,11 @@ pub(crate) fn parse_event_name(
     let mut offset = offset;
     let mut event = text;
     let mut group = None;
-    let slash = text.find('/');
+    // [6.12] `slash = strchr(event, '/'); if (!slash) slash = strchr(event, '.');`: `GRP.EVENT` works too.
+    let slash = match profile {
+        KernelProfile::V5_10 => text.find('/'),
+        KernelProfile::V6_12 => text.find('/').or_else(|| text.find('.')),
+    };
     if let Some(slash) = slash {
         if slash == 0 {
             return Err(fail(offset, TpErr::NO_GROUP_NAME));
