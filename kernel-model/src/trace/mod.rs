@@ -10,6 +10,7 @@
 //!   (`kernel/trace/trace_output.c`, `print_kprobe_event`), `events/kprobes/<e>/format`, `kprobes/list`
 //!   (`kernel/kprobes.c`, `report_probe`).
 //! - [`ring_buffer`] models the per-CPU buffers that `trace` and `trace_pipe` read.
+//! - [`trace_probe_tmpl`] runs a parsed argument against registers and memory (`store_trace_args`).
 //! - [`trace_events_filter`] models `kernel/trace/trace_events_filter.c`: the `filter` language and its errors.
 //!
 //! Register names are ISA-specific; generic code asks a [`RegsQuery`] (implemented per ISA in
@@ -21,6 +22,7 @@ pub mod ring_buffer;
 pub mod trace_events_filter;
 pub mod trace_kprobe;
 pub mod trace_probe;
+pub mod trace_probe_tmpl;
 
 /// Where the arch keeps the Nth function argument (`regs_get_kernel_argument`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
