@@ -27,11 +27,19 @@ pub trait FetchContext {
     fn read(&self, addr: u64, buf: &mut [u8], user: bool) -> bool;
     /// `current->comm`.
     fn comm(&self) -> String;
+    /// `TASK_SIZE`: kernel-side reads below it go to user memory (`CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE`,
+    /// set on arm64 and x86, in both profiles' `probe_mem_read`/`fetch_store_string`).
+    fn task_size(&self) -> u64;
+}
+
+/// `probe_mem_read` / `probe_mem_read_user`: a kernel read of a user address becomes a user read.
+fn mem_read(ctx: &dyn FetchContext, addr: u64, buf: &mut [u8], user: bool) -> bool {
+    ctx.read(addr, buf, user || addr < ctx.task_size())
 }
 
 fn read_u64(ctx: &dyn FetchContext, addr: u64, user: bool) -> Option<u64> {
     let mut b = [0u8; 8];
-    ctx.read(addr, &mut b, user).then(|| u64::from_le_bytes(b))
+    mem_read(ctx, addr, &mut b, user).then(|| u64::from_le_bytes(b))
 }
 
 /// Stages 1 and 2 of `process_fetch_insn`: the value the op yields (`FETCH_OP_DEREF` reads an `unsigned long`).
@@ -60,7 +68,7 @@ fn read_string(ctx: &dyn FetchContext, addr: u64, user: bool) -> Option<String> 
     let mut out = Vec::new();
     for i in 0..MAX_STRING_SIZE as u64 - 1 {
         let mut b = [0u8; 1];
-        if !ctx.read(addr.wrapping_add(i), &mut b, user) {
+        if !mem_read(ctx, addr.wrapping_add(i), &mut b, user) {
             if i == 0 {
                 return None;
             }
@@ -87,7 +95,7 @@ fn store_scalar(ctx: &dyn FetchContext, a: &FetchArg, mem: Option<(u64, bool)>, 
     let v = match mem {
         Some((addr, user)) => {
             let mut b = vec![0u8; size];
-            if ctx.read(addr, &mut b, user) {
+            if mem_read(ctx, addr, &mut b, user) {
                 scalar(&b)
             } else {
                 0
@@ -206,6 +214,9 @@ mod tests {
         fn comm(&self) -> String {
             "cat".into()
         }
+        fn task_size(&self) -> u64 {
+            0x7fff_ffff_f000
+        }
     }
 
     fn def(line: &str, k: &Kallsyms) -> ProbeDefinition {
@@ -232,21 +243,20 @@ mod tests {
             &k,
         );
         let mut c = Ctx { regs: BTreeMap::new(), mem: BTreeMap::new(), user: BTreeMap::new() };
-        c.regs.insert(112, 0x1000); // di
+        c.regs.insert(112, 0xffff_8880_0000_1000); // di
         c.regs.insert(104, 0x7ffc_0000); // si (a user pointer)
-        c.regs.insert(96, 0xdead_0000); // dx (unmapped)
-        c.regs.insert(152, 0x2000); // sp
+        c.regs.insert(96, 0xffff_8880_dead_0000); // dx (unmapped)
+        c.regs.insert(152, 0xffff_8880_0000_2000); // sp
         c.regs.insert(128, 0xffff_ffff_8136_3fa0); // ip
-        c.put(0x1000, &0x0120_00f5u64.to_le_bytes(), false);
-        c.put(0x2008, &42u64.to_le_bytes(), false);
+        c.put(0xffff_8880_0000_1000, &0x0120_00f5u64.to_le_bytes(), false);
+        c.put(0xffff_8880_0000_2008, &42u64.to_le_bytes(), false);
         c.put(0x7ffc_0000, b"/proc/version\0", true);
         let v = store_trace_args(&c, &k, &d.args);
         assert_eq!(v[0], FetchedValue::Scalar(0x0120_00f5));
-        assert_eq!(v[1], FetchedValue::Scalar(0x1000));
-        // `+0(%si):string` on a user pointer: the kernel string read faults → (fault); `:ustring` reads it.
-        // (Real 6.1 printed the string for both: its copy_from_kernel_nofault falls back for user addresses on
-        // those configs; the kernel model's FetchContext decides by implementing `read`.)
-        assert_eq!(v[2], FetchedValue::String(None));
+        assert_eq!(v[1], FetchedValue::Scalar(0x1000), "s32 keeps the low 32 bits");
+        // `+0(%si):string` on a user pointer reads the user string, as `:ustring` does (real-kernel-6.1.md:
+        // "reads the user string fine in 6.1 … same result as :ustring"): fetch_store_string's TASK_SIZE check.
+        assert_eq!(v[2], FetchedValue::String(Some("/proc/version".into())));
         assert_eq!(v[3], FetchedValue::String(Some("/proc/version".into())));
         assert_eq!(v[4], FetchedValue::String(Some("cat".into())));
         assert_eq!(v[5], FetchedValue::Scalar(42));
