@@ -622,3 +622,82 @@ fn the_notes_file_agrees_with_the_model() {
     let missing: Vec<&str> = rows.iter().zip(&covered).filter(|(_, c)| !**c).map(|(r, _)| r[0]).collect();
     assert!(missing.is_empty(), "rows of the notes no case covers: {missing:?}");
 }
+
+/// The whole pipeline the lead will wire: write `kprobe_events`, register through the core, enable, fire (fetch the
+/// arguments from registers and memory), record into the per-CPU buffer, read `trace` — and get the real line.
+#[test]
+fn pipeline_from_kprobe_events_to_the_trace_file() {
+    use crate::trace::output::{trace_file, ProbeIp, TraceFlags, TraceRecord};
+    use crate::trace::ring_buffer::RingBuffer;
+    use crate::trace::trace_probe_tmpl::{store_trace_args, FetchContext};
+
+    struct Regs {
+        di: u64,
+        clone_args: u64,
+    }
+    impl FetchContext for Regs {
+        fn reg(&self, offset: usize) -> u64 {
+            if offset == 112 {
+                self.di
+            } else {
+                0
+            }
+        }
+        fn stack_nth(&self, _n: u32) -> Option<u64> {
+            None
+        }
+        fn stack_pointer(&self) -> u64 {
+            0
+        }
+        fn entry_arg(&self, _index: u32) -> u64 {
+            0
+        }
+        fn read(&self, addr: u64, buf: &mut [u8], _user: bool) -> bool {
+            if addr != self.di || buf.len() != 8 {
+                return false;
+            }
+            buf.copy_from_slice(&self.clone_args.to_le_bytes());
+            true
+        }
+        fn comm(&self) -> String {
+            "init".into()
+        }
+        fn task_size(&self) -> u64 {
+            0x7fff_ffff_f000
+        }
+    }
+
+    let p = KernelProfile::V6_12;
+    let k = kallsyms(Arch::X86);
+    let env = ParseEnv { profile: p, kallsyms: &k, regs: &X86_64TraceRegs };
+    let mut core = FakeCore::new(Arch::X86);
+    let mut tk = TraceKprobes::new(p, TraceKprobeConfig { first_event_id: 1338, ..TraceKprobeConfig::default() });
+    tk.write(&env, &mut core, MYPROBE).unwrap();
+    assert!(tk.set_enabled("kprobes", "myprobe", true));
+    // kprobe_dispatcher → kprobe_trace_func on CPU 0 at t = 4.068782 s.
+    let (probe, ev) = tk.by_handle(tk.probes()[0].handle).unwrap();
+    let regs = Regs { di: 0xffff_8880_0123_4000, clone_args: 0x120_0000 };
+    let rec = TraceRecord {
+        cpu: 0,
+        pid: 1,
+        comm: "init".into(),
+        flags: TraceFlags::default(),
+        ts_ns: 4_068_782_000,
+        event_id: ev.id,
+        ip: ProbeIp::Kprobe { ip: probe.addr },
+        args: store_trace_args(&regs, &k, &probe.def.args),
+    };
+    let def = probe.def.clone();
+    let h = probe.handle;
+    tk.hit(h);
+    let mut rb = RingBuffer::new(2, 1024);
+    rb.commit(rec);
+    let text = trace_file(p, &k, &rb, 2, &|id| (id == 1338).then(|| def.clone()));
+    assert!(text.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: 1/1   #P:2\n"));
+    assert!(text.ends_with(
+        "            init-1       [000] .....     4.068782: myprobe: (kernel_clone+0x0/0x430) clone_flags=0x1200000\n"
+    ));
+    assert_eq!(tk.read_kprobe_profile(), "  myprobe                                                    1               0\n");
+    // An enabled event cannot go.
+    assert_eq!(tk.write(&env, &mut core, "-:myprobe").unwrap_err().errno, Errno::EBUSY.into());
+}
