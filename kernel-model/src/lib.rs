@@ -21,6 +21,7 @@ pub mod machine;
 pub mod profile;
 pub mod ptrace;
 pub mod stop_machine;
+pub mod trace;
 pub mod types;
 
 pub use types::{CpuId, Isa, KernelVa, VTime};

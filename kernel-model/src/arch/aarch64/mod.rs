@@ -12,6 +12,7 @@ pub mod stacktrace;
 pub mod kprobes;
 pub mod kretprobes;
 pub mod patching;
+pub mod trace_regs;
 
 use super::ArchKernel;
 use crate::ptrace::PtRegs;

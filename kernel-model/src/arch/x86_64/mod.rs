@@ -9,6 +9,7 @@ pub mod kretprobes;
 pub mod text_patching;
 pub mod text_patching_h;
 pub mod stacktrace;
+pub mod trace_regs;
 
 use super::ArchKernel;
 use crate::ptrace::PtRegs;
