@@ -69,8 +69,8 @@ pub fn find_event<'a>(log: &'a EventLog, sel: &Selector) -> Option<&'a Event> {
         Selector::Hit(n, probe) => events
             .iter()
             .filter(|e| match &e.kind {
-                EventKind::KprobeHit { probe: p, what, .. } => {
-                    (what == "kprobe_breakpoint_handler" || what == "kprobe_int3_handler")
+                EventKind::KprobeHit { probe: p, step, .. } => {
+                    step.is_handler_entry()
                         && probe.as_ref().is_none_or(|want| p.split('+').any(|x| x == want))
                 }
                 _ => false,

@@ -1,8 +1,10 @@
 //! The event vocabulary: everything a run records. The log itself (sequence numbers, rendering, hashing) lives in
 //! `sim::event_log`; these are the typed details. Text and JSON are two views of the same values.
 
-use crate::KernelVa;
-use serde::Serialize;
+use crate::errno::Errno;
+use crate::stop_machine::MultiStopState;
+use crate::{CpuId, KernelVa};
+use serde::{Serialize, Serializer};
 use std::fmt;
 
 /// Why a CPU stopped running guest code: a value the scheduler matches on, never an error.
@@ -23,6 +25,7 @@ pub enum Trap {
     /// A memory fault (arm64 data/instruction abort, x86 #PF/#GP).
     MemFault {
         /// Faulting data address, if known.
+        #[serde(serialize_with = "hex_opt")]
         addr: Option<u64>,
         /// What happened, in words.
         what: String,
@@ -61,6 +64,7 @@ pub enum EventKind {
         /// Function called.
         func: String,
         /// Integer arguments.
+        #[serde(serialize_with = "hex_vec")]
         args: Vec<u64>,
         /// Which call of the task this is (0-based).
         iteration: u64,
@@ -72,6 +76,7 @@ pub enum EventKind {
         /// Function that returned.
         func: String,
         /// Its return value (x0 / rax).
+        #[serde(serialize_with = "hex")]
         ret: u64,
         /// Which call.
         iteration: u64,
@@ -109,8 +114,8 @@ pub enum EventKind {
         addr: KernelVa,
         /// Length in bytes.
         len: u64,
-        /// The kernel operation that does it (`isb`, `flush_icache_range`, `sync_core`, …).
-        why: String,
+        /// The kernel operation that does it (`isb`, `eret`, `sync_core`, …).
+        why: SyncReason,
     },
     /// Cache maintenance to the point of unification over a range (arm64 `flush_icache_range`): broadcast, so every
     /// CPU's stale copy is invalidated, though each still needs a context synchronisation to fetch the new bytes.
@@ -123,7 +128,7 @@ pub enum EventKind {
     /// A fault-injection setting suppressed a resynchronisation the kernel performs.
     SyncSkipped {
         /// The kernel operation that was skipped.
-        why: String,
+        why: SyncReason,
     },
     /// A free-form model step with a kernel call chain (innermost last), e.g. exception dispatch.
     Call {
@@ -133,17 +138,18 @@ pub enum EventKind {
     /// `stop_machine`'s shared state advanced (the last CPU acknowledged the previous one).
     StopMachineState {
         /// The new `multi_stop_state`.
-        state: String,
+        state: MultiStopState,
     },
     /// A step of a CPU's stopper thread.
     Stopper {
         /// What it did.
-        what: String,
+        #[serde(flatten)]
+        step: CpuStopStep,
     },
     /// `aarch64_insn_patch_text_cb` on this CPU: entry (with the value `atomic_inc_return` gave) or release.
     PatchCb {
-        /// `master` or `waiter`, or `release`/`isb`.
-        role: String,
+        /// `master` or `waiter` on entry, or `release`.
+        role: PatchCbRole,
         /// `patch.cpu_count` after this CPU's update.
         cpu_count: u32,
     },
@@ -159,15 +165,16 @@ pub enum EventKind {
         insn_cnt: u32,
         /// `cpu_count`.
         cpu_count: u32,
-        /// Each CPU's innermost frame at this moment (`cpuN: function`).
-        cpus: Vec<String>,
+        /// Where each CPU is at this moment.
+        cpus: Vec<PatchCpu>,
     },
     /// A kprobe registration step finished (`register_kprobe` returned, or a phase of it).
     Kprobe {
-        /// The probe's name.
+        /// The probe's name (or the batch's, for `register_kprobes`).
         probe: String,
         /// What happened.
-        what: String,
+        #[serde(flatten)]
+        step: KprobeStep,
     },
     /// A kprobe was hit and handled in this way.
     KprobeHit {
@@ -175,14 +182,16 @@ pub enum EventKind {
         probe: String,
         /// The probed address.
         addr: KernelVa,
-        /// What the handler did (`pre_handler`, `setup_singlestep`, `simulate_b_bl`, `missed`, …).
-        what: String,
+        /// What the hit path did.
+        #[serde(flatten)]
+        step: HitStep,
         /// `kcb->kprobe_status` afterwards.
-        status: String,
+        status: KprobeStatus,
     },
     /// A handler recorded the probed context's registers.
     Regs {
         /// (name, value) pairs.
+        #[serde(serialize_with = "hex_regs")]
         regs: Vec<(String, u64)>,
     },
     /// The run's instruction budget ran out.
@@ -197,6 +206,7 @@ pub enum EventKind {
         /// Its id.
         id: u32,
         /// Its return value (`r0`).
+        #[serde(serialize_with = "hex")]
         ret: u64,
         /// Instructions executed.
         insns: u64,
@@ -338,8 +348,8 @@ impl fmt::Display for EventKind {
             EventKind::SyncSkipped { why } => write!(f, "{why} skipped by fault injection"),
             EventKind::Call { frames } => f.write_str(&frames.join(" -> ")),
             EventKind::BudgetExhausted { budget } => write!(f, "instruction budget of {budget} exhausted"),
-            EventKind::StopMachineState { state } => write!(f, "all CPUs acked: state -> {state}"),
-            EventKind::Stopper { what } => f.write_str(what),
+            EventKind::StopMachineState { state } => write!(f, "all CPUs acked: state -> {}", state.name()),
+            EventKind::Stopper { step } => write!(f, "{step}"),
             EventKind::PatchCb { role, cpu_count } => write!(f, "aarch64_insn_patch_text_cb: {role}, cpu_count={cpu_count}"),
             EventKind::InsnPatch { patch, text_addrs, new_insns, insn_cnt, cpu_count, cpus } => {
                 let addrs: Vec<String> = text_addrs.iter().map(|a| a.to_string()).collect();
@@ -349,11 +359,11 @@ impl fmt::Display for EventKind {
                     "__aarch64_insn_write: aarch64_insn_patch@{patch} {{text_addrs=[{}], new_insns=[{}], insn_cnt={insn_cnt}, cpu_count={cpu_count}}}; {}",
                     addrs.join(", "),
                     insns.join(", "),
-                    cpus.join("; ")
+                    cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                 )
             }
-            EventKind::Kprobe { probe, what } => write!(f, "{probe}: {what}"),
-            EventKind::KprobeHit { probe, addr, what, status } => write!(f, "{probe}@{addr}: {what} [{status}]"),
+            EventKind::Kprobe { probe, step } => write!(f, "{probe}: {step}"),
+            EventKind::KprobeHit { probe, addr, step, status } => write!(f, "{probe}@{addr}: {step} [{status}]"),
             EventKind::Regs { regs } => {
                 let parts: Vec<String> = regs.iter().map(|(n, v)| format!("{n}={v:#x}")).collect();
                 f.write_str(&parts.join(" "))
@@ -372,5 +382,625 @@ impl fmt::Display for EventKind {
                 write!(f, "{buffer} record of {size} bytes to {map} (cpu {cpu})")
             }
         }
+    }
+}
+
+// ---- typed details ---------------------------------------------------------------------------------------------
+
+/// Serialises a 64-bit value as a hex string (`"0xffffffc010096100"`): JSON numbers lose precision past 2^53.
+fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+fn hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => hex(v, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn hex_vec<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| format!("{x:#x}")))
+}
+
+fn hex_regs<S: Serializer>(v: &[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|(n, x)| (n, format!("{x:#x}"))))
+}
+
+/// `0` or `-ENOENT (-2)`: how the log shows a kernel function's `int` result.
+struct Ret(Option<Errno>);
+
+impl fmt::Display for Ret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None => f.write_str("0"),
+            Some(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// `kcb->kprobe_status` (`include/linux/kprobes.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KprobeStatus {
+    /// 0: no kprobe being handled.
+    None,
+    /// `KPROBE_HIT_ACTIVE`.
+    HitActive,
+    /// `KPROBE_HIT_SS`.
+    HitSs,
+    /// `KPROBE_REENTER`.
+    Reenter,
+    /// `KPROBE_HIT_SSDONE`.
+    HitSsdone,
+    /// A value the kernel never stores.
+    Unknown(u32),
+}
+
+impl KprobeStatus {
+    /// The status a `kcb->kprobe_status` word holds.
+    #[must_use]
+    pub fn from_kcb(raw: u32) -> KprobeStatus {
+        use crate::kprobes::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
+        match raw {
+            0 => KprobeStatus::None,
+            KPROBE_HIT_ACTIVE => KprobeStatus::HitActive,
+            KPROBE_HIT_SS => KprobeStatus::HitSs,
+            KPROBE_REENTER => KprobeStatus::Reenter,
+            KPROBE_HIT_SSDONE => KprobeStatus::HitSsdone,
+            other => KprobeStatus::Unknown(other),
+        }
+    }
+
+    /// The kernel's name (`0` for none, `?` for a value the kernel never stores).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            KprobeStatus::None => "0",
+            KprobeStatus::HitActive => "KPROBE_HIT_ACTIVE",
+            KprobeStatus::HitSs => "KPROBE_HIT_SS",
+            KprobeStatus::Reenter => "KPROBE_REENTER",
+            KprobeStatus::HitSsdone => "KPROBE_HIT_SSDONE",
+            KprobeStatus::Unknown(_) => "?",
+        }
+    }
+}
+
+impl fmt::Display for KprobeStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for KprobeStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// A kernel address with the symbol it resolves to (`func+0x10`), resolved when the event was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SymAddr {
+    /// The address.
+    pub addr: KernelVa,
+    /// `kallsyms` short form of it.
+    pub sym: String,
+}
+
+/// Which of `unregister_kprobe`, `disable_kprobe`, `enable_kprobe` returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KprobeOpFn {
+    /// `unregister_kprobe`.
+    UnregisterKprobe,
+    /// `disable_kprobe`.
+    DisableKprobe,
+    /// `enable_kprobe`.
+    EnableKprobe,
+}
+
+impl KprobeOpFn {
+    /// The kernel function's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            KprobeOpFn::UnregisterKprobe => "unregister_kprobe",
+            KprobeOpFn::DisableKprobe => "disable_kprobe",
+            KprobeOpFn::EnableKprobe => "enable_kprobe",
+        }
+    }
+}
+
+/// A step of registering, arming, running or removing a kprobe or kretprobe (`kernel/kprobes.c`, the arch's
+/// `arch_prepare_*`, `kernel/trace/trace_kprobe.c`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum KprobeStep {
+    /// `register_kprobe` returned: 0, or the errno and which check refused.
+    RegisterKprobeReturned {
+        /// The error, if it failed.
+        errno: Option<Errno>,
+        /// Which check refused, in the kernel's terms.
+        reason: Option<String>,
+    },
+    /// `register_kretprobe` returned an error.
+    RegisterKretprobeReturned {
+        /// The error.
+        errno: Errno,
+        /// Which check refused.
+        reason: String,
+    },
+    /// `register_kprobes` returned; on an error the probes already registered are unregistered.
+    RegisterKprobesReturned {
+        /// The error, if it failed.
+        errno: Option<Errno>,
+        /// How many probes of the batch are unregistered again.
+        unregistering: usize,
+    },
+    /// `unregister_kprobe`/`disable_kprobe`/`enable_kprobe` returned.
+    ProbeOpReturned {
+        /// Which function.
+        op: KprobeOpFn,
+        /// The error, if it failed.
+        errno: Option<Errno>,
+    },
+    /// arm64 `arch_prepare_kprobe`: the instruction is simulated (`arm_kprobe_decode_insn` → `INSN_GOOD_NO_SLOT`).
+    ArchPrepareSimulate {
+        /// The `simulate_*` handler stored in `arch_specific_insn`.
+        handler: &'static str,
+    },
+    /// arm64 `arch_prepare_ss_slot`: the instruction is copied to an XOL slot.
+    ArchPrepareSsSlot {
+        /// The slot.
+        slot: KernelVa,
+    },
+    /// x86 `arch_prepare_kprobe` → `arch_copy_kprobe`: the copy in its slot.
+    ArchPrepareKprobe {
+        /// The slot.
+        slot: KernelVa,
+        /// Bytes in the slot.
+        len: usize,
+        /// How the probe will run (boostable, emulated, single-stepped …), in the kernel's terms.
+        class: String,
+    },
+    /// `register_aggr_kprobe`: the probe joins the aggregate at an already probed address.
+    JoinsAggr {
+        /// The probed address.
+        addr: KernelVa,
+    },
+    /// `arm_kprobe` done: the breakpoint is in place.
+    Armed,
+    /// A handler calls a kernel function (guest code).
+    HandlerCalls {
+        /// The function.
+        func: String,
+    },
+    /// The handler's kernel call returned.
+    HandlerCallReturned {
+        /// Its return value.
+        #[serde(serialize_with = "hex")]
+        ret: u64,
+    },
+    /// A BPF helper's kernel call (e.g. `copy_from_kernel_nofault`) returned to the helper.
+    HelperCallReturned {
+        /// The function called.
+        func: &'static str,
+        /// The helper that called it.
+        helper: &'static str,
+        /// Its return value.
+        #[serde(serialize_with = "hex")]
+        ret: u64,
+    },
+    /// 5.10 `trace_call_bpf`: `in_nmi()` (x86's int3 handler is NMI-like) returns 1 without running the programs.
+    TraceCallBpfInNmi,
+    /// `trace_kprobe` attach for a program type the model does not attach yet.
+    BpfAttachUnsupported {
+        /// The attach point, as the loader names it.
+        attach: String,
+    },
+    /// `pre_handler_kretprobe`: no free instance (`nmissed++`).
+    KretprobeNoFreeInstance,
+    /// `pre_handler_kretprobe`: the entry handler returned non-zero; the instance is recycled.
+    KretprobeEntryHandlerRejected,
+    /// `arch_prepare_kretprobe`: the return address is replaced by the trampoline.
+    ArchPrepareKretprobe {
+        /// The original return address.
+        #[serde(serialize_with = "hex")]
+        ret_addr: u64,
+        /// `kretprobe_trampoline` / `__kretprobe_trampoline`.
+        trampoline: KernelVa,
+    },
+    /// `__kretprobe_trampoline_handler`'s WARN: the instance's frame pointer is not the one returning.
+    KretprobeFpMismatch {
+        /// The instance's recorded frame pointer.
+        #[serde(serialize_with = "hex")]
+        instance_fp: u64,
+        /// The frame pointer at the trampoline.
+        #[serde(serialize_with = "hex")]
+        frame_pointer: u64,
+    },
+    /// `__kretprobe_trampoline_handler`: the probed function returned.
+    KretprobeTrampolineHandler {
+        /// Where it returns to.
+        #[serde(serialize_with = "hex")]
+        ret_addr: u64,
+        /// Its return value.
+        #[serde(serialize_with = "hex")]
+        retval: u64,
+    },
+    /// A kretprobe's handler asked for a kernel call, which the model does not run there.
+    KretprobeCallSkipped {
+        /// The function it asked for.
+        func: String,
+    },
+    /// `stack_trace_save_regs` from a handler.
+    StackTraceSaved {
+        /// The trace, innermost first.
+        trace: Vec<SymAddr>,
+    },
+}
+
+impl fmt::Display for KprobeStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KprobeStep::RegisterKprobeReturned { errno: None, .. } => f.write_str("register_kprobe returned 0"),
+            KprobeStep::RegisterKprobeReturned { errno: Some(e), reason } => {
+                write!(f, "register_kprobe returned {e}: {}", reason.as_deref().unwrap_or(""))
+            }
+            KprobeStep::RegisterKretprobeReturned { errno, reason } => {
+                write!(f, "register_kretprobe returned {errno}: {reason}")
+            }
+            KprobeStep::RegisterKprobesReturned { errno: None, .. } => f.write_str("register_kprobes returned 0"),
+            KprobeStep::RegisterKprobesReturned { errno: Some(e), unregistering } => {
+                write!(f, "register_kprobes returned {e}; unregistering {unregistering} already registered")
+            }
+            KprobeStep::ProbeOpReturned { op, errno } => write!(f, "{} returned {}", op.name(), Ret(*errno)),
+            KprobeStep::ArchPrepareSimulate { handler } => write!(f, "arch_prepare_simulate: {handler}"),
+            KprobeStep::ArchPrepareSsSlot { slot } => write!(f, "arch_prepare_ss_slot: slot {slot}"),
+            KprobeStep::ArchPrepareKprobe { slot, len, class } => {
+                write!(f, "arch_prepare_kprobe: slot {slot} ({len} bytes), {class}")
+            }
+            KprobeStep::JoinsAggr { addr } => write!(f, "joins the probe at {addr} (aggr_kprobe)"),
+            KprobeStep::Armed => f.write_str("armed"),
+            KprobeStep::HandlerCalls { func } => write!(f, "handler calls {func}"),
+            KprobeStep::HandlerCallReturned { ret } => write!(f, "handler's call returned {ret:#x} ({ret})"),
+            KprobeStep::HelperCallReturned { func, helper, ret } => {
+                write!(f, "{func} returned {ret:#x} ({}) to {helper}", *ret as i64)
+            }
+            KprobeStep::TraceCallBpfInNmi => {
+                f.write_str("trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run")
+            }
+            KprobeStep::BpfAttachUnsupported { attach } => {
+                write!(f, "BPF program attach point {attach} is not attached by the model yet")
+            }
+            KprobeStep::KretprobeNoFreeInstance => f.write_str("pre_handler_kretprobe: no free instance (nmissed++)"),
+            KprobeStep::KretprobeEntryHandlerRejected => {
+                f.write_str("entry_handler returned non-zero: instance recycled")
+            }
+            KprobeStep::ArchPrepareKretprobe { ret_addr, trampoline } => {
+                write!(f, "arch_prepare_kretprobe: ret_addr {ret_addr:#x} -> {trampoline}")
+            }
+            KprobeStep::KretprobeFpMismatch { instance_fp, frame_pointer } => {
+                write!(f, "WARN: kretprobe instance fp {instance_fp:#x} != frame pointer {frame_pointer:#x}")
+            }
+            KprobeStep::KretprobeTrampolineHandler { ret_addr, retval } => {
+                write!(f, "kretprobe_trampoline_handler: return to {ret_addr:#x}, return value {retval:#x}")
+            }
+            KprobeStep::KretprobeCallSkipped { func } => {
+                write!(f, "kretprobe handlers cannot call kernel functions in this model (skipped {func})")
+            }
+            KprobeStep::StackTraceSaved { trace } => {
+                let shown: Vec<&str> = trace.iter().map(|a| a.sym.as_str()).collect();
+                write!(f, "stack_trace_save_regs: [{}]", shown.join(", "))
+            }
+        }
+    }
+}
+
+/// A step of the kprobe hit path: arm64 `arch/arm64/kernel/probes/kprobes.c`, x86 `arch/x86/kernel/kprobes/core.c`,
+/// and the generic tail in `kernel/kprobes.c`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum HitStep {
+    /// arm64 `kprobe_breakpoint_handler`: the BRK is a probe's; its pre-handlers run.
+    KprobeBreakpointHandler,
+    /// x86 `kprobe_int3_handler`: the int3 is a probe's; its pre-handlers run.
+    KprobeInt3Handler,
+    /// `reenter_kprobe`: a probe hit while another is handled; counted as missed, no handlers run.
+    ReenterMissed {
+        /// The probe being handled (arm64 shows it).
+        current: Option<KernelVa>,
+    },
+    /// A pre-handler returned non-zero (it changed the pc): no single-step, no post-handler.
+    PreHandlerSkipSinglestep {
+        /// Its return value.
+        #[serde(serialize_with = "hex")]
+        ret: u64,
+    },
+    /// arm64 `setup_singlestep`: the pc goes to the XOL slot with DAIF masked.
+    SetupSinglestepXol {
+        /// The slot.
+        slot: KernelVa,
+    },
+    /// x86 `setup_singlestep` of a boostable copy: the copy jumps back by itself.
+    SetupSinglestepBoosted {
+        /// The slot.
+        slot: KernelVa,
+    },
+    /// x86 5.10 `setup_singlestep`: TF single-step of the copy.
+    SetupSinglestepTf {
+        /// The slot.
+        slot: KernelVa,
+    },
+    /// x86 6.x `setup_singlestep`: the copy is followed by an int3.
+    SetupSinglestepInt3 {
+        /// The slot.
+        slot: KernelVa,
+    },
+    /// arm64 `arch_simulate_insn`: the `simulate_*` handler ran.
+    Simulate {
+        /// The handler.
+        handler: String,
+    },
+    /// x86 `kprobe_emulate_*` ran.
+    Emulate {
+        /// The emulation function.
+        func: &'static str,
+    },
+    /// arm64 `kprobe_breakpoint_ss_handler`: the XOL step is done.
+    KprobeBreakpointSsHandler,
+    /// x86 6.x `resume_singlestep`: the int3 after the copy.
+    ResumeSinglestep,
+    /// x86 5.10 `kprobe_debug_handler` → `resume_execution`: the #DB after the TF step.
+    KprobeDebugHandler,
+    /// arm64 `post_kprobe_handler` of a reentered probe: `restore_previous_kprobe`.
+    PostKprobeHandlerRestore,
+    /// x86 `kprobe_post_process` of a reentered probe: `restore_previous_kprobe`.
+    RestorePreviousKprobe,
+    /// arm64 `post_kprobe_handler` with no post-handler to run.
+    PostKprobeHandlerDone,
+    /// x86 `kprobe_post_process` with no post-handler to run.
+    KprobePostProcessDone,
+    /// The post-handlers ran.
+    PostHandlerDone,
+}
+
+impl HitStep {
+    /// The step where a hit enters the kprobe handler (`kprobe_breakpoint_handler` / `kprobe_int3_handler`).
+    #[must_use]
+    pub fn is_handler_entry(&self) -> bool {
+        matches!(self, HitStep::KprobeBreakpointHandler | HitStep::KprobeInt3Handler)
+    }
+}
+
+impl fmt::Display for HitStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HitStep::KprobeBreakpointHandler => f.write_str("kprobe_breakpoint_handler"),
+            HitStep::KprobeInt3Handler => f.write_str("kprobe_int3_handler"),
+            HitStep::ReenterMissed { current: Some(cur) } => {
+                write!(f, "reenter_kprobe: missed (current {cur}), no handlers")
+            }
+            HitStep::ReenterMissed { current: None } => f.write_str("reenter_kprobe: missed, no handlers"),
+            HitStep::PreHandlerSkipSinglestep { ret } => write!(f, "pre_handler returned {ret}: no single-step"),
+            HitStep::SetupSinglestepXol { slot } => write!(f, "setup_singlestep: pc = slot {slot}, DAIF masked"),
+            HitStep::SetupSinglestepBoosted { slot } => write!(f, "setup_singlestep: boosted, ip = slot {slot}"),
+            HitStep::SetupSinglestepTf { slot } => write!(f, "setup_singlestep: TF single-step of slot {slot}"),
+            HitStep::SetupSinglestepInt3 { slot } => {
+                write!(f, "setup_singlestep: ip = slot {slot} (int3 after the copy)")
+            }
+            HitStep::Simulate { handler } => f.write_str(handler),
+            HitStep::Emulate { func } => f.write_str(func),
+            HitStep::KprobeBreakpointSsHandler => f.write_str("kprobe_breakpoint_ss_handler"),
+            HitStep::ResumeSinglestep => f.write_str("resume_singlestep (int3 after the copy)"),
+            HitStep::KprobeDebugHandler => f.write_str("kprobe_debug_handler: resume_execution"),
+            HitStep::PostKprobeHandlerRestore => f.write_str("post_kprobe_handler: restore_previous_kprobe"),
+            HitStep::RestorePreviousKprobe => f.write_str("restore_previous_kprobe"),
+            HitStep::PostKprobeHandlerDone => f.write_str("post_kprobe_handler: done"),
+            HitStep::KprobePostProcessDone => f.write_str("kprobe_post_process: done"),
+            HitStep::PostHandlerDone => f.write_str("post_handler done"),
+        }
+    }
+}
+
+/// What `poke_int3_handler` emulated for a `text_poke_bp` site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "insn", rename_all = "snake_case")]
+pub enum PokeEmulation {
+    /// `int3_emulate_ret`.
+    Ret,
+    /// `int3_emulate_call`.
+    Call {
+        /// The target.
+        target: SymAddr,
+    },
+    /// `int3_emulate_jmp`.
+    Jmp {
+        /// The target.
+        target: SymAddr,
+    },
+    /// `int3_emulate_jcc`.
+    Jcc,
+}
+
+impl fmt::Display for PokeEmulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PokeEmulation::Ret => f.write_str("ret"),
+            PokeEmulation::Call { target } => write!(f, "call {}", target.sym),
+            PokeEmulation::Jmp { target } => write!(f, "jmp {}", target.sym),
+            PokeEmulation::Jcc => f.write_str("jcc"),
+        }
+    }
+}
+
+/// A step of a CPU's stopper thread (`kernel/stop_machine.c`) or of x86's `text_poke_bp_batch`
+/// (`arch/x86/kernel/alternative.c`), which live text patching runs instead of `stop_machine`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum CpuStopStep {
+    /// `cpu_stopper_thread` (`migration/N`) picks the work and calls `multi_cpu_stop`.
+    CpuStopperThread {
+        /// The stopper's CPU (the N of `migration/N`).
+        stopper: CpuId,
+    },
+    /// `multi_cpu_stop` in `MULTI_STOP_DISABLE_IRQ`: `local_irq_disable`.
+    LocalIrqDisable,
+    /// `multi_cpu_stop` in `MULTI_STOP_RUN` on an active CPU: the stop function runs.
+    RunFn {
+        /// The function (`aarch64_insn_patch_text_cb`, …).
+        func: &'static str,
+    },
+    /// `multi_cpu_stop` returns; `cpu_stop_signal_done`.
+    MultiCpuStopReturns,
+    /// `stop_machine_yield` calls a function whose text this CPU has not resynchronised after a patch.
+    StaleYield {
+        /// The function.
+        func: SymAddr,
+    },
+    /// One step of `text_poke_bp_batch`, then `text_poke_sync()`.
+    TextPokeBpStep {
+        /// 1: int3 at every site; 2: all but the first byte; 3: the first byte.
+        phase: u8,
+    },
+    /// `text_poke_bp_batch` is done; `bp_desc` released.
+    TextPokeBpDone,
+    /// `poke_int3_handler` met the int3 of a `text_poke_bp` site and emulated its new instruction.
+    PokeInt3Handler {
+        /// The site.
+        ip: KernelVa,
+        /// What it emulated.
+        emulates: PokeEmulation,
+    },
+}
+
+impl fmt::Display for CpuStopStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuStopStep::CpuStopperThread { stopper } => {
+                write!(f, "migration/{stopper}: cpu_stopper_thread -> multi_cpu_stop")
+            }
+            CpuStopStep::LocalIrqDisable => f.write_str("local_irq_disable"),
+            CpuStopStep::RunFn { func } => write!(f, "{func} (is_active)"),
+            CpuStopStep::MultiCpuStopReturns => f.write_str("multi_cpu_stop returns; cpu_stop_signal_done"),
+            CpuStopStep::StaleYield { func } => write!(
+                f,
+                "stop_machine_yield -> {}: patched text this CPU has not resynchronised with \
+                 (it may run the old or the new bytes; the model runs its stale copy)",
+                func.sym
+            ),
+            CpuStopStep::TextPokeBpStep { phase } => {
+                let what = match phase {
+                    1 => "step 1: int3 at every site",
+                    2 => "step 2: all but the first byte",
+                    _ => "step 3: the first byte",
+                };
+                write!(f, "text_poke_bp_batch {what}; text_poke_sync()")
+            }
+            CpuStopStep::TextPokeBpDone => f.write_str("text_poke_bp_batch: done, bp_desc released"),
+            CpuStopStep::PokeInt3Handler { ip, emulates } => {
+                write!(f, "poke_int3_handler: int3 of text_poke_bp at {ip}, emulates {emulates}")
+            }
+        }
+    }
+}
+
+/// This CPU's part in `aarch64_insn_patch_text_cb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchCbRole {
+    /// The first CPU in (`atomic_inc_return == 1`): it writes the instructions.
+    Master,
+    /// Any other CPU: it spins until the master releases it.
+    Waiter,
+    /// The master's final `atomic_inc`, releasing the waiters.
+    Release,
+}
+
+impl fmt::Display for PatchCbRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PatchCbRole::Master => "master",
+            PatchCbRole::Waiter => "waiter",
+            PatchCbRole::Release => "release",
+        })
+    }
+}
+
+/// Where a CPU is while the master writes in `__aarch64_insn_write`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "at", rename_all = "snake_case")]
+pub enum PatchCpuAt {
+    /// In `__aarch64_insn_write` (the master).
+    InsnWrite,
+    /// In `aarch64_insn_patch_text_nosync` (flushing or releasing).
+    PatchTextNosync,
+    /// Spinning in `aarch64_insn_patch_text_cb` (`cpu_relax`).
+    CpuRelax,
+    /// At the `isb` of `aarch64_insn_patch_text_cb`.
+    Isb,
+    /// Not in the callback yet.
+    NotYet {
+        /// Its guest pc.
+        pc: SymAddr,
+    },
+}
+
+/// One CPU's place in an [`EventKind::InsnPatch`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PatchCpu {
+    /// The CPU.
+    pub cpu: CpuId,
+    /// Where it is.
+    #[serde(flatten)]
+    pub at: PatchCpuAt,
+}
+
+impl fmt::Display for PatchCpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cpu{}: ", self.cpu)?;
+        match &self.at {
+            PatchCpuAt::InsnWrite => f.write_str("__aarch64_insn_write"),
+            PatchCpuAt::PatchTextNosync => f.write_str("aarch64_insn_patch_text_nosync"),
+            PatchCpuAt::CpuRelax => f.write_str("aarch64_insn_patch_text_cb (cpu_relax)"),
+            PatchCpuAt::Isb => f.write_str("aarch64_insn_patch_text_cb (isb)"),
+            PatchCpuAt::NotYet { pc } => write!(f, "not yet in aarch64_insn_patch_text_cb (guest pc {})", pc.sym),
+        }
+    }
+}
+
+/// The kernel operation that makes a CPU fetch the new bytes of patched text (a context synchronisation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncReason {
+    /// arm64 `isb`.
+    Isb,
+    /// arm64 exception return.
+    Eret,
+    /// x86 `iret`.
+    Iret,
+    /// Exception entry.
+    ExceptionEntry,
+    /// Exception return.
+    ExceptionReturn,
+    /// arm64 `kick_all_cpus_sync` IPI.
+    KickAllCpusSyncIpi,
+    /// x86 `text_poke_sync` on the patching CPU: `sync_core`.
+    SyncCore,
+    /// x86 `text_poke_sync` IPI on another CPU: `sync_core`.
+    SyncCoreIpi,
+}
+
+impl fmt::Display for SyncReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncReason::Isb => "isb",
+            SyncReason::Eret => "eret",
+            SyncReason::Iret => "iret",
+            SyncReason::ExceptionEntry => "exception entry",
+            SyncReason::ExceptionReturn => "exception return",
+            SyncReason::KickAllCpusSyncIpi => "kick_all_cpus_sync IPI",
+            SyncReason::SyncCore => "sync_core (text_poke_sync)",
+            SyncReason::SyncCoreIpi => "sync_core (text_poke_sync IPI)",
+        })
     }
 }

@@ -99,7 +99,7 @@ impl Machine for TestMachine {
         Err(MemFault { va, kind: MemFaultKind::WriteProtected })
     }
     fn flush_icache_range(&mut self, _cpu: CpuId, _va: KernelVa, _len: u64) {}
-    fn context_synchronize(&mut self, _cpu: CpuId, _why: &'static str) {}
+    fn context_synchronize(&mut self, _cpu: CpuId, _why: SyncReason) {}
     fn pt_regs(&mut self, _cpu: CpuId) -> PtRegs {
         PtRegs::new(self.isa)
     }

@@ -11,6 +11,7 @@ use crate::arch::PtRegs;
 use crate::kernel::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
+use crate::event::SyncReason;
 use crate::{CpuId, KernelVa};
 
 /// `PT_REGS_SIZE` of 5.10 arm64 (`sizeof(struct pt_regs)`).
@@ -119,6 +120,6 @@ pub fn kretprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     };
     regs.set_ip(ret);
     m.set_pt_regs(cpu, &regs);
-    m.context_synchronize(cpu, "eret");
+    m.context_synchronize(cpu, SyncReason::Eret);
     Some(TrapAction::Resume)
 }

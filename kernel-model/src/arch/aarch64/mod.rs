@@ -14,7 +14,7 @@ pub mod patching;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
-use crate::event::{EventKind, Trap};
+use crate::event::{EventKind, SyncReason, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -39,7 +39,7 @@ impl ArchKernel for Aarch64Kernel {
     /// `call_break_hook` for BRKs, and the oops paths for other exceptions. Exception entry is a
     /// context-synchronisation event.
     fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
-        m.context_synchronize(cpu, "exception entry");
+        m.context_synchronize(cpu, SyncReason::ExceptionEntry);
         let regs = m.pt_regs(cpu);
         let pc = regs.ip();
         match trap {

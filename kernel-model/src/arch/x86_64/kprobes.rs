@@ -13,7 +13,7 @@ use super::kprobes_core::{
 use super::ptrace::{X86_EFLAGS_IF, X86_EFLAGS_TF};
 use crate::arch::PtRegs;
 use crate::errno::Errno;
-use crate::event::EventKind;
+use crate::event::{EventKind, HitStep, KprobeStep};
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 use crate::machine::Machine;
@@ -83,7 +83,7 @@ pub fn arch_prepare_kprobe(
     p.ainsn.class = class.clone();
     m.emit(cpu, EventKind::Kprobe {
         probe: p.spec.name.clone(),
-        what: format!("arch_prepare_kprobe: slot {slot} ({} bytes), {class}", xp.slot_bytes.len()),
+        step: KprobeStep::ArchPrepareKprobe { slot, len: xp.slot_bytes.len(), class },
     });
     s.probes.insert(id, xp);
     Ok(None)
@@ -128,7 +128,7 @@ pub fn kprobe_int3_handler(
             return Some(match k.percpu[cpu.0].kcb.kprobe_status {
                 KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE | KPROBE_HIT_SS => {
                     k.kprobes.inc_nmissed(addr);
-                    k.emit_hit(m, cpu, addr, "reenter_kprobe: missed, no handlers");
+                    k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: None });
                     setup_singlestep(s, k, m, cpu, addr, &mut regs, true)
                 }
                 _ => TrapAction::Oops {
@@ -138,7 +138,7 @@ pub fn kprobe_int3_handler(
         }
         set_current_kprobe(s, k, cpu, addr, &regs);
         k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
-        k.emit_hit(m, cpu, addr, "kprobe_int3_handler");
+        k.emit_hit(m, cpu, addr, HitStep::KprobeInt3Handler);
         return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
             Some(h) => {
                 Kernel::push_handler(k, cpu, h);
@@ -157,7 +157,7 @@ pub fn kprobe_int3_handler(
                 if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
                     let saved = s.flags.get(&cpu.0).copied().unwrap_or_default().saved_flags;
                     resume_singlestep(cur, x.ainsn.insn, saved, regs.x86_64_mut());
-                    k.emit_hit(m, cpu, cur, "resume_singlestep (int3 after the copy)");
+                    k.emit_hit(m, cpu, cur, HitStep::ResumeSinglestep);
                     return Some(kprobe_post_process(s, k, m, cpu, &mut regs));
                 }
             }
@@ -203,7 +203,7 @@ pub fn setup_singlestep(
             k.set_current_kprobe(cpu, None);
         }
         regs.set_ip(x.ainsn.insn.0);
-        k.emit_hit(m, cpu, addr, format!("setup_singlestep: boosted, ip = slot {}", x.ainsn.insn));
+        k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepBoosted { slot: x.ainsn.insn });
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -224,7 +224,7 @@ pub fn setup_singlestep(
             r.flags |= X86_EFLAGS_TF;
             r.flags &= !X86_EFLAGS_IF;
             r.ip = if x.opcode == INT3_INSN_OPCODE { addr.0 } else { x.ainsn.insn.0 };
-            k.emit_hit(m, cpu, addr, format!("setup_singlestep: TF single-step of slot {}", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepTf { slot: x.ainsn.insn });
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -233,12 +233,12 @@ pub fn setup_singlestep(
                 if op.emulate(&x.ainsn, regs.x86_64_mut(), m).is_err() {
                     return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
                 }
-                k.emit_hit(m, cpu, addr, op.kernel_function());
+                k.emit_hit(m, cpu, addr, HitStep::Emulate { func: op.kernel_function() });
                 return kprobe_post_process(s, k, m, cpu, regs);
             }
             regs.x86_64_mut().flags &= !X86_EFLAGS_IF;
             regs.set_ip(x.ainsn.insn.0);
-            k.emit_hit(m, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepInt3 { slot: x.ainsn.insn });
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -260,7 +260,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
     };
     if k.percpu[cpu.0].kcb.kprobe_status == KPROBE_REENTER {
         restore_previous_kprobe(s, k, cpu);
-        k.emit_hit(m, cpu, cur, "restore_previous_kprobe");
+        k.emit_hit(m, cpu, cur, HitStep::RestorePreviousKprobe);
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -272,7 +272,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
         }
         None => {
             k.set_current_kprobe(cpu, None);
-            k.emit_hit(m, cpu, cur, "kprobe_post_process: done");
+            k.emit_hit(m, cpu, cur, HitStep::KprobePostProcessDone);
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -306,7 +306,7 @@ pub fn kprobe_debug_handler(
         Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
     }
     regs.x86_64_mut().flags |= flags.saved_flags;
-    k.emit_hit(m, cpu, cur, "kprobe_debug_handler: resume_execution");
+    k.emit_hit(m, cpu, cur, HitStep::KprobeDebugHandler);
     Some(kprobe_post_process(s, k, m, cpu, &mut regs))
 }
 

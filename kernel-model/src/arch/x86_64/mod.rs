@@ -11,7 +11,7 @@ pub mod stacktrace;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
-use crate::event::Trap;
+use crate::event::{SyncReason, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -37,7 +37,7 @@ impl ArchKernel for X86Kernel {
     /// Models the IDT entries for an exception in kernel mode: `exc_int3` → `kprobe_int3_handler`, `exc_debug` →
     /// `kprobe_debug_handler` (5.10), `exc_page_fault`, … Exception return (`iret`) is serialising.
     fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
-        m.context_synchronize(cpu, "iret");
+        m.context_synchronize(cpu, SyncReason::Iret);
         let regs = m.pt_regs(cpu);
         let handled = match trap {
             // do_int3: poke_int3_handler first, then kprobe_int3_handler.
