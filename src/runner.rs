@@ -115,8 +115,8 @@ impl Report {
         }
         for e in self.log.events() {
             match &e.kind {
-                EventKind::Oops { message } => {
-                    return Some(format!("{file}: cpu {} oopsed at {}: {message}", e.cpu, self.kallsyms.format(e.pc)));
+                EventKind::Oops { oops } => {
+                    return Some(format!("{file}: cpu {} oopsed at {}: {oops}", e.cpu, self.kallsyms.format(e.pc)));
                 }
                 EventKind::BpfLoadFailed { prog, error } => {
                     return Some(format!("{file}: loading BPF program {prog} failed: {error}"));

@@ -9,7 +9,7 @@
 use crate::arch::{self, ArchKernel, PtRegs};
 use crate::bpf::runtime::{ProgId, TraceCall, TraceCallStep};
 use crate::errno::Errno;
-use crate::event::{EventKind, HitStep, KprobeOpFn, KprobeStatus, KprobeStep, CpuStopStep, SymAddr, SyncReason, Trap};
+use crate::event::{CpuStopStep, EventKind, HitStep, KprobeOpFn, KprobeStatus, KprobeStep, Oops, SymAddr, SyncReason, Trap};
 use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
 use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance, Kretprobes};
 use crate::machine::Machine;
@@ -36,8 +36,8 @@ pub enum TrapAction {
     Model,
     /// The kernel died on this CPU (`die()`); the task is killed.
     Oops {
-        /// The kernel's message.
-        message: String,
+        /// Why (its text is the kernel's message).
+        oops: Oops,
     },
 }
 
@@ -845,8 +845,8 @@ impl Kernel {
         match self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
             TrapAction::Resume => self.leave_model_if_idle(m, cpu),
             TrapAction::Model => {}
-            TrapAction::Oops { message } => {
-                m.emit(cpu, EventKind::Oops { message });
+            TrapAction::Oops { oops } => {
+                m.emit(cpu, EventKind::Oops { oops });
                 return StepOutcome::Oops;
             }
         }
@@ -901,7 +901,7 @@ impl Kernel {
         let step = match op.step {
             0 => {
                 if let Err(why) = self.arch.text_poke_bp_begin(m, &op.sites) {
-                    m.emit(cpu, EventKind::Oops { message: format!("text_poke_bp: {why}") });
+                    m.emit(cpu, EventKind::Oops { oops: Oops::TextPokeBp { why } });
                     self.leave_model_if_idle(m, cpu);
                     return;
                 }
@@ -1185,8 +1185,8 @@ impl Kernel {
     pub fn model_call(&mut self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa) -> TrapAction {
         let name = m.kallsyms().lookup(addr).map(|s| s.name.clone()).unwrap_or_default();
         let action = self.arch.model_call(&mut self.core, m, cpu, &name);
-        if let TrapAction::Oops { message } = &action {
-            m.emit(cpu, EventKind::Oops { message: message.clone() });
+        if let TrapAction::Oops { oops } = &action {
+            m.emit(cpu, EventKind::Oops { oops: oops.clone() });
         }
         action
     }
@@ -1252,7 +1252,7 @@ impl Kernel {
         m.emit(cpu, EventKind::Trap { trap: trap.clone() });
         let action = self.arch.handle_trap(&mut self.core, m, cpu, trap);
         match &action {
-            TrapAction::Oops { message } => m.emit(cpu, EventKind::Oops { message: message.clone() }),
+            TrapAction::Oops { oops } => m.emit(cpu, EventKind::Oops { oops: oops.clone() }),
             TrapAction::Model => {}
             TrapAction::Resume => {}
         }

@@ -10,6 +10,7 @@ use crate::CpuId;
 
 /// `enum multi_stop_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MultiStopState {
     /// `MULTI_STOP_NONE`.
     None,

@@ -10,7 +10,10 @@ use super::ptrace::DAIF_MASK;
 use super::simulate_insn::SimulateOptions;
 use crate::arch::PtRegs;
 use crate::errno::Errno;
-use crate::event::{EventKind, HitStep, KprobeStep, SyncReason};
+use crate::event::{EventKind, HitStep, KprobeStep, Oops, SyncReason};
+
+/// Where the arm64 kprobe `BUG()`s are.
+const KPROBES_C: &str = "arch/arm64/kernel/probes/kprobes.c";
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
     KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
@@ -125,11 +128,7 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
             // probepoint or a debugger breakpoint at this address": return to the original instruction.
             KernelProfile::V5_10 => TrapAction::Resume,
             // WARN_ON_ONCE(!p); return DBG_HOOK_ERROR.
-            KernelProfile::V6_12 => TrapAction::Oops {
-                message: format!(
-                    "WARNING: kprobe_breakpoint_handler: no kprobe at {addr}; Unexpected kernel BRK exception at EL1"
-                ),
-            },
+            KernelProfile::V6_12 => TrapAction::Oops { oops: Oops::NoKprobeAt { addr } },
         };
     };
     let _ = entry;
@@ -143,13 +142,12 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
                 setup_singlestep(k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
-                message: match k.profile {
-                    KernelProfile::V5_10 => "Unrecoverable kprobe detected. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
-                    KernelProfile::V6_12 => "Failed to recover from reentered kprobes. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
-                }
-                .to_string(),
+                oops: match k.profile {
+                    KernelProfile::V5_10 => Oops::UnrecoverableKprobe { file: KPROBES_C },
+                    KernelProfile::V6_12 => Oops::FailedToRecoverReenteredKprobes { file: KPROBES_C },
+                },
             },
-            _ => TrapAction::Oops { message: format!("WARNING: reenter_kprobe: invalid status {status:#x}") },
+            _ => TrapAction::Oops { oops: Oops::ReenterInvalidStatus { status } },
         };
     }
     k.set_current_kprobe(cpu, Some(addr));
@@ -214,7 +212,7 @@ pub fn setup_singlestep(
         };
         if let ProbeInsn::InsnGoodNoSlot(h) = handler {
             if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
-                return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
+                return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: format!("simulate_{class}") } };
             }
         }
         k.emit_hit(m, cpu, addr, HitStep::Simulate { handler: format!("simulate_{class}") });

@@ -13,7 +13,7 @@ use super::kprobes_core::{
 use super::ptrace::{X86_EFLAGS_IF, X86_EFLAGS_TF};
 use crate::arch::PtRegs;
 use crate::errno::Errno;
-use crate::event::{EventKind, HitStep, KprobeStep};
+use crate::event::{EventKind, HitStep, KprobeStep, Oops};
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 use crate::machine::Machine;
@@ -131,9 +131,7 @@ pub fn kprobe_int3_handler(
                     k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: None });
                     setup_singlestep(s, k, m, cpu, addr, &mut regs, true)
                 }
-                _ => TrapAction::Oops {
-                    message: "Unrecoverable kprobe detected. kernel BUG at arch/x86/kernel/kprobes/core.c".into(),
-                },
+                _ => TrapAction::Oops { oops: Oops::UnrecoverableKprobe { file: "arch/x86/kernel/kprobes/core.c" } },
             });
         }
         set_current_kprobe(s, k, cpu, addr, &regs);
@@ -188,7 +186,7 @@ pub fn setup_singlestep(
     let cfg = X86KprobesConfig::for_profile(k.profile);
     let id = first_probe(k, addr);
     let Some(x) = s.probes.get(&id).cloned() else {
-        return TrapAction::Oops { message: "kprobe without arch preparation (simulator bug)".into() };
+        return TrapAction::Oops { oops: Oops::NoArchPreparation };
     };
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let boost = !cfg.preemption
@@ -231,7 +229,7 @@ pub fn setup_singlestep(
         KernelProfile::V6_12 => {
             if let Some(op) = x.ainsn.emulate_op {
                 if op.emulate(&x.ainsn, regs.x86_64_mut(), m).is_err() {
-                    return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
+                    return TrapAction::Oops { oops: Oops::EmulatePageFault { func: op.kernel_function() } };
                 }
                 k.emit_hit(m, cpu, addr, HitStep::Emulate { func: op.kernel_function() });
                 return kprobe_post_process(s, k, m, cpu, regs);
@@ -303,7 +301,7 @@ pub fn kprobe_debug_handler(
             }
         }
         Ok(_) => {}
-        Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
+        Err(_) => return Some(TrapAction::Oops { oops: Oops::EmulatePageFault { func: "resume_execution" } }),
     }
     regs.x86_64_mut().flags |= flags.saved_flags;
     k.emit_hit(m, cpu, cur, HitStep::KprobeDebugHandler);

@@ -11,7 +11,7 @@ pub mod stacktrace;
 
 use super::{ArchKernel, PtRegs};
 use crate::errno::Errno;
-use crate::event::{SyncReason, Trap};
+use crate::event::{Oops, SyncReason, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -49,17 +49,15 @@ impl ArchKernel for X86Kernel {
         if let Some(action) = handled {
             return action;
         }
-        let message = match trap {
-            Trap::Int3 => "int3: 0000 [#1] SMP".to_string(),
-            Trap::Debug => "debug: 0000 [#1] SMP".to_string(),
-            Trap::Undefined => "invalid opcode: 0000 [#1] SMP".to_string(),
-            Trap::MemFault { addr: Some(a), what } => {
-                format!("BUG: unable to handle page fault for address: {a:016x} ({what})")
-            }
-            Trap::MemFault { addr: None, what } => format!("{what}: 0000 [#1] SMP"),
-            other => format!("unhandled exception: {other}"),
+        let oops = match trap {
+            Trap::Int3 => Oops::X86Trap { name: "int3" },
+            Trap::Debug => Oops::X86Trap { name: "debug" },
+            Trap::Undefined => Oops::X86Trap { name: "invalid opcode" },
+            Trap::MemFault { addr: Some(a), what } => Oops::PageFault { addr: *a, what: what.clone() },
+            Trap::MemFault { addr: None, what } => Oops::Fault { what: what.clone() },
+            other => Oops::UnhandledException { trap: other.clone() },
         };
-        TrapAction::Oops { message }
+        TrapAction::Oops { oops }
     }
 
     fn arch_prepare_kprobe(
@@ -145,7 +143,7 @@ impl ArchKernel for X86Kernel {
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
         match name {
             "trampoline_handler" | "arch_rethook_trampoline_callback" => kretprobes::trampoline_callback(k, m, cpu),
-            other => TrapAction::Oops { message: format!("no modelled function `{other}`") },
+            other => TrapAction::Oops { oops: Oops::NoModelledFunction { name: other.to_string() } },
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::kprobes_core::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
 use crate::arch::PtRegs;
-use crate::event::{CpuStopStep, EventKind, PokeEmulation, SymAddr};
+use crate::event::{CpuStopStep, EventKind, Oops, PokeEmulation, SymAddr};
 use crate::kernel::TrapAction;
 use crate::machine::Machine;
 use crate::{CpuId, KernelVa};
@@ -80,7 +80,7 @@ pub fn poke_int3_handler(desc: Option<&[TextPokeLoc]>, m: &mut dyn Machine, cpu:
             int3_emulate_jcc(r, cc & 0xf, next, tp.disp as i64 as u64);
             PokeEmulation::Jcc
         }
-        _ => return Some(TrapAction::Oops { message: "poke_int3_handler: kernel BUG".into() }),
+        _ => return Some(TrapAction::Oops { oops: Oops::PokeInt3Bug }),
     };
     m.emit(cpu, EventKind::Stopper { step: CpuStopStep::PokeInt3Handler { ip: KernelVa(ip), emulates } });
     m.set_pt_regs(cpu, &regs);
