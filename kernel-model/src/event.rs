@@ -1,6 +1,7 @@
 //! The event vocabulary: everything a run records. The log itself (sequence numbers, rendering, hashing) lives in
 //! `sim::event_log`; these are the typed details. Text and JSON are two views of the same values.
 
+use crate::bpf::BpfError;
 use crate::errno::Errno;
 use crate::stop_machine::MultiStopState;
 use crate::{CpuId, KernelVa};
@@ -224,7 +225,7 @@ pub enum EventKind {
         /// The program's name.
         prog: String,
         /// The error (it names the instruction index).
-        error: String,
+        error: BpfError,
     },
     /// `bpf(BPF_PROG_LOAD)` (or an object's load) was refused: nothing was attached. The message names the program
     /// and, for a rejected instruction, its index, as the verifier log would.
@@ -245,7 +246,8 @@ pub enum EventKind {
         map: String,
         /// `perf` or `ringbuf`.
         buffer: BpfBuffer,
-        /// The perf buffer's CPU (the running CPU for a ring buffer).
+        /// The perf buffer's CPU (the running CPU for a ring buffer). `buffer_cpu` in JSON: `cpu` is the event's.
+        #[serde(rename = "buffer_cpu")]
         cpu: u32,
         /// The record's size in bytes.
         size: u32,
@@ -375,9 +377,8 @@ impl fmt::Display for EventKind {
             EventKind::BpfMiss { progs } => {
                 write!(f, "bpf_prog_active already set: skipped {}", progs.join(", "))
             }
-            EventKind::BpfFault { prog, error } | EventKind::BpfLoadFailed { prog, error } => {
-                write!(f, "{prog}: {error}")
-            }
+            EventKind::BpfFault { prog, error } => write!(f, "{prog}: {error}"),
+            EventKind::BpfLoadFailed { prog, error } => write!(f, "{prog}: {error}"),
             EventKind::TracePrintk { line } => write!(f, "{}", line.escape_debug()),
             EventKind::BpfOutput { map, buffer, cpu, size } => {
                 write!(f, "{buffer} record of {size} bytes to {map} (cpu {cpu})")
@@ -389,7 +390,7 @@ impl fmt::Display for EventKind {
 // ---- typed details ---------------------------------------------------------------------------------------------
 
 /// Serialises a 64-bit value as a hex string (`"0xffffffc010096100"`): JSON numbers lose precision past 2^53.
-fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format!("{v:#x}"))
 }
 
@@ -427,8 +428,8 @@ pub enum Oops {
         addr: u64,
         /// What the CPU reported.
         what: String,
-        /// The pc.
-        #[serde(serialize_with = "hex")]
+        /// The pc. `fault_pc` in JSON: `pc` is the event's.
+        #[serde(serialize_with = "hex", rename = "fault_pc")]
         pc: u64,
     },
     /// x86 `do_int3` / `exc_debug` / `exc_invalid_op`: a trap in kernel mode no handler claimed.

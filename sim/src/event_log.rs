@@ -105,7 +105,8 @@ impl EventLog {
 mod tests {
     use super::*;
     use kernel_model::errno::Errno;
-    use kernel_model::event::{HitStep, KprobeStatus, KprobeStep};
+    use kernel_model::bpf::BpfError;
+    use kernel_model::event::{BpfBuffer, HitStep, KprobeStatus, KprobeStep};
 
     /// Addresses and 64-bit values are hex strings in JSON (as numbers, `jq` rounds them past 2^53); the typed
     /// fields of a step sit next to `kind`, tagged by `step`.
@@ -120,6 +121,10 @@ mod tests {
         log.push(VTime(8), CpuId(0), KernelVa(0), EventKind::Kprobe { probe: "kp".into(), step });
         let ret = EventKind::TaskReturn { pid: 7, func: "f".into(), ret: u64::MAX - 1, iteration: 0 };
         log.push(VTime(9), CpuId(0), pc, ret);
+        let out = EventKind::BpfOutput { map: "m".into(), buffer: BpfBuffer::Perf, cpu: 3, size: 8 };
+        log.push(VTime(10), CpuId(0), pc, out);
+        let error = BpfError::OutOfBounds { pc: 2, addr: 0x1000_1008, size: 8, write: false };
+        log.push(VTime(11), CpuId(0), pc, EventKind::BpfFault { prog: "p".into(), error });
         let json = log.to_json_lines();
         let lines: Vec<&str> = json.lines().collect();
         assert_eq!(
@@ -128,6 +133,9 @@ mod tests {
                 r#"{"seq":0,"vtime":7,"cpu":1,"pc":"0xffffffc010096100","kind":"kprobe_hit","probe":"kp","addr":"0xffffffc010096104","step":"setup_singlestep_xol","slot":"0xffffffc013e9b000","status":"KPROBE_HIT_SS"}"#,
                 r#"{"seq":1,"vtime":8,"cpu":0,"pc":"0x0","kind":"kprobe","probe":"kp","step":"register_kprobe_returned","errno":"EILSEQ","reason":"mid-insn"}"#,
                 r#"{"seq":2,"vtime":9,"cpu":0,"pc":"0xffffffc010096100","kind":"task_return","pid":7,"func":"f","ret":"0xfffffffffffffffe","iteration":0}"#,
+                // The event's own keys (`cpu`, `pc`) are never repeated by a kind's fields.
+                r#"{"seq":3,"vtime":10,"cpu":0,"pc":"0xffffffc010096100","kind":"bpf_output","map":"m","buffer":"perf","buffer_cpu":3,"size":8}"#,
+                r#"{"seq":4,"vtime":11,"cpu":0,"pc":"0xffffffc010096100","kind":"bpf_fault","prog":"p","error":{"type":"out_of_bounds","pc":2,"addr":"0x10001008","size":8,"write":false}}"#,
             ]
         );
     }
