@@ -283,3 +283,19 @@ fn every_scenario_renders() {
         let _ = timeline::render_terminal(&t, 80, false);
     }
 }
+
+/// The timeline reads typed events; it never re-derives meaning from an event's text (issue 10's criterion:
+/// `grep -n 'starts_with\|strip_prefix' src/timeline` finds nothing).
+#[test]
+fn the_timeline_parses_no_event_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/timeline");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("src/timeline exists").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for needle in ["starts_with(", "strip_prefix(", "strip_suffix("] {
+            assert!(!text.contains(needle), "{} uses {needle}: match on the typed event instead", path.display());
+        }
+    }
+}
