@@ -43,15 +43,15 @@ pub struct Report {
 }
 
 /// An oops the run showed.
-struct OopsSeen<'a> {
+struct OopsSeen {
     cpu: usize,
     pc: KernelVa,
-    message: &'a str,
+    message: String,
     /// The task it killed: `die()` ends `current`, and the log's next event is that task's exit.
     killed: Option<u32>,
 }
 
-impl OopsSeen<'_> {
+impl OopsSeen {
     /// Whether `[[expect_oops]]` `e` describes this oops (every key it gives matches).
     fn matches(&self, e: &crate::scenario::ExpectOops) -> bool {
         e.cpu.is_none_or(|c| c == self.cpu)
@@ -98,7 +98,7 @@ impl Report {
         names
     }
 
-    fn oopses(&self) -> Vec<OopsSeen<'_>> {
+    fn oopses(&self) -> Vec<OopsSeen> {
         let events = self.log.events();
         let killed_calls: Vec<(u32, usize)> =
             self.summary.calls.iter().filter(|c| c.ret.is_none()).map(|c| (c.pid, c.cpu.0)).collect();
@@ -106,14 +106,14 @@ impl Report {
             .iter()
             .enumerate()
             .filter_map(|(i, e)| {
-                let EventKind::Oops { message } = &e.kind else { return None };
+                let EventKind::Oops { oops } = &e.kind else { return None };
                 let killed = events.get(i + 1).and_then(|next| match next.kind {
                     EventKind::TaskExit { pid } if next.cpu == e.cpu && killed_calls.contains(&(pid, e.cpu.0)) => {
                         Some(pid)
                     }
                     _ => None,
                 });
-                Some(OopsSeen { cpu: e.cpu.0, pc: e.pc, message, killed })
+                Some(OopsSeen { cpu: e.cpu.0, pc: e.pc, message: oops.to_string(), killed })
             })
             .collect()
     }
@@ -222,7 +222,7 @@ impl Report {
         for e in &spec.expect_bpf {
             let found = self.log.events().iter().any(|ev| match &ev.kind {
                 EventKind::BpfFault { prog, error } => {
-                    *prog == e.prog && e.fault.as_ref().is_some_and(|f| error.contains(f.as_str()))
+                    *prog == e.prog && e.fault.as_ref().is_some_and(|f| error.to_string().contains(f.as_str()))
                 }
                 EventKind::BpfLoadFailed { prog, error } => {
                     *prog == e.prog && e.rejected.as_ref().is_some_and(|f| error.contains(f.as_str()))
@@ -282,7 +282,7 @@ impl Report {
                 EventKind::BpfLoadFailed { prog, error } if !self.bpf_expected(prog, error, false) => {
                     return Some(format!("{file}: loading BPF program {prog} failed: {error}"));
                 }
-                EventKind::BpfFault { prog, error } if !self.bpf_expected(prog, error, true) => {
+                EventKind::BpfFault { prog, error } if !self.bpf_expected(prog, &error.to_string(), true) => {
                     return Some(format!("{file}: BPF program {prog} faulted: {error}"));
                 }
                 _ => {}

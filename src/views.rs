@@ -23,7 +23,7 @@ pub fn render_function(machine: &EmulatedMachine, start: KernelVa, size: u64) ->
 
 
 use kernel_model::arch::PtRegs;
-use kernel_model::event::EventKind;
+use kernel_model::event::{EventKind, KprobeStatus};
 use kernel_model::kernel::Kernel;
 use kernel_model::CpuId;
 use sim::event_log::{Event, EventLog};
@@ -69,8 +69,8 @@ pub fn find_event<'a>(log: &'a EventLog, sel: &Selector) -> Option<&'a Event> {
         Selector::Hit(n, probe) => events
             .iter()
             .filter(|e| match &e.kind {
-                EventKind::KprobeHit { probe: p, what, .. } => {
-                    (what == "kprobe_breakpoint_handler" || what == "kprobe_int3_handler")
+                EventKind::KprobeHit { probe: p, step, .. } => {
+                    step.is_handler_entry()
                         && probe.as_ref().is_none_or(|want| p.split('+').any(|x| x == want))
                 }
                 _ => false,
@@ -290,7 +290,7 @@ fn render_dt(out: &mut String, machine: &mut EmulatedMachine, kernel: &Kernel, e
     let pc = &kernel.core.percpu[c];
     let _ = writeln!(out, "\ndt lk!kprobe_ctlblk (cpu{c})");
     let _ = writeln!(out, "    current_kprobe  : {}", pc.current_kprobe.map_or("(null)".into(), |a| tick(a.0)));
-    let _ = writeln!(out, "    kprobe_status   : {}", kernel_model::kprobes::status_name(pc.kcb.kprobe_status));
+    let _ = writeln!(out, "    kprobe_status   : {}", KprobeStatus::from_kcb(pc.kcb.kprobe_status));
     let _ = writeln!(out, "    saved_irqflag   : {:#x}", pc.kcb.saved_irqflag);
-    let _ = writeln!(out, "    prev_kprobe     : {{kp = {}, status = {}}}", pc.kcb.prev_kprobe.kp.map_or("(null)".into(), |a| tick(a.0)), kernel_model::kprobes::status_name(pc.kcb.prev_kprobe.status));
+    let _ = writeln!(out, "    prev_kprobe     : {{kp = {}, status = {}}}", pc.kcb.prev_kprobe.kp.map_or("(null)".into(), |a| tick(a.0)), KprobeStatus::from_kcb(pc.kcb.prev_kprobe.status));
 }

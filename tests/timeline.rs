@@ -1,6 +1,6 @@
 //! The multi-CPU timeline (issue 6): the model built from seed 000's log, and its three renderings.
 
-use kernel_model::event::EventKind;
+use kernel_model::event::{EventKind, HitStep};
 use probesim::runner::{self, Report};
 use probesim::timeline::{self, kind, Category, Timeline};
 use serde_json::Value;
@@ -268,12 +268,12 @@ fn every_scenario_renders() {
         assert_eq!(html.matches("<g class=\"lane\" data-cpu=\"").count(), cpus, "{}", path.display());
         // The counters count breakpoint hits as the log shows them (an aggregate probe's hit counts once here,
         // and once in each child's nhit).
-        let count = |f: &dyn Fn(&str) -> bool| {
-            r.log.events().iter().filter(|e| matches!(&e.kind, EventKind::KprobeHit { what, .. } if f(what))).count()
+        let count = |f: &dyn Fn(&HitStep) -> bool| {
+            r.log.events().iter().filter(|e| matches!(&e.kind, EventKind::KprobeHit { step, .. } if f(step))).count()
                 as u64
         };
-        let hits = count(&|w| w == "kprobe_breakpoint_handler" || w == "kprobe_int3_handler");
-        let misses = count(&|w| w.starts_with("reenter_kprobe"));
+        let hits = count(&HitStep::is_handler_entry);
+        let misses = count(&|s| matches!(s, HitStep::ReenterMissed { .. }));
         assert_eq!(t.totals(), (hits, misses), "{}", path.display());
         if r.kprobes.len() <= 1 {
             let nhit: u64 = r.kprobes.iter().map(|p| p.nhit).sum();
@@ -281,5 +281,21 @@ fn every_scenario_renders() {
             assert_eq!(t.totals(), (nhit, nmissed), "{}", path.display());
         }
         let _ = timeline::render_terminal(&t, 80, false);
+    }
+}
+
+/// The timeline reads typed events; it never re-derives meaning from an event's text (issue 10's criterion:
+/// `grep -n 'starts_with\|strip_prefix' src/timeline` finds nothing).
+#[test]
+fn the_timeline_parses_no_event_text() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/timeline");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("src/timeline exists").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert!(files.len() >= 3);
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for needle in ["starts_with(", "strip_prefix(", "strip_suffix("] {
+            assert!(!text.contains(needle), "{} uses {needle}: match on the typed event instead", path.display());
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::arch::{self, ArchKernel};
 use crate::ptrace::PtRegs;
 use crate::bpf::runtime::{ProgId, TraceCall, TraceCallStep};
 use crate::errno::Errno;
-use crate::event::{EventKind, Trap};
+use crate::event::{CpuStopStep, EventKind, HitStep, KprobeOpFn, KprobeStatus, KprobeStep, Oops, SymAddr, SyncReason, Trap};
 use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
 use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance, Kretprobes};
 use crate::machine::Machine;
@@ -48,8 +48,8 @@ pub enum TrapAction {
     Model,
     /// The kernel died on this CPU (`die()`); the task is killed.
     Oops {
-        /// The kernel's message.
-        message: String,
+        /// Why (its text is the kernel's message).
+        oops: Oops,
     },
 }
 
@@ -147,10 +147,14 @@ pub enum ProbeOpKind {
 
 impl ProbeOpKind {
     fn name(self) -> &'static str {
+        self.kernel_function().name()
+    }
+
+    fn kernel_function(self) -> KprobeOpFn {
         match self {
-            ProbeOpKind::Unregister => "unregister_kprobe",
-            ProbeOpKind::Disable => "disable_kprobe",
-            ProbeOpKind::Enable => "enable_kprobe",
+            ProbeOpKind::Unregister => KprobeOpFn::UnregisterKprobe,
+            ProbeOpKind::Disable => KprobeOpFn::DisableKprobe,
+            ProbeOpKind::Enable => KprobeOpFn::EnableKprobe,
         }
     }
 }
@@ -262,9 +266,9 @@ impl KernelCore {
     }
 
     /// Records a step of the hit path of the probe at `addr` on `cpu`, with the status it left.
-    pub fn emit_hit(&self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa, what: impl Into<String>) {
-        let status = crate::kprobes::status_name(self.percpu[cpu.0].kcb.kprobe_status).to_string();
-        m.emit(cpu, EventKind::KprobeHit { probe: self.probe_name(addr), addr, what: what.into(), status });
+    pub fn emit_hit(&self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa, step: HitStep) {
+        let status = KprobeStatus::from_kcb(self.percpu[cpu.0].kcb.kprobe_status);
+        m.emit(cpu, EventKind::KprobeHit { probe: self.probe_name(addr), addr, step, status });
     }
 
     /// Models `free_insn_slot()`.
@@ -309,7 +313,7 @@ impl KernelCore {
         if ri.fp != frame_pointer {
             m.emit(cpu, EventKind::Kprobe {
                 probe: self.kretprobes.probes[ri.rp].name.clone(),
-                what: format!("WARN: kretprobe instance fp {:#x} != frame pointer {frame_pointer:#x}", ri.fp),
+                step: KprobeStep::KretprobeFpMismatch { instance_fp: ri.fp, frame_pointer },
             });
         }
         regs.set_ip(ri.ret_addr);
@@ -319,7 +323,7 @@ impl KernelCore {
         let (name, actions) = (rp.name.clone(), rp.handler.clone().unwrap_or_default());
         m.emit(cpu, EventKind::Kprobe {
             probe: name,
-            what: format!("kretprobe_trampoline_handler: return to {:#x}, return value {:#x}", ri.ret_addr, regs.return_value()),
+            step: KprobeStep::KretprobeTrampolineHandler { ret_addr: ri.ret_addr, retval: regs.return_value() },
         });
         self.run_simple_actions(m, cpu, &name_of(self, ri.rp), regs, &actions);
         Some(ri.ret_addr)
@@ -465,7 +469,10 @@ impl Kernel {
             Ok(()) => {
                 self.batches.entry(batch.to_string()).or_default().push(name.to_string());
                 if !pending {
-                    m.emit(cpu, EventKind::Kprobe { probe: batch.into(), what: "register_kprobes returned 0".into() });
+                    m.emit(cpu, EventKind::Kprobe {
+                        probe: batch.into(),
+                        step: KprobeStep::RegisterKprobesReturned { errno: None, unregistering: 0 },
+                    });
                     self.core.register_results.push((batch.to_string(), Ok(())));
                 }
             }
@@ -474,7 +481,7 @@ impl Kernel {
                 let done = self.batches.remove(batch).unwrap_or_default();
                 m.emit(cpu, EventKind::Kprobe {
                     probe: batch.into(),
-                    what: format!("register_kprobes returned {e}; unregistering {} already registered", done.len()),
+                    step: KprobeStep::RegisterKprobesReturned { errno: Some(e), unregistering: done.len() },
                 });
                 self.core.register_results.push((batch.to_string(), Err(e)));
                 for n in done.into_iter().rev() {
@@ -503,7 +510,7 @@ impl Kernel {
         let ipi_pending = self.core.sync_core_ipi.as_ref().is_some_and(|p| p[cpu.0]);
         if ipi_pending && self.preemptible(m, cpu, idle) {
             // The IPI arrives: do_sync_core(); the interrupt's return is itself serialising.
-            m.context_synchronize(cpu, "sync_core (text_poke_sync IPI)");
+            m.context_synchronize(cpu, SyncReason::SyncCoreIpi);
             if let Some(p) = self.core.sync_core_ipi.as_mut() {
                 p[cpu.0] = false;
             }
@@ -565,13 +572,8 @@ impl Kernel {
                     let sp = m.stack_top(cpu).0 - 0x2000;
                     let size = m.kallsyms().lookup(func).map_or(4, |s| s.size.max(4));
                     if m.text_stale_on(cpu, func, size) {
-                        let name = m.kallsyms().format_short(func);
-                        m.emit(cpu, EventKind::Stopper {
-                            what: format!(
-                                "stop_machine_yield -> {name}: patched text this CPU has not resynchronised with \
-                                 (it may run the old or the new bytes; the model runs its stale copy)"
-                            ),
-                        });
+                        let func = SymAddr { addr: func, sym: m.kallsyms().format_short(func) };
+                        m.emit(cpu, EventKind::Stopper { step: CpuStopStep::StaleYield { func } });
                     }
                     m.call_function(cpu, func, &[STOP_MACHINE_YIELD_ARG], sp);
                     run.waiting_call = true;
@@ -614,9 +616,7 @@ impl Kernel {
         }
         let Some(Activity::Stopper(run)) = acts.pop() else { unreachable!("matched above") };
         m.set_pt_regs(cpu, &run.saved);
-        m.emit(cpu, EventKind::Stopper {
-            what: format!("migration/{cpu} killed by the oops: its stop_machine can never complete"),
-        });
+        m.emit(cpu, EventKind::Stopper { step: CpuStopStep::StopperKilled { stopper: cpu } });
         OopsVictim::Stopper
     }
 
@@ -627,7 +627,7 @@ impl Kernel {
             PatchJob::SyncCores => {
                 let mut pending = vec![true; m.nr_cpus()];
                 // on_each_cpu runs the function on the calling CPU directly.
-                m.context_synchronize(cpu, "sync_core (text_poke_sync)");
+                m.context_synchronize(cpu, SyncReason::SyncCore);
                 pending[cpu.0] = false;
                 self.core.sync_core_ipi = Some(pending);
             }
@@ -654,17 +654,17 @@ impl Kernel {
     fn leave_model_if_idle(&mut self, m: &mut dyn Machine, cpu: CpuId) {
         if self.core.percpu[cpu.0].activities.is_empty() {
             // Back to the interrupted task through the exception return: a context-synchronisation event.
-            m.context_synchronize(cpu, "eret");
+            m.context_synchronize(cpu, SyncReason::Eret);
         }
     }
 
     fn step_register(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: RegisterOp) {
         let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &RegisterOp, res: Result<(), KprobeError>| {
-            let what = match &res {
-                Ok(()) => "register_kprobe returned 0".to_string(),
-                Err(e) => format!("register_kprobe returned {e}"),
+            let step = match &res {
+                Ok(()) => KprobeStep::RegisterKprobeReturned { errno: None, reason: None },
+                Err(e) => KprobeStep::RegisterKprobeReturned { errno: Some(e.errno), reason: Some(e.why.clone()) },
             };
-            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what });
+            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), step });
             let res = res.map_err(|e| e.errno);
             k.core.register_results.push((op.spec.name.clone(), res));
             if let (Err(_), Some(id)) = (res, op.id) {
@@ -698,7 +698,7 @@ impl Kernel {
                     op.phase = RegPhase::Insert;
                     self.core.percpu[cpu.0].activities.push(Activity::Register(op));
                 } else {
-                    m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what: "armed".into() });
+                    m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), step: KprobeStep::Armed });
                     finish(self, m, &op, Ok(()));
                 }
             }
@@ -762,7 +762,7 @@ impl Kernel {
             p.opcode = opcode;
             p.ainsn = ainsn;
             k.add_to_aggregate(addr, id);
-            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), what: format!("joins the probe at {addr} (aggr_kprobe)") });
+            m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), step: KprobeStep::JoinsAggr { addr } });
             return Ok(false);
         }
         match self.arch.arch_prepare_kprobe(&mut self.core, m, cpu, id, op.frame) {
@@ -804,7 +804,7 @@ impl Kernel {
                             // so the programs do not run at all (fixed in v5.11).
                             m.emit(cpu, EventKind::Kprobe {
                                 probe: p.spec.name.clone(),
-                                what: "trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run".into(),
+                                step: KprobeStep::TraceCallBpfInNmi,
                             });
                             h.child += 1;
                             continue;
@@ -835,7 +835,7 @@ impl Kernel {
                 match a {
                     HandlerAction::Call { name, func, args } => {
                         m.call_function(cpu, *func, args, h.call_stack());
-                        m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), what: format!("handler calls {name}") });
+                        m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), step: KprobeStep::HandlerCalls { func: name.clone() } });
                         h.waiting_call = true;
                         self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
                         return StepOutcome::Continue;
@@ -878,8 +878,8 @@ impl Kernel {
         match self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
             TrapAction::Resume => self.leave_model_if_idle(m, cpu),
             TrapAction::Model => {}
-            TrapAction::Oops { message } => {
-                m.emit(cpu, EventKind::Oops { message });
+            TrapAction::Oops { oops } => {
+                m.emit(cpu, EventKind::Oops { oops });
                 return StepOutcome::Oops;
             }
         }
@@ -931,10 +931,10 @@ impl Kernel {
             self.core.percpu[cpu.0].activities.push(Activity::TextPokeBp(op));
             return;
         }
-        let what = match op.step {
+        let step = match op.step {
             0 => {
                 if let Err(why) = self.arch.text_poke_bp_begin(m, &op.sites) {
-                    m.emit(cpu, EventKind::Oops { message: format!("text_poke_bp: {why}") });
+                    m.emit(cpu, EventKind::Oops { oops: Oops::TextPokeBp { why } });
                     self.leave_model_if_idle(m, cpu);
                     return;
                 }
@@ -942,7 +942,7 @@ impl Kernel {
                 for (addr, _) in &op.sites {
                     let _ = m.poke_text(cpu, *addr, &[0xcc]);
                 }
-                "step 1: int3 at every site"
+                1
             }
             1 => {
                 // Second step: update all but the first byte of the patched range.
@@ -951,7 +951,7 @@ impl Kernel {
                         let _ = m.poke_text(cpu, addr.add(1), &text[1..]);
                     }
                 }
-                "step 2: all but the first byte"
+                2
             }
             2 => {
                 // Third step: replace the first byte (int3) by the first byte of the new instruction.
@@ -960,16 +960,16 @@ impl Kernel {
                         let _ = m.poke_text(cpu, *addr, &text[..1]);
                     }
                 }
-                "step 3: the first byte"
+                3
             }
             _ => {
                 self.arch.text_poke_bp_end();
-                m.emit(cpu, EventKind::Stopper { what: "text_poke_bp_batch: done, bp_desc released".into() });
+                m.emit(cpu, EventKind::Stopper { step: CpuStopStep::TextPokeBpDone });
                 self.leave_model_if_idle(m, cpu);
                 return;
             }
         };
-        m.emit(cpu, EventKind::Stopper { what: format!("text_poke_bp_batch {what}; text_poke_sync()") });
+        m.emit(cpu, EventKind::Stopper { step: CpuStopStep::TextPokeBpStep { phase: step } });
         self.start_job(m, cpu, PatchJob::SyncCores);
         op.waiting = true;
         self.core.percpu[cpu.0].activities.push(Activity::TextPokeBp(op));
@@ -988,11 +988,8 @@ impl Kernel {
 
     fn step_probe_op(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: ProbeOp) {
         let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &ProbeOp, res: Result<(), Errno>| {
-            let what = match res {
-                Ok(()) => format!("{} returned 0", op.kind.name()),
-                Err(e) => format!("{} returned {e}", op.kind.name()),
-            };
-            m.emit(cpu, EventKind::Kprobe { probe: op.name.clone(), what });
+            let step = KprobeStep::ProbeOpReturned { op: op.kind.kernel_function(), errno: res.err() };
+            m.emit(cpu, EventKind::Kprobe { probe: op.name.clone(), step });
             k.leave_model_if_idle(m, cpu);
         };
         let found = self.core.kprobes.probes.iter().find(|p| p.registered && p.spec.name == op.name).map(|p| (p.id, p.addr));
@@ -1092,12 +1089,12 @@ impl Kernel {
         let name = r.name.clone();
         if r.in_use >= r.maxactive {
             r.nmissed += 1;
-            m.emit(cpu, EventKind::Kprobe { probe: name, what: "pre_handler_kretprobe: no free instance (nmissed++)".into() });
+            m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::KretprobeNoFreeInstance });
             return;
         }
         let entry = r.entry_handler.clone().unwrap_or_default();
         if self.core.run_simple_actions(m, cpu, &name, regs, &entry) != 0 {
-            m.emit(cpu, EventKind::Kprobe { probe: name, what: "entry_handler returned non-zero: instance recycled".into() });
+            m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::KretprobeEntryHandlerRejected });
             return;
         }
         let Some(trampoline) = self.core.kretprobes.trampoline else { return };
@@ -1107,7 +1104,7 @@ impl Kernel {
         self.core.kretprobes.instances.entry(pid).or_default().push(KretprobeInstance { rp, ret_addr, fp });
         m.emit(cpu, EventKind::Kprobe {
             probe: name,
-            what: format!("arch_prepare_kretprobe: ret_addr {ret_addr:#x} -> {trampoline}"),
+            step: KprobeStep::ArchPrepareKretprobe { ret_addr, trampoline },
         });
     }
 
@@ -1160,7 +1157,7 @@ impl Kernel {
                 }
                 other => m.emit(cpu, EventKind::Kprobe {
                     probe: name,
-                    what: format!("BPF program attach point {other:?} is not attached by the model yet"),
+                    step: KprobeStep::BpfAttachUnsupported { attach: format!("{other:?}") },
                 }),
             }
         }
@@ -1189,7 +1186,10 @@ impl Kernel {
             }
         });
         if let Err(e) = on_entry {
-            m.emit(cpu, EventKind::Kprobe { probe: spec.name.clone(), what: format!("register_kretprobe returned {e}") });
+            m.emit(cpu, EventKind::Kprobe {
+                probe: spec.name.clone(),
+                step: KprobeStep::RegisterKretprobeReturned { errno: e.errno, reason: e.why.clone() },
+            });
             self.core.register_results.push((spec.name.clone(), Err(e.errno)));
             return;
         }
@@ -1218,8 +1218,8 @@ impl Kernel {
     pub fn model_call(&mut self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa) -> TrapAction {
         let name = m.kallsyms().lookup(addr).map(|s| s.name.clone()).unwrap_or_default();
         let action = self.arch.model_call(&mut self.core, m, cpu, &name);
-        if let TrapAction::Oops { message } = &action {
-            m.emit(cpu, EventKind::Oops { message: message.clone() });
+        if let TrapAction::Oops { oops } = &action {
+            m.emit(cpu, EventKind::Oops { oops: oops.clone() });
         }
         action
     }
@@ -1241,15 +1241,15 @@ impl Kernel {
             HandlerKind::Pre => {
                 // The pre-handler changed the pc: reset_current_kprobe, no step, no post-handler.
                 self.core.set_current_kprobe(cpu, None);
-                self.core.emit_hit(m, cpu, addr, format!("pre_handler returned {ret}: no single-step"));
+                self.core.emit_hit(m, cpu, addr, HitStep::PreHandlerSkipSinglestep { ret });
                 m.set_pt_regs(cpu, &regs);
                 TrapAction::Resume
             }
             HandlerKind::Post => {
                 self.core.set_current_kprobe(cpu, None);
-                self.core.emit_hit(m, cpu, addr, "post_handler done");
+                self.core.emit_hit(m, cpu, addr, HitStep::PostHandlerDone);
                 m.set_pt_regs(cpu, &regs);
-                m.context_synchronize(cpu, "exception return");
+                m.context_synchronize(cpu, SyncReason::ExceptionReturn);
                 TrapAction::Resume
             }
         }
@@ -1258,17 +1258,17 @@ impl Kernel {
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
-        let (addr, what) = match self.core.percpu[cpu.0].activities.last_mut() {
+        let (addr, step) = match self.core.percpu[cpu.0].activities.last_mut() {
             Some(Activity::Handler(h)) if h.waiting_call => {
                 h.waiting_call = false;
                 let ret = m.pt_regs(cpu).return_value();
                 h.call_ret = ret;
-                let what = match h.bpf.as_ref().and_then(|c| c.guest_call()) {
+                let step = match h.bpf.as_ref().and_then(|c| c.guest_call()) {
                     // A BPF helper's callee: the helper completes when the handler resumes.
-                    Some(g) => format!("{} returned {ret:#x} ({}) to {}", g.func_name, ret as i64, g.helper),
-                    None => format!("handler's call returned {ret:#x} ({ret})"),
+                    Some(g) => KprobeStep::HelperCallReturned { func: g.func_name, helper: g.helper, ret },
+                    None => KprobeStep::HandlerCallReturned { ret },
                 };
-                (h.addr, what)
+                (h.addr, step)
             }
             Some(Activity::Stopper(s)) if s.waiting_call => {
                 s.waiting_call = false;
@@ -1276,7 +1276,7 @@ impl Kernel {
             }
             _ => return false,
         };
-        m.emit(cpu, EventKind::Kprobe { probe: self.core.probe_name(addr), what });
+        m.emit(cpu, EventKind::Kprobe { probe: self.core.probe_name(addr), step });
         true
     }
 
@@ -1285,7 +1285,7 @@ impl Kernel {
         m.emit(cpu, EventKind::Trap { trap: trap.clone() });
         let action = self.arch.handle_trap(&mut self.core, m, cpu, trap);
         match &action {
-            TrapAction::Oops { message } => m.emit(cpu, EventKind::Oops { message: message.clone() }),
+            TrapAction::Oops { oops } => m.emit(cpu, EventKind::Oops { oops: oops.clone() }),
             TrapAction::Model => {}
             TrapAction::Resume => {}
         }
@@ -1335,8 +1335,9 @@ impl KernelCore {
         let mut next = pending.into_iter();
         let mut fixup = |a: u64| if Some(a) == trampoline { next.next().unwrap_or(a) } else { a };
         let trace = (self.unwind)(m, (top - 0x4000, top), regs, 16, &mut fixup);
-        let shown: Vec<String> = trace.iter().map(|a| m.kallsyms().format_short(KernelVa(*a))).collect();
-        m.emit(cpu, EventKind::Kprobe { probe: probe.into(), what: format!("stack_trace_save_regs: [{}]", shown.join(", ")) });
+        let trace_syms =
+            trace.iter().map(|a| SymAddr { addr: KernelVa(*a), sym: m.kallsyms().format_short(KernelVa(*a)) }).collect();
+        m.emit(cpu, EventKind::Kprobe { probe: probe.into(), step: KprobeStep::StackTraceSaved { trace: trace_syms } });
         self.stack_traces.push((probe.into(), trace.clone()));
         trace
     }
@@ -1373,7 +1374,7 @@ impl KernelCore {
                 HandlerAction::Call { name, .. } => {
                     m.emit(cpu, EventKind::Kprobe {
                         probe: probe.into(),
-                        what: format!("kretprobe handlers cannot call kernel functions in this model (skipped {name})"),
+                        step: KprobeStep::KretprobeCallSkipped { func: name.clone() },
                     });
                 }
             }

@@ -32,18 +32,7 @@ pub const KPROBE_REENTER: u32 = 0x0000_0004;
 /// `KPROBE_HIT_SSDONE`: the step is done; the post-handler is running.
 pub const KPROBE_HIT_SSDONE: u32 = 0x0000_0008;
 
-/// The name of a `kprobe_status` value.
-#[must_use]
-pub fn status_name(status: u32) -> &'static str {
-    match status {
-        0 => "0",
-        KPROBE_HIT_ACTIVE => "KPROBE_HIT_ACTIVE",
-        KPROBE_HIT_SS => "KPROBE_HIT_SS",
-        KPROBE_REENTER => "KPROBE_REENTER",
-        KPROBE_HIT_SSDONE => "KPROBE_HIT_SSDONE",
-        _ => "?",
-    }
-}
+// Names of these values: `event::KprobeStatus`.
 
 /// Why a kprobe operation failed: the kernel's errno and, in words, which check said no.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

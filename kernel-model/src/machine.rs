@@ -6,7 +6,7 @@
 //! records events; it never runs guest code itself (the scheduler does).
 
 use crate::ptrace::PtRegs;
-use crate::event::EventKind;
+use crate::event::{EventKind, SyncReason};
 use crate::kallsyms::Kallsyms;
 use crate::{CpuId, Isa, KernelVa, VTime};
 
@@ -82,7 +82,7 @@ pub trait Machine: GuestMemory {
     fn flush_icache_range(&mut self, cpu: CpuId, va: KernelVa, len: u64);
     /// A context-synchronisation event on `cpu` (arm64 `isb`, exception entry or return; x86 `sync_core`): from
     /// now on it fetches the current bytes of every invalidated range. `why` names the kernel operation.
-    fn context_synchronize(&mut self, cpu: CpuId, why: &'static str);
+    fn context_synchronize(&mut self, cpu: CpuId, why: SyncReason);
     /// Whether `cpu` has not yet resynchronised with text written in `[va, va+len)`: it may still execute the old
     /// bytes there.
     fn text_stale_on(&self, cpu: CpuId, va: KernelVa, len: u64) -> bool;

@@ -4,12 +4,13 @@
 //! CPUs reach each state at different virtual times and the callback runs interleaved with other CPUs.
 
 use crate::errno::Errno;
-use crate::event::EventKind;
+use crate::event::{CpuStopStep, EventKind};
 use crate::machine::Machine;
 use crate::CpuId;
 
 /// `enum multi_stop_state`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MultiStopState {
     /// `MULTI_STOP_NONE`.
     None,
@@ -128,7 +129,7 @@ impl StopMachine {
         if self.thread_ack == 0 {
             self.state = self.state.next();
             self.thread_ack = self.num_threads;
-            m.emit(cpu, EventKind::StopMachineState { state: self.state.name().into() });
+            m.emit(cpu, EventKind::StopMachineState { state: self.state });
         }
     }
 
@@ -138,7 +139,7 @@ impl StopMachine {
             StopperPhase::Queued => {
                 // cpu_stopper_thread picks the work and calls multi_cpu_stop: curstate = MULTI_STOP_NONE.
                 self.stoppers[cpu.0] = StopperPhase::Looping { curstate: MultiStopState::None, in_fn: false };
-                m.emit(cpu, EventKind::Stopper { what: format!("migration/{cpu}: cpu_stopper_thread -> multi_cpu_stop") });
+                m.emit(cpu, EventKind::Stopper { step: CpuStopStep::CpuStopperThread { stopper: cpu } });
                 StopperStep::Running
             }
             StopperPhase::Looping { curstate, in_fn: true } => {
@@ -160,11 +161,11 @@ impl StopMachine {
                 match newstate {
                     MultiStopState::DisableIrq => {
                         // local_irq_disable(); hard_irq_disable();
-                        m.emit(cpu, EventKind::Stopper { what: "local_irq_disable".into() });
+                        m.emit(cpu, EventKind::Stopper { step: CpuStopStep::LocalIrqDisable });
                     }
                     MultiStopState::Run => {
                         self.stoppers[cpu.0] = StopperPhase::Looping { curstate: newstate, in_fn: true };
-                        m.emit(cpu, EventKind::Stopper { what: format!("{} (is_active)", self.func.name()) });
+                        m.emit(cpu, EventKind::Stopper { step: CpuStopStep::RunFn { func: self.func.name() } });
                         return StopperStep::Running;
                     }
                     _ => {}
@@ -174,7 +175,7 @@ impl StopMachine {
                     // local_irq_restore; return err; cpu_stop_signal_done.
                     self.stoppers[cpu.0] = StopperPhase::Done;
                     self.nr_todo -= 1;
-                    m.emit(cpu, EventKind::Stopper { what: "multi_cpu_stop returns; cpu_stop_signal_done".into() });
+                    m.emit(cpu, EventKind::Stopper { step: CpuStopStep::MultiCpuStopReturns });
                     return StopperStep::Exited;
                 }
                 self.stoppers[cpu.0] = StopperPhase::Looping { curstate: newstate, in_fn: false };

@@ -4,9 +4,16 @@ use serde::Serialize;
 use std::fmt;
 
 /// A kernel virtual address, as the kernel (and the user) sees it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(transparent)]
+///
+/// Serialised as a hex string (`"0xffffffc010096100"`): as a JSON number `jq` would round it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct KernelVa(pub u64);
+
+impl Serialize for KernelVa {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:#x}", self.0))
+    }
+}
 
 impl KernelVa {
     /// The address `n` bytes further on (wrapping, as pointer arithmetic in the kernel).

@@ -9,7 +9,7 @@ use kernel_model::bpf::maps::{errno, MapDef, MapType, BPF_ANY};
 use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId, TraceCallStep};
 use kernel_model::bpf::BpfError;
-use kernel_model::event::EventKind;
+use kernel_model::event::{BpfBuffer, EventKind, SyncReason};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
 use kernel_model::profile::KernelProfile;
@@ -99,7 +99,7 @@ impl Machine for TestMachine {
         Err(MemFault { va, kind: MemFaultKind::WriteProtected })
     }
     fn flush_icache_range(&mut self, _cpu: CpuId, _va: KernelVa, _len: u64) {}
-    fn context_synchronize(&mut self, _cpu: CpuId, _why: &'static str) {}
+    fn context_synchronize(&mut self, _cpu: CpuId, _why: SyncReason) {}
     fn pt_regs(&mut self, _cpu: CpuId) -> PtRegs {
         PtRegs::new(self.isa)
     }
@@ -351,7 +351,7 @@ fn execsnoop_reads_strings_and_emits_a_perf_record() {
     // space too, which the web page does not show.
     assert_eq!(print::execsnoop_event(&recs[0].data).unwrap(), "sh               276871   0 /bin/sh -c which ps ");
     let outputs = m.kinds("bpf_output");
-    assert_eq!(outputs, [&EventKind::BpfOutput { map: "events".into(), buffer: "perf".into(), cpu: 1, size: 52 }]);
+    assert_eq!(outputs, [&EventKind::BpfOutput { map: "events".into(), buffer: BpfBuffer::Perf, cpu: 1, size: 52 }]);
 }
 
 #[test]
@@ -1071,7 +1071,7 @@ fn unknown_helper_is_refused_at_load_and_at_run() {
     assert_eq!((out.ret, out.errors.len()), (0, 1));
     assert_eq!(
         m.kinds("bpf_fault"),
-        [&EventKind::BpfFault { prog: "callx".into(), error: "unknown helper 77 called at instruction 1".into() }]
+        [&EventKind::BpfFault { prog: "callx".into(), error: BpfError::UnknownHelper { pc: 1, id: 77 } }]
     );
 }
 

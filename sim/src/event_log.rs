@@ -100,3 +100,43 @@ impl EventLog {
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel_model::errno::Errno;
+    use kernel_model::bpf::BpfError;
+    use kernel_model::event::{BpfBuffer, HitStep, KprobeStatus, KprobeStep};
+
+    /// Addresses and 64-bit values are hex strings in JSON (as numbers, `jq` rounds them past 2^53); the typed
+    /// fields of a step sit next to `kind`, tagged by `step`.
+    #[test]
+    fn json_has_typed_fields_and_hex_addresses() {
+        let mut log = EventLog::default();
+        let (pc, addr) = (KernelVa(0xffff_ffc0_1009_6100), KernelVa(0xffff_ffc0_1009_6104));
+        let hit = HitStep::SetupSinglestepXol { slot: KernelVa(0xffff_ffc0_13e9_b000) };
+        let kind = EventKind::KprobeHit { probe: "kp".into(), addr, step: hit, status: KprobeStatus::HitSs };
+        log.push(VTime(7), CpuId(1), pc, kind);
+        let step = KprobeStep::RegisterKprobeReturned { errno: Some(Errno::EILSEQ), reason: Some("mid-insn".into()) };
+        log.push(VTime(8), CpuId(0), KernelVa(0), EventKind::Kprobe { probe: "kp".into(), step });
+        let ret = EventKind::TaskReturn { pid: 7, func: "f".into(), ret: u64::MAX - 1, iteration: 0 };
+        log.push(VTime(9), CpuId(0), pc, ret);
+        let out = EventKind::BpfOutput { map: "m".into(), buffer: BpfBuffer::Perf, cpu: 3, size: 8 };
+        log.push(VTime(10), CpuId(0), pc, out);
+        let error = BpfError::OutOfBounds { pc: 2, addr: 0x1000_1008, size: 8, write: false };
+        log.push(VTime(11), CpuId(0), pc, EventKind::BpfFault { prog: "p".into(), error });
+        let json = log.to_json_lines();
+        let lines: Vec<&str> = json.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"seq":0,"vtime":7,"cpu":1,"pc":"0xffffffc010096100","kind":"kprobe_hit","probe":"kp","addr":"0xffffffc010096104","step":"setup_singlestep_xol","slot":"0xffffffc013e9b000","status":"KPROBE_HIT_SS"}"#,
+                r#"{"seq":1,"vtime":8,"cpu":0,"pc":"0x0","kind":"kprobe","probe":"kp","step":"register_kprobe_returned","errno":"EILSEQ","reason":"mid-insn"}"#,
+                r#"{"seq":2,"vtime":9,"cpu":0,"pc":"0xffffffc010096100","kind":"task_return","pid":7,"func":"f","ret":"0xfffffffffffffffe","iteration":0}"#,
+                // The event's own keys (`cpu`, `pc`) are never repeated by a kind's fields.
+                r#"{"seq":3,"vtime":10,"cpu":0,"pc":"0xffffffc010096100","kind":"bpf_output","map":"m","buffer":"perf","buffer_cpu":3,"size":8}"#,
+                r#"{"seq":4,"vtime":11,"cpu":0,"pc":"0xffffffc010096100","kind":"bpf_fault","prog":"p","error":{"type":"out_of_bounds","pc":2,"addr":"0x10001008","size":8,"write":false}}"#,
+            ]
+        );
+    }
+}

@@ -20,7 +20,7 @@ use crate::elf::{self, ElfError, Placement};
 use crate::event_log::EventLog;
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
 use kernel_model::ptrace::PtRegs;
-use kernel_model::event::{EventKind, Hex};
+use kernel_model::event::{EventKind, Hex, SyncReason};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
 use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
 use kernel_model::{CpuId, Isa, KernelVa, VTime};
@@ -327,13 +327,13 @@ impl Machine for EmulatedMachine {
         self.emit(cpu, EventKind::CacheMaintenance { addr: va, len });
     }
 
-    fn context_synchronize(&mut self, cpu: CpuId, why: &'static str) {
+    fn context_synchronize(&mut self, cpu: CpuId, why: SyncReason) {
         if !self.icache[cpu.0].iter().any(|r| r.state == Pending::Invalidated) {
             return;
         }
         if self.skip_syncs[cpu.0] > 0 {
             self.skip_syncs[cpu.0] -= 1;
-            self.emit(cpu, EventKind::SyncSkipped { why: why.into() });
+            self.emit(cpu, EventKind::SyncSkipped { why });
             return;
         }
         let (ready, still): (Vec<_>, Vec<_>) =
@@ -341,7 +341,7 @@ impl Machine for EmulatedMachine {
         self.icache[cpu.0] = still;
         for r in ready {
             self.cpus[cpu.0].invalidate_translations(r.va, r.len);
-            self.emit(cpu, EventKind::IcacheSync { addr: KernelVa(r.va), len: r.len, why: why.into() });
+            self.emit(cpu, EventKind::IcacheSync { addr: KernelVa(r.va), len: r.len, why });
         }
     }
 

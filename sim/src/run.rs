@@ -4,7 +4,7 @@
 use crate::machine::EmulatedMachine;
 use crate::scheduler::{Policy, Scheduler};
 use crate::Outcome;
-use kernel_model::event::EventKind;
+use kernel_model::event::{EventKind, Oops, SyncReason};
 use kernel_model::kernel::{Kernel, OopsVictim, StepOutcome, TrapAction};
 use kernel_model::kprobes::KprobeSpec;
 use kernel_model::machine::Machine;
@@ -411,11 +411,11 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
     match op {
         ActionOp::PokeText { addr, bytes } => {
             if let Err(fault) = machine.poke_text(cpu, *addr, bytes) {
-                machine.emit(cpu, EventKind::Oops { message: format!("text poke failed: {fault}") });
+                machine.emit(cpu, EventKind::Oops { oops: Oops::TextPokeFailed { fault: fault.to_string() } });
             }
         }
         ActionOp::FlushIcacheRange { addr, len } => machine.flush_icache_range(cpu, *addr, *len),
-        ActionOp::Isb => machine.context_synchronize(cpu, "isb"),
+        ActionOp::Isb => machine.context_synchronize(cpu, SyncReason::Isb),
         ActionOp::SkipSyncs(n) => machine.skip_next_syncs(cpu, *n),
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
         ActionOp::RegisterKprobes(batch, specs) => kernel.request_register_kprobes(machine, cpu, batch, specs.clone()),

@@ -14,7 +14,8 @@ pub use html::render_html;
 pub use perfetto::render_perfetto;
 pub use terminal::render_terminal;
 
-use kernel_model::event::{EventKind, Trap};
+use kernel_model::event::{CpuStopStep, EventKind, HitStep, KprobeStep, PatchCbRole, SyncReason, Trap};
+use kernel_model::stop_machine::MultiStopState;
 use kernel_model::kallsyms::Kallsyms;
 use kernel_model::KernelVa;
 use sim::event_log::{Event, EventLog};
@@ -376,9 +377,9 @@ struct CpuState {
     register: BTreeMap<String, Open>,
     stopper: Option<Open>,
     state: Option<Open>,
-    pending_state: Option<String>,
+    pending_state: Option<MultiStopState>,
     /// The callback span, its role (`master`/`waiter`) once known, and whether the master wrote.
-    callback: Option<(Open, Option<String>, bool)>,
+    callback: Option<(Open, Option<PatchCbRole>, bool)>,
     kprobe: Vec<Open>,
     calls: Vec<Open>,
 }
@@ -482,9 +483,9 @@ impl<'a> Builder<'a> {
         found
     }
 
-    fn set_state(&mut self, cpu: usize, ev: &EventRef, inferred: Option<&str>) {
-        let next = self.cpu[cpu].pending_state.take().or_else(|| inferred.map(str::to_string));
-        let Some(next) = next else { return };
+    fn set_state(&mut self, cpu: usize, ev: &EventRef, inferred: Option<MultiStopState>) {
+        let next = self.cpu[cpu].pending_state.take().or(inferred);
+        let Some(next) = next.map(|s| s.name().to_string()) else { return };
         if let Some(old) = self.cpu[cpu].state.take() {
             self.finish(cpu, old, Some(ev), ev.vtime, None);
         }
@@ -575,8 +576,8 @@ impl<'a> Builder<'a> {
             EventKind::IcacheSync { why, .. } => {
                 self.instant(cpu, kind::ICACHE_SYNC, format!("icache_sync ({why})"), &ev);
                 let waiting =
-                    self.cpu[cpu].callback.as_ref().is_some_and(|(_, role, _)| role.as_deref() != Some("master"));
-                if why == "isb" && waiting {
+                    self.cpu[cpu].callback.as_ref().is_some_and(|(_, role, _)| *role != Some(PatchCbRole::Master));
+                if *why == SyncReason::Isb && waiting {
                     self.end_callback(cpu, &ev, None);
                 }
             }
@@ -591,28 +592,28 @@ impl<'a> Builder<'a> {
                 self.markers.push(Marker {
                     vtime: ev.vtime,
                     kind: "stop_state",
-                    label: state.clone(),
+                    label: state.name().to_string(),
                     event: ev.clone(),
                 });
                 for c in 0..self.cpu.len() {
                     let st = &mut self.cpu[c];
-                    if st.stopper.is_some() && st.state.as_ref().is_none_or(|s| s.label != *state) {
-                        st.pending_state = Some(state.clone());
+                    if st.stopper.is_some() && st.state.as_ref().is_none_or(|s| s.label != state.name()) {
+                        st.pending_state = Some(*state);
                     }
                 }
             }
-            EventKind::Stopper { what } => self.stopper(cpu, what, &ev),
+            EventKind::Stopper { step } => self.stopper(cpu, step, &ev),
             EventKind::PatchCb { role, .. } => {
                 self.instant(cpu, "patch_cb", format!("patch_cb: {role}"), &ev);
-                let is_master = self.cpu[cpu].callback.as_ref().map(|(_, r, _)| r.as_deref() == Some("master"));
-                match (role.as_str(), is_master) {
-                    ("master" | "waiter", Some(_)) => {
+                let is_master = self.cpu[cpu].callback.as_ref().map(|(_, r, _)| *r == Some(PatchCbRole::Master));
+                match (role, is_master) {
+                    (PatchCbRole::Master | PatchCbRole::Waiter, Some(_)) => {
                         if let Some((_, r, _)) = self.cpu[cpu].callback.as_mut() {
-                            *r = Some(role.clone());
+                            *r = Some(*role);
                         }
                     }
-                    // The master releases the waiters; a waiter's own isb ends its wait.
-                    ("release", Some(true)) | ("isb", Some(false)) => self.end_callback(cpu, &ev, None),
+                    // The master releases the waiters (a waiter's wait ends at its isb: see IcacheSync).
+                    (PatchCbRole::Release, Some(true)) => self.end_callback(cpu, &ev, None),
                     _ => {}
                 }
             }
@@ -630,8 +631,8 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
-            EventKind::Kprobe { probe, what } => self.kprobe(cpu, probe, what, &ev),
-            EventKind::KprobeHit { probe, what, .. } => self.kprobe_hit(cpu, probe, what, &ev),
+            EventKind::Kprobe { probe, step } => self.kprobe(cpu, probe, step, &ev),
+            EventKind::KprobeHit { probe, step, .. } => self.kprobe_hit(cpu, probe, step, &ev),
             EventKind::BudgetExhausted { .. } => {
                 self.markers.push(Marker {
                     vtime: ev.vtime,
@@ -684,12 +685,12 @@ impl<'a> Builder<'a> {
     fn end_callback(&mut self, cpu: usize, ev: &EventRef, note: Option<String>) {
         let Some((mut open, role, wrote)) = self.cpu[cpu].callback.take() else { return };
         let func = open.label.clone();
-        match role.as_deref() {
-            Some("master") => {
+        match role {
+            Some(PatchCbRole::Master) => {
                 open.category = Category::PatchMaster;
                 open.label = if wrote { "master: __aarch64_insn_write".into() } else { format!("master: {func}") };
             }
-            Some("waiter") => {
+            Some(PatchCbRole::Waiter) => {
                 open.category = Category::PatchWaiter;
                 open.label = format!("spinning in {func}");
             }
@@ -698,9 +699,9 @@ impl<'a> Builder<'a> {
         self.finish(cpu, open, Some(ev), ev.vtime, note);
     }
 
-    fn stopper(&mut self, cpu: usize, what: &str, ev: &EventRef) {
-        if what.starts_with("migration/") && what.contains("multi_cpu_stop") {
-            let thread = what.split(':').next().unwrap_or("migration").to_string();
+    fn stopper(&mut self, cpu: usize, step: &CpuStopStep, ev: &EventRef) {
+        if let CpuStopStep::CpuStopperThread { stopper } = step {
+            let thread = format!("migration/{stopper}");
             self.note_task(cpu, thread.clone());
             if let Some(old) = self.cpu[cpu].stopper.take() {
                 self.finish(cpu, old, Some(ev), ev.vtime, Some("closed early: the stopper started again".into()));
@@ -712,7 +713,7 @@ impl<'a> Builder<'a> {
             });
             self.cpu[cpu].pending_state = None;
             self.cpu[cpu].state =
-                Some(Open { begin: ev.clone(), label: "MULTI_STOP_PREPARE".into(), category: Category::StopState });
+                Some(Open { begin: ev.clone(), label: MultiStopState::Prepare.name().into(), category: Category::StopState });
             match self.open_window.as_mut() {
                 Some((_, active)) => {
                     active.insert(cpu);
@@ -731,12 +732,12 @@ impl<'a> Builder<'a> {
                     self.open_window = Some((w, BTreeSet::from([cpu])));
                 }
             }
-        } else if what == "local_irq_disable" {
-            self.instant(cpu, "stopper", what.to_string(), ev);
-            self.set_state(cpu, ev, Some("MULTI_STOP_DISABLE_IRQ"));
-        } else if let Some(func) = what.strip_suffix(" (is_active)") {
-            self.instant(cpu, "stopper", what.to_string(), ev);
-            self.set_state(cpu, ev, Some("MULTI_STOP_RUN"));
+        } else if *step == CpuStopStep::LocalIrqDisable {
+            self.instant(cpu, "stopper", step.to_string(), ev);
+            self.set_state(cpu, ev, Some(MultiStopState::DisableIrq));
+        } else if let CpuStopStep::RunFn { func } = step {
+            self.instant(cpu, "stopper", step.to_string(), ev);
+            self.set_state(cpu, ev, Some(MultiStopState::Run));
             if let Some((w, _)) = self.open_window.as_mut() {
                 w.label = format!("stop_machine #{}: {func}", w.index);
             }
@@ -746,7 +747,7 @@ impl<'a> Builder<'a> {
                 None,
                 false,
             ));
-        } else if what.starts_with("multi_cpu_stop returns") {
+        } else if *step == CpuStopStep::MultiCpuStopReturns {
             self.cpu[cpu].pending_state = None;
             self.end_callback(cpu, ev, Some("the callback's end is not in the log".into()));
             if let Some(s) = self.cpu[cpu].state.take() {
@@ -769,15 +770,20 @@ impl<'a> Builder<'a> {
                 self.windows.push(w);
             }
         } else {
-            self.instant(cpu, "stopper", what.to_string(), ev);
+            self.instant(cpu, "stopper", step.to_string(), ev);
         }
     }
 
-    fn kprobe(&mut self, cpu: usize, probe: &str, what: &str, ev: &EventRef) {
-        let registration_step = (what.starts_with("arch_prepare_") && !what.starts_with("arch_prepare_kretprobe"))
-            || what.starts_with("joins the probe")
-            || what.starts_with("x86 arch_prepare_kprobe");
-        let returned = what.starts_with("register_kprobe returned") || what.starts_with("register_kretprobe returned");
+    fn kprobe(&mut self, cpu: usize, probe: &str, step: &KprobeStep, ev: &EventRef) {
+        let registration_step = matches!(
+            step,
+            KprobeStep::ArchPrepareSimulate { .. }
+                | KprobeStep::ArchPrepareSsSlot { .. }
+                | KprobeStep::ArchPrepareKprobe { .. }
+                | KprobeStep::JoinsAggr { .. }
+        );
+        let returned =
+            matches!(step, KprobeStep::RegisterKprobeReturned { .. } | KprobeStep::RegisterKretprobeReturned { .. });
         if registration_step && !self.cpu[cpu].register.contains_key(probe) {
             let open =
                 Open { begin: ev.clone(), label: format!("register_kprobe({probe})"), category: Category::Register };
@@ -786,28 +792,28 @@ impl<'a> Builder<'a> {
             if let Some(open) = self.cpu[cpu].register.remove(probe) {
                 self.finish(cpu, open, Some(ev), ev.vtime, None);
             }
-        } else if let Some(f) = what.strip_prefix("handler calls ") {
+        } else if let KprobeStep::HandlerCalls { func } = step {
             let open = Open {
                 begin: ev.clone(),
-                label: format!("{probe} handler calls {f}"),
+                label: format!("{probe} handler calls {func}"),
                 category: Category::HandlerCall,
             };
             self.cpu[cpu].calls.push(open);
             return;
-        } else if what.starts_with("handler's call returned") {
+        } else if let KprobeStep::HandlerCallReturned { .. } = step {
             if let Some(open) = self.cpu[cpu].calls.pop() {
                 self.finish(cpu, open, Some(ev), ev.vtime, None);
             }
             return;
         }
-        let label = if probe.is_empty() { what.to_string() } else { format!("{probe}: {what}") };
+        let label = if probe.is_empty() { step.to_string() } else { format!("{probe}: {step}") };
         self.instant(cpu, "kprobe", label, ev);
     }
 
     /// The kprobe hit path, arm64 (`kprobe_breakpoint_handler` … `kprobe_breakpoint_ss_handler` →
     /// `post_kprobe_handler`) and x86 (`kprobe_int3_handler` … `resume_singlestep` / `kprobe_debug_handler` →
     /// `kprobe_post_process`), as a stack per CPU since handlers can hit probes again.
-    fn kprobe_hit(&mut self, cpu: usize, probe: &str, what: &str, ev: &EventRef) {
+    fn kprobe_hit(&mut self, cpu: usize, probe: &str, step: &HitStep, ev: &EventRef) {
         use Category::{Handler, Missed, PostHandler, SingleStep};
         let post = |this: &mut Self, name: &str| {
             let open = Open { begin: ev.clone(), label: format!("{name}: {probe}"), category: PostHandler };
@@ -821,47 +827,57 @@ impl<'a> Builder<'a> {
                 }
             }
         };
-        if what == "kprobe_breakpoint_handler" || what == "kprobe_int3_handler" {
-            self.nhit += 1;
-            self.counter(ev);
-            let open = Open { begin: ev.clone(), label: format!("{what}: {probe}"), category: Handler };
-            self.cpu[cpu].kprobe.push(open);
-        } else if what.starts_with("reenter_kprobe") {
-            self.nmissed += 1;
-            self.counter(ev);
-            self.instant(cpu, kind::KPROBE_MISS, format!("{probe}: reenter_kprobe (missed)"), ev);
-            let open = Open { begin: ev.clone(), label: format!("reenter_kprobe (missed): {probe}"), category: Missed };
-            self.cpu[cpu].kprobe.push(open);
-        } else if what.starts_with("setup_singlestep: boosted") {
-            // The boosted copy jumps back by itself: no trap ends the step.
-            close(self, &[Handler, Missed]);
-            self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);
-        } else if what.starts_with("setup_singlestep") {
-            close(self, &[Handler, Missed]);
-            let label = if what.contains("TF single-step") { "single-step (TF)" } else { "single-step (XOL)" };
-            let open = Open { begin: ev.clone(), label: format!("{label}: {probe}"), category: SingleStep };
-            self.cpu[cpu].kprobe.push(open);
-        } else if what.starts_with("simulate_") || what.starts_with("kprobe_emulate_") {
-            close(self, &[Handler, Missed]);
-            self.instant(cpu, "simulate", format!("{probe}: {what}"), ev);
-            post(self, if what.starts_with("simulate_") { "post_kprobe_handler" } else { "kprobe_post_process" });
-        } else if what == "kprobe_breakpoint_ss_handler" {
-            close(self, &[SingleStep]);
-            post(self, "post_kprobe_handler");
-        } else if what.starts_with("resume_singlestep") || what.starts_with("kprobe_debug_handler") {
-            close(self, &[SingleStep]);
-            post(self, "kprobe_post_process");
-        } else if what.starts_with("post_kprobe_handler")
-            || what.starts_with("kprobe_post_process")
-            || what.starts_with("restore_previous_kprobe")
-            || what == "post_handler done"
-        {
-            close(self, &[PostHandler, Handler]);
-        } else if what.starts_with("pre_handler returned") {
-            close(self, &[Handler]);
-            self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);
-        } else {
-            self.instant(cpu, "kprobe_hit", format!("{probe}: {what}"), ev);
+        match step {
+            HitStep::KprobeBreakpointHandler | HitStep::KprobeInt3Handler => {
+                self.nhit += 1;
+                self.counter(ev);
+                let open = Open { begin: ev.clone(), label: format!("{step}: {probe}"), category: Handler };
+                self.cpu[cpu].kprobe.push(open);
+            }
+            HitStep::ReenterMissed { .. } => {
+                self.nmissed += 1;
+                self.counter(ev);
+                self.instant(cpu, kind::KPROBE_MISS, format!("{probe}: reenter_kprobe (missed)"), ev);
+                let open =
+                    Open { begin: ev.clone(), label: format!("reenter_kprobe (missed): {probe}"), category: Missed };
+                self.cpu[cpu].kprobe.push(open);
+            }
+            HitStep::SetupSinglestepBoosted { .. } => {
+                // The boosted copy jumps back by itself: no trap ends the step.
+                close(self, &[Handler, Missed]);
+                self.instant(cpu, "kprobe_hit", format!("{probe}: {step}"), ev);
+            }
+            HitStep::SetupSinglestepXol { .. } | HitStep::SetupSinglestepTf { .. } | HitStep::SetupSinglestepInt3 { .. } => {
+                close(self, &[Handler, Missed]);
+                let label =
+                    if matches!(step, HitStep::SetupSinglestepTf { .. }) { "single-step (TF)" } else { "single-step (XOL)" };
+                let open = Open { begin: ev.clone(), label: format!("{label}: {probe}"), category: SingleStep };
+                self.cpu[cpu].kprobe.push(open);
+            }
+            HitStep::Simulate { .. } | HitStep::Emulate { .. } => {
+                close(self, &[Handler, Missed]);
+                self.instant(cpu, "simulate", format!("{probe}: {step}"), ev);
+                let tail = if matches!(step, HitStep::Simulate { .. }) { "post_kprobe_handler" } else { "kprobe_post_process" };
+                post(self, tail);
+            }
+            HitStep::KprobeBreakpointSsHandler => {
+                close(self, &[SingleStep]);
+                post(self, "post_kprobe_handler");
+            }
+            HitStep::ResumeSinglestep | HitStep::KprobeDebugHandler => {
+                close(self, &[SingleStep]);
+                post(self, "kprobe_post_process");
+            }
+            HitStep::PostKprobeHandlerRestore
+            | HitStep::PostKprobeHandlerDone
+            | HitStep::KprobePostProcessDone
+            | HitStep::RestorePreviousKprobe
+            | HitStep::PostHandlerDone => close(self, &[PostHandler, Handler]),
+            HitStep::PreHandlerSkipSinglestep { .. } => {
+                close(self, &[Handler]);
+                self.instant(cpu, "kprobe_hit", format!("{probe}: {step}"), ev);
+            }
+            HitStep::NoKprobeBackToInsn => self.instant(cpu, "kprobe_hit", format!("{probe}: {step}"), ev),
         }
     }
 
@@ -1014,7 +1030,7 @@ pub fn event_details(e: &EventRef) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kernel_model::event::{Hex, HexStyle};
+    use kernel_model::event::{Hex, HexStyle, KprobeStatus};
     use kernel_model::{CpuId, VTime};
 
     fn log(events: Vec<(u64, usize, u64, EventKind)>) -> EventLog {
@@ -1057,24 +1073,25 @@ mod tests {
 
     #[test]
     fn kprobe_spans_nest_and_count() {
-        let hit = |what: &str| EventKind::KprobeHit {
+        let hit = |step: HitStep| EventKind::KprobeHit {
             probe: "kp".into(),
             addr: KernelVa(0x1000),
-            what: what.into(),
-            status: String::new(),
+            step,
+            status: KprobeStatus::HitActive,
         };
+        let slot = KernelVa(0x8000);
         let l = log(vec![
             (0, 0, 0, EventKind::TaskCall { pid: 1, comm: "t".into(), func: "f".into(), args: vec![], iteration: 0 }),
-            (5, 0, 0x1000, hit("kprobe_breakpoint_handler")),
-            (6, 0, 0, EventKind::Kprobe { probe: "kp".into(), what: "handler calls g".into() }),
-            (7, 0, 0x1000, hit("reenter_kprobe: missed")),
-            (7, 0, 0x1000, hit("setup_singlestep: pc = slot")),
-            (9, 0, 0x1000, hit("kprobe_breakpoint_ss_handler")),
-            (9, 0, 0x1000, hit("post_kprobe_handler: restore_previous_kprobe")),
-            (12, 0, 0, EventKind::Kprobe { probe: "kp".into(), what: "handler's call returned 0x0 (0)".into() }),
-            (13, 0, 0x1000, hit("setup_singlestep: pc = slot")),
-            (15, 0, 0x1000, hit("kprobe_breakpoint_ss_handler")),
-            (15, 0, 0x1000, hit("post_kprobe_handler: done")),
+            (5, 0, 0x1000, hit(HitStep::KprobeBreakpointHandler)),
+            (6, 0, 0, EventKind::Kprobe { probe: "kp".into(), step: KprobeStep::HandlerCalls { func: "g".into() } }),
+            (7, 0, 0x1000, hit(HitStep::ReenterMissed { current: Some(KernelVa(0x1000)) })),
+            (7, 0, 0x1000, hit(HitStep::SetupSinglestepXol { slot })),
+            (9, 0, 0x1000, hit(HitStep::KprobeBreakpointSsHandler)),
+            (9, 0, 0x1000, hit(HitStep::PostKprobeHandlerRestore)),
+            (12, 0, 0, EventKind::Kprobe { probe: "kp".into(), step: KprobeStep::HandlerCallReturned { ret: 0 } }),
+            (13, 0, 0x1000, hit(HitStep::SetupSinglestepXol { slot })),
+            (15, 0, 0x1000, hit(HitStep::KprobeBreakpointSsHandler)),
+            (15, 0, 0x1000, hit(HitStep::PostKprobeHandlerDone)),
             (20, 0, 0, EventKind::TaskReturn { pid: 1, func: "f".into(), ret: 0, iteration: 0 }),
         ]);
         let t = build(&l, &Kallsyms::new(Vec::new()), 1);

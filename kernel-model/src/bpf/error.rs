@@ -2,7 +2,8 @@
 //! counted in 8-byte slots from 0, as the verifier's log does).
 
 /// Why a program was refused at load time or stopped at run time.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum BpfError {
     /// The byte image is not a whole number of 8-byte instructions.
     #[error("program of {len} bytes is not a multiple of 8")]
@@ -81,6 +82,7 @@ pub enum BpfError {
         /// Instruction index.
         pc: usize,
         /// Virtual address accessed.
+        #[serde(serialize_with = "crate::event::hex")]
         addr: u64,
         /// Access size in bytes.
         size: u64,
@@ -145,6 +147,7 @@ pub enum BpfError {
     #[error("cannot map a region of {len} bytes at {base:#x}: {reason}")]
     BadRegion {
         /// Requested base.
+        #[serde(serialize_with = "crate::event::hex")]
         base: u64,
         /// Requested length.
         len: u64,

@@ -35,7 +35,7 @@ use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
 use super::vm::{HelperReturn, Helpers};
 use crate::ptrace::PtRegs;
-use crate::event::EventKind;
+use crate::event::{BpfBuffer, EventKind};
 use crate::machine::{Machine, MemFault, MemFaultKind};
 use crate::profile::KernelProfile;
 use crate::{CpuId, Isa, KernelVa};
@@ -589,10 +589,10 @@ impl Env<'_> {
         }
     }
 
-    fn emit_output(&mut self, idx: usize, kind: &str, cpu: usize, size: usize) {
+    fn emit_output(&mut self, idx: usize, buffer: BpfBuffer, cpu: usize, size: usize) {
         let map = self.maps[idx].def.name.clone();
         self.m
-            .emit(self.cpu, EventKind::BpfOutput { map, buffer: kind.to_string(), cpu: cpu as u32, size: size as u32 });
+            .emit(self.cpu, EventKind::BpfOutput { map, buffer, cpu: cpu as u32, size: size as u32 });
     }
 
     /// `bpf_probe_read_kernel_common(dst, size, src)` → `copy_from_kernel_nofault(dst, src, size)` as a guest call,
@@ -780,7 +780,7 @@ impl Helpers for Env<'_> {
                         let (map_id, map_name) = (self.maps[idx].id, self.maps[idx].def.name.clone());
                         let size = data.len();
                         self.perf.push(PerfRecord { map_id, map_name, cpu, data, time_ns: self.m.now().as_ns() });
-                        self.emit_output(idx, "perf", cpu, size);
+                        self.emit_output(idx, BpfBuffer::Perf, cpu, size);
                         Ok(0)
                     }
                     Err(e) => Ok(neg(e)),
@@ -821,7 +821,7 @@ impl Helpers for Env<'_> {
                     rec.copy_from_slice(&data);
                 }
                 self.maps[idx].ringbuf_commit(pos, false);
-                self.emit_output(idx, "ringbuf", self.cpu.0, data.len());
+                self.emit_output(idx, BpfBuffer::Ringbuf, self.cpu.0, data.len());
                 Ok(0)
             }
             BPF_FUNC_RINGBUF_RESERVE => {
@@ -846,7 +846,7 @@ impl Helpers for Env<'_> {
                 let n = self.maps[idx].ringbuf_commit(pos, discard).unwrap_or(0);
                 mem.unmap(base);
                 if !discard {
-                    self.emit_output(idx, "ringbuf", self.cpu.0, n);
+                    self.emit_output(idx, BpfBuffer::Ringbuf, self.cpu.0, n);
                 }
                 Ok(0)
             }

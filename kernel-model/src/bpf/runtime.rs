@@ -611,7 +611,7 @@ impl BpfRuntime {
                     return TraceCallStep::GuestCall(call);
                 }
                 Err(e) => {
-                    m.emit(cpu, EventKind::BpfFault { prog: e.prog.clone(), error: e.error.to_string() });
+                    m.emit(cpu, EventKind::BpfFault { prog: e.prog.clone(), error: e.error.clone() });
                     call.out.errors.push(e);
                     call.ret = 0;
                 }

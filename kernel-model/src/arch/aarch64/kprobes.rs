@@ -10,7 +10,10 @@ use crate::ptrace::aarch64::DAIF_MASK;
 use super::simulate_insn::SimulateOptions;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
-use crate::event::EventKind;
+use crate::event::{EventKind, HitStep, KprobeStep, Oops, SyncReason};
+
+/// Where the arm64 kprobe `BUG()`s are.
+const KPROBES_C: &str = "arch/arm64/kernel/probes/kprobes.c";
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
     KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
@@ -57,7 +60,7 @@ pub fn arch_prepare_kprobe(
             p.ainsn.slot = None;
             p.ainsn.restore = 0;
             p.ainsn.class = format!("simulated:{}", h.name().trim_start_matches("simulate_"));
-            m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("arch_prepare_simulate: {}", h.name()) });
+            m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSimulate { handler: h.name() } });
             Ok(None)
         }
         ProbeInsn::InsnGood => {
@@ -68,7 +71,7 @@ pub fn arch_prepare_kprobe(
             p.ainsn.slot = Some(slot);
             p.ainsn.restore = addr.0 + 4;
             p.ainsn.class = "xol".into();
-            m.emit(cpu, EventKind::Kprobe { probe: name, what: format!("arch_prepare_ss_slot: slot {slot}") });
+            m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSsSlot { slot } });
             let addrs = vec![slot, slot.add(4)];
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
             match k.profile {
@@ -98,7 +101,7 @@ pub fn after_slot_patch(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id:
     if let Some(slot) = k.kprobes.get(id).ainsn.slot {
         m.flush_icache_range(cpu, slot, SLOT_SIZE);
         for c in 0..m.nr_cpus() {
-            m.context_synchronize(CpuId(c), "kick_all_cpus_sync IPI");
+            m.context_synchronize(CpuId(c), SyncReason::KickAllCpusSyncIpi);
         }
     }
 }
@@ -124,15 +127,11 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
             // "The breakpoint instruction was removed right after we hit it. Another cpu has removed either a
             // probepoint or a debugger breakpoint at this address": return to the original instruction.
             KernelProfile::V5_10 => {
-                k.emit_hit(m, cpu, addr, "kprobe_handler: no kprobe (removed by another CPU): back to the instruction");
+                k.emit_hit(m, cpu, addr, HitStep::NoKprobeBackToInsn);
                 TrapAction::Resume
             }
             // WARN_ON_ONCE(!p); return DBG_HOOK_ERROR.
-            KernelProfile::V6_12 => TrapAction::Oops {
-                message: format!(
-                    "WARNING: kprobe_breakpoint_handler: no kprobe at {addr}; Unexpected kernel BRK exception at EL1"
-                ),
-            },
+            KernelProfile::V6_12 => TrapAction::Oops { oops: Oops::NoKprobeAt { addr } },
         };
     };
     let _ = entry;
@@ -142,22 +141,21 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
         return match status {
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
-                k.emit_hit(m, cpu, addr, format!("reenter_kprobe: missed (current {cur}), no handlers"));
+                k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: Some(cur) });
                 setup_singlestep(k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
-                message: match k.profile {
-                    KernelProfile::V5_10 => "Unrecoverable kprobe detected. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
-                    KernelProfile::V6_12 => "Failed to recover from reentered kprobes. kernel BUG at arch/arm64/kernel/probes/kprobes.c",
-                }
-                .to_string(),
+                oops: match k.profile {
+                    KernelProfile::V5_10 => Oops::UnrecoverableKprobe { file: KPROBES_C },
+                    KernelProfile::V6_12 => Oops::FailedToRecoverReenteredKprobes { file: KPROBES_C },
+                },
             },
-            _ => TrapAction::Oops { message: format!("WARNING: reenter_kprobe: invalid status {status:#x}") },
+            _ => TrapAction::Oops { oops: Oops::ReenterInvalidStatus { status } },
         };
     }
     k.set_current_kprobe(cpu, Some(addr));
     k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
-    k.emit_hit(m, cpu, addr, "kprobe_breakpoint_handler");
+    k.emit_hit(m, cpu, addr, HitStep::KprobeBreakpointHandler);
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
             Kernel::push_handler(k, cpu, h);
@@ -199,9 +197,9 @@ pub fn setup_singlestep(
             k.percpu[cpu.0].kcb.ss_ctx = Some(slot.0 + 4);
         }
         r.pc = slot.0;
-        k.emit_hit(m, cpu, addr, format!("setup_singlestep: pc = slot {slot}, DAIF masked"));
+        k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepXol { slot });
         m.set_pt_regs(cpu, regs);
-        m.context_synchronize(cpu, "eret");
+        m.context_synchronize(cpu, SyncReason::Eret);
         TrapAction::Resume
     } else {
         // arch_simulate_insn: handler(opcode, addr, regs); post_kprobe_handler.
@@ -217,10 +215,10 @@ pub fn setup_singlestep(
         };
         if let ProbeInsn::InsnGoodNoSlot(h) = handler {
             if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
-                return TrapAction::Oops { message: format!("Unable to handle kernel paging request in simulate_{class}") };
+                return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: format!("simulate_{class}") } };
             }
         }
-        k.emit_hit(m, cpu, addr, format!("simulate_{class}"));
+        k.emit_hit(m, cpu, addr, HitStep::Simulate { handler: format!("simulate_{class}") });
         post_kprobe_handler(k, m, cpu, regs)
     }
 }
@@ -241,9 +239,9 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
         // restore_previous_kprobe.
         pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
         pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
-        k.emit_hit(m, cpu, cur, "post_kprobe_handler: restore_previous_kprobe");
+        k.emit_hit(m, cpu, cur, HitStep::PostKprobeHandlerRestore);
         m.set_pt_regs(cpu, regs);
-        m.context_synchronize(cpu, "eret");
+        m.context_synchronize(cpu, SyncReason::Eret);
         return TrapAction::Resume;
     }
     pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
@@ -254,9 +252,9 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
         }
         None => {
             k.set_current_kprobe(cpu, None);
-            k.emit_hit(m, cpu, cur, "post_kprobe_handler: done");
+            k.emit_hit(m, cpu, cur, HitStep::PostKprobeHandlerDone);
             m.set_pt_regs(cpu, regs);
-            m.context_synchronize(cpu, "eret");
+            m.context_synchronize(cpu, SyncReason::Eret);
             TrapAction::Resume
         }
     }
@@ -290,7 +288,7 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     let r = regs.aarch64_mut();
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
     let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
-    k.emit_hit(m, cpu, cur, "kprobe_breakpoint_ss_handler");
+    k.emit_hit(m, cpu, cur, HitStep::KprobeBreakpointSsHandler);
     Some(post_kprobe_handler(k, m, cpu, &mut regs))
 }
 

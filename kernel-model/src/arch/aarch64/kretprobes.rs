@@ -11,6 +11,7 @@ use crate::ptrace::PtRegs;
 use crate::kernel::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
+use crate::event::{Oops, SyncReason};
 use crate::{CpuId, KernelVa};
 
 /// `PT_REGS_SIZE` of 5.10 arm64 (`sizeof(struct pt_regs)`).
@@ -95,7 +96,7 @@ pub fn trampoline_probe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: Cp
     saved.set_by_name("pstate", m.read_u64(frame.add(S_PSTATE)).unwrap_or(0));
     // kretprobe_trampoline_handler(regs, &kretprobe_trampoline, (void *)kernel_stack_pointer(regs)).
     let Some(ret) = k.kretprobe_trampoline_handler(m, cpu, &mut saved, sp) else {
-        return TrapAction::Oops { message: "kretprobe_trampoline_handler: no kretprobe instance: kernel BUG".into() };
+        return TrapAction::Oops { oops: Oops::KretprobeNoInstance };
     };
     let _ = m.write(frame.add(S_PC), &ret.to_le_bytes());
     let _ = m.write(frame, &saved.return_value().to_le_bytes());
@@ -115,10 +116,10 @@ pub fn kretprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     }
     let fp = regs.get_by_name("fp").unwrap_or(0);
     let Some(ret) = k.kretprobe_trampoline_handler(m, cpu, &mut regs, fp) else {
-        return Some(TrapAction::Oops { message: "kretprobe_trampoline_handler: no kretprobe instance: kernel BUG".into() });
+        return Some(TrapAction::Oops { oops: Oops::KretprobeNoInstance });
     };
     regs.set_ip(ret);
     m.set_pt_regs(cpu, &regs);
-    m.context_synchronize(cpu, "eret");
+    m.context_synchronize(cpu, SyncReason::Eret);
     Some(TrapAction::Resume)
 }

@@ -17,7 +17,7 @@ pub mod trace_regs;
 use super::ArchKernel;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
-use crate::event::{EventKind, Trap};
+use crate::event::{EventKind, Oops, SyncReason, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -42,7 +42,7 @@ impl ArchKernel for Aarch64Kernel {
     /// `call_break_hook` for BRKs, and the oops paths for other exceptions. Exception entry is a
     /// context-synchronisation event.
     fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
-        m.context_synchronize(cpu, "exception entry");
+        m.context_synchronize(cpu, SyncReason::ExceptionEntry);
         let regs = m.pt_regs(cpu);
         let pc = regs.ip();
         match trap {
@@ -60,24 +60,16 @@ impl ArchKernel for Aarch64Kernel {
                     let mut frames = debug_monitors::brk_entry_frames(self.profile);
                     frames.push("(no hook)".into());
                     m.emit(cpu, EventKind::Call { frames });
-                    TrapAction::Oops {
-                        message: format!(
-                            "Unexpected kernel BRK exception at EL1; Internal error: BRK handler: {:08x} [#1] SMP",
-                            debug_monitors::brk_esr(*imm)
-                        ),
-                    }
+                    TrapAction::Oops { oops: Oops::UnexpectedBrk { esr: debug_monitors::brk_esr(*imm) } }
                 })
             }
             Trap::Undefined => {
-                TrapAction::Oops { message: "Internal error: Oops - undefined instruction: 0 [#1] SMP".into() }
+                TrapAction::Oops { oops: Oops::UndefInstr }
             }
-            Trap::MemFault { addr, what } => TrapAction::Oops {
-                message: format!(
-                    "Unable to handle kernel paging request at virtual address {:016x} ({what}), pc {pc:016x}",
-                    addr.unwrap_or(0)
-                ),
-            },
-            other => TrapAction::Oops { message: format!("unhandled exception: {other}") },
+            Trap::MemFault { addr, what } => {
+                TrapAction::Oops { oops: Oops::PagingRequest { addr: addr.unwrap_or(0), what: what.clone(), pc } }
+            }
+            other => TrapAction::Oops { oops: Oops::UnhandledException { trap: other.clone() } },
         }
     }
 
@@ -156,7 +148,7 @@ impl ArchKernel for Aarch64Kernel {
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
         match name {
             "trampoline_probe_handler" => kretprobes::trampoline_probe_handler(k, m, cpu),
-            other => TrapAction::Oops { message: format!("no modelled function `{other}`") },
+            other => TrapAction::Oops { oops: Oops::NoModelledFunction { name: other.to_string() } },
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::insn::AARCH64_INSN_SIZE;
 use crate::errno::Errno;
-use crate::event::EventKind;
+use crate::event::{EventKind, PatchCbRole, PatchCpu, PatchCpuAt, SymAddr, SyncReason};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::stop_machine::StopFn;
@@ -104,16 +104,16 @@ impl InsnPatchCb {
         }
     }
 
-    fn where_is(&self, m: &dyn Machine, cpu: CpuId) -> String {
+    fn where_is(&self, m: &dyn Machine, cpu: CpuId) -> PatchCpuAt {
         match self.phases.get(cpu.0) {
-            Some(CbPhase::Write(_)) => "__aarch64_insn_write".into(),
-            Some(CbPhase::Flush(_) | CbPhase::Release) => "aarch64_insn_patch_text_nosync".into(),
-            Some(CbPhase::Spin) => "aarch64_insn_patch_text_cb (cpu_relax)".into(),
-            Some(CbPhase::Isb) => "aarch64_insn_patch_text_cb (isb)".into(),
+            Some(CbPhase::Write(_)) => PatchCpuAt::InsnWrite,
+            Some(CbPhase::Flush(_) | CbPhase::Release) => PatchCpuAt::PatchTextNosync,
+            Some(CbPhase::Spin) => PatchCpuAt::CpuRelax,
+            Some(CbPhase::Isb) => PatchCpuAt::Isb,
             Some(CbPhase::Enter) | None => {
                 // Not in the callback yet: still in multi_cpu_stop's loop, or still in the code it preempted.
-                let pc = m.kallsyms().format_short(KernelVa(m.guest_pc(cpu)));
-                format!("not yet in aarch64_insn_patch_text_cb (guest pc {pc})")
+                let pc = KernelVa(m.guest_pc(cpu));
+                PatchCpuAt::NotYet { pc: SymAddr { addr: pc, sym: m.kallsyms().format_short(pc) } }
             }
         }
     }
@@ -132,7 +132,7 @@ impl StopFn for InsnPatchCb {
                 let count = self.cpu_count(m) + 1;
                 self.set_cpu_count(m, count);
                 let master = self.is_master(count, nr);
-                m.emit(cpu, EventKind::PatchCb { role: if master { "master" } else { "waiter" }.into(), cpu_count: count });
+                m.emit(cpu, EventKind::PatchCb { role: if master { PatchCbRole::Master } else { PatchCbRole::Waiter }, cpu_count: count });
                 self.phases[cpu.0] = if master { CbPhase::Write(0) } else { CbPhase::Spin };
                 None
             }
@@ -140,7 +140,7 @@ impl StopFn for InsnPatchCb {
                 // aarch64_insn_patch_text_nosync → aarch64_insn_write → __aarch64_insn_write:
                 // patch_map(addr, FIX_TEXT_POKE0); copy_to_kernel_nofault; patch_unmap.
                 let addr = self.text_addrs[i];
-                let others = (0..m.nr_cpus()).map(|c| format!("cpu{c}: {}", self.where_is(m, CpuId(c)))).collect();
+                let others = (0..m.nr_cpus()).map(|c| PatchCpu { cpu: CpuId(c), at: self.where_is(m, CpuId(c)) }).collect();
                 m.emit(
                     cpu,
                     EventKind::InsnPatch {
@@ -171,7 +171,7 @@ impl StopFn for InsnPatchCb {
                 // "Notify other processors with an additional increment."
                 let count = self.cpu_count(m) + 1;
                 self.set_cpu_count(m, count);
-                m.emit(cpu, EventKind::PatchCb { role: "release".into(), cpu_count: count });
+                m.emit(cpu, EventKind::PatchCb { role: PatchCbRole::Release, cpu_count: count });
                 Some(Ok(()))
             }
             CbPhase::Spin => {
@@ -181,7 +181,7 @@ impl StopFn for InsnPatchCb {
                 None
             }
             CbPhase::Isb => {
-                m.context_synchronize(cpu, "isb");
+                m.context_synchronize(cpu, SyncReason::Isb);
                 Some(Ok(()))
             }
         }

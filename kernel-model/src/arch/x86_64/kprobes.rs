@@ -19,7 +19,7 @@ use self::resume::{resume_execution, resume_singlestep, set_current_kprobe_flags
 use crate::ptrace::x86_64::{X86_EFLAGS_IF, X86_EFLAGS_TF};
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
-use crate::event::EventKind;
+use crate::event::{EventKind, HitStep, KprobeStep, Oops};
 use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 use crate::machine::Machine;
@@ -89,7 +89,7 @@ pub fn arch_prepare_kprobe(
     p.ainsn.class = class.clone();
     m.emit(cpu, EventKind::Kprobe {
         probe: p.spec.name.clone(),
-        what: format!("arch_prepare_kprobe: slot {slot} ({} bytes), {class}", xp.slot_bytes.len()),
+        step: KprobeStep::ArchPrepareKprobe { slot, len: xp.slot_bytes.len(), class },
     });
     s.probes.insert(id, xp);
     Ok(None)
@@ -134,17 +134,15 @@ pub fn kprobe_int3_handler(
             return Some(match k.percpu[cpu.0].kcb.kprobe_status {
                 KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE | KPROBE_HIT_SS => {
                     k.kprobes.inc_nmissed(addr);
-                    k.emit_hit(m, cpu, addr, "reenter_kprobe: missed, no handlers");
+                    k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: None });
                     setup_singlestep(s, k, m, cpu, addr, &mut regs, true)
                 }
-                _ => TrapAction::Oops {
-                    message: "Unrecoverable kprobe detected. kernel BUG at arch/x86/kernel/kprobes/core.c".into(),
-                },
+                _ => TrapAction::Oops { oops: Oops::UnrecoverableKprobe { file: "arch/x86/kernel/kprobes/core.c" } },
             });
         }
         set_current_kprobe(s, k, cpu, addr, &regs);
         k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
-        k.emit_hit(m, cpu, addr, "kprobe_int3_handler");
+        k.emit_hit(m, cpu, addr, HitStep::KprobeInt3Handler);
         return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
             Some(h) => {
                 Kernel::push_handler(k, cpu, h);
@@ -163,7 +161,7 @@ pub fn kprobe_int3_handler(
                 if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
                     let saved = s.flags.get(&cpu.0).copied().unwrap_or_default().saved_flags;
                     resume_singlestep(cur, x.ainsn.insn, saved, regs.x86_64_mut());
-                    k.emit_hit(m, cpu, cur, "resume_singlestep (int3 after the copy)");
+                    k.emit_hit(m, cpu, cur, HitStep::ResumeSinglestep);
                     return Some(kprobe_post_process(s, k, m, cpu, &mut regs));
                 }
             }
@@ -194,7 +192,7 @@ pub fn setup_singlestep(
     let cfg = X86KprobesConfig::for_profile(k.profile);
     let id = first_probe(k, addr);
     let Some(x) = s.probes.get(&id).cloned() else {
-        return TrapAction::Oops { message: "kprobe without arch preparation (simulator bug)".into() };
+        return TrapAction::Oops { oops: Oops::NoArchPreparation };
     };
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let boost = !cfg.preemption
@@ -209,7 +207,7 @@ pub fn setup_singlestep(
             k.set_current_kprobe(cpu, None);
         }
         regs.set_ip(x.ainsn.insn.0);
-        k.emit_hit(m, cpu, addr, format!("setup_singlestep: boosted, ip = slot {}", x.ainsn.insn));
+        k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepBoosted { slot: x.ainsn.insn });
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -230,21 +228,21 @@ pub fn setup_singlestep(
             r.flags |= X86_EFLAGS_TF;
             r.flags &= !X86_EFLAGS_IF;
             r.ip = if x.opcode == INT3_INSN_OPCODE { addr.0 } else { x.ainsn.insn.0 };
-            k.emit_hit(m, cpu, addr, format!("setup_singlestep: TF single-step of slot {}", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepTf { slot: x.ainsn.insn });
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
         KernelProfile::V6_12 => {
             if let Some(op) = x.ainsn.emulate_op {
                 if op.emulate(&x.ainsn, regs.x86_64_mut(), m).is_err() {
-                    return TrapAction::Oops { message: format!("BUG: page fault in {}", op.kernel_function()) };
+                    return TrapAction::Oops { oops: Oops::EmulatePageFault { func: op.kernel_function() } };
                 }
-                k.emit_hit(m, cpu, addr, op.kernel_function());
+                k.emit_hit(m, cpu, addr, HitStep::Emulate { func: op.kernel_function() });
                 return kprobe_post_process(s, k, m, cpu, regs);
             }
             regs.x86_64_mut().flags &= !X86_EFLAGS_IF;
             regs.set_ip(x.ainsn.insn.0);
-            k.emit_hit(m, cpu, addr, format!("setup_singlestep: ip = slot {} (int3 after the copy)", x.ainsn.insn));
+            k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepInt3 { slot: x.ainsn.insn });
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -266,7 +264,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
     };
     if k.percpu[cpu.0].kcb.kprobe_status == KPROBE_REENTER {
         restore_previous_kprobe(s, k, cpu);
-        k.emit_hit(m, cpu, cur, "restore_previous_kprobe");
+        k.emit_hit(m, cpu, cur, HitStep::RestorePreviousKprobe);
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
@@ -278,7 +276,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
         }
         None => {
             k.set_current_kprobe(cpu, None);
-            k.emit_hit(m, cpu, cur, "kprobe_post_process: done");
+            k.emit_hit(m, cpu, cur, HitStep::KprobePostProcessDone);
             m.set_pt_regs(cpu, regs);
             TrapAction::Resume
         }
@@ -309,10 +307,10 @@ pub fn kprobe_debug_handler(
             }
         }
         Ok(_) => {}
-        Err(_) => return Some(TrapAction::Oops { message: "BUG: page fault in resume_execution".into() }),
+        Err(_) => return Some(TrapAction::Oops { oops: Oops::EmulatePageFault { func: "resume_execution" } }),
     }
     regs.x86_64_mut().flags |= flags.saved_flags;
-    k.emit_hit(m, cpu, cur, "kprobe_debug_handler: resume_execution");
+    k.emit_hit(m, cpu, cur, HitStep::KprobeDebugHandler);
     Some(kprobe_post_process(s, k, m, cpu, &mut regs))
 }
 

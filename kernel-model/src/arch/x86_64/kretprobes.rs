@@ -10,6 +10,7 @@
 //! The `call` targets a model entry: the C function runs in the model, the stub's instructions run in the guest.
 
 use crate::ptrace::PtRegs;
+use crate::event::Oops;
 use crate::kernel::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -108,7 +109,7 @@ pub fn trampoline_callback(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId) 
         }
     };
     let Some(ret) = k.kretprobe_trampoline_handler(m, cpu, &mut saved, fp) else {
-        return TrapAction::Oops { message: "kretprobe_trampoline_handler: no kretprobe instance: kernel BUG".into() };
+        return TrapAction::Oops { oops: Oops::KretprobeNoInstance };
     };
     let _ = m.write(frame.add(PT_IP), &ret.to_le_bytes());
     if k.profile == KernelProfile::V6_12 {

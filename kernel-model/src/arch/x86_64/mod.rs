@@ -14,7 +14,7 @@ pub mod trace_regs;
 use super::ArchKernel;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
-use crate::event::Trap;
+use crate::event::{Oops, SyncReason, Trap};
 use crate::kernel::{KernelCore, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
@@ -40,7 +40,7 @@ impl ArchKernel for X86Kernel {
     /// Models the IDT entries for an exception in kernel mode: `exc_int3` → `kprobe_int3_handler`, `exc_debug` →
     /// `kprobe_debug_handler` (5.10), `exc_page_fault`, … Exception return (`iret`) is serialising.
     fn handle_trap(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
-        m.context_synchronize(cpu, "iret");
+        m.context_synchronize(cpu, SyncReason::Iret);
         let regs = m.pt_regs(cpu);
         let handled = match trap {
             // do_int3: poke_int3_handler first, then kprobe_int3_handler.
@@ -52,17 +52,15 @@ impl ArchKernel for X86Kernel {
         if let Some(action) = handled {
             return action;
         }
-        let message = match trap {
-            Trap::Int3 => "int3: 0000 [#1] SMP".to_string(),
-            Trap::Debug => "debug: 0000 [#1] SMP".to_string(),
-            Trap::Undefined => "invalid opcode: 0000 [#1] SMP".to_string(),
-            Trap::MemFault { addr: Some(a), what } => {
-                format!("BUG: unable to handle page fault for address: {a:016x} ({what})")
-            }
-            Trap::MemFault { addr: None, what } => format!("{what}: 0000 [#1] SMP"),
-            other => format!("unhandled exception: {other}"),
+        let oops = match trap {
+            Trap::Int3 => Oops::X86Trap { name: "int3" },
+            Trap::Debug => Oops::X86Trap { name: "debug" },
+            Trap::Undefined => Oops::X86Trap { name: "invalid opcode" },
+            Trap::MemFault { addr: Some(a), what } => Oops::PageFault { addr: *a, what: what.clone() },
+            Trap::MemFault { addr: None, what } => Oops::Fault { what: what.clone() },
+            other => Oops::UnhandledException { trap: other.clone() },
         };
-        TrapAction::Oops { message }
+        TrapAction::Oops { oops }
     }
 
     fn arch_prepare_kprobe(
@@ -148,7 +146,7 @@ impl ArchKernel for X86Kernel {
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
         match name {
             "trampoline_handler" | "arch_rethook_trampoline_callback" => kretprobes::trampoline_callback(k, m, cpu),
-            other => TrapAction::Oops { message: format!("no modelled function `{other}`") },
+            other => TrapAction::Oops { oops: Oops::NoModelledFunction { name: other.to_string() } },
         }
     }
 }

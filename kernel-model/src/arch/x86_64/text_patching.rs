@@ -5,7 +5,7 @@
 
 use super::text_patching_h::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
 use crate::ptrace::PtRegs;
-use crate::event::EventKind;
+use crate::event::{CpuStopStep, EventKind, Oops, PokeEmulation, SymAddr};
 use crate::kernel::TrapAction;
 use crate::machine::Machine;
 use crate::{CpuId, KernelVa};
@@ -61,27 +61,28 @@ pub fn poke_int3_handler(desc: Option<&[TextPokeLoc]>, m: &mut dyn Machine, cpu:
     let next = ip + u64::from(tp.len);
     let target = next.wrapping_add_signed(i64::from(tp.disp));
     let PtRegs::X86_64(r) = &mut regs else { return None };
-    let what = match tp.opcode {
+    let sym = |m: &dyn Machine| SymAddr { addr: KernelVa(target), sym: m.kallsyms().format_short(KernelVa(target)) };
+    let emulates = match tp.opcode {
         INT3 => return None,
         RET => {
             let _ = int3_emulate_ret(r, m);
-            "ret".to_string()
+            PokeEmulation::Ret
         }
         CALL => {
             let _ = int3_emulate_call(r, target, m);
-            format!("call {}", m.kallsyms().format_short(KernelVa(target)))
+            PokeEmulation::Call { target: sym(m) }
         }
         JMP32 | JMP8 => {
             int3_emulate_jmp(r, target);
-            format!("jmp {}", m.kallsyms().format_short(KernelVa(target)))
+            PokeEmulation::Jmp { target: sym(m) }
         }
         cc @ 0x70..=0x7f => {
             int3_emulate_jcc(r, cc & 0xf, next, tp.disp as i64 as u64);
-            "jcc".to_string()
+            PokeEmulation::Jcc
         }
-        _ => return Some(TrapAction::Oops { message: "poke_int3_handler: kernel BUG".into() }),
+        _ => return Some(TrapAction::Oops { oops: Oops::PokeInt3Bug }),
     };
-    m.emit(cpu, EventKind::Stopper { what: format!("poke_int3_handler: int3 of text_poke_bp at {}, emulates {what}", KernelVa(ip)) });
+    m.emit(cpu, EventKind::Stopper { step: CpuStopStep::PokeInt3Handler { ip: KernelVa(ip), emulates } });
     m.set_pt_regs(cpu, &regs);
     Some(TrapAction::Resume)
 }
