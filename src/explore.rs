@@ -5,7 +5,7 @@
 //! ([`ScheduleChoice`]), so any run `explore` reports can be replayed with `probesim run` and the same overrides.
 
 use crate::runner::{self, Report};
-use crate::scenario::{Schedule, Scenario, ScenarioError};
+use crate::scenario::{ScheduleScriptSpec, Schedule, Scenario, ScenarioError};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 
@@ -56,11 +56,17 @@ pub enum Invariant {
     /// The calls return what they return without probes under the same schedule (the same multiset of values:
     /// probes shift timing, so which call gets which value may differ, but no value may appear or vanish).
     CallsAsUnprobed,
+    /// While the master writes in `__aarch64_insn_write`, no other CPU executes the text being written. In this
+    /// model the only guest code a CPU inside `multi_cpu_stop` runs is `stop_machine_yield`'s function: a CPU not
+    /// yet in the callback whose pc is in that function, while the write lands in the same function, breaks it.
+    /// (5.10's first-CPU master allows it; v5.18's "Fixup last cpu should be master" closed it.)
+    NoExecutionOfTextBeingPatched,
 }
 
 impl Invariant {
     /// Every built-in invariant.
-    pub const ALL: [Invariant; 2] = [Invariant::RunAsExpected, Invariant::CallsAsUnprobed];
+    pub const ALL: [Invariant; 3] =
+        [Invariant::RunAsExpected, Invariant::CallsAsUnprobed, Invariant::NoExecutionOfTextBeingPatched];
 
     /// Its name on the command line and in reports.
     #[must_use]
@@ -68,6 +74,7 @@ impl Invariant {
         match self {
             Invariant::RunAsExpected => "run-as-expected",
             Invariant::CallsAsUnprobed => "calls-as-unprobed",
+            Invariant::NoExecutionOfTextBeingPatched => "no-execution-of-text-being-patched",
         }
     }
 }
@@ -133,6 +140,29 @@ pub fn unprobed(scenario: &Scenario) -> Scenario {
     s
 }
 
+/// [`Invariant::NoExecutionOfTextBeingPatched`] over a run's log: the first write another CPU was executing.
+fn text_being_patched_executed(scenario: &Scenario, r: &Report) -> Option<String> {
+    use kernel_model::event::{EventKind, PatchCpuAt};
+    let name = scenario.spec.machine.stop_machine_yield.as_deref()?;
+    let f = r.kallsyms.lookup_name(name)?;
+    let inside = |a: kernel_model::KernelVa| a.0 >= f.addr.0 && a.0 < f.addr.0 + f.size.max(1);
+    r.log.events().iter().find_map(|e| {
+        let EventKind::InsnPatch { text_addrs, cpus, .. } = &e.kind else { return None };
+        let written = text_addrs.iter().copied().find(|a| inside(*a))?;
+        cpus.iter().find_map(|c| match &c.at {
+            PatchCpuAt::NotYet { pc } if c.cpu != e.cpu && inside(pc.addr) => Some(format!(
+                "event {}: cpu{} writes {written} ({}) while cpu{} executes {} outside aarch64_insn_patch_text_cb",
+                e.seq,
+                e.cpu,
+                r.kallsyms.format_short(written),
+                c.cpu,
+                pc.sym
+            )),
+            _ => None,
+        })
+    })
+}
+
 fn sorted_returns(r: &Report) -> Vec<Option<u64>> {
     let mut v: Vec<Option<u64>> = r.summary.calls.iter().map(|c| c.ret).collect();
     v.sort_unstable();
@@ -145,6 +175,21 @@ fn sorted_returns(r: &Report) -> Vec<Option<u64>> {
 /// If the scenario cannot be prepared (bad input): the same error for every schedule.
 pub fn run_one(scenario: &Scenario, choice: ScheduleChoice, invariants: &[Invariant]) -> Result<RunOutcome, ScenarioError> {
     let report = runner::run_scenario(choice.apply(scenario))?;
+    let violations = check(scenario, &report, invariants, Some(choice))?;
+    Ok(RunOutcome { choice, hash: report.log.hash(), vtime: report.summary.vtime, violations })
+}
+
+/// Checks `invariants` on a finished run of `scenario` (`choice`: the schedule the unprobed baseline uses; `None`
+/// runs the baseline as the scenario itself is scheduled).
+///
+/// # Errors
+/// If the unprobed baseline cannot be prepared.
+pub fn check(
+    scenario: &Scenario,
+    report: &Report,
+    invariants: &[Invariant],
+    choice: Option<ScheduleChoice>,
+) -> Result<Vec<Violation>, ScenarioError> {
     let mut violations = Vec::new();
     for inv in invariants {
         match inv {
@@ -153,9 +198,15 @@ pub fn run_one(scenario: &Scenario, choice: ScheduleChoice, invariants: &[Invari
                     violations.push(Violation { invariant: *inv, detail: f });
                 }
             }
+            Invariant::NoExecutionOfTextBeingPatched => {
+                if let Some(detail) = text_being_patched_executed(scenario, report) {
+                    violations.push(Violation { invariant: *inv, detail });
+                }
+            }
             Invariant::CallsAsUnprobed => {
-                let base = runner::run_scenario(choice.apply(&unprobed(scenario)))?;
-                let (got, want) = (sorted_returns(&report), sorted_returns(&base));
+                let base = unprobed(scenario);
+                let base = runner::run_scenario(choice.map_or(base.clone(), |c| c.apply(&base)))?;
+                let (got, want) = (sorted_returns(report), sorted_returns(&base));
                 if got != want {
                     let show = |v: &[Option<u64>]| {
                         v.iter().map(|r| r.map_or("killed".to_string(), |x| format!("{x:#x}"))).collect::<Vec<_>>().join(",")
@@ -168,7 +219,7 @@ pub fn run_one(scenario: &Scenario, choice: ScheduleChoice, invariants: &[Invari
             }
         }
     }
-    Ok(RunOutcome { choice, hash: report.log.hash(), vtime: report.summary.vtime, violations })
+    Ok(violations)
 }
 
 /// Runs every schedule (in parallel; the result is in schedule order and does not depend on thread timing).
@@ -179,4 +230,162 @@ pub fn explore(scenario: &Scenario, choices: &[ScheduleChoice], invariants: &[In
     let runs: Result<Vec<RunOutcome>, ScenarioError> =
         choices.par_iter().map(|c| run_one(scenario, *c, invariants)).collect();
     Ok(Exploration { runs: runs? })
+}
+
+/// A violating schedule shrunk to few choice points, ready to be written out as a scenario.
+#[derive(Clone, Debug)]
+pub struct Counterexample {
+    /// The schedule: replaying it (then round-robin) still breaks the invariant.
+    pub script: ScheduleScriptSpec,
+    /// The quantum the replay falls back to after the script.
+    pub quantum: u64,
+    /// What the shrunk run broke.
+    pub violation: Violation,
+    /// Choice points (rounds not in CPU order, quanta not of the default length) before and after shrinking.
+    pub choice_points: (usize, usize),
+    /// Runs the shrinking took.
+    pub runs: usize,
+}
+
+/// The scenario replaying `script`, falling back to round-robin with `quantum` after it.
+#[must_use]
+pub fn scripted(scenario: &Scenario, script: &ScheduleScriptSpec, quantum: u64) -> Scenario {
+    let mut s = scenario.clone();
+    let m = &mut s.spec.machine;
+    m.schedule = Schedule::RoundRobin;
+    m.quantum = quantum;
+    m.quantum_jitter = false;
+    s.spec.schedule_script = Some(script.clone());
+    s
+}
+
+fn choice_points(script: &ScheduleScriptSpec, quantum: u64) -> usize {
+    let rounds = script.rounds.iter().filter(|r| !r.iter().copied().eq(0..r.len())).count();
+    rounds + script.quanta.iter().filter(|&&q| q != quantum).count()
+}
+
+/// Shrinks the schedule `choice`, which breaks `invariant`, to a script with as few choice points as `max_runs`
+/// replays find: shortest prefixes of rounds and quanta (round-robin after them), then every round put back in
+/// CPU order and every quantum back to its default length where the violation survives it.
+///
+/// # Errors
+/// If the scenario cannot be prepared.
+pub fn shrink(
+    scenario: &Scenario,
+    choice: ScheduleChoice,
+    invariant: Invariant,
+    max_runs: usize,
+) -> Result<Option<Counterexample>, ScenarioError> {
+    let recorded = runner::run_scenario_recorded(choice.apply(scenario))?;
+    let full = ScheduleScriptSpec::from_script(&recorded.summary.schedule.clone().unwrap_or_default());
+    let q = choice.quantum;
+    let runs = std::cell::Cell::new(0usize);
+    let violates = |script: &ScheduleScriptSpec| -> Result<Option<Violation>, ScenarioError> {
+        runs.set(runs.get() + 1);
+        let s = scripted(scenario, script, q);
+        let report = runner::run_scenario(s.clone())?;
+        Ok(check(&s, &report, &[invariant], None)?.into_iter().next())
+    };
+    let Some(mut violation) = violates(&full)? else { return Ok(None) };
+    let before = choice_points(&full, q);
+    let mut best = full;
+    // Shortest prefix of rounds, then of quanta (binary search: a prefix that still breaks it is kept).
+    for which in [0, 1] {
+        let len = |s: &ScheduleScriptSpec| if which == 0 { s.rounds.len() } else { s.quanta.len() };
+        let (mut lo, mut hi) = (0, len(&best));
+        while lo < hi && runs.get() < max_runs {
+            let mid = (lo + hi) / 2;
+            let mut cand = best.clone();
+            if which == 0 {
+                cand.rounds.truncate(mid);
+            } else {
+                cand.quanta.truncate(mid);
+            }
+            match violates(&cand)? {
+                Some(v) => {
+                    hi = mid;
+                    best = cand;
+                    violation = v;
+                }
+                None => lo = mid + 1,
+            }
+        }
+    }
+    // Each remaining choice point back to the default, latest first, where the violation survives.
+    for i in (0..best.rounds.len()).rev() {
+        let n = best.rounds[i].len();
+        if runs.get() >= max_runs || best.rounds[i].iter().copied().eq(0..n) {
+            continue;
+        }
+        let mut cand = best.clone();
+        cand.rounds[i] = (0..n).collect();
+        if let Some(v) = violates(&cand)? {
+            best = cand;
+            violation = v;
+        }
+    }
+    for i in (0..best.quanta.len()).rev() {
+        if runs.get() >= max_runs || best.quanta[i] == q {
+            continue;
+        }
+        let mut cand = best.clone();
+        cand.quanta[i] = q;
+        if let Some(v) = violates(&cand)? {
+            best = cand;
+            violation = v;
+        }
+    }
+    let after = choice_points(&best, q);
+    Ok(Some(Counterexample { script: best, quantum: q, violation, choice_points: (before, after), runs: runs.get() }))
+}
+
+/// The scenario file `original` (its TOML text) with the counterexample's schedule, as `probesim run` replays it.
+/// Relative paths stay valid when the file is written to the same directory; `absolute_paths` makes image and
+/// BPF object paths absolute (resolved against `base`, the original's directory) for a file written elsewhere.
+///
+/// # Errors
+/// If `original` is not TOML (it parsed once as a scenario, so this is not expected).
+pub fn counterexample_toml(
+    original: &str,
+    cx: &Counterexample,
+    found_by: &str,
+    absolute_paths: Option<&std::path::Path>,
+) -> Result<String, toml::de::Error> {
+    let mut doc: toml::Table = toml::from_str(original)?;
+    let desc = doc.get("description").and_then(|d| d.as_str()).unwrap_or("").trim().to_string();
+    doc.insert(
+        "description".into(),
+        toml::Value::String(format!(
+            "Counterexample found by `{found_by}` and shrunk ({} → {} choice points): {}: {}\n\nThe original scenario:\n{desc}\n",
+            cx.choice_points.0,
+            cx.choice_points.1,
+            cx.violation.invariant.name(),
+            cx.violation.detail
+        )),
+    );
+    if let Some(toml::Value::Table(m)) = doc.get_mut("machine") {
+        m.insert("schedule".into(), toml::Value::String("round-robin".into()));
+        m.insert("quantum".into(), toml::Value::Integer(i64::try_from(cx.quantum).unwrap_or(i64::MAX)));
+        m.insert("quantum_jitter".into(), toml::Value::Boolean(false));
+    }
+    if let Some(base) = absolute_paths {
+        let abs = |v: &mut toml::Value| {
+            if let Some(p) = v.as_str() {
+                *v = toml::Value::String(base.join(p).display().to_string());
+            }
+        };
+        if let Some(toml::Value::Array(elfs)) = doc.get_mut("image").and_then(|i| i.get_mut("elf")) {
+            elfs.iter_mut().for_each(abs);
+        }
+        if let Some(toml::Value::Array(bpfs)) = doc.get_mut("bpf") {
+            for b in bpfs {
+                if let Some(o) = b.get_mut("object") {
+                    abs(o);
+                }
+            }
+        }
+    }
+    let script = toml::Value::try_from(&cx.script).expect("a script serialises");
+    doc.insert("schedule_script".into(), script);
+    Ok(toml::to_string(&doc).expect("a TOML table serialises"))
 }

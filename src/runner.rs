@@ -411,8 +411,23 @@ pub fn run_scenario_until(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
+    run_with(scenario, stop_before_turn, false)
+}
+
+/// Runs a parsed scenario and records the schedule it took (`report.summary.schedule`), so that it can be
+/// written out and replayed exactly (`[schedule_script]`).
+pub fn run_scenario_recorded(scenario: Scenario) -> Result<Report, ScenarioError> {
+    run_with(scenario, None, true).map(|(report, _, _)| report)
+}
+
+fn run_with(
+    scenario: Scenario,
+    stop_before_turn: Option<u64>,
+    record_schedule: bool,
+) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     let mut p = scenario.prepare()?;
     p.config.stop_before_turn = stop_before_turn;
+    p.config.record_schedule = record_schedule;
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
     kernel.set_stop_machine_yield(p.stop_machine_yield);

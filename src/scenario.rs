@@ -500,9 +500,39 @@ pub struct ScenarioSpec {
     /// BPF load refusals and run faults the run shows (any other fails it).
     #[serde(default)]
     pub expect_bpf: Vec<ExpectBpf>,
+    /// An explicit schedule to replay (what `probesim explore` writes for a counterexample): each round's CPU
+    /// order and each quantum length, in order; after it the run goes on round-robin.
+    #[serde(default)]
+    pub schedule_script: Option<ScheduleScriptSpec>,
     /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
     #[serde(default)]
     pub show_disasm: Vec<String>,
+}
+
+/// `[schedule_script]`: a schedule written out (sim's `scheduler::Script`).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, expecting = "a [schedule_script] table with rounds = [[cpu, …], …] and quanta = [n, …]")]
+pub struct ScheduleScriptSpec {
+    /// Each round's CPU order.
+    #[serde(default)]
+    pub rounds: Vec<Vec<usize>>,
+    /// Each quantum length, in the order the run asks for them.
+    #[serde(default)]
+    pub quanta: Vec<u64>,
+}
+
+impl ScheduleScriptSpec {
+    /// The script as the scheduler takes it.
+    #[must_use]
+    pub fn to_script(&self) -> sim::scheduler::Script {
+        sim::scheduler::Script { rounds: self.rounds.clone(), quanta: self.quanta.clone() }
+    }
+
+    /// A recorded script as a scenario spells it.
+    #[must_use]
+    pub fn from_script(s: &sim::scheduler::Script) -> ScheduleScriptSpec {
+        ScheduleScriptSpec { rounds: s.rounds.clone(), quanta: s.quanta.clone() }
+    }
 }
 
 /// A parsed scenario and where it came from.
@@ -847,6 +877,8 @@ impl Scenario {
             budget: m.budget,
             stop_before_turn: None,
             quantum_jitter: m.quantum_jitter,
+            script: self.spec.schedule_script.as_ref().map(ScheduleScriptSpec::to_script),
+            record_schedule: false,
         };
         let stop_machine_yield = match &m.stop_machine_yield {
             Some(f) => Some(resolve("machine.stop_machine_yield".into(), f)?),

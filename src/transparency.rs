@@ -153,7 +153,7 @@ fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, T
         })
         .into_iter()
         .collect();
-    let cfg = RunConfig { quantum: 100, policy: Policy::RoundRobin, budget: BUDGET, stop_before_turn: None, quantum_jitter: false };
+    let cfg = RunConfig { quantum: 100, policy: Policy::RoundRobin, budget: BUDGET, stop_before_turn: None, quantum_jitter: false, script: None, record_schedule: false };
     let summary = sim::run::run(&mut machine, &mut kernel, &[task], &actions, &cfg);
     let ret = (summary.end == RunEnd::Completed).then(|| summary.calls.first().and_then(|c| c.ret)).flatten();
     let probe = kernel.core.kprobes.probes.first();

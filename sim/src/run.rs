@@ -2,7 +2,7 @@
 //! kernel model; scenario actions fire at virtual times. Same inputs, same log.
 
 use crate::machine::EmulatedMachine;
-use crate::scheduler::{Policy, Scheduler};
+use crate::scheduler::{Policy, Scheduler, Script};
 use crate::Outcome;
 use kernel_model::event::{EventKind, Oops, SyncReason};
 use kernel_model::kernel::{Kernel, OopsVictim, StepOutcome, TrapAction};
@@ -118,6 +118,10 @@ pub struct RunConfig {
     pub stop_before_turn: Option<u64>,
     /// Draw each quantum's length from `1..=quantum` with the seeded generator.
     pub quantum_jitter: bool,
+    /// Replay this schedule instead of the policy (then round-robin once it ends).
+    pub script: Option<Script>,
+    /// Record the schedule the run took ([`RunSummary::schedule`]).
+    pub record_schedule: bool,
 }
 
 /// How the run ended.
@@ -155,6 +159,8 @@ pub struct RunSummary {
     pub calls: Vec<CallResult>,
     /// Tasks still running when the run ended (after a budget exhaustion).
     pub unfinished: Vec<Unfinished>,
+    /// The schedule the run took, if [`RunConfig::record_schedule`] asked for it.
+    pub schedule: Option<Script>,
 }
 
 /// A task that had not finished when the run ended.
@@ -198,6 +204,12 @@ pub fn run(
         start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
     }
     let mut scheduler = Scheduler::new(cfg.policy, nr_cpus);
+    if let Some(script) = &cfg.script {
+        scheduler = scheduler.replay(script.clone());
+    }
+    if cfg.record_schedule {
+        scheduler = scheduler.record();
+    }
     let mut turn = 0u64;
     let mut rounds = 0u64;
     let end = 'outer: loop {
@@ -326,7 +338,8 @@ pub fn run(
             })
         })
         .collect();
-    RunSummary { end, vtime: machine.now().0, calls, unfinished }
+    let schedule = cfg.record_schedule.then(|| scheduler.recorded());
+    RunSummary { end, vtime: machine.now().0, calls, unfinished, schedule }
 }
 
 /// Handles how a CPU with no task stopped while running guest code for the kernel.

@@ -34,6 +34,39 @@ pub struct ExploreArgs {
     /// How many distinct traces to list.
     #[arg(long, default_value_t = 10)]
     pub show: usize,
+    /// Where to write the shrunk counterexample (default: target/probesim-explore/<scenario>.counterexample.toml).
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Replays the shrinking may spend.
+    #[arg(long, default_value_t = 300)]
+    pub shrink_runs: usize,
+}
+
+/// Shrinks the violating schedule and writes it out as a scenario; returns where.
+fn write_counterexample(
+    args: &ExploreArgs,
+    scenario: &Scenario,
+    choice: ScheduleChoice,
+    inv: Invariant,
+) -> Result<Option<(PathBuf, explore::Counterexample)>, String> {
+    let Some(cx) = explore::shrink(scenario, choice, inv, args.shrink_runs).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let stem = args.scenario.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let path = args.write.clone().unwrap_or_else(|| {
+        PathBuf::from("target/probesim-explore").join(format!("{stem}.counterexample.toml"))
+    });
+    let from = args.scenario.parent().unwrap_or(std::path::Path::new("."));
+    let to = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let same_dir = std::fs::canonicalize(from).ok().zip(std::fs::canonicalize(to).ok()).is_some_and(|(a, b)| a == b);
+    let base = if same_dir { None } else { Some(std::fs::canonicalize(from).map_err(|e| format!("{}: {e}", from.display()))?) };
+    let original = std::fs::read_to_string(&args.scenario).map_err(|e| format!("{}: cannot read: {e}", args.scenario.display()))?;
+    let found_by = format!("probesim explore {} {}", args.scenario.display(), choice.as_args());
+    let text = explore::counterexample_toml(&original, &cx, &found_by, base.as_deref())
+        .map_err(|e| format!("{}: {e}", args.scenario.display()))?;
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: cannot create: {e}", to.display()))?;
+    std::fs::write(&path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    Ok(Some((path, cx)))
 }
 
 fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
@@ -104,6 +137,26 @@ pub fn run(args: &ExploreArgs) -> ExitCode {
             let _ = writeln!(out, "first violation ({}): {}", v.invariant.name(), v.detail);
         }
         let _ = writeln!(out, "replay: probesim run {} {}", args.scenario.display(), r.choice.as_args());
+        let inv = r.violations[0].invariant;
+        match write_counterexample(args, &scenario, r.choice, inv) {
+            Ok(Some((path, cx))) => {
+                let _ = writeln!(
+                    out,
+                    "shrunk in {} replays: {} → {} choice points ({} rounds, {} quanta scripted): {}",
+                    cx.runs,
+                    cx.choice_points.0,
+                    cx.choice_points.1,
+                    cx.script.rounds.len(),
+                    cx.script.quanta.len(),
+                    cx.violation.detail
+                );
+                let _ = writeln!(out, "counterexample: {} (probesim run it; --timeline shows the race)", path.display());
+            }
+            Ok(None) => {
+                let _ = writeln!(out, "the recorded schedule did not reproduce the violation (a bug: please report it)");
+            }
+            Err(e) => return super::fail(e),
+        }
     }
     use std::io::Write as _;
     let _ = std::io::stdout().write_all(out.as_bytes());
