@@ -31,7 +31,8 @@
 
 use super::ctx;
 use super::error::{AccessError, HelperError};
-use super::maps::{errno, BpfMap, MapType};
+use super::maps::{BpfMap, MapType};
+use crate::errno::Errno;
 use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
 use super::vm::{HelperReturn, Helpers};
@@ -349,8 +350,8 @@ const GUEST_BOUNCE_MAX: usize = 4096;
 /// Stack the guest callee may use below the bounce buffer (checked mapped before the call).
 const CALLEE_STACK: usize = 0x200;
 
-fn neg(e: i64) -> u64 {
-    (-e) as u64
+fn neg(e: Errno) -> u64 {
+    e.neg() as u64
 }
 
 fn fault(va: u64) -> MemFault {
@@ -469,17 +470,17 @@ impl Env<'_> {
         if mem.is_mapped(src) {
             return match mem.read(src, buf, self) {
                 Ok(()) => 0,
-                Err(_) => -errno::EFAULT,
+                Err(_) => Errno::EFAULT.neg(),
             };
         }
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if self.isa == Isa::X86_64 { -errno::ERANGE } else { -errno::EFAULT };
+            return if self.isa == Isa::X86_64 { Errno::ERANGE.neg() } else { Errno::EFAULT.neg() };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => -errno::EFAULT,
+            Err(_) => Errno::EFAULT.neg(),
         }
     }
 
@@ -493,11 +494,11 @@ impl Env<'_> {
     fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
         let end = src.checked_add(buf.len() as u64);
         if !matches!(end, Some(e) if e <= task_size(self.isa)) || mem.is_mapped(src) {
-            return -errno::EFAULT;
+            return Errno::EFAULT.neg();
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => -errno::EFAULT,
+            Err(_) => Errno::EFAULT.neg(),
         }
     }
 
@@ -515,7 +516,7 @@ impl Env<'_> {
             return 0;
         }
         if src < task_size(self.isa) && !mem.is_mapped(src) && self.isa == Isa::X86_64 {
-            return -errno::ERANGE;
+            return Errno::ERANGE.neg();
         }
         let mut n = 0;
         loop {
@@ -529,7 +530,7 @@ impl Env<'_> {
                 }
                 None => {
                     dst[n] = 0;
-                    return -errno::EFAULT;
+                    return Errno::EFAULT.neg();
                 }
             }
         }
@@ -549,7 +550,7 @@ impl Env<'_> {
         while n < count {
             let mut b = [0u8; 1];
             if self.copy_user(mem, src.wrapping_add(n as u64), &mut b) != 0 {
-                return -errno::EFAULT;
+                return Errno::EFAULT.neg();
             }
             dst[n] = b[0];
             if b[0] == 0 {
@@ -757,7 +758,8 @@ impl Helpers for Env<'_> {
                         self.trace.push(line);
                         Ok(ret as u64)
                     }
-                    Err(e) => Ok(neg(e)),
+                    // printk reports a positive errno number (its own vocabulary, kernel/trace/bpf_trace.c).
+                    Err(e) => Ok((-e) as u64),
                 }
             }
             BPF_FUNC_GET_SMP_PROCESSOR_ID => Ok(self.cpu.0 as u64),
@@ -846,10 +848,10 @@ impl Helpers for Env<'_> {
                 let data = self.read_mem(mem, a[1], a[2] as usize)?;
                 // BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
                 if a[3] & !3 != 0 {
-                    return Ok(neg(errno::EINVAL));
+                    return Ok(neg(Errno::EINVAL));
                 }
                 let Some(pos) = self.maps[idx].ringbuf_reserve(data.len() as u64) else {
-                    return Ok(neg(errno::EAGAIN));
+                    return Ok(neg(Errno::EAGAIN));
                 };
                 if let Some(rec) = self.maps[idx].ringbuf_record_mut(pos) {
                     rec.copy_from_slice(&data);
