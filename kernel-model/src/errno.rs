@@ -42,7 +42,7 @@ impl Errno {
 
     /// The negated number as a helper or syscall returns it (`-EINVAL`).
     #[must_use]
-    pub fn neg(self) -> i64 {
+    pub fn negated(self) -> i64 {
         -i64::from(self.value())
     }
 

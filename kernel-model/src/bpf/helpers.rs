@@ -351,7 +351,7 @@ const GUEST_BOUNCE_MAX: usize = 4096;
 const CALLEE_STACK: usize = 0x200;
 
 fn neg(e: Errno) -> u64 {
-    e.neg() as u64
+    e.negated() as u64
 }
 
 fn fault(va: u64) -> MemFault {
@@ -470,17 +470,17 @@ impl Env<'_> {
         if mem.is_mapped(src) {
             return match mem.read(src, buf, self) {
                 Ok(()) => 0,
-                Err(_) => Errno::EFAULT.neg(),
+                Err(_) => Errno::EFAULT.negated(),
             };
         }
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if self.isa == Isa::X86_64 { Errno::ERANGE.neg() } else { Errno::EFAULT.neg() };
+            return if self.isa == Isa::X86_64 { Errno::ERANGE.negated() } else { Errno::EFAULT.negated() };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => Errno::EFAULT.neg(),
+            Err(_) => Errno::EFAULT.negated(),
         }
     }
 
@@ -494,11 +494,11 @@ impl Env<'_> {
     fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
         let end = src.checked_add(buf.len() as u64);
         if !matches!(end, Some(e) if e <= task_size(self.isa)) || mem.is_mapped(src) {
-            return Errno::EFAULT.neg();
+            return Errno::EFAULT.negated();
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => Errno::EFAULT.neg(),
+            Err(_) => Errno::EFAULT.negated(),
         }
     }
 
@@ -516,7 +516,7 @@ impl Env<'_> {
             return 0;
         }
         if src < task_size(self.isa) && !mem.is_mapped(src) && self.isa == Isa::X86_64 {
-            return Errno::ERANGE.neg();
+            return Errno::ERANGE.negated();
         }
         let mut n = 0;
         loop {
@@ -530,7 +530,7 @@ impl Env<'_> {
                 }
                 None => {
                     dst[n] = 0;
-                    return Errno::EFAULT.neg();
+                    return Errno::EFAULT.negated();
                 }
             }
         }
@@ -550,7 +550,7 @@ impl Env<'_> {
         while n < count {
             let mut b = [0u8; 1];
             if self.copy_user(mem, src.wrapping_add(n as u64), &mut b) != 0 {
-                return Errno::EFAULT.neg();
+                return Errno::EFAULT.negated();
             }
             dst[n] = b[0];
             if b[0] == 0 {
