@@ -1190,3 +1190,20 @@ fn huge_bss_is_refused() {
         assert!(rt.maps().is_empty(), "nothing is left created");
     }
 }
+
+/// Inputs the fuzz targets (fuzz/) found: each parses to a typed error or an object, never a panic.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        // A SHT_NULL section named `license` with an extent past the file: `data()` indexed out of bounds.
+        if let Ok(obj) = BpfObject::parse(&path, &bytes) {
+            let _ = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2).load(&obj);
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}

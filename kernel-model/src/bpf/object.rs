@@ -394,11 +394,13 @@ impl<'a> Elf<'a> {
 
     fn data(&self, idx: usize) -> &'a [u8] {
         let s = &self.sections[idx];
-        if s.sh_type == SHT_NOBITS {
+        // `parse` checked the extent of every section with bytes; SHT_NOBITS and SHT_NULL sections have none (a
+        // SHT_NULL section named `license` used to index past the file: found by fuzz/bpf_object).
+        if s.sh_type == SHT_NOBITS || s.sh_type == 0 {
             return &[];
         }
-        // Bounds were checked in `parse`.
-        &self.bytes[s.offset as usize..(s.offset + s.size) as usize]
+        let (start, end) = (s.offset as usize, s.offset.saturating_add(s.size) as usize);
+        self.bytes.get(start..end).unwrap_or(&[])
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -575,7 +577,7 @@ impl BpfObject {
             let mut insns = decode_bytes(elf.data(si)).map_err(|e| elf.bad(format!("section {}: {e}", sec.name)))?;
             // Relocations against this section.
             for rs in elf.sections.iter().filter(|r| r.sh_type == SHT_REL && r.info as usize == si) {
-                let rel_data = &bytes[rs.offset as usize..(rs.offset + rs.size) as usize];
+                let rel_data = bytes.get(rs.offset as usize..rs.offset.saturating_add(rs.size) as usize).unwrap_or(&[]);
                 for rel in rel_data.chunks_exact(16) {
                     let r_offset = u64::from_le_bytes(rel[..8].try_into().unwrap_or_default());
                     let r_info = u64::from_le_bytes(rel[8..].try_into().unwrap_or_default());
