@@ -5,7 +5,8 @@
 
 use kernel_model::ptrace::PtRegs;
 use kernel_model::bpf::helpers::{TaskInfo, TraceFlags};
-use kernel_model::bpf::maps::{errno, MapDef, MapType, BPF_ANY};
+use kernel_model::bpf::maps::{MapDef, MapType, BPF_ANY};
+use kernel_model::errno::Errno;
 use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId, TraceCallStep};
 use kernel_model::bpf::BpfError;
@@ -722,7 +723,7 @@ fn map_helpers_through_a_program() {
     assert_eq!(r, Ok(1));
     let e = rt.map(out).unwrap().entries();
     let w = |i: usize, o: usize| i64::from_le_bytes(e[i].1[o..o + 8].try_into().unwrap());
-    assert_eq!([w(0, 0), w(1, 0), w(2, 0), w(3, 0), w(3, 8)], [0, -errno::EEXIST, -errno::E2BIG, 0, -errno::ENOENT]);
+    assert_eq!([w(0, 0), w(1, 0), w(2, 0), w(3, 0), w(3, 8)], [0, Errno::EEXIST.negated(), Errno::E2BIG.negated(), 0, Errno::ENOENT.negated()]);
     assert_eq!(rt.prog(p).unwrap().map_ids, [h, out]);
     // User-space view and update of the same map.
     rt.map_mut(h).unwrap().update(&9u32.to_le_bytes(), &[1; 8], BPF_ANY, 0).unwrap();
@@ -818,7 +819,7 @@ fn probe_read_faults_zero_the_buffer() {
     assert_eq!(&v[..8], b"kernel!\0");
     assert_eq!(&v[8..16], &[0; 8], "a faulting read zeroes the destination");
     assert_eq!(&v[16..24], b"kernel!\0", "str copies up to and including the NUL");
-    assert_eq!(i64::from_le_bytes(v[24..32].try_into().unwrap()), -errno::EFAULT);
+    assert_eq!(i64::from_le_bytes(v[24..32].try_into().unwrap()), Errno::EFAULT.negated());
 }
 
 #[test]
@@ -860,11 +861,11 @@ fn perf_event_output_checks_like_the_kernel() {
     let r: Vec<i64> = (0..5).map(|i| i64::from_le_bytes(e[i].1[..8].try_into().unwrap())).collect();
     // BPF_F_CURRENT_CPU -> buffer 1: ok; index 0: closed; index 1 = this CPU: ok; index 2 >= max_entries;
     // a flag outside BPF_F_INDEX_MASK.
-    assert_eq!(r, [0, -errno::ENOENT, 0, -errno::E2BIG, -errno::EINVAL]);
+    assert_eq!(r, [0, Errno::ENOENT.negated(), 0, Errno::E2BIG.negated(), Errno::EINVAL.negated()]);
     rt.map_mut(ev).unwrap().set_perf_open(0, true);
     assert_eq!(rt.run_prog(&mut m, CpuId(1), &TaskInfo::new(1, "a"), p, &mut regs), Ok(0));
     let e = rt.map(out).unwrap().entries();
-    assert_eq!(i64::from_le_bytes(e[1].1[..8].try_into().unwrap()), -errno::EOPNOTSUPP, "another CPU's buffer");
+    assert_eq!(i64::from_le_bytes(e[1].1[..8].try_into().unwrap()), Errno::EOPNOTSUPP.negated(), "another CPU's buffer");
     let recs = rt.take_perf_records();
     assert_eq!(recs.len(), 4);
     assert!(recs.iter().all(|r| r.cpu == 1 && r.data == 0x1234u64.to_le_bytes()));
@@ -943,7 +944,7 @@ fn bad_printk_formats_return_einval_and_print_nothing() {
     // "%n\0" on the stack.
     let p = rt.load_asm("bad", "stw [%r10-4], 0x6e25\nmov %r1, %r10\nadd %r1, -4\nmov %r2, 3\ncall 6\nexit").unwrap();
     let mut regs = PtRegs::new(Isa::Aarch64);
-    assert_eq!(rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs), Ok((-errno::EINVAL) as u64));
+    assert_eq!(rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs), Ok(Errno::EINVAL.negated() as u64));
     assert!(rt.trace_pipe().is_empty());
 }
 
@@ -1126,4 +1127,83 @@ fn bad_maps_and_map_references_are_refused() {
     let mut regs = PtRegs::new(Isa::Aarch64);
     let e = rt.run_prog(&mut m, CPU0, &TaskInfo::new(1, "a"), p, &mut regs).unwrap_err();
     assert!(matches!(e.error, BpfError::OutOfBounds { pc: 2, write: true, .. }), "{e}");
+}
+
+/// A map larger than the runtime's memory budget fails as a failed `bpf_map_area_alloc` does: `-ENOMEM`
+/// (issue 11, finding 3: `max_entries = 0x7fffffff` aborted allocating 51 GB). The budget is shared by all maps.
+#[test]
+fn map_memory_is_budgeted() {
+    let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
+    let e = rt.create_map(MapDef::new("big", MapType::Array, 4, 24, 0x7fff_ffff, 0)).unwrap_err();
+    assert!(matches!(e, BpfObjectError::MapCreate { errno: Errno::ENOMEM, .. }), "{e}");
+    assert!(e.to_string().contains("map big:") && e.to_string().ends_with("-ENOMEM (-12)"), "{e}");
+    // A per-CPU array's cost is per CPU.
+    let e = rt.create_map(MapDef::new("pc", MapType::PercpuArray, 4, 32 * 1024, 1 << 14, 0)).unwrap_err();
+    assert!(matches!(e, BpfObjectError::MapCreate { errno: Errno::ENOMEM, .. }), "{e}");
+    // Two maps of 600 MiB: the second does not fit what the first left.
+    let half = MapDef::new("half", MapType::Array, 4, 1 << 20, 600, 0);
+    rt.create_map(half.clone()).unwrap();
+    let e = rt.create_map(half).unwrap_err();
+    assert!(matches!(e, BpfObjectError::MapCreate { errno: Errno::ENOMEM, .. }), "{e}");
+}
+
+/// Sizes the kernel refuses before allocating keep its errno (a huge `value_size` used to hang).
+#[test]
+fn map_create_refusals_carry_the_errno() {
+    let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
+    let e = rt.create_map(MapDef::new("v", MapType::Array, 4, u32::MAX, 1, 0)).unwrap_err();
+    assert!(matches!(e, BpfObjectError::MapCreate { errno: Errno::E2BIG, .. }), "{e}");
+    let e = rt.create_map(MapDef::new("z", MapType::Hash, 4, 8, 0, 0)).unwrap_err();
+    assert_eq!(e.to_string(), "<runtime>: map z: hash map needs key_size, value_size and max_entries > 0 (got 4, 8, 0): -EINVAL (-22)");
+}
+
+/// A `.bss` of 1 TiB in a BPF object: its global-data map cannot hold it (`value_size` is 32 bits), refused with
+/// `-E2BIG`; one of 1.5 GiB meets array_map_alloc_check (5.10: KMALLOC_MAX_SIZE) or the budget (6.12: -ENOMEM). No
+/// buffer of the section's size is ever allocated.
+#[test]
+fn huge_bss_is_refused() {
+    let path = fixture("bpf-hello/counters.bpf.o");
+    let good = std::fs::read(&path).unwrap();
+    let with_bss_size = |size: u64| {
+        let mut b = good.clone();
+        let shoff = u64::from_le_bytes(b[40..48].try_into().unwrap()) as usize;
+        let shnum = u16::from_le_bytes(b[60..62].try_into().unwrap()) as usize;
+        let shstr = u16::from_le_bytes(b[62..64].try_into().unwrap()) as usize;
+        let so = u64::from_le_bytes(b[shoff + shstr * 64 + 24..shoff + shstr * 64 + 32].try_into().unwrap()) as usize;
+        for i in 0..shnum {
+            let h = shoff + i * 64;
+            let n = u32::from_le_bytes(b[h..h + 4].try_into().unwrap()) as usize;
+            if b[so + n..].starts_with(b".bss\0") {
+                b[h + 32..h + 40].copy_from_slice(&size.to_le_bytes());
+            }
+        }
+        b
+    };
+    let e = BpfObject::parse("counters.bpf.o", &with_bss_size(1 << 40)).unwrap_err();
+    assert!(matches!(e, BpfObjectError::MapCreate { errno: Errno::E2BIG, .. }), "{e}");
+    assert!(e.to_string().contains(".bss"), "{e}");
+    let obj = BpfObject::parse("counters.bpf.o", &with_bss_size(3 << 29)).unwrap();
+    for (profile, errno) in [(KernelProfile::V5_10, Errno::E2BIG), (KernelProfile::V6_12, Errno::ENOMEM)] {
+        let mut rt = BpfRuntime::new(profile, Isa::Aarch64, 2);
+        let e = rt.load(&obj).unwrap_err();
+        assert!(matches!(e, BpfObjectError::MapCreate { errno: got, .. } if got == errno), "{profile:?}: {e}");
+        assert!(rt.maps().is_empty(), "nothing is left created");
+    }
+}
+
+/// Inputs the fuzz targets (fuzz/) found: each parses to a typed error or an object, never a panic.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        // A SHT_NULL section named `license` with an extent past the file: `data()` indexed out of bounds.
+        if let Ok(obj) = BpfObject::parse(&path, &bytes) {
+            let _ = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2).load(&obj);
+        }
+        n += 1;
+    }
+    assert!(n > 0);
 }

@@ -19,7 +19,8 @@ pub fn time_bare_call(isa: Isa, files: &[PathBuf], func: &str, args: &[u64]) -> 
     let mem = KernelMemory { ram: Ram::new(layout.ram_size), layout };
     backend.init_ram(&mem);
     let mut placement = Placement::new(&mem, 2 * PAGE_SIZE);
-    let syms = Kallsyms::new(elf::load(files, backend.as_ref(), &mem, &mut placement)?.symbols);
+    let images = files.iter().map(|f| elf::ElfImage::read(f)).collect::<Result<Vec<_>, _>>()?;
+    let syms = Kallsyms::new(elf::load(&images, backend.as_ref(), &mem, &mut placement)?.symbols);
     let Some(f) = syms.lookup_name(func) else { return Ok(None) };
     let text = mem.layout.region(RegionKind::Text);
     let ret = text.va + text.size - PAGE_SIZE;

@@ -25,6 +25,40 @@ pub enum ElfError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The path is not a regular file (a directory, a device, a pipe): nothing the loader could read to its end.
+    #[error("{file}: not a regular file ({what})")]
+    NotAFile {
+        /// The file.
+        file: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// The file is larger than any kernel image the machine could hold.
+    #[error("{file}: {size} bytes, more than the {max}-byte limit of an ELF input")]
+    FileTooLarge {
+        /// The file.
+        file: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit ([`MAX_ELF_FILE_SIZE`]).
+        max: u64,
+    },
+    /// A symbol's `st_size` reaches past the section that holds it.
+    #[error(
+        "{file}: symbol `{symbol}` has size {size:#x}, but only {room:#x} bytes of its section {section} follow it"
+    )]
+    SymbolSize {
+        /// The file.
+        file: PathBuf,
+        /// The symbol.
+        symbol: String,
+        /// Its `st_size`.
+        size: u64,
+        /// Its section.
+        section: String,
+        /// Bytes from the symbol to the section's end.
+        room: u64,
+    },
     /// goblin rejected the file.
     #[error("{file}: malformed ELF: {msg}")]
     ParseElf {
@@ -92,6 +126,18 @@ pub enum ElfError {
         offset: u64,
         /// The symbol.
         name: String,
+    },
+    /// A relocation's field is not inside the section it relocates.
+    #[error("{file}: section {section}+{offset:#x}: relocation outside the section ({size:#x} bytes)")]
+    RelocationOutside {
+        /// The file.
+        file: PathBuf,
+        /// The section relocated.
+        section: String,
+        /// Offset in it.
+        offset: u64,
+        /// The section's size.
+        size: u64,
     },
     /// A relocation type the ISA backend does not implement.
     #[error("{file}: section {section}+{offset:#x}: unsupported relocation type {rtype} ({name})")]
@@ -178,11 +224,10 @@ impl Placement {
 
     /// Allocates `size` bytes of data aligned to `align` (a power of two).
     pub fn alloc_data(&mut self, size: u64, align: u64) -> Option<u64> {
-        let at = self.data_next.next_multiple_of(align.max(1));
-        (at + size <= self.data_end).then(|| {
-            self.data_next = at + size;
-            at
-        })
+        let at = self.data_next.checked_next_multiple_of(align.max(1))?;
+        let end = at.checked_add(size).filter(|&e| e <= self.data_end)?;
+        self.data_next = end;
+        Some(at)
     }
 
     fn alloc(&mut self, kind: RegionKind, size: u64, align: u64) -> Option<u64> {
@@ -191,17 +236,48 @@ impl Placement {
             RegionKind::User => (&mut self.user_next, self.user_end),
             _ => (&mut self.data_next, self.data_end),
         };
-        let at = next.next_multiple_of(align.max(1));
-        (at + size <= end).then(|| {
-            *next = at + size;
-            at
-        })
+        // Sizes and alignments come from the file: checked, never wrapped.
+        let at = next.checked_next_multiple_of(align.max(1))?;
+        let new_next = at.checked_add(size).filter(|&e| e <= end)?;
+        *next = new_next;
+        Some(at)
     }
 }
 
-struct LoadedFile {
-    path: PathBuf,
-    bytes: Vec<u8>,
+/// The largest ELF input read: the machine's RAM is 64 MiB, so no loadable image is larger than this.
+pub const MAX_ELF_FILE_SIZE: u64 = 256 << 20;
+
+/// An ELF file's bytes and the name its errors carry. Reading files is the caller's edge ([`ElfImage::read`]); the
+/// loader itself takes bytes.
+#[derive(Debug, Clone)]
+pub struct ElfImage {
+    /// The name errors use (usually the file's path).
+    pub path: PathBuf,
+    /// The file's contents.
+    pub bytes: Vec<u8>,
+}
+
+impl ElfImage {
+    /// Reads a regular file of at most [`MAX_ELF_FILE_SIZE`] bytes: a directory, a device (`/dev/zero` never ends)
+    /// or a FIFO is refused by name before any byte is read.
+    pub fn read(path: &Path) -> Result<ElfImage, ElfError> {
+        let io = |source| ElfError::ReadFile { file: path.into(), source };
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            let what = if meta.is_dir() { "a directory" } else { "a device, FIFO or socket" };
+            return Err(ElfError::NotAFile { file: path.into(), what });
+        }
+        if meta.len() > MAX_ELF_FILE_SIZE {
+            return Err(ElfError::FileTooLarge { file: path.into(), size: meta.len(), max: MAX_ELF_FILE_SIZE });
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        Ok(ElfImage { path: path.into(), bytes })
+    }
+}
+
+struct LoadedFile<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
     /// Section index → load address.
     section_addr: BTreeMap<usize, u64>,
 }
@@ -214,39 +290,35 @@ pub(crate) struct Loaded {
     pub data_in_text: Vec<(u64, u64)>,
 }
 
-/// Loads `files` into memory.
+/// Loads `images` into memory.
 pub(crate) fn load(
-    files: &[PathBuf],
+    images: &[ElfImage],
     backend: &dyn IsaBackend,
     mem: &KernelMemory,
     placement: &mut Placement,
 ) -> Result<Loaded, ElfError> {
-    let mut loaded = Vec::new();
-    for path in files {
-        let bytes = std::fs::read(path).map_err(|source| ElfError::ReadFile { file: path.clone(), source })?;
-        loaded.push(LoadedFile { path: path.clone(), bytes, section_addr: BTreeMap::new() });
-    }
+    let mut loaded: Vec<LoadedFile<'_>> =
+        images.iter().map(|i| LoadedFile { path: &i.path, bytes: &i.bytes, section_addr: BTreeMap::new() }).collect();
     // Pass 1: place sections and copy their bytes.
     for f in &mut loaded {
-        let elf = parse(&f.path, &f.bytes, backend)?;
-        place_sections(&f.path, &f.bytes, &elf, mem, placement, &mut f.section_addr)?;
+        let elf = parse(f.path, f.bytes, backend)?;
+        place_sections(f.path, f.bytes, &elf, mem, placement, &mut f.section_addr)?;
     }
     // Pass 2: the global namespace and the symbol table.
     let mut globals: BTreeMap<String, (u64, PathBuf)> = BTreeMap::new();
     let mut symbols = Vec::new();
     let mut data_in_text = Vec::new();
     for f in &loaded {
-        let elf = parse(&f.path, &f.bytes, backend)?;
+        let elf = parse(f.path, f.bytes, backend)?;
         collect_symbols(f, &elf, &mut globals, &mut symbols)?;
         data_in_text.extend(mapping_data_ranges(f, &elf));
     }
     // Pass 3: relocations.
     for f in &loaded {
-        let elf = parse(&f.path, &f.bytes, backend)?;
+        let elf = parse(f.path, f.bytes, backend)?;
         relocate(f, &elf, &globals, backend, mem)?;
     }
-    fill_missing_sizes(&mut symbols);
-    Ok(Loaded { symbols, data_in_text })
+    Ok(Loaded { symbols: fill_missing_sizes(symbols), data_in_text })
 }
 
 /// The `$d` ranges of code sections: from each `$d` mapping symbol to the next mapping symbol or the section end.
@@ -265,7 +337,7 @@ fn mapping_data_ranges(f: &LoadedFile, elf: &Elf<'_>) -> Vec<(u64, u64)> {
     for (shndx, mut m) in marks {
         let base = if relocatable { f.section_addr[&shndx] } else { 0 };
         let size = elf.section_headers.get(shndx).map_or(0, |sh| sh.sh_size);
-        let sect_end = if relocatable { base + size } else { f.section_addr[&shndx] + size };
+        let sect_end = if relocatable { base.saturating_add(size) } else { f.section_addr[&shndx].saturating_add(size) };
         let exec = elf
             .section_headers
             .get(shndx)
@@ -276,8 +348,8 @@ fn mapping_data_ranges(f: &LoadedFile, elf: &Elf<'_>) -> Vec<(u64, u64)> {
         m.sort_unstable();
         for (i, (off, is_data)) in m.iter().enumerate() {
             if *is_data {
-                let end = m.get(i + 1).map_or(sect_end, |(o, _)| base + o);
-                out.push((base + off, end));
+                let end = m.get(i + 1).map_or(sect_end, |(o, _)| base.saturating_add(*o));
+                out.push((base.saturating_add(*off), end.min(sect_end)));
             }
         }
     }
@@ -285,7 +357,7 @@ fn mapping_data_ranges(f: &LoadedFile, elf: &Elf<'_>) -> Vec<(u64, u64)> {
 }
 
 fn parse<'a>(path: &Path, bytes: &'a [u8], backend: &dyn IsaBackend) -> Result<Elf<'a>, ElfError> {
-    let elf = Elf::parse(bytes).map_err(|e| ElfError::ParseElf { file: path.into(), msg: e.to_string() })?;
+    let elf = Elf::parse(bytes).map_err(|e| ElfError::ParseElf { file: path.into(), msg: goblin_msg_at(bytes, &e) })?;
     if !elf.is_64 || !elf.little_endian {
         return Err(ElfError::UnsupportedKind { file: path.into(), what: "not ELF64 little-endian".into() });
     }
@@ -305,12 +377,21 @@ fn parse<'a>(path: &Path, bytes: &'a [u8], backend: &dyn IsaBackend) -> Result<E
     Ok(elf)
 }
 
+/// A section's name, or its index when it has none (`#3`): messages never show an empty name or a `?`.
 fn section_name(elf: &Elf<'_>, idx: usize) -> String {
-    elf.section_headers
-        .get(idx)
-        .and_then(|sh| elf.shdr_strtab.get_at(sh.sh_name))
-        .unwrap_or("?")
-        .to_string()
+    match elf.section_headers.get(idx).and_then(|sh| elf.shdr_strtab.get_at(sh.sh_name)) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => format!("#{idx} (unnamed)"),
+    }
+}
+
+/// A symbol's name, or its symbol-table index when it has none.
+fn symbol_label(name: &str, idx: usize) -> String {
+    if name.is_empty() {
+        format!("#{idx} (unnamed)")
+    } else {
+        name.to_string()
+    }
 }
 
 fn place_sections(
@@ -374,7 +455,7 @@ fn collect_symbols(
     f: &LoadedFile,
     elf: &Elf<'_>,
     globals: &mut BTreeMap<String, (u64, PathBuf)>,
-    symbols: &mut Vec<Symbol>,
+    symbols: &mut Vec<(Symbol, u64)>,
 ) -> Result<(), ElfError> {
     for s in elf.syms.iter() {
         let Some(&base) = f.section_addr.get(&s.st_shndx) else { continue };
@@ -387,39 +468,62 @@ fn collect_symbols(
             continue;
         }
         let relocatable = elf.header.e_type == header::ET_REL;
-        let addr = if relocatable { base + s.st_value } else { s.st_value };
+        let addr = if relocatable { base.wrapping_add(s.st_value) } else { s.st_value };
         let exec = elf
             .section_headers
             .get(s.st_shndx)
             .is_some_and(|sh| sh.sh_flags & u64::from(section_header::SHF_EXECINSTR) != 0);
+        // Sizes come from the image and are bounded by it: a symbol lies inside the section that holds it.
+        let (sect_start, sect_size) = if relocatable {
+            (base, elf.section_headers.get(s.st_shndx).map_or(0, |sh| sh.sh_size))
+        } else {
+            elf.section_headers.get(s.st_shndx).map_or((base, 0), |sh| (sh.sh_addr, sh.sh_size))
+        };
+        let sect_end = sect_start.saturating_add(sect_size);
+        let room = sect_end.saturating_sub(addr);
+        if s.st_size > room || addr < sect_start {
+            return Err(ElfError::SymbolSize {
+                file: f.path.to_path_buf(),
+                symbol: name.to_string(),
+                size: s.st_size,
+                section: section_name(elf, s.st_shndx),
+                room,
+            });
+        }
         let global = s.st_bind() != sym::STB_LOCAL;
         if global {
             if let Some((_, other)) = globals.get(name) {
-                return Err(ElfError::DuplicateSymbol { file: f.path.clone(), name: name.into(), other: other.clone() });
+                return Err(ElfError::DuplicateSymbol { file: f.path.to_path_buf(), name: name.into(), other: other.clone() });
             }
-            globals.insert(name.to_string(), (addr, f.path.clone()));
+            globals.insert(name.to_string(), (addr, f.path.to_path_buf()));
         }
-        symbols.push(Symbol {
-            name: name.to_string(),
-            addr: KernelVa(addr),
-            size: s.st_size,
-            kind: if exec { SymbolKind::Text } else { SymbolKind::Data },
-            global,
-        });
+        symbols.push((
+            Symbol {
+                name: name.to_string(),
+                addr: KernelVa(addr),
+                size: s.st_size,
+                kind: if exec { SymbolKind::Text } else { SymbolKind::Data },
+                global,
+            },
+            sect_end,
+        ));
     }
     Ok(())
 }
 
-/// Assembly functions often lack `.size`: give a sizeless text symbol the distance to the next symbol.
-fn fill_missing_sizes(symbols: &mut [Symbol]) {
-    symbols.sort_by(|a, b| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
+/// Assembly functions often lack `.size`: give a sizeless text symbol the distance to the next symbol, or to the end
+/// of its section if that comes first (each entry carries its section's end).
+fn fill_missing_sizes(mut symbols: Vec<(Symbol, u64)>) -> Vec<Symbol> {
+    symbols.sort_by(|(a, _), (b, _)| (a.addr, &a.name).cmp(&(b.addr, &b.name)));
     for i in 0..symbols.len() {
-        if symbols[i].size == 0 && symbols[i].kind == SymbolKind::Text {
-            if let Some(next) = symbols[i + 1..].iter().find(|s| s.addr > symbols[i].addr) {
-                symbols[i].size = next.addr.0 - symbols[i].addr.0;
-            }
+        let (s, sect_end) = &symbols[i];
+        if s.size == 0 && s.kind == SymbolKind::Text {
+            let next = symbols[i + 1..].iter().find(|(n, _)| n.addr > s.addr).map_or(*sect_end, |(n, _)| n.addr.0);
+            let size = next.min(*sect_end).saturating_sub(s.addr.0);
+            symbols[i].0.size = size;
         }
     }
+    symbols.into_iter().map(|(s, _)| s).collect()
 }
 
 fn relocate(
@@ -436,49 +540,59 @@ fn relocate(
         let Some(target_idx) = elf.section_headers.get(*reloc_shdr).map(|sh| sh.sh_info as usize) else { continue };
         let Some(&target_base) = f.section_addr.get(&target_idx) else { continue };
         let section = section_name(elf, target_idx);
+        let target_size = elf.section_headers.get(target_idx).map_or(0, |sh| sh.sh_size);
         for r in relocs.iter() {
             let s = elf.syms.get(r.r_sym).ok_or_else(|| ElfError::ParseElf {
-                file: f.path.clone(),
+                file: f.path.to_path_buf(),
                 msg: format!("relocation in {section}+{:#x} names symbol #{} which does not exist", r.r_offset, r.r_sym),
             })?;
             let name = elf.strtab.get_at(s.st_name).unwrap_or("");
             let sym_addr = if s.st_type() == sym::STT_SECTION {
                 f.section_addr.get(&s.st_shndx).copied()
             } else if s.st_shndx != 0 {
-                f.section_addr.get(&s.st_shndx).map(|b| b + s.st_value)
+                f.section_addr.get(&s.st_shndx).map(|b| b.wrapping_add(s.st_value))
             } else {
                 globals.get(name).map(|(a, _)| *a)
             };
             let sym_addr = sym_addr.ok_or_else(|| ElfError::UndefinedSymbol {
-                file: f.path.clone(),
+                file: f.path.to_path_buf(),
                 section: section.clone(),
                 offset: r.r_offset,
-                name: name.to_string(),
+                name: symbol_label(name, r.r_sym),
             })?;
-            let place = target_base + r.r_offset;
+            let place = target_base.wrapping_add(r.r_offset);
             let mut word = [0u8; 8];
             let width = backend.reloc_width(r.r_type).ok_or(ElfError::UnsupportedRelocation {
-                file: f.path.clone(),
+                file: f.path.to_path_buf(),
                 section: section.clone(),
                 offset: r.r_offset,
                 rtype: r.r_type,
                 name: backend.reloc_name(r.r_type),
             })?;
+            // The field patched lies inside the section relocated, or the relocation would write its neighbour.
+            if r.r_offset.checked_add(width as u64).is_none_or(|end| end > target_size) {
+                return Err(ElfError::RelocationOutside {
+                    file: f.path.to_path_buf(),
+                    section: section.clone(),
+                    offset: r.r_offset,
+                    size: target_size,
+                });
+            }
             mem.read(KernelVa(place), &mut word[..width]).map_err(|_| ElfError::TruncatedSection {
-                file: f.path.clone(),
+                file: f.path.to_path_buf(),
                 section: section.clone(),
             })?;
             let addend = r.r_addend.unwrap_or(0);
             backend.apply_reloc(r.r_type, &mut word[..width], sym_addr, addend, place).map_err(|e| match e {
                 RelocError::Unsupported(name) => ElfError::UnsupportedRelocation {
-                    file: f.path.clone(),
+                    file: f.path.to_path_buf(),
                     section: section.clone(),
                     offset: r.r_offset,
                     rtype: r.r_type,
                     name,
                 },
                 RelocError::Overflow(name, value) => ElfError::RelocationOverflow {
-                    file: f.path.clone(),
+                    file: f.path.to_path_buf(),
                     section: section.clone(),
                     offset: r.r_offset,
                     name,
@@ -491,10 +605,87 @@ fn relocate(
     Ok(())
 }
 
+/// goblin's message, preceded by the part of the file that is wrong when a structural walk of the headers finds it
+/// (goblin's own messages name a byte count but rarely the header, table or section it was reading).
+fn goblin_msg_at(bytes: &[u8], e: &goblin::error::Error) -> String {
+    match elf_part_at_fault(bytes) {
+        Some(part) => format!("{part}: {e}"),
+        None => e.to_string(),
+    }
+}
+
+/// Walks an ELF64 little-endian file's header, header tables and section extents (the layout of
+/// `include/uapi/linux/elf.h`) and names the first part that does not fit in the file.
+fn elf_part_at_fault(b: &[u8]) -> Option<String> {
+    let u16_at = |o: usize| b.get(o..o + 2).map(|x| u16::from_le_bytes([x[0], x[1]]));
+    let u32_at = |o: usize| b.get(o..o + 4).map(|x| u32::from_le_bytes(x.try_into().expect("4 bytes")));
+    let u64_at = |o: usize| b.get(o..o + 8).map(|x| u64::from_le_bytes(x.try_into().expect("8 bytes")));
+    let len = b.len() as u64;
+    if b.len() < 64 || b[..4] != *b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return Some(format!("ELF header (the file has {len} bytes; an ELF64 little-endian header has 64)"));
+    }
+    let table = |what: &str, off: u64, num: u64, entsize: u64, want: u64| -> Option<String> {
+        if num == 0 {
+            return None;
+        }
+        if entsize != want {
+            return Some(format!("{what} (e_*entsize is {entsize}, not {want})"));
+        }
+        let end = num.checked_mul(entsize).and_then(|n| n.checked_add(off));
+        (end.is_none_or(|e| e > len))
+            .then(|| format!("{what} at offset {off:#x} ({num} entries of {entsize} bytes) lies past the file's {len} bytes"))
+    };
+    let (phoff, shoff) = (u64_at(32)?, u64_at(40)?);
+    let (phentsize, phnum, shentsize, shnum) = (u16_at(54)?, u16_at(56)?, u16_at(58)?, u16_at(60)?);
+    if let Some(m) = table("program header table", phoff, phnum.into(), phentsize.into(), 56) {
+        return Some(m);
+    }
+    if let Some(m) = table("section header table", shoff, shnum.into(), shentsize.into(), 64) {
+        return Some(m);
+    }
+    let shstrndx = usize::from(u16_at(62)?);
+    if shnum != 0 && shstrndx >= usize::from(shnum) {
+        return Some(format!("e_shstrndx {shstrndx} (there are {shnum} sections)"));
+    }
+    for i in 0..usize::from(shnum) {
+        let h = usize::try_from(shoff).ok()? + i * 64;
+        let (ty, off, size, link, entsize) = (u32_at(h + 4)?, u64_at(h + 24)?, u64_at(h + 32)?, u32_at(h + 40)?, u64_at(h + 56)?);
+        if ty == section_header::SHT_NOBITS || ty == section_header::SHT_NULL {
+            continue;
+        }
+        let kind = section_header::sht_to_str(ty);
+        if off.checked_add(size).is_none_or(|e| e > len) {
+            return Some(format!(
+                "section #{i} ({kind}) at offset {off:#x} ({size:#x} bytes) lies past the file's {len} bytes"
+            ));
+        }
+        let want = match ty {
+            section_header::SHT_SYMTAB | section_header::SHT_DYNSYM => 24,
+            section_header::SHT_RELA => 24,
+            section_header::SHT_REL => 16,
+            _ => 0,
+        };
+        if want != 0 && (entsize != want || size % want != 0) {
+            return Some(format!("section #{i} ({kind}): entry size {entsize}, size {size:#x} (entries are {want} bytes)"));
+        }
+        if want != 0 && usize::try_from(link).is_ok_and(|l| l >= usize::from(shnum)) {
+            return Some(format!("section #{i} ({kind}): sh_link {link} names no section ({shnum} sections)"));
+        }
+    }
+    None
+}
+
 /// The ISA an ELF file is for, from its header.
 pub fn detect_isa(path: &Path) -> Result<Isa, ElfError> {
-    let bytes = std::fs::read(path).map_err(|source| ElfError::ReadFile { file: path.into(), source })?;
-    let h = Elf::parse_header(&bytes).map_err(|e| ElfError::ParseElf { file: path.into(), msg: e.to_string() })?;
+    let image = ElfImage::read(path)?;
+    detect_isa_of(&image)
+}
+
+/// The ISA an ELF image is for, from its header.
+pub fn detect_isa_of(image: &ElfImage) -> Result<Isa, ElfError> {
+    let path = image.path.as_path();
+    let h = Elf::parse_header(&image.bytes)
+        .map_err(|e| ElfError::ParseElf { file: path.into(), msg: goblin_msg_at(&image.bytes, &e) })?;
     crate::arch::isa_of_elf_machine(h.e_machine).ok_or_else(|| ElfError::UnsupportedKind {
         file: path.into(),
         what: format!("machine {} (only aarch64 and x86_64)", header::machine_to_str(h.e_machine)),

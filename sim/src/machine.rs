@@ -16,7 +16,7 @@
 
 use crate::arch::{lookup, IsaBackend};
 use crate::cpu::{Cpu, RunResult};
-use crate::elf::{self, ElfError, Placement};
+use crate::elf::{self, ElfError, ElfImage, Placement};
 use crate::event_log::EventLog;
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
 use kernel_model::ptrace::PtRegs;
@@ -88,6 +88,12 @@ pub const TASK_RETURN_SYMBOL: &str = "probesim_task_return";
 impl EmulatedMachine {
     /// Builds a machine with `nr_cpus` CPUs of `isa` and the given ELF files loaded.
     pub fn new(isa: Isa, nr_cpus: usize, files: &[PathBuf]) -> Result<EmulatedMachine, MachineError> {
+        let images = files.iter().map(|f| ElfImage::read(f)).collect::<Result<Vec<_>, _>>()?;
+        EmulatedMachine::with_images(isa, nr_cpus, &images)
+    }
+
+    /// Builds a machine with `nr_cpus` CPUs of `isa` and the given ELF images (bytes already read) loaded.
+    pub fn with_images(isa: Isa, nr_cpus: usize, images: &[ElfImage]) -> Result<EmulatedMachine, MachineError> {
         let backend = lookup(isa);
         let layout = backend.layout();
         let mem = KernelMemory { ram: Ram::new(layout.ram_size), layout };
@@ -100,7 +106,7 @@ impl EmulatedMachine {
         // second half), an empty guard page (Unicorn discards the translation containing `until - 1` after each
         // run), and the task-return address.
         let mut placement = Placement::new(&mem, 3 * PAGE_SIZE);
-        let loaded = elf::load(files, backend.as_ref(), &mem, &mut placement)?;
+        let loaded = elf::load(images, backend.as_ref(), &mem, &mut placement)?;
         let mut symbols = loaded.symbols;
         let text = mem.layout.region(RegionKind::Text);
         let task_return = text.va + text.size - PAGE_SIZE;

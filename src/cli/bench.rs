@@ -63,11 +63,11 @@ fn probe_bench(calls: u64) {
         );
         Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid")
     };
-    println!("kprobes: kernel 6.12, 1 CPU, a counting pre-handler on kprobe_target");
+    outln!("kprobes: kernel 6.12, 1 CPU, a counting pre-handler on kprobe_target");
     let (r, d) = timed(|| runner::run_scenario(scenario("kprobe_target", 1234, calls, Some("kprobe_target"))));
     let r = r.expect("probe bench runs");
     let hits = r.kprobes.first().map_or(0, |p| p.nhit);
-    println!(
+    outln!(
         "  arm64  (BRK #4, handler, XOL step, BRK #6): {hits} hits in {:.3} s = {:.0} hits/s",
         d.as_secs_f64(),
         hits as f64 / d.as_secs_f64()
@@ -82,7 +82,7 @@ fn probe_bench(calls: u64) {
     let s = Scenario::parse(Path::new("<bench>"), &toml).expect("bench scenario is valid");
     let (r, d) = timed(|| runner::run_scenario(s).expect("x86 probe bench runs"));
     let hits = r.kprobes.first().map_or(0, |p| p.nhit);
-    println!(
+    outln!(
         "  x86_64 (int3, handler, step to the int3 after the copy): {hits} hits in {:.3} s = {:.0} hits/s",
         d.as_secs_f64(),
         hits as f64 / d.as_secs_f64()
@@ -92,7 +92,7 @@ fn probe_bench(calls: u64) {
     let (armed, d1) =
         timed(|| runner::run_scenario(scenario("icache_loop", loops, 1, Some("kprobe_target"))).expect("runs"));
     assert_eq!(plain.summary.calls, armed.summary.calls, "a probe elsewhere must not change the workload's result");
-    println!(
+    outln!(
         "  icache_loop({loops}): no probes {:.3} s, a probe armed on another function {:.3} s: slowdown {:.2}x",
         d0.as_secs_f64(),
         d1.as_secs_f64(),
@@ -128,7 +128,7 @@ const CONFORMANCE_RUNS: usize = 1000;
 fn bpf_bench(iterations: u64) {
     use kernel_model::bpf::{assemble, conformance, insn::encode_bytes};
     let n = iterations.max(100_000);
-    println!("eBPF: probesim's VM beside rbpf 0.4 (interpreter), same bytecode");
+    outln!("eBPF: probesim's VM beside rbpf 0.4 (interpreter), same bytecode");
     let asm = format!("mov %r0, 0\nmov %r1, {n}\nadd %r0, %r1\nsub %r1, 1\njne %r1, 0, -3\nexit\n");
     let insns = assemble(&asm).expect("loop program assembles");
     let bytes = encode_bytes(&insns);
@@ -137,7 +137,7 @@ fn bpf_bench(iterations: u64) {
     let vm = rbpf::EbpfVmNoData::new(Some(&bytes)).expect("rbpf accepts the loop");
     let (theirs, d_theirs) = timed(|| std::hint::black_box(vm.execute_program()));
     assert_eq!(ours.ok(), theirs.ok(), "both VMs must compute the same sum");
-    println!(
+    outln!(
         "  loop ({executed} insns): probesim {:.1} M insn/s, rbpf {:.1} M insn/s, ratio {:.2}",
         mips(executed, d_ours),
         mips(executed, d_theirs),
@@ -145,7 +145,7 @@ fn bpf_bench(iterations: u64) {
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bpf-conformance/tests");
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("  conformance programs: {} not found, skipped", dir.display());
+        outln!("  conformance programs: {} not found, skipped", dir.display());
         return;
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -183,7 +183,7 @@ fn bpf_bench(iterations: u64) {
             t_theirs += d1.as_secs_f64();
         }
     }
-    println!(
+    outln!(
         "  conformance (short programs, per-run setup dominates): {both} of {} run identically in both; {CONFORMANCE_RUNS} runs each: probesim {:.6} s, rbpf {:.6} s, ratio {:.2}",
         paths.len(),
         t_ours,
@@ -205,13 +205,13 @@ fn mips(insns: u64, d: Duration) -> f64 {
 
 /// Runs the benchmarks and prints a table.
 pub fn bench(args: &BenchArgs) -> ExitCode {
-    println!("probesim bench (wall-clock figures of this machine; ratios are what to compare)");
-    println!();
+    outln!("probesim bench (wall-clock figures of this machine; ratios are what to compare)");
+    outln!();
     // First, before any emulator instance exists in the process: after Unicorn instances have run, both
     // interpreters measured several times slower in the same process (cause not investigated).
     bpf_bench(args.iterations);
-    println!();
-    println!("guest loop: arm64 icache_loop({}) per CPU (bl/ret/add/subs/b.ne), quantum 100", args.iterations);
+    outln!();
+    outln!("guest loop: arm64 icache_loop({}) per CPU (bl/ret/add/subs/b.ne), quantum 100", args.iterations);
     let mut per_cpu_rate = 0.0;
     for cpus in [1usize, 8] {
         let s = loop_scenario(cpus, args.iterations, 100);
@@ -221,7 +221,7 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         if cpus == 1 {
             per_cpu_rate = rate;
         }
-        println!("  simulated, {cpus} CPU(s): {insns:>12} insns in {:>8.3} s = {rate:>8.1} M insn/s", d.as_secs_f64());
+        outln!("  simulated, {cpus} CPU(s): {insns:>12} insns in {:>8.3} s = {rate:>8.1} M insn/s", d.as_secs_f64());
     }
     let single = runner::run_scenario(loop_scenario(1, args.iterations, 100)).expect("bench scenario runs");
     let insns = single.summary.vtime;
@@ -233,14 +233,14 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     ) {
         Ok(Some(d)) => {
             let bare = mips(insns, d);
-            println!("  bare Unicorn, 1 CPU, no hooks, one emu_start: {:>8.1} M insn/s", bare);
-            println!("  ratio simulated(1 CPU) / bare: {:.2}", per_cpu_rate / bare);
+            outln!("  bare Unicorn, 1 CPU, no hooks, one emu_start: {:>8.1} M insn/s", bare);
+            outln!("  ratio simulated(1 CPU) / bare: {:.2}", per_cpu_rate / bare);
         }
-        _ => println!("  bare Unicorn run failed"),
+        _ => outln!("  bare Unicorn run failed"),
     }
-    println!();
+    outln!();
     probe_bench(args.iterations / 20);
-    println!();
+    outln!();
     let per_run = (args.iterations / 20).max(1000);
     let batch: Vec<Scenario> = (0..args.batch as u64)
         .map(|seed| {
@@ -254,8 +254,8 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     let (serial, ds) = timed(|| batch.iter().map(run_one).collect::<Vec<_>>());
     let (parallel, dp) = timed(|| batch.par_iter().map(run_one).collect::<Vec<_>>());
     assert_eq!(serial, parallel, "parallel runs must give the same logs as serial ones");
-    println!("batch: {} runs, 8 CPUs x icache_loop({per_run}), shuffled with seeds 0..{} (each run builds its machine on its worker)", args.batch, args.batch);
-    println!("  serial: {:>8.3} s   rayon on {} threads: {:>8.3} s   speed-up: {:.2}x   (logs identical)",
+    outln!("batch: {} runs, 8 CPUs x icache_loop({per_run}), shuffled with seeds 0..{} (each run builds its machine on its worker)", args.batch, args.batch);
+    outln!("  serial: {:>8.3} s   rayon on {} threads: {:>8.3} s   speed-up: {:.2}x   (logs identical)",
         ds.as_secs_f64(), rayon::current_num_threads(), dp.as_secs_f64(), ds.as_secs_f64() / dp.as_secs_f64());
     println!();
     explore_bench(args.batch.max(16) as u64 * 4);

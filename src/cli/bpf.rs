@@ -112,7 +112,7 @@ pub fn run_bpf(cmd: &BpfCommand) -> ExitCode {
     };
     match result {
         Ok(text) => {
-            print!("{text}");
+            out!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => super::fail(e),

@@ -38,8 +38,8 @@ pub fn disasm(args: &DisasmArgs) -> ExitCode {
     let Some(sym) = machine.kallsyms().lookup_name(&args.symbol).cloned() else {
         return super::fail(format!("{}: unknown symbol `{}`", args.elf.display(), args.symbol));
     };
-    println!("{} [{}]:", sym.name, args.elf.display());
-    print!("{}", render_function(&machine, sym.addr, sym.size));
+    outln!("{} [{}]:", sym.name, args.elf.display());
+    out!("{}", render_function(&machine, sym.addr, sym.size));
     ExitCode::SUCCESS
 }
 
@@ -50,7 +50,7 @@ pub fn symbols(args: &SymbolsArgs) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     for s in machine.kallsyms().symbols() {
-        println!("{} {} {:#x} {}", s.addr, s.type_letter(), s.size, s.name);
+        outln!("{} {} {:#x} {}", s.addr, s.type_letter(), s.size, s.name);
     }
     ExitCode::SUCCESS
 }

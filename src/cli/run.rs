@@ -110,7 +110,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         if args.timeline {
             use std::io::IsTerminal as _;
-            print!("{}", crate::timeline::render_terminal(&t, 100, std::io::stdout().is_terminal()));
+            out!("{}", crate::timeline::render_terminal(&t, 100, std::io::stdout().is_terminal()));
             return match report.failure() {
                 Some(msg) => {
                     eprintln!("probesim: {msg}");
@@ -121,19 +121,19 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     if args.hash {
-        println!("{}", report.log.hash());
+        outln!("{}", report.log.hash());
     } else {
         match args.format {
             Format::Text => {
                 use std::io::IsTerminal as _;
                 let text = report.to_text();
                 if std::io::stdout().is_terminal() {
-                    print!("{}", colour_by_cpu(&text));
+                    out!("{}", colour_by_cpu(&text));
                 } else {
-                    print!("{text}");
+                    out!("{text}");
                 }
             }
-            Format::Json => print!("{}", report.log.to_json_lines()),
+            Format::Json => out!("{}", report.log.to_json_lines()),
         }
     }
     match report.failure() {
@@ -167,7 +167,7 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
-    print!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
+    out!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
     ExitCode::SUCCESS
 }
 

@@ -36,9 +36,9 @@ pub fn run(a: &TransparencyArgs) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     match a.format {
-        super::run::Format::Text => print!("{}", render_table(&c, &v)),
+        super::run::Format::Text => out!("{}", render_table(&c, &v)),
         super::run::Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&v).expect("verdicts serialise"));
+            outln!("{}", serde_json::to_string_pretty(&v).expect("verdicts serialise"));
         }
     }
     if all_same(&v) { ExitCode::SUCCESS } else { ExitCode::from(1) }

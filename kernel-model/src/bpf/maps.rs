@@ -15,27 +15,8 @@
 
 use std::collections::BTreeMap;
 
-/// Errno values the map operations return (negated by the helpers).
-pub mod errno {
-    /// `ENOENT`.
-    pub const ENOENT: i64 = 2;
-    /// `E2BIG`.
-    pub const E2BIG: i64 = 7;
-    /// `EAGAIN`.
-    pub const EAGAIN: i64 = 11;
-    /// `EFAULT`.
-    pub const EFAULT: i64 = 14;
-    /// `EBUSY`.
-    pub const EBUSY: i64 = 16;
-    /// `EEXIST`.
-    pub const EEXIST: i64 = 17;
-    /// `EINVAL`.
-    pub const EINVAL: i64 = 22;
-    /// `ERANGE`.
-    pub const ERANGE: i64 = 34;
-    /// `EOPNOTSUPP`.
-    pub const EOPNOTSUPP: i64 = 95;
-}
+use crate::errno::Errno;
+use crate::profile::KernelProfile;
 
 /// `BPF_ANY`: create or update.
 pub const BPF_ANY: u64 = 0;
@@ -53,6 +34,36 @@ pub const BPF_F_CURRENT_CPU: u64 = BPF_F_INDEX_MASK;
 pub const BPF_RINGBUF_HDR_SZ: u64 = 8;
 /// `PAGE_SIZE`.
 const PAGE_SIZE: u64 = 4096;
+/// `KMALLOC_MAX_SIZE` on arm64 and x86_64 with 4 KiB pages: `1 << (MAX_PAGE_ORDER + PAGE_SHIFT)` = 4 MiB
+/// (`include/linux/slab.h`).
+pub const KMALLOC_MAX_SIZE: u64 = 4 << 20;
+/// `PCPU_MIN_UNIT_SIZE` (`include/linux/percpu.h`): 32 KiB, the bound of a per-CPU value.
+pub const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
+/// `MAX_BPF_STACK` (`include/linux/filter.h`).
+pub const MAX_BPF_STACK: u64 = 512;
+/// `sizeof(struct htab_elem)` on 64-bit kernels without lock debugging (`kernel/bpf/hashtab.c`): the list node,
+/// the freelist/batch union, the rcu/lru union and the hash, rounded to the 8-byte-aligned key.
+pub const HTAB_ELEM_SIZE: u64 = 48;
+/// `sizeof(struct bucket)` (`kernel/bpf/hashtab.c`): an `hlist_nulls_head` and a raw spinlock.
+pub const HTAB_BUCKET_SIZE: u64 = 16;
+/// Bytes all maps of one runtime may hold (docs/limits.md). The kernel's limit is memory itself (`bpf_map_area_alloc`
+/// fails and `map_create` returns `-ENOMEM`); the model stands in a fixed budget so that a map definition cannot take
+/// the host down.
+pub const MAP_MEMORY_BUDGET: u64 = 1 << 30;
+
+/// Why `map_create` refused a definition: the kernel's errno and, for people, which check failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {errno}")]
+pub struct MapCreateError {
+    /// The errno `bpf(BPF_MAP_CREATE)` returns.
+    pub errno: Errno,
+    /// Which check failed, with the values.
+    pub reason: String,
+}
+
+fn refuse(errno: Errno, reason: String) -> Result<MapDef, MapCreateError> {
+    Err(MapCreateError { errno, reason })
+}
 
 /// The map types modelled (`enum bpf_map_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -132,49 +143,100 @@ impl MapDef {
         MapDef { name: name.to_string(), map_type, key_size, value_size, max_entries, flags }
     }
 
-    /// What libbpf and `map_create` do before a map exists: libbpf sizes a perf event array with no
-    /// `max_entries` to the number of CPUs; the kernel's `*_map_alloc_check` refuses bad sizes with `EINVAL`.
-    pub fn checked(mut self, nr_cpus: usize) -> Result<MapDef, String> {
+    /// What libbpf and `map_create` (`kernel/bpf/syscall.c`) do before a map exists: libbpf sizes a perf event
+    /// array with no `max_entries` to the number of CPUs; then each type's `map_alloc_check` and the size checks of
+    /// its `map_alloc` refuse bad sizes with the kernel's errno. Allocation itself (`-ENOMEM`) is
+    /// [`MapDef::memory_bytes`] against the runtime's budget.
+    pub fn checked(mut self, profile: KernelProfile, nr_cpus: usize) -> Result<MapDef, MapCreateError> {
+        use Errno::{E2BIG, EINVAL};
         self.name = self.name.chars().take(15).collect();
         let (k, v, n) = (self.key_size, self.value_size, self.max_entries);
+        let (k64, v64) = (u64::from(k), u64::from(v));
+        let percpu_too_big = |v: u64| v.next_multiple_of(8) > PCPU_MIN_UNIT_SIZE;
         match self.map_type {
+            // kernel/bpf/hashtab.c: htab_map_alloc_check(), then htab_map_alloc()'s bucket count.
             MapType::Hash => {
                 if n == 0 || k == 0 || v == 0 {
-                    return Err(format!(
-                        "hash map needs key_size, value_size and max_entries > 0 (got {k}, {v}, {n}): -EINVAL"
-                    ));
+                    return refuse(EINVAL, format!("hash map needs key_size, value_size and max_entries > 0 (got {k}, {v}, {n})"));
                 }
-                if k > 512 {
-                    return Err(format!("key_size {k} exceeds MAX_BPF_STACK: -E2BIG"));
+                if profile == KernelProfile::V5_10 {
+                    // 5.10: "eBPF programs initialize keys on stack, so they cannot be larger than max stack size".
+                    if k64 > MAX_BPF_STACK {
+                        return refuse(E2BIG, format!("key_size {k} exceeds MAX_BPF_STACK ({MAX_BPF_STACK})"));
+                    }
+                    if v64 >= KMALLOC_MAX_SIZE - MAX_BPF_STACK - HTAB_ELEM_SIZE {
+                        return refuse(E2BIG, format!("value_size {v} reaches KMALLOC_MAX_SIZE - MAX_BPF_STACK - sizeof(struct htab_elem)"));
+                    }
+                } else if k64 + v64 >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE {
+                    return refuse(E2BIG, format!("key_size {k} + value_size {v} reaches KMALLOC_MAX_SIZE - sizeof(struct htab_elem)"));
+                }
+                // htab_map_alloc(): "prevent zero size kmalloc and check for u32 overflow".
+                let n_buckets = u64::from(n).next_power_of_two();
+                if n_buckets > u64::from(u32::MAX) / HTAB_BUCKET_SIZE {
+                    return refuse(E2BIG, format!("max_entries {n}: {n_buckets} buckets overflow the bucket array"));
                 }
             }
+            // kernel/bpf/arraymap.c: array_map_alloc_check().
             MapType::Array | MapType::PercpuArray => {
                 if n == 0 || k != 4 || v == 0 {
-                    return Err(format!(
-                        "array map needs key_size 4, value_size > 0, max_entries > 0 (got {k}, {v}, {n}): -EINVAL"
-                    ));
+                    return refuse(EINVAL, format!("array map needs key_size 4, value_size > 0, max_entries > 0 (got {k}, {v}, {n})"));
                 }
-                if self.map_type == MapType::PercpuArray && v > 32768 {
-                    return Err(format!("percpu value_size {v} exceeds PCPU_MIN_UNIT_SIZE: -E2BIG"));
+                if profile == KernelProfile::V5_10 {
+                    // "if value_size is bigger, the user space won't be able to access the elements".
+                    if v64 > KMALLOC_MAX_SIZE {
+                        return refuse(E2BIG, format!("value_size {v} exceeds KMALLOC_MAX_SIZE ({KMALLOC_MAX_SIZE})"));
+                    }
+                } else if v64 > i32::MAX as u64 {
+                    // "avoid overflow on round_up(map->value_size)".
+                    return refuse(E2BIG, format!("value_size {v} exceeds INT_MAX"));
+                }
+                if self.map_type == MapType::PercpuArray && percpu_too_big(v64) {
+                    return refuse(E2BIG, format!("percpu value_size {v} exceeds PCPU_MIN_UNIT_SIZE ({PCPU_MIN_UNIT_SIZE})"));
                 }
             }
+            // kernel/bpf/arraymap.c: fd_array_map_alloc_check() (value_size 4), then array_map_alloc_check().
             MapType::PerfEventArray => {
                 if n == 0 {
-                    self.max_entries = nr_cpus as u32;
+                    self.max_entries = u32::try_from(nr_cpus).unwrap_or(u32::MAX);
                 }
                 if self.key_size != 4 || self.value_size != 4 {
-                    return Err(format!("perf event array needs key_size 4 and value_size 4 (got {k}, {v}): -EINVAL"));
+                    return refuse(EINVAL, format!("perf event array needs key_size 4 and value_size 4 (got {k}, {v})"));
                 }
             }
+            // kernel/bpf/ringbuf.c: ringbuf_map_alloc().
             MapType::Ringbuf => {
                 if k != 0 || v != 0 || !n.is_power_of_two() || u64::from(n) % PAGE_SIZE != 0 {
-                    return Err(format!(
-                        "ringbuf needs key_size 0, value_size 0 and a power-of-2, page-aligned max_entries (got {k}, {v}, {n}): -EINVAL"
-                    ));
+                    return refuse(
+                        EINVAL,
+                        format!("ringbuf needs key_size 0, value_size 0 and a power-of-2, page-aligned max_entries (got {k}, {v}, {n})"),
+                    );
                 }
             }
         }
         Ok(self)
+    }
+
+    /// Bytes the kernel's `map_alloc` asks `bpf_map_area_alloc` (and the per-CPU allocator) for: what the runtime's
+    /// budget is charged. Array: `array_map_alloc()` (`round_up(value_size, 8)` per element, per CPU for a per-CPU
+    /// array plus its pointer array); hash: `htab_map_alloc()` + `prealloc_init()` (buckets, and
+    /// `max_entries + num_possible_cpus` preallocated elements); perf event array: one pointer per entry; ringbuf:
+    /// `bpf_ringbuf_area_alloc()` (the data pages, and the consumer, producer and header pages).
+    #[must_use]
+    pub fn memory_bytes(&self, nr_cpus: usize) -> u64 {
+        let (k, v, n) = (u128::from(self.key_size), u128::from(self.value_size), u128::from(self.max_entries));
+        let cpus = nr_cpus.max(1) as u128;
+        let r8 = |x: u128| x.next_multiple_of(8);
+        let bytes = match self.map_type {
+            MapType::Array => n * r8(v),
+            MapType::PercpuArray => n * 8 + n * r8(v) * cpus,
+            MapType::Hash => {
+                let elem = u128::from(HTAB_ELEM_SIZE) + r8(k) + r8(v);
+                n.next_power_of_two() * u128::from(HTAB_BUCKET_SIZE) + (n + cpus) * elem
+            }
+            MapType::PerfEventArray => n * 8,
+            MapType::Ringbuf => n + 3 * u128::from(PAGE_SIZE),
+        };
+        u64::try_from(bytes).unwrap_or(u64::MAX)
     }
 }
 
@@ -199,7 +261,8 @@ pub struct RingBuf {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Storage {
     Hash { index: BTreeMap<Vec<u8>, usize>, slots: Vec<Vec<u8>>, free: Vec<usize> },
-    Array { values: Vec<Vec<u8>> },
+    /// Elements back to back, each `round_up(value_size, 8)` bytes (per-CPU arrays: each CPU's copy in turn).
+    Array { values: Vec<u8>, stride: usize, count: usize },
     PerfEventArray { open: Vec<bool> },
     Ringbuf(RingBuf),
 }
@@ -228,8 +291,11 @@ impl BpfMap {
         let v = round8(def.value_size);
         let storage = match def.map_type {
             MapType::Hash => Storage::Hash { index: BTreeMap::new(), slots: Vec::new(), free: Vec::new() },
-            MapType::Array => Storage::Array { values: vec![vec![0; v]; def.max_entries as usize] },
-            MapType::PercpuArray => Storage::Array { values: vec![vec![0; v]; def.max_entries as usize * nr_cpus] },
+            MapType::Array | MapType::PercpuArray => {
+                let copies = if def.map_type == MapType::PercpuArray { nr_cpus } else { 1 };
+                let count = def.max_entries as usize * copies;
+                Storage::Array { values: vec![0; count * v], stride: v, count }
+            }
             MapType::PerfEventArray => {
                 Storage::PerfEventArray { open: (0..def.max_entries as usize).map(|i| i < nr_cpus).collect() }
             }
@@ -243,7 +309,7 @@ impl BpfMap {
     pub fn nr_slots(&self) -> usize {
         match &self.storage {
             Storage::Hash { .. } => self.def.max_entries as usize,
-            Storage::Array { values } => values.len(),
+            Storage::Array { count, .. } => *count,
             _ => 0,
         }
     }
@@ -254,7 +320,9 @@ impl BpfMap {
         let n = self.def.value_size as usize;
         match &self.storage {
             Storage::Hash { slots, .. } => slots.get(slot).map(|v| &v[..n]),
-            Storage::Array { values } => values.get(slot).map(|v| &v[..n]),
+            Storage::Array { values, stride, count } => {
+                (slot < *count).then(|| &values[slot * stride..slot * stride + n])
+            }
             _ => None,
         }
     }
@@ -264,7 +332,9 @@ impl BpfMap {
         let n = self.def.value_size as usize;
         match &mut self.storage {
             Storage::Hash { slots, .. } => slots.get_mut(slot).map(|v| &mut v[..n]),
-            Storage::Array { values } => values.get_mut(slot).map(|v| &mut v[..n]),
+            Storage::Array { values, stride, count } => {
+                (slot < *count).then(|| &mut values[slot * *stride..slot * *stride + n])
+            }
             _ => None,
         }
     }
@@ -295,21 +365,21 @@ impl BpfMap {
 
     /// `map->ops->map_update_elem` from a program on `cpu` (`htab_map_update_elem`, `array_map_update_elem`):
     /// `Err(errno)` as the kernel returns it (positive here).
-    pub fn update(&mut self, key: &[u8], value: &[u8], flags: u64, cpu: usize) -> Result<(), i64> {
+    pub fn update(&mut self, key: &[u8], value: &[u8], flags: u64, cpu: usize) -> Result<(), Errno> {
         let vsize = self.def.value_size as usize;
-        let value = value.get(..vsize).ok_or(errno::EINVAL)?;
+        let value = value.get(..vsize).ok_or(Errno::EINVAL)?;
         match self.def.map_type {
             MapType::Hash => {
                 if flags & !BPF_F_LOCK > BPF_EXIST {
-                    return Err(errno::EINVAL);
+                    return Err(Errno::EINVAL);
                 }
                 let max = self.def.max_entries as usize;
                 let Storage::Hash { index, slots, free } = &mut self.storage else { unreachable!() };
                 // check_flags()
                 let old = index.get(key).copied();
                 match (old, flags & !BPF_F_LOCK) {
-                    (Some(_), BPF_NOEXIST) => return Err(errno::EEXIST),
-                    (None, BPF_EXIST) => return Err(errno::ENOENT),
+                    (Some(_), BPF_NOEXIST) => return Err(Errno::EEXIST),
+                    (None, BPF_EXIST) => return Err(Errno::ENOENT),
                     _ => {}
                 }
                 let slot = match old {
@@ -322,7 +392,7 @@ impl BpfMap {
                                 slots.push(vec![0; round8(self.def.value_size)]);
                                 slots.len() - 1
                             }
-                            None => return Err(errno::E2BIG),
+                            None => return Err(Errno::E2BIG),
                         };
                         index.insert(key.to_vec(), s);
                         s
@@ -333,45 +403,45 @@ impl BpfMap {
             }
             MapType::Array | MapType::PercpuArray => {
                 if flags & !BPF_F_LOCK > BPF_EXIST {
-                    return Err(errno::EINVAL);
+                    return Err(Errno::EINVAL);
                 }
-                let i = u32::from_le_bytes(key.get(..4).ok_or(errno::EINVAL)?.try_into().map_err(|_| errno::EINVAL)?);
+                let i = u32::from_le_bytes(key.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?);
                 if i >= self.def.max_entries {
-                    return Err(errno::E2BIG);
+                    return Err(Errno::E2BIG);
                 }
                 if flags & !BPF_F_LOCK == BPF_NOEXIST {
-                    return Err(errno::EEXIST);
+                    return Err(Errno::EEXIST);
                 }
-                let slot = self.lookup(key, cpu).ok_or(errno::E2BIG)?;
-                self.value_mut(slot).ok_or(errno::EINVAL)?.copy_from_slice(value);
+                let slot = self.lookup(key, cpu).ok_or(Errno::E2BIG)?;
+                self.value_mut(slot).ok_or(Errno::EINVAL)?.copy_from_slice(value);
                 Ok(())
             }
             // Programs may not update these (the verifier refuses); user space goes through the fd paths.
-            MapType::PerfEventArray | MapType::Ringbuf => Err(errno::EOPNOTSUPP),
+            MapType::PerfEventArray | MapType::Ringbuf => Err(Errno::EOPNOTSUPP),
         }
     }
 
     /// `map->ops->map_delete_elem` (`htab_map_delete_elem`; arrays return `-EINVAL`).
-    pub fn delete(&mut self, key: &[u8]) -> Result<(), i64> {
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), Errno> {
         match &mut self.storage {
             Storage::Hash { index, free, .. } => {
-                let slot = index.remove(key).ok_or(errno::ENOENT)?;
+                let slot = index.remove(key).ok_or(Errno::ENOENT)?;
                 free.push(slot);
                 Ok(())
             }
-            Storage::Array { .. } => Err(errno::EINVAL),
+            Storage::Array { .. } => Err(Errno::EINVAL),
             Storage::PerfEventArray { open } => {
-                let i = u32::from_le_bytes(key.get(..4).ok_or(errno::EINVAL)?.try_into().map_err(|_| errno::EINVAL)?);
+                let i = u32::from_le_bytes(key.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?);
                 match open.get_mut(i as usize) {
                     Some(o) if *o => {
                         *o = false;
                         Ok(())
                     }
-                    Some(_) => Err(errno::ENOENT),
-                    None => Err(errno::E2BIG),
+                    Some(_) => Err(Errno::ENOENT),
+                    None => Err(Errno::E2BIG),
                 }
             }
-            Storage::Ringbuf(_) => Err(errno::EOPNOTSUPP),
+            Storage::Ringbuf(_) => Err(Errno::EOPNOTSUPP),
         }
     }
 
@@ -383,8 +453,8 @@ impl BpfMap {
             Storage::Hash { index, slots, .. } => {
                 index.iter().map(|(k, &s)| (k.clone(), slots[s][..n].to_vec())).collect()
             }
-            Storage::Array { values } => values
-                .iter()
+            Storage::Array { values, stride, .. } => values
+                .chunks((*stride).max(1))
                 .enumerate()
                 .map(|(i, v)| {
                     let idx = if self.def.map_type == MapType::PercpuArray { i / self.nr_cpus } else { i };
@@ -419,24 +489,24 @@ impl BpfMap {
     // ---- perf event array ------------------------------------------------------------------------------------------
 
     /// `__bpf_perf_event_output`'s checks: the buffer index a record from `cpu` with `flags` goes to, or the errno.
-    pub fn perf_index(&self, flags: u64, cpu: usize) -> Result<usize, i64> {
-        let Storage::PerfEventArray { open } = &self.storage else { return Err(errno::EINVAL) };
+    pub fn perf_index(&self, flags: u64, cpu: usize) -> Result<usize, Errno> {
+        let Storage::PerfEventArray { open } = &self.storage else { return Err(Errno::EINVAL) };
         if flags & !BPF_F_INDEX_MASK != 0 {
-            return Err(errno::EINVAL);
+            return Err(Errno::EINVAL);
         }
         let mut index = flags & BPF_F_INDEX_MASK;
         if index == BPF_F_CURRENT_CPU {
             index = cpu as u64;
         }
         if index >= u64::from(self.def.max_entries) {
-            return Err(errno::E2BIG);
+            return Err(Errno::E2BIG);
         }
         if !open[index as usize] {
-            return Err(errno::ENOENT);
+            return Err(Errno::ENOENT);
         }
         // The event behind index i is the perf buffer opened on CPU i (`event->oncpu != cpu`).
         if index as usize != cpu {
-            return Err(errno::EOPNOTSUPP);
+            return Err(Errno::EOPNOTSUPP);
         }
         Ok(index as usize)
     }
@@ -532,25 +602,25 @@ mod tests {
     use super::*;
 
     fn hash(max: u32) -> BpfMap {
-        BpfMap::new(1, MapDef::new("h", MapType::Hash, 4, 8, max, 0).checked(2).unwrap(), 2)
+        BpfMap::new(1, MapDef::new("h", MapType::Hash, 4, 8, max, 0).checked(KernelProfile::V6_12, 2).unwrap(), 2)
     }
 
     #[test]
     fn hash_update_flags_and_capacity() {
         let mut m = hash(2);
         let k = |i: u32| i.to_le_bytes();
-        assert_eq!(m.update(&k(1), &[1; 8], BPF_EXIST, 0), Err(errno::ENOENT));
+        assert_eq!(m.update(&k(1), &[1; 8], BPF_EXIST, 0), Err(Errno::ENOENT));
         assert_eq!(m.update(&k(1), &[1; 8], BPF_NOEXIST, 0), Ok(()));
-        assert_eq!(m.update(&k(1), &[2; 8], BPF_NOEXIST, 0), Err(errno::EEXIST));
+        assert_eq!(m.update(&k(1), &[2; 8], BPF_NOEXIST, 0), Err(Errno::EEXIST));
         assert_eq!(m.update(&k(1), &[2; 8], BPF_EXIST, 0), Ok(()));
         assert_eq!(m.update(&k(2), &[3; 8], BPF_ANY, 0), Ok(()));
-        assert_eq!(m.update(&k(3), &[4; 8], BPF_ANY, 0), Err(errno::E2BIG), "full");
+        assert_eq!(m.update(&k(3), &[4; 8], BPF_ANY, 0), Err(Errno::E2BIG), "full");
         assert_eq!(m.update(&k(2), &[5; 8], BPF_ANY, 0), Ok(()), "an existing key can still be updated when full");
-        assert_eq!(m.update(&k(3), &[4; 8], 3, 0), Err(errno::EINVAL));
+        assert_eq!(m.update(&k(3), &[4; 8], 3, 0), Err(Errno::EINVAL));
         let s1 = m.lookup(&k(1), 0).unwrap();
         assert_eq!(m.value(s1), Some(&[2u8; 8][..]));
         assert_eq!(m.delete(&k(1)), Ok(()));
-        assert_eq!(m.delete(&k(1)), Err(errno::ENOENT));
+        assert_eq!(m.delete(&k(1)), Err(Errno::ENOENT));
         assert_eq!(m.lookup(&k(1), 0), None);
         assert_eq!(m.update(&k(3), &[4; 8], BPF_ANY, 0), Ok(()));
         assert_eq!(m.lookup(&k(3), 0), Some(s1), "the freed element is reused");
@@ -559,25 +629,73 @@ mod tests {
 
     #[test]
     fn arrays() {
-        let mut a = BpfMap::new(2, MapDef::new("a", MapType::Array, 4, 4, 3, 0).checked(2).unwrap(), 2);
+        let mut a = BpfMap::new(2, MapDef::new("a", MapType::Array, 4, 4, 3, 0).checked(KernelProfile::V6_12, 2).unwrap(), 2);
         assert_eq!(a.lookup(&3u32.to_le_bytes(), 0), None);
-        assert_eq!(a.update(&1u32.to_le_bytes(), &[9, 0, 0, 0], BPF_NOEXIST, 0), Err(errno::EEXIST));
-        assert_eq!(a.update(&3u32.to_le_bytes(), &[9, 0, 0, 0], BPF_ANY, 0), Err(errno::E2BIG));
+        assert_eq!(a.update(&1u32.to_le_bytes(), &[9, 0, 0, 0], BPF_NOEXIST, 0), Err(Errno::EEXIST));
+        assert_eq!(a.update(&3u32.to_le_bytes(), &[9, 0, 0, 0], BPF_ANY, 0), Err(Errno::E2BIG));
         assert_eq!(a.update(&1u32.to_le_bytes(), &[9, 0, 0, 0], BPF_EXIST, 0), Ok(()));
-        assert_eq!(a.delete(&1u32.to_le_bytes()), Err(errno::EINVAL));
-        let mut p = BpfMap::new(3, MapDef::new("p", MapType::PercpuArray, 4, 8, 1, 0).checked(2).unwrap(), 2);
+        assert_eq!(a.delete(&1u32.to_le_bytes()), Err(Errno::EINVAL));
+        let mut p = BpfMap::new(3, MapDef::new("p", MapType::PercpuArray, 4, 8, 1, 0).checked(KernelProfile::V6_12, 2).unwrap(), 2);
         let (c0, c1) = (p.lookup(&0u32.to_le_bytes(), 0).unwrap(), p.lookup(&0u32.to_le_bytes(), 1).unwrap());
         assert_ne!(c0, c1);
         p.value_mut(c1).unwrap()[0] = 7;
         assert_eq!(p.value(c0).unwrap()[0], 0);
-        assert!(MapDef::new("x", MapType::Array, 8, 4, 1, 0).checked(1).is_err());
-        assert!(MapDef::new("x", MapType::Ringbuf, 0, 0, 4000, 0).checked(1).is_err());
-        assert_eq!(MapDef::new("x", MapType::PerfEventArray, 4, 4, 0, 0).checked(4).unwrap().max_entries, 4);
+        assert!(MapDef::new("x", MapType::Array, 8, 4, 1, 0).checked(KernelProfile::V6_12, 1).is_err());
+        assert!(MapDef::new("x", MapType::Ringbuf, 0, 0, 4000, 0).checked(KernelProfile::V6_12, 1).is_err());
+        assert_eq!(MapDef::new("x", MapType::PerfEventArray, 4, 4, 0, 0).checked(KernelProfile::V6_12, 4).unwrap().max_entries, 4);
+    }
+
+    fn refused(def: MapDef, profile: KernelProfile) -> Errno {
+        def.checked(profile, 4).expect_err("refused").errno
+    }
+
+    /// The creation checks of `map_create` with the kernel's errnos (issue 11, finding 3: `max_entries =
+    /// 0x7fffffff` aborted allocating 51 GB; a huge `value_size` hung).
+    #[test]
+    fn map_create_checks_use_the_kernels_errnos() {
+        use KernelProfile::{V5_10, V6_12};
+        let def = |t, k, v, n| MapDef::new("m", t, k, v, n, 0);
+        for p in [V5_10, V6_12] {
+            // Zero sizes: -EINVAL (htab_map_alloc_check, array_map_alloc_check).
+            assert_eq!(refused(def(MapType::Hash, 0, 8, 1), p), Errno::EINVAL);
+            assert_eq!(refused(def(MapType::Hash, 4, 8, 0), p), Errno::EINVAL);
+            assert_eq!(refused(def(MapType::Array, 4, 0, 1), p), Errno::EINVAL);
+            assert_eq!(refused(def(MapType::Array, 4, 8, 0), p), Errno::EINVAL);
+            // A hash element must be kmalloc-able: -E2BIG.
+            assert_eq!(refused(def(MapType::Hash, 4, u32::MAX, 1), p), Errno::E2BIG);
+            // More buckets than a u32-sized bucket array holds: -E2BIG (htab_map_alloc).
+            assert_eq!(refused(def(MapType::Hash, 4, 8, 0x7fff_ffff), p), Errno::E2BIG);
+            assert!(def(MapType::Hash, 4, 8, 1 << 27).checked(p, 4).is_ok());
+            assert_eq!(refused(def(MapType::Hash, 4, 8, (1 << 27) + 1), p), Errno::E2BIG);
+            // Per-CPU values are bounded by PCPU_MIN_UNIT_SIZE: -E2BIG.
+            assert_eq!(refused(def(MapType::PercpuArray, 4, 32 * 1024 + 1, 1), p), Errno::E2BIG);
+            assert!(def(MapType::PercpuArray, 4, 32 * 1024, 1).checked(p, 4).is_ok());
+            // Ring buffers: a power of two, page aligned: -EINVAL.
+            assert_eq!(refused(def(MapType::Ringbuf, 0, 0, 4096 * 3), p), Errno::EINVAL);
+            assert_eq!(refused(def(MapType::Ringbuf, 0, 0, 2048), p), Errno::EINVAL);
+        }
+        // Array values: KMALLOC_MAX_SIZE on 5.10, INT_MAX since (mmapable arrays may be large).
+        assert_eq!(refused(def(MapType::Array, 4, (4 << 20) + 1, 1), V5_10), Errno::E2BIG);
+        assert!(def(MapType::Array, 4, (4 << 20) + 1, 1).checked(V6_12, 4).is_ok());
+        assert_eq!(refused(def(MapType::Array, 4, 0x8000_0000, 1), V6_12), Errno::E2BIG);
+        // 5.10's hash keys live on the BPF stack.
+        assert_eq!(refused(def(MapType::Hash, 513, 8, 1), V5_10), Errno::E2BIG);
+        assert!(def(MapType::Hash, 513, 8, 1).checked(V6_12, 4).is_ok());
+    }
+
+    /// What the budget is charged: the kernel's allocation sizes, without overflow.
+    #[test]
+    fn memory_bytes_follow_map_alloc() {
+        assert_eq!(MapDef::new("a", MapType::Array, 4, 5, 10, 0).memory_bytes(2), 80);
+        assert_eq!(MapDef::new("p", MapType::PercpuArray, 4, 8, 10, 0).memory_bytes(2), 80 + 160);
+        assert_eq!(MapDef::new("h", MapType::Hash, 4, 8, 3, 0).memory_bytes(1), 4 * 16 + 4 * (48 + 8 + 8));
+        assert_eq!(MapDef::new("a", MapType::Array, 4, u32::MAX, u32::MAX, 0).memory_bytes(128), (u64::from(u32::MAX) * (u64::from(u32::MAX) + 1)));
+        assert_eq!(MapDef::new("p", MapType::PercpuArray, 4, u32::MAX, u32::MAX, 0).memory_bytes(usize::MAX), u64::MAX);
     }
 
     #[test]
     fn ringbuf_reserve_commit_drain() {
-        let mut r = BpfMap::new(4, MapDef::new("rb", MapType::Ringbuf, 0, 0, 4096, 0).checked(1).unwrap(), 1);
+        let mut r = BpfMap::new(4, MapDef::new("rb", MapType::Ringbuf, 0, 0, 4096, 0).checked(KernelProfile::V6_12, 1).unwrap(), 1);
         let a = r.ringbuf_reserve(100).unwrap();
         let b = r.ringbuf_reserve(10).unwrap();
         assert_eq!(b, a + 112);

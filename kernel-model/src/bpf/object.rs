@@ -22,6 +22,7 @@
 use super::btf::{Btf, BtfMapDef};
 use super::insn::{decode_bytes, Insn, BPF_PSEUDO_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
 use super::maps::{MapDef, MapType};
+use crate::errno::Errno;
 use std::path::{Path, PathBuf};
 
 const SHT_PROGBITS: u32 = 1;
@@ -105,6 +106,19 @@ pub enum BpfObjectError {
         map: String,
         /// What is wrong.
         reason: String,
+    },
+    /// `bpf(BPF_MAP_CREATE)` failed: a size check of `map_create` or the map type's `map_alloc_check`/`map_alloc`
+    /// (`kernel/bpf/syscall.c`, `arraymap.c`, `hashtab.c`, `ringbuf.c`), or the allocation (`-ENOMEM`).
+    #[error("{path}: map {map}: {reason}: {errno}")]
+    MapCreate {
+        /// The file (or `<runtime>` for a map created directly).
+        path: PathBuf,
+        /// The map's name.
+        map: String,
+        /// Which check failed.
+        reason: String,
+        /// What the kernel returns.
+        errno: Errno,
     },
     /// A program the loader (the instruction checks of `bpf_check`) refused.
     #[error("{path}: program {prog}: {reason}")]
@@ -380,11 +394,13 @@ impl<'a> Elf<'a> {
 
     fn data(&self, idx: usize) -> &'a [u8] {
         let s = &self.sections[idx];
-        if s.sh_type == SHT_NOBITS {
+        // `parse` checked the extent of every section with bytes; SHT_NOBITS and SHT_NULL sections have none (a
+        // SHT_NULL section named `license` used to index past the file: found by fuzz/bpf_object).
+        if s.sh_type == SHT_NOBITS || s.sh_type == 0 {
             return &[];
         }
-        // Bounds were checked in `parse`.
-        &self.bytes[s.offset as usize..(s.offset + s.size) as usize]
+        let (start, end) = (s.offset as usize, s.offset.saturating_add(s.size) as usize);
+        self.bytes.get(start..end).unwrap_or(&[])
     }
 
     fn find(&self, name: &str) -> Option<usize> {
@@ -404,12 +420,25 @@ fn global_data_kind(name: &str) -> Option<bool> {
     }
 }
 
+/// The largest BPF object file read (a BPF object's programs and maps are far smaller).
+pub const MAX_OBJECT_FILE_SIZE: u64 = 64 << 20;
+
 impl BpfObject {
     /// Opens and parses `path` (`bpf_object__open_file`).
+    ///
+    /// Only regular files of at most [`MAX_OBJECT_FILE_SIZE`] bytes are read (a directory or `/dev/zero` is refused
+    /// before reading). Callers that hold the bytes use [`BpfObject::parse`], which does no I/O.
     pub fn load(path: impl AsRef<Path>) -> Result<BpfObject, BpfObjectError> {
         let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|e| BpfObjectError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let io = |message: String| BpfObjectError::Io { path: path.to_path_buf(), message };
+        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(io(if meta.is_dir() { "a directory, not a file".into() } else { "not a regular file".into() }));
+        }
+        if meta.len() > MAX_OBJECT_FILE_SIZE {
+            return Err(io(format!("{} bytes, more than the {MAX_OBJECT_FILE_SIZE}-byte limit", meta.len())));
+        }
+        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
         BpfObject::parse(path, &bytes)
     }
 
@@ -548,7 +577,7 @@ impl BpfObject {
             let mut insns = decode_bytes(elf.data(si)).map_err(|e| elf.bad(format!("section {}: {e}", sec.name)))?;
             // Relocations against this section.
             for rs in elf.sections.iter().filter(|r| r.sh_type == SHT_REL && r.info as usize == si) {
-                let rel_data = &bytes[rs.offset as usize..(rs.offset + rs.size) as usize];
+                let rel_data = bytes.get(rs.offset as usize..rs.offset.saturating_add(rs.size) as usize).unwrap_or(&[]);
                 for rel in rel_data.chunks_exact(16) {
                     let r_offset = u64::from_le_bytes(rel[..8].try_into().unwrap_or_default());
                     let r_info = u64::from_le_bytes(rel[8..].try_into().unwrap_or_default());
@@ -590,12 +619,15 @@ impl BpfObject {
                                 ) {
                                     Some(i) => i,
                                     None => {
+                                        // `.bss` has no bytes in the file: its map starts zeroed, so its initial
+                                        // value is empty (a 1 TiB `.bss` must not become a 1 TiB buffer here).
                                         let initial = if tsec.sh_type == SHT_NOBITS {
-                                            vec![0; tsec.size as usize]
+                                            Vec::new()
                                         } else {
                                             elf.data(target).to_vec()
                                         };
-                                        obj.maps.push(global_data_map(&obj.name, &tsec.name, writable, initial));
+                                        let map = global_data_map(path, &obj.name, &tsec.name, writable, tsec.size, initial)?;
+                                        obj.maps.push(map);
                                         obj.maps.len() - 1
                                     }
                                 };
@@ -687,14 +719,30 @@ pub fn license_is_gpl_compatible(license: &str) -> bool {
 
 /// libbpf's internal map for a global-data section: a one-element array holding the section
 /// (`bpf_object__init_internal_map`), named `<obj name[..8]><section>`; `.rodata` is read-only to programs.
-fn global_data_map(obj_name: &str, section: &str, writable: bool, initial: Vec<u8>) -> ObjMap {
+/// libbpf's `bpf_object__init_internal_map`: a one-element array whose value is the section (`size` bytes).
+/// `value_size` is a `__u32` in `union bpf_attr`: a section larger than that is refused with `-E2BIG`, as
+/// `array_map_alloc_check` refuses a value above its bound; smaller ones meet that check in `map_create`.
+fn global_data_map(
+    path: &Path,
+    obj_name: &str,
+    section: &str,
+    writable: bool,
+    size: u64,
+    initial: Vec<u8>,
+) -> Result<ObjMap, BpfObjectError> {
     // libbpf: pfx_len = min(BPF_OBJ_NAME_LEN - strlen(section) - 1, strlen(obj->name)).
     let pfx: String = obj_name.chars().take(15usize.saturating_sub(section.len())).collect();
     let name = format!("{pfx}{section}");
+    let value_size = u32::try_from(size.max(1)).map_err(|_| BpfObjectError::MapCreate {
+        path: path.to_path_buf(),
+        map: name.clone(),
+        reason: format!("global data section {section} of {size} bytes exceeds a map's 32-bit value_size"),
+        errno: Errno::E2BIG,
+    })?;
     // BPF_F_MMAPABLE (0x400), plus BPF_F_RDONLY_PROG (0x80) for .rodata.
     let flags = if writable { 0x400 } else { 0x480 };
-    let def = MapDef::new(&name, MapType::Array, 4, initial.len().max(1) as u32, 1, flags);
-    ObjMap { def, origin: MapOrigin::GlobalData { section: section.to_string() }, initial: Some(initial) }
+    let def = MapDef::new(&name, MapType::Array, 4, value_size, 1, flags);
+    Ok(ObjMap { def, origin: MapOrigin::GlobalData { section: section.to_string() }, initial: Some(initial) })
 }
 
 fn map_def_from_btf(path: &Path, name: &str, d: &BtfMapDef) -> Result<MapDef, BpfObjectError> {

@@ -30,7 +30,8 @@ use super::helpers::{
     CTX_BASE,
 };
 use super::insn::{Insn, BPF_CALL, BPF_JMP, BPF_PSEUDO_KFUNC_CALL, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
-use super::maps::{BpfMap, MapDef, MapType};
+use super::maps::{BpfMap, MapCreateError, MapDef, MapType, MAP_MEMORY_BUDGET};
+use crate::errno::Errno;
 use super::memory::{Memory, RegionKind};
 use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use super::program::{Program, PseudoResolver};
@@ -259,11 +260,24 @@ impl BpfRuntime {
 
     fn create_map_in(&mut self, path: &Path, def: MapDef) -> Result<u32, BpfObjectError> {
         let name = def.name.clone();
-        let def = def.checked(self.nr_cpus).map_err(|reason| BpfObjectError::InvalidMap {
+        let refused = |e: MapCreateError| BpfObjectError::MapCreate {
             path: path.to_path_buf(),
-            map: name,
-            reason,
-        })?;
+            map: name.clone(),
+            reason: e.reason,
+            errno: e.errno,
+        };
+        let def = def.checked(self.profile, self.nr_cpus).map_err(refused)?;
+        // bpf_map_area_alloc() failing: the kernel's map_alloc returns -ENOMEM. The model's memory is the budget.
+        let bytes = def.memory_bytes(self.nr_cpus);
+        let used: u64 = self.maps.iter().map(|m| m.def.memory_bytes(self.nr_cpus)).sum();
+        if bytes > MAP_MEMORY_BUDGET.saturating_sub(used) {
+            return Err(refused(MapCreateError {
+                errno: Errno::ENOMEM,
+                reason: format!(
+                    "{bytes} bytes do not fit the {MAP_MEMORY_BUDGET}-byte map memory budget ({used} bytes in use; docs/limits.md)"
+                ),
+            }));
+        }
         let id = self.maps.last().map_or(1, |m| m.id + 1);
         self.maps.push(BpfMap::new(id, def, self.nr_cpus));
         Ok(id)

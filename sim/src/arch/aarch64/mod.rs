@@ -34,6 +34,7 @@ impl IsaBackend for Aarch64 {
 
     fn new_cpu(&self, mem: &KernelMemory) -> Result<Uc, uc_error> {
         let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, crate::cpu::HookState::default())?;
+        crate::cpu::set_tcg_buffer_size(&mut uc, crate::cpu::TCG_BUFFER_SIZE)?;
         regs::select_model(&mut uc)?;
         for r in &mem.layout.regions {
             if r.kind == RegionKind::PageTables {

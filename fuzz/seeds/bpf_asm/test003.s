@@ -1,0 +1,1 @@
+lddw %r1, map_value 3, 16

@@ -1,0 +1,4 @@
+ja exit
+mov %r0, 1
+exit
+exit

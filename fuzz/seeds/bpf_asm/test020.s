@@ -1,0 +1,3 @@
+mov %r0, 0
+call 999
+exit

@@ -1,0 +1,3 @@
+mov %r2, 77
+call %r2
+exit

@@ -1,0 +1,3 @@
+stdw [%r1], 1
+mov %r0, 0
+exit
