@@ -243,10 +243,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
         self.next_state_id += 1;
         let list = self.explored.entry(pc).or_default();
         if list.len() >= MAX_STATES_PER_INSN {
-            if let Some(i) = list.iter().position(|e| !e.active) {
-                list.remove(i);
-                self.live_states -= 1;
-            }
+            // Evict the oldest fully explored state, else the oldest on the path (a loop that only repeats a
+            // state after more checkpoints than are kept then ends at the complexity limit instead).
+            let i = list.iter().position(|e| !e.active).unwrap_or(0);
+            list.remove(i);
+            self.live_states -= 1;
         }
         list.push(Explored { state: cur.clone(), id, active: true });
         self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(list.len());
@@ -962,6 +963,8 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 let mut r = RegState::pointer(RegType::PtrToMemOrNull);
                 r.mem_size = alloc_size;
                 r.ringbuf = true;
+                // `regs[BPF_REG_0].id = ++env->id_gen`, then acquire_reference_state takes the next id.
+                let _ = self.new_id();
                 let id = self.new_id();
                 r.id = id;
                 r.ref_obj_id = id;
