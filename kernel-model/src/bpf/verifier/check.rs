@@ -200,9 +200,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
             if slot.types[0] == SlotType::Spill {
                 out.push_str(&format!(" fp{off}={}", slot.spilled.render(self.p())));
             } else if slot.types.iter().any(|t| *t != SlotType::Invalid) {
+                // print_verifier_state prints slot_type[0] (the byte nearest the frame pointer) first.
                 let t: String = slot
                     .types
                     .iter()
+                    .rev()
                     .map(|t| match t {
                         SlotType::Invalid => '?',
                         SlotType::Misc => 'm',
