@@ -78,27 +78,43 @@ fn corpus_matches_the_kernel() {
             Some("raw_tp") => ProgType::RawTracepoint,
             Some(o) => panic!("{name}: unknown prog {o}"),
         };
-        let isa = if header(&text, "isa").first() == Some(&"aarch64") { Isa::Aarch64 } else { Isa::X86_64 };
+        let isa = if header(&text, "isa").first() == Some(&"aarch64") {
+            Isa::Aarch64
+        } else {
+            Isa::X86_64
+        };
         let gpl = header(&text, "license").first().is_none_or(|l| *l == "GPL");
         for profile in [KernelProfile::V5_10, KernelProfile::V6_12] {
             let key = format!("expect {}", profile.name());
-            let expect = header(&text, &key).first().or(header(&text, "expect").first()).copied();
+            let expect = header(&text, &key)
+                .first()
+                .or(header(&text, "expect").first())
+                .copied();
             let expect = expect.unwrap_or_else(|| panic!("{name}: no expect line for {profile}"));
             let mut env = VerifierEnv::new(profile, isa, prog_type, gpl, &maps);
             env.bpf_capable = header(&text, "capable").first() != Some(&"no");
             env.log_level = 1;
             let v = bpf_check(&insns, &env);
             let last: Vec<&str> = v.log.lines().rev().take(2).collect();
-            assert!(last[0].starts_with("processed "), "{name}: the log ends with the statistics: {}", v.log);
+            assert!(
+                last[0].starts_with("processed "),
+                "{name}: the log ends with the statistics: {}",
+                v.log
+            );
             let got = match &v.result {
                 Ok(()) => "accept".to_string(),
                 Err(r) => {
-                    assert_eq!(last[1], r.message, "{name}: the message is the log's last line before the stats");
+                    assert_eq!(
+                        last[1], r.message,
+                        "{name}: the message is the log's last line before the stats"
+                    );
                     format!("refuse {}", r.message)
                 }
             };
             if got != expect {
-                failures.push(format!("{name} ({profile}): expected `{expect}`, got `{got}`"));
+                failures.push(format!(
+                    "{name} ({profile}): expected `{expect}`, got `{got}`"
+                ));
             }
             if expect == "accept" {
                 accepts += 1;
@@ -107,27 +123,60 @@ fn corpus_matches_the_kernel() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} checks differ:\n{}", failures.len(), accepts + refuses, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} checks differ:\n{}",
+        failures.len(),
+        accepts + refuses,
+        failures.join("\n")
+    );
     assert!(files.len() >= 40, "the corpus has {} programs", files.len());
-    eprintln!("{} programs: {} accept and {} refuse checks over both profiles", files.len(), accepts, refuses);
+    eprintln!(
+        "{} programs: {} accept and {} refuse checks over both profiles",
+        files.len(),
+        accepts,
+        refuses
+    );
 }
 
 #[test]
 fn log_levels_print_instructions_and_states() {
-    let insns = assemble("mov %r0, 0\nldxdw %r2, [%r1+0]\njeq %r2, 0, +1\nmov %r0, 1\nexit").unwrap();
-    let mut env = VerifierEnv::new(KernelProfile::V6_12, Isa::X86_64, ProgType::Kprobe, true, &[]);
-    assert_eq!(bpf_check(&insns, &env).log.lines().count(), 1, "level 0: the statistics only");
+    let insns =
+        assemble("mov %r0, 0\nldxdw %r2, [%r1+0]\njeq %r2, 0, +1\nmov %r0, 1\nexit").unwrap();
+    let mut env = VerifierEnv::new(
+        KernelProfile::V6_12,
+        Isa::X86_64,
+        ProgType::Kprobe,
+        true,
+        &[],
+    );
+    assert_eq!(
+        bpf_check(&insns, &env).log.lines().count(),
+        1,
+        "level 0: the statistics only"
+    );
     env.log_level = 1;
     let log = bpf_check(&insns, &env).log;
-    assert!(log.starts_with("0: (b7) r0 = 0\n1: (79) r2 = *(u64 *)(r1 +0)\n2: (15) if r2 == 0x0 goto pc+1\n"), "{log}");
-    assert!(log.contains("from 2 to 4: R0=0 R1=ctx() R2=0 R10=fp0\n"), "{log}");
+    assert!(
+        log.starts_with(
+            "0: (b7) r0 = 0\n1: (79) r2 = *(u64 *)(r1 +0)\n2: (15) if r2 == 0x0 goto pc+1\n"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("from 2 to 4: R0=0 R1=ctx() R2=0 R10=fp0\n"),
+        "{log}"
+    );
     assert!(log.ends_with("processed 6 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n"), "{log}");
     env.log_level = 2;
     let log = bpf_check(&insns, &env).log;
     assert!(log.contains("1: R0=0 R1=ctx() R10=fp0\n"), "{log}");
     env.profile = KernelProfile::V5_10;
     let log = bpf_check(&insns, &env).log;
-    assert!(log.contains("1: R0=inv0 R1=ctx(id=0,off=0,imm=0) R10=fp0\n"), "{log}");
+    assert!(
+        log.contains("1: R0=inv0 R1=ctx(id=0,off=0,imm=0) R10=fp0\n"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -136,7 +185,12 @@ fn every_fixture_object_is_accepted() {
     let mut objects = Vec::new();
     for dir in std::fs::read_dir(&root).unwrap() {
         let dir = dir.unwrap().path();
-        if !dir.file_name().unwrap().to_string_lossy().starts_with("bpf-") {
+        if !dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("bpf-")
+        {
             continue;
         }
         for f in std::fs::read_dir(&dir).unwrap() {
@@ -152,7 +206,9 @@ fn every_fixture_object_is_accepted() {
         for profile in [KernelProfile::V5_10, KernelProfile::V6_12] {
             for isa in [Isa::Aarch64, Isa::X86_64] {
                 let mut rt = BpfRuntime::new(profile, isa, 2);
-                let ids = rt.load_object(obj).unwrap_or_else(|e| panic!("{} ({profile}, {isa:?}): {e}", obj.display()));
+                let ids = rt
+                    .load_object(obj)
+                    .unwrap_or_else(|e| panic!("{} ({profile}, {isa:?}): {e}", obj.display()));
                 assert!(!ids.is_empty());
             }
         }

@@ -358,7 +358,8 @@ impl BpfRuntime {
             }
         }
         // bpf_check(): the verifier runs before the VM ever sees the program (the VM's checks stay a second line).
-        if let Err(r) = self.verify.then(|| self.verify(&insns, &attach, gpl, 0).result).unwrap_or(Ok(())) {
+        let verdict = if self.verify { self.verify(&insns, &attach, gpl, 0).result } else { Ok(()) };
+        if let Err(r) = verdict {
             let e = BpfError::VerifierRejected { pc: r.pc, message: r.message };
             return Err(BpfObjectError::InvalidProgram {
                 path: path.to_path_buf(),

@@ -35,13 +35,19 @@ fn refuse(pc: usize, message: String) -> Refusal {
 fn successors(insns: &[Insn], t: usize) -> (Option<i64>, Option<i64>) {
     let i = insns[t];
     let class = i.class();
-    let next = if i.is_lddw() { t as i64 + 2 } else { t as i64 + 1 };
+    let next = if i.is_lddw() {
+        t as i64 + 2
+    } else {
+        t as i64 + 1
+    };
     if class != BPF_JMP && class != BPF_JMP32 {
         return (Some(next), None);
     }
     match bpf_op(i.code) {
         BPF_EXIT => (None, None),
-        BPF_CALL if i.src_reg == BPF_PSEUDO_CALL => (Some(next), Some(t as i64 + 1 + i64::from(i.imm))),
+        BPF_CALL if i.src_reg == BPF_PSEUDO_CALL => {
+            (Some(next), Some(t as i64 + 1 + i64::from(i.imm)))
+        }
         BPF_CALL => (Some(next), None),
         BPF_JA if class == BPF_JMP32 => (None, Some(t as i64 + 1 + i64::from(i.imm))),
         BPF_JA => (None, Some(t as i64 + 1 + i64::from(i.off))),
@@ -81,7 +87,11 @@ pub fn check(insns: &[Insn], bpf_capable: bool) -> Result<Cfg, Refusal> {
     }
     starts.sort_unstable();
     starts.dedup();
-    let cfg = Cfg { subprog_starts: starts.clone(), prune: vec![false; n], ldimm_second };
+    let cfg = Cfg {
+        subprog_starts: starts.clone(),
+        prune: vec![false; n],
+        ldimm_second,
+    };
     // Jumps stay inside their subprogram; each subprogram ends with an exit or a jump.
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(n);
@@ -94,9 +104,14 @@ pub fn check(insns: &[Insn], bpf_capable: bool) -> Result<Cfg, Refusal> {
             if op == BPF_CALL || op == BPF_EXIT {
                 continue;
             }
-            let (_, Some(target)) = successors(insns, t) else { continue };
+            let (_, Some(target)) = successors(insns, t) else {
+                continue;
+            };
             if target < start as i64 || target >= end as i64 {
-                return Err(refuse(t, format!("jump out of range from insn {t} to {target}")));
+                return Err(refuse(
+                    t,
+                    format!("jump out of range from insn {t} to {target}"),
+                ));
             }
         }
         let last = insns[end - 1].code;
@@ -130,7 +145,10 @@ pub fn check(insns: &[Insn], bpf_capable: bool) -> Result<Cfg, Refusal> {
         }
         let w = w as usize;
         if cfg.ldimm_second[w] {
-            return Err(refuse(t, format!("jump into the middle of ldimm64 insn {w}")));
+            return Err(refuse(
+                t,
+                format!("jump into the middle of ldimm64 insn {w}"),
+            ));
         }
         if jump == Some(w as i64) {
             cfg.prune[w] = true;
@@ -143,10 +161,8 @@ pub fn check(insns: &[Insn], bpf_capable: bool) -> Result<Cfg, Refusal> {
                 state[w] = DISCOVERED;
                 stack.push((w, 0));
             }
-            DISCOVERED => {
-                if !bpf_capable {
-                    return Err(refuse(t, format!("back-edge from insn {t} to {w}")));
-                }
+            DISCOVERED if !bpf_capable => {
+                return Err(refuse(t, format!("back-edge from insn {t} to {w}")))
             }
             _ => {}
         }

@@ -99,7 +99,12 @@ fn v612(p: KernelProfile) -> bool {
 }
 
 impl<'a, 'l> Verifier<'a, 'l> {
-    pub(super) fn new(insns: &'a [Insn], env: &'a VerifierEnv<'a>, cfg: &'a Cfg, log: &'l mut VerifierLog) -> Self {
+    pub(super) fn new(
+        insns: &'a [Insn],
+        env: &'a VerifierEnv<'a>,
+        cfg: &'a Cfg,
+        log: &'l mut VerifierLog,
+    ) -> Self {
         Verifier {
             insns,
             env,
@@ -135,14 +140,25 @@ impl<'a, 'l> Verifier<'a, 'l> {
         let mut regs: [RegState; MAX_BPF_REG as usize] = Default::default();
         regs[1] = RegState::pointer(RegType::PtrToCtx);
         regs[BPF_REG_FP as usize] = RegState::pointer(RegType::PtrToStack);
-        let mut cur = VState { frames: vec![Frame { regs, stack: Stack::default(), callsite: usize::MAX, subprog: 0 }], refs: vec![] };
+        let mut cur = VState {
+            frames: vec![Frame {
+                regs,
+                stack: Stack::default(),
+                callsite: usize::MAX,
+                subprog: 0,
+            }],
+            refs: vec![],
+        };
         let mut pc = 0usize;
         loop {
             self.stats.insn_processed += 1;
             if self.stats.insn_processed > BPF_COMPLEXITY_LIMIT_INSNS {
                 return Err(Refusal {
                     pc,
-                    message: format!("BPF program is too large. Processed {} insn", self.stats.insn_processed),
+                    message: format!(
+                        "BPF program is too large. Processed {} insn",
+                        self.stats.insn_processed
+                    ),
                 });
             }
             let mut pruned = false;
@@ -160,7 +176,12 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 let insn = self.insns[pc];
                 let next_imm = self.insns.get(pc + 1).map_or(0, |i| i.imm);
                 let name = (insn.code == BPF_JMP | BPF_CALL && insn.src_reg == 0)
-                    .then(|| helpers::PROTOS.iter().find(|p| p.id == insn.imm as u32).map(|p| p.name))
+                    .then(|| {
+                        helpers::PROTOS
+                            .iter()
+                            .find(|p| p.id == insn.imm as u32)
+                            .map(|p| p.name)
+                    })
                     .flatten();
                 self.log.at(1, || print_insn(pc, insn, next_imm, name));
                 self.step(&mut cur, pc)?
@@ -168,7 +189,9 @@ impl<'a, 'l> Verifier<'a, 'l> {
             match flow {
                 Flow::Next(n) => pc = n,
                 Flow::Exit => {
-                    let Some(p) = self.pending.pop() else { return Ok(()) };
+                    let Some(p) = self.pending.pop() else {
+                        return Ok(());
+                    };
                     for (ipc, id) in self.path.drain(p.path_len..) {
                         if let Some(list) = self.explored.get_mut(&ipc) {
                             if let Some(e) = list.iter_mut().find(|e| e.id == id) {
@@ -180,7 +203,8 @@ impl<'a, 'l> Verifier<'a, 'l> {
                     pc = p.pc;
                     if self.log.level >= 1 {
                         let s = self.render_state(&cur);
-                        self.log.verbose(&format!("from {} to {}:{}", p.prev, p.pc, s));
+                        self.log
+                            .verbose(&format!("from {} to {}:{}", p.prev, p.pc, s));
                     }
                 }
             }
@@ -226,16 +250,24 @@ impl<'a, 'l> Verifier<'a, 'l> {
             for e in list.iter().rev() {
                 if e.active {
                     let looping = states_maybe_looping(&e.state, cur);
-                    let eq = if exact_loop { e.state == *cur } else { states_equal(&e.state, cur) };
+                    let eq = if exact_loop {
+                        e.state == *cur
+                    } else {
+                        states_equal(&e.state, cur)
+                    };
                     if looping && eq {
-                        return Err(Refusal { pc, message: format!("infinite loop detected at insn {pc}") });
+                        return Err(Refusal {
+                            pc,
+                            message: format!("infinite loop detected at insn {pc}"),
+                        });
                     }
                 } else if states_equal(&e.state, cur) {
                     return Ok(true);
                 }
             }
         }
-        let add = self.jmps_processed - self.prev_jmps >= 2 && self.stats.insn_processed - self.prev_insns >= 8;
+        let add = self.jmps_processed - self.prev_jmps >= 2
+            && self.stats.insn_processed - self.prev_insns >= 8;
         if !add {
             return Ok(false);
         }
@@ -251,7 +283,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
             list.remove(i);
             self.live_states -= 1;
         }
-        list.push(Explored { state: cur.clone(), id, active: true });
+        list.push(Explored {
+            state: cur.clone(),
+            id,
+            active: true,
+        });
         self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(list.len());
         self.stats.total_states += 1;
         self.live_states += 1;
@@ -264,10 +300,18 @@ impl<'a, 'l> Verifier<'a, 'l> {
         if self.pending.len() + 1 > BPF_COMPLEXITY_LIMIT_JMP_SEQ {
             return Err(Refusal {
                 pc: prev,
-                message: format!("The sequence of {} jumps is too complex.", self.pending.len() + 1),
+                message: format!(
+                    "The sequence of {} jumps is too complex.",
+                    self.pending.len() + 1
+                ),
             });
         }
-        self.pending.push(Pending { pc, prev, state, path_len: self.path.len() });
+        self.pending.push(Pending {
+            pc,
+            prev,
+            state,
+            path_len: self.path.len(),
+        });
         Ok(())
     }
 
@@ -276,11 +320,17 @@ impl<'a, 'l> Verifier<'a, 'l> {
     /// `check_reg_arg(..., SRC_OP)`.
     fn src(&self, s: &VState, pc: usize, r: u8) -> R<RegState> {
         if r >= MAX_BPF_REG {
-            return Err(Refusal { pc, message: format!("R{r} is invalid") });
+            return Err(Refusal {
+                pc,
+                message: format!("R{r} is invalid"),
+            });
         }
         let reg = &s.cur().regs[r as usize];
         if reg.typ == RegType::NotInit {
-            return Err(Refusal { pc, message: format!("R{r} !read_ok") });
+            return Err(Refusal {
+                pc,
+                message: format!("R{r} !read_ok"),
+            });
         }
         Ok(reg.clone())
     }
@@ -288,10 +338,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
     /// `check_reg_arg(..., DST_OP)`.
     fn dst_ok(pc: usize, r: u8) -> R<()> {
         if r >= MAX_BPF_REG {
-            return Err(Refusal { pc, message: format!("R{r} is invalid") });
+            return Err(Refusal {
+                pc,
+                message: format!("R{r} is invalid"),
+            });
         }
         if r == BPF_REG_FP {
-            return Err(Refusal { pc, message: "frame pointer is read only".into() });
+            return Err(Refusal {
+                pc,
+                message: "frame pointer is read only".into(),
+            });
         }
         Ok(())
     }
@@ -315,7 +371,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 let src = self.src(s, pc, insn.src_reg)?;
                 Self::dst_ok(pc, insn.dst_reg)?;
                 let size = i64::from(size_bytes(insn.code));
-                let val = self.check_mem_access(s, pc, insn.src_reg, &src, i64::from(insn.off), size, false, None)?;
+                let val = self.check_mem_access(
+                    s,
+                    pc,
+                    insn.src_reg,
+                    &src,
+                    i64::from(insn.off),
+                    size,
+                    false,
+                    None,
+                )?;
                 let mut val = val.unwrap_or_else(RegState::unknown);
                 if bpf_mode(insn.code) == BPF_MEMSX {
                     val = RegState::unknown();
@@ -330,14 +395,40 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 if bpf_mode(insn.code) == BPF_ATOMIC {
                     // check_atomic
                     if d.typ == RegType::PtrToCtx {
-                        let what = if v612(self.p()) { "BPF_ATOMIC" } else { "BPF_XADD" };
+                        let what = if v612(self.p()) {
+                            "BPF_ATOMIC"
+                        } else {
+                            "BPF_XADD"
+                        };
                         return Err(Refusal {
                             pc,
-                            message: format!("{what} stores into R{} {} is not allowed", insn.dst_reg, self.tname(&d)),
+                            message: format!(
+                                "{what} stores into R{} {} is not allowed",
+                                insn.dst_reg,
+                                self.tname(&d)
+                            ),
                         });
                     }
-                    self.check_mem_access(s, pc, insn.dst_reg, &d, i64::from(insn.off), size, false, None)?;
-                    self.check_mem_access(s, pc, insn.dst_reg, &d, i64::from(insn.off), size, true, Some(RegState::unknown()))?;
+                    self.check_mem_access(
+                        s,
+                        pc,
+                        insn.dst_reg,
+                        &d,
+                        i64::from(insn.off),
+                        size,
+                        false,
+                        None,
+                    )?;
+                    self.check_mem_access(
+                        s,
+                        pc,
+                        insn.dst_reg,
+                        &d,
+                        i64::from(insn.off),
+                        size,
+                        true,
+                        Some(RegState::unknown()),
+                    )?;
                     let op = insn.imm as u32;
                     if op == BPF_CMPXCHG {
                         s.cur_mut().regs[0] = RegState::unknown();
@@ -345,7 +436,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
                         s.cur_mut().regs[insn.src_reg as usize] = RegState::unknown();
                     }
                 } else {
-                    self.check_mem_access(s, pc, insn.dst_reg, &d, i64::from(insn.off), size, true, Some(v))?;
+                    self.check_mem_access(
+                        s,
+                        pc,
+                        insn.dst_reg,
+                        &d,
+                        i64::from(insn.off),
+                        size,
+                        true,
+                        Some(v),
+                    )?;
                 }
                 Ok(Flow::Next(pc + 1))
             }
@@ -355,28 +455,53 @@ impl<'a, 'l> Verifier<'a, 'l> {
                     // check_st / do_check: is_ctx_reg
                     return Err(Refusal {
                         pc,
-                        message: format!("BPF_ST stores into R{} {} is not allowed", insn.dst_reg, self.tname(&d)),
+                        message: format!(
+                            "BPF_ST stores into R{} {} is not allowed",
+                            insn.dst_reg,
+                            self.tname(&d)
+                        ),
                     });
                 }
                 let size = i64::from(size_bytes(insn.code));
                 let mut v = RegState::known(insn.imm as i64 as u64);
                 v.id = u32::MAX; // an immediate, not a register: never a spill of a register
-                self.check_mem_access(s, pc, insn.dst_reg, &d, i64::from(insn.off), size, true, Some(v))?;
+                self.check_mem_access(
+                    s,
+                    pc,
+                    insn.dst_reg,
+                    &d,
+                    i64::from(insn.off),
+                    size,
+                    true,
+                    Some(v),
+                )?;
                 Ok(Flow::Next(pc + 1))
             }
             BPF_LD => {
                 if !insn.is_lddw() {
-                    return Err(Refusal { pc, message: "BPF_LD_[ABS|IND] instructions not allowed for this program type".into() });
+                    return Err(Refusal {
+                        pc,
+                        message: "BPF_LD_[ABS|IND] instructions not allowed for this program type"
+                            .into(),
+                    });
                 }
                 Self::dst_ok(pc, insn.dst_reg)?;
                 let next = self.insns[pc + 1];
                 let reg = match insn.src_reg {
-                    0 => RegState::known(u64::from(insn.imm as u32) | (u64::from(next.imm as u32) << 32)),
+                    0 => RegState::known(
+                        u64::from(insn.imm as u32) | (u64::from(next.imm as u32) << 32),
+                    ),
                     BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE => {
                         let id = insn.imm as u32;
                         let Some(m) = self.env.maps.iter().find(|m| m.id == id) else {
                             // resolve_pseudo_ldimm64
-                            return Err(Refusal { pc, message: format!("fd {} is not pointing to valid bpf_map", insn.imm) });
+                            return Err(Refusal {
+                                pc,
+                                message: format!(
+                                    "fd {} is not pointing to valid bpf_map",
+                                    insn.imm
+                                ),
+                            });
                         };
                         if insn.src_reg == BPF_PSEUDO_MAP_FD {
                             let mut r = RegState::pointer(RegType::ConstPtrToMap);
@@ -400,7 +525,10 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 match op {
                     BPF_CALL if class == BPF_JMP => {
                         if bpf_src(insn.code) != BPF_K {
-                            return Err(Refusal { pc, message: "BPF_CALL uses reserved fields".into() });
+                            return Err(Refusal {
+                                pc,
+                                message: "BPF_CALL uses reserved fields".into(),
+                            });
                         }
                         match insn.src_reg {
                             BPF_PSEUDO_CALL => self.check_func_call(s, pc, insn),
@@ -419,13 +547,20 @@ impl<'a, 'l> Verifier<'a, 'l> {
                     }
                     BPF_EXIT if class == BPF_JMP => self.check_exit(s, pc),
                     BPF_JA => {
-                        let off = if class == BPF_JMP32 { i64::from(insn.imm) } else { i64::from(insn.off) };
+                        let off = if class == BPF_JMP32 {
+                            i64::from(insn.imm)
+                        } else {
+                            i64::from(insn.off)
+                        };
                         Ok(Flow::Next((pc as i64 + 1 + off) as usize))
                     }
                     _ => self.check_cond_jmp_op(s, pc, insn),
                 }
             }
-            _ => Err(Refusal { pc, message: format!("unknown insn class {class}") }),
+            _ => Err(Refusal {
+                pc,
+                message: format!("unknown insn class {class}"),
+            }),
         }
     }
 
@@ -477,12 +612,18 @@ impl<'a, 'l> Verifier<'a, 'l> {
             self.src(s, pc, insn.src_reg)?
         } else {
             if (op == BPF_DIV || op == BPF_MOD) && insn.imm == 0 {
-                return Err(Refusal { pc, message: "div by zero".into() });
+                return Err(Refusal {
+                    pc,
+                    message: "div by zero".into(),
+                });
             }
             if matches!(op, BPF_LSH | BPF_RSH | BPF_ARSH) {
                 let bits = if is64 { 64 } else { 32 };
                 if insn.imm < 0 || insn.imm >= bits {
-                    return Err(Refusal { pc, message: format!("invalid shift {}", insn.imm) });
+                    return Err(Refusal {
+                        pc,
+                        message: format!("invalid shift {}", insn.imm),
+                    });
                 }
             }
             if is64 {
@@ -499,16 +640,31 @@ impl<'a, 'l> Verifier<'a, 'l> {
     }
 
     /// `adjust_reg_min_max_vals` → `adjust_ptr_min_max_vals` / `adjust_scalar_min_max_vals`.
-    fn adjust_reg_min_max_vals(&mut self, pc: usize, d: u8, dst: RegState, src: RegState, op: u8, is64: bool) -> R<RegState> {
+    fn adjust_reg_min_max_vals(
+        &mut self,
+        pc: usize,
+        d: u8,
+        dst: RegState,
+        src: RegState,
+        op: u8,
+        is64: bool,
+    ) -> R<RegState> {
         let refuse = |m: String| Err(Refusal { pc, message: m });
         if dst.typ.is_pointer() && src.typ.is_pointer() {
             if op == BPF_SUB {
                 return Ok(RegState::unknown());
             }
-            return refuse(format!("R{d} pointer {} pointer prohibited", log::alu_string(op)));
+            return refuse(format!(
+                "R{d} pointer {} pointer prohibited",
+                log::alu_string(op)
+            ));
         }
         if dst.typ.is_pointer() || src.typ.is_pointer() {
-            let (ptr, off, scalar_dst) = if dst.typ.is_pointer() { (dst, src, false) } else { (src, dst, true) };
+            let (ptr, off, scalar_dst) = if dst.typ.is_pointer() {
+                (dst, src, false)
+            } else {
+                (src, dst, true)
+            };
             if !is64 {
                 if op == BPF_SUB {
                     return Ok(RegState::unknown().also(|r| r.zext32()));
@@ -521,17 +677,32 @@ impl<'a, 'l> Verifier<'a, 'l> {
                     self.tname(&ptr)
                 ));
             }
-            if ptr.typ == RegType::ConstPtrToMap && !(v612(self.p()) && off.is_null() && op == BPF_ADD) {
-                return refuse(format!("R{d} pointer arithmetic on {} prohibited", self.tname(&ptr)));
+            if ptr.typ == RegType::ConstPtrToMap
+                && !(v612(self.p()) && off.is_null() && op == BPF_ADD)
+            {
+                return refuse(format!(
+                    "R{d} pointer arithmetic on {} prohibited",
+                    self.tname(&ptr)
+                ));
             }
             match op {
                 BPF_ADD => {}
-                BPF_SUB if scalar_dst => return refuse(format!("R{d} tried to subtract pointer from scalar")),
+                BPF_SUB if scalar_dst => {
+                    return refuse(format!("R{d} tried to subtract pointer from scalar"))
+                }
                 BPF_SUB => {}
                 BPF_AND | BPF_OR | BPF_XOR => {
-                    return refuse(format!("R{d} bitwise operator {} on pointer prohibited", log::alu_string(op)))
+                    return refuse(format!(
+                        "R{d} bitwise operator {} on pointer prohibited",
+                        log::alu_string(op)
+                    ))
                 }
-                _ => return refuse(format!("R{d} pointer arithmetic with {} operator prohibited", log::alu_string(op))),
+                _ => {
+                    return refuse(format!(
+                        "R{d} pointer arithmetic with {} operator prohibited",
+                        log::alu_string(op)
+                    ))
+                }
             }
             let mut r = ptr.clone();
             if off.is_const() {
@@ -539,16 +710,27 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 let v = if op == BPF_SUB { v.wrapping_neg() } else { v };
                 let n = i64::from(ptr.off) + v;
                 if n.abs() >= BPF_MAX_VAR_OFF {
-                    return refuse(format!("value {v} makes {} pointer be out of bounds", self.tname(&ptr)));
+                    return refuse(format!(
+                        "value {v} makes {} pointer be out of bounds",
+                        self.tname(&ptr)
+                    ));
                 }
                 r.off = n as i32;
                 return Ok(r);
             }
             // A variable offset: var_off and bounds of the variable part.
             let (vo, lo, hi) = if op == BPF_ADD {
-                (ptr.var_off.add(off.var_off), ptr.smin.checked_add(off.smin), ptr.smax.checked_add(off.smax))
+                (
+                    ptr.var_off.add(off.var_off),
+                    ptr.smin.checked_add(off.smin),
+                    ptr.smax.checked_add(off.smax),
+                )
             } else {
-                (ptr.var_off.sub(off.var_off), ptr.smin.checked_sub(off.smax), ptr.smax.checked_sub(off.smin))
+                (
+                    ptr.var_off.sub(off.var_off),
+                    ptr.smin.checked_sub(off.smax),
+                    ptr.smax.checked_sub(off.smin),
+                )
             };
             let mut v = RegState::from_tnum(vo);
             if let (Some(lo), Some(hi)) = (lo, hi) {
@@ -564,7 +746,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
             r.id = self.new_id();
             return Ok(r);
         }
-        Ok(if is64 { scalar_op(&dst, &src, op, 64) } else { trunc32(&scalar_op(&trunc32(&dst), &trunc32(&src), op, 32)) })
+        Ok(if is64 {
+            scalar_op(&dst, &src, op, 64)
+        } else {
+            trunc32(&scalar_op(&trunc32(&dst), &trunc32(&src), op, 32))
+        })
     }
 
     // ---- memory --------------------------------------------------------------------------------------------------
@@ -588,20 +774,39 @@ impl<'a, 'l> Verifier<'a, 'l> {
             RegType::PtrToCtx => {
                 // check_ctx_reg
                 if reg.off != 0 {
-                    return refuse(format!("dereference of modified ctx ptr R{regno} off={} disallowed", reg.off));
+                    return refuse(format!(
+                        "dereference of modified ctx ptr R{regno} off={} disallowed",
+                        reg.off
+                    ));
                 }
                 if !reg.var_off.is_const() || reg.var_off.value != 0 {
-                    return refuse(format!("variable ctx access var_off={} disallowed", reg.var_off.render()));
+                    return refuse(format!(
+                        "variable ctx access var_off={} disallowed",
+                        reg.var_off.render()
+                    ));
                 }
                 // check_ctx_access
-                if !ctx::is_valid_access(self.env.prog_type, self.env.isa, self.p(), insn_off, size, write) {
-                    return refuse(format!("invalid bpf_context access off={insn_off} size={size}"));
+                if !ctx::is_valid_access(
+                    self.env.prog_type,
+                    self.env.isa,
+                    self.p(),
+                    insn_off,
+                    size,
+                    write,
+                ) {
+                    return refuse(format!(
+                        "invalid bpf_context access off={insn_off} size={size}"
+                    ));
                 }
-                Ok(Some(RegState::from_tnum(Tnum::new(0, u64::MAX).cast(size as u8))))
+                Ok(Some(RegState::from_tnum(
+                    Tnum::new(0, u64::MAX).cast(size as u8),
+                )))
             }
             RegType::PtrToStack => {
                 // check_ptr_alignment: the stack is always strict.
-                let reg_off = reg.var_off.add(Tnum::constant((i64::from(reg.off) + insn_off) as u64));
+                let reg_off = reg
+                    .var_off
+                    .add(Tnum::constant((i64::from(reg.off) + insn_off) as u64));
                 if !reg_off.is_aligned(size as u64) {
                     return refuse(format!(
                         "misaligned stack access off {}+{}+{} size {}",
@@ -624,7 +829,10 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 if off < -(MAX_BPF_STACK as i64) || off + size > 0 {
                     return refuse(if v612(self.p()) {
                         // check_stack_access_within_bounds
-                        format!("invalid{} stack R{regno} off={off} size={size}", if write { " write to" } else { " read from" })
+                        format!(
+                            "invalid{} stack R{regno} off={off} size={size}",
+                            if write { " write to" } else { " read from" }
+                        )
                     } else {
                         // check_stack_access
                         format!("invalid stack off={off} size={size}")
@@ -639,17 +847,27 @@ impl<'a, 'l> Verifier<'a, 'l> {
                     self.check_stack_write(s, pc, frameno, off, size as usize, v)?;
                     Ok(None)
                 } else {
-                    self.check_stack_read(s, frameno, off, size as usize).map(Some).map_err(|m| Refusal { pc, message: m })
+                    self.check_stack_read(s, frameno, off, size as usize)
+                        .map(Some)
+                        .map_err(|m| Refusal { pc, message: m })
                 }
             }
             RegType::PtrToMapValue | RegType::PtrToMem => {
                 let limit = if reg.typ == RegType::PtrToMem {
                     i64::from(reg.mem_size)
                 } else {
-                    i64::from(self.env.maps.iter().find(|m| m.id == reg.map).map_or(0, |m| m.value_size))
+                    i64::from(
+                        self.env
+                            .maps
+                            .iter()
+                            .find(|m| m.id == reg.map)
+                            .map_or(0, |m| m.value_size),
+                    )
                 };
                 self.check_region(pc, regno, reg, off, size, limit, false)?;
-                Ok(Some(RegState::from_tnum(Tnum::new(0, u64::MAX).cast(size as u8))))
+                Ok(Some(RegState::from_tnum(
+                    Tnum::new(0, u64::MAX).cast(size as u8),
+                )))
             }
             _ => refuse(format!("R{regno} invalid mem access '{}'", self.tname(reg))),
         }
@@ -657,7 +875,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
 
     /// `check_map_access` / `check_mem_region_access` with `__check_map_access` / `__check_mem_access`.
     #[allow(clippy::too_many_arguments)]
-    fn check_region(&self, pc: usize, regno: u8, reg: &RegState, off: i64, size: i64, limit: i64, zero_ok: bool) -> R<()> {
+    fn check_region(
+        &self,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        off: i64,
+        size: i64,
+        limit: i64,
+        zero_ok: bool,
+    ) -> R<()> {
         let err = |o: i64| {
             let message = if reg.typ == RegType::PtrToMem {
                 format!("invalid access to memory, mem_size={limit} off={o} size={size}")
@@ -666,7 +893,13 @@ impl<'a, 'l> Verifier<'a, 'l> {
             };
             Err(Refusal { pc, message })
         };
-        let check = |o: i64| if o < 0 || (size == 0 && !zero_ok) || o + size > limit { err(o) } else { Ok(()) };
+        let check = |o: i64| {
+            if o < 0 || (size == 0 && !zero_ok) || o + size > limit {
+                err(o)
+            } else {
+                Ok(())
+            }
+        };
         if reg.var_off.is_const() {
             return check(off + reg.var_off.value as i64);
         }
@@ -682,14 +915,24 @@ impl<'a, 'l> Verifier<'a, 'l> {
         if reg.umax >= BPF_MAX_VAR_OFF as u64 {
             return Err(Refusal {
                 pc,
-                message: format!("R{regno} unbounded memory access, make sure to bounds check any such access"),
+                message: format!(
+                    "R{regno} unbounded memory access, make sure to bounds check any such access"
+                ),
             });
         }
         check(reg.umax as i64 + off)
     }
 
     /// `check_stack_write` (`check_stack_write_fixed_off` in 6.12).
-    fn check_stack_write(&mut self, s: &mut VState, pc: usize, frameno: usize, off: i32, size: usize, v: RegState) -> R<()> {
+    fn check_stack_write(
+        &mut self,
+        s: &mut VState,
+        pc: usize,
+        frameno: usize,
+        off: i32,
+        size: usize,
+        v: RegState,
+    ) -> R<()> {
         let stack = &mut s.frames[frameno].stack;
         let from_reg = v.id != u32::MAX;
         if size == BPF_REG_SIZE && from_reg {
@@ -697,9 +940,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
             return Ok(());
         }
         if v.typ.is_pointer() {
-            return Err(Refusal { pc, message: "invalid size of register spill".into() });
+            return Err(Refusal {
+                pc,
+                message: "invalid size of register spill".into(),
+            });
         }
-        let t = if v.is_null() && (from_reg || v612(self.p())) { SlotType::Zero } else { SlotType::Misc };
+        let t = if v.is_null() && (from_reg || v612(self.p())) {
+            SlotType::Zero
+        } else {
+            SlotType::Misc
+        };
         if size == BPF_REG_SIZE && v612(self.p()) && !from_reg {
             // 6.12 spills an 8-byte immediate store as a known scalar.
             let mut k = v;
@@ -712,7 +962,13 @@ impl<'a, 'l> Verifier<'a, 'l> {
     }
 
     /// `check_stack_read` (`check_stack_read_fixed_off` in 6.12). Errors are the message.
-    fn check_stack_read(&self, s: &VState, frameno: usize, off: i32, size: usize) -> Result<RegState, String> {
+    fn check_stack_read(
+        &self,
+        s: &VState,
+        frameno: usize,
+        off: i32,
+        size: usize,
+    ) -> Result<RegState, String> {
         let stack = &s.frames[frameno].stack;
         let slot = (-off - 1) as usize;
         if !v612(self.p()) && stack.allocated() <= slot {
@@ -735,7 +991,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 _ => return Err(format!("invalid read from stack off {off}+{i} size {size}")),
             }
         }
-        Ok(if zero { RegState::known(0) } else { RegState::unknown() })
+        Ok(if zero {
+            RegState::known(0)
+        } else {
+            RegState::unknown()
+        })
     }
 
     // ---- jumps ---------------------------------------------------------------------------------------------------
@@ -762,16 +1022,44 @@ impl<'a, 'l> Verifier<'a, 'l> {
         let mut taken = s.clone();
         // Null checks: `if rX == 0` / `if rX != 0` on a maybe-null pointer.
         if dst.typ.may_be_null() && src.is_null() && (op == BPF_JEQ || op == BPF_JNE) && !is32 {
-            let (null_side, nonnull_side) = if op == BPF_JEQ { (&mut taken, &mut *s) } else { (&mut *s, &mut taken) };
+            let (null_side, nonnull_side) = if op == BPF_JEQ {
+                (&mut taken, &mut *s)
+            } else {
+                (&mut *s, &mut taken)
+            };
             mark_ptr_or_null_regs(null_side, dst.id, true);
             mark_ptr_or_null_regs(nonnull_side, dst.id, false);
         } else if dst.typ == RegType::Scalar && src.is_const() {
-            refine(&mut taken.cur_mut().regs[insn.dst_reg as usize], src.var_off.value, op, is32, true);
-            refine(&mut s.cur_mut().regs[insn.dst_reg as usize], src.var_off.value, op, is32, false);
+            refine(
+                &mut taken.cur_mut().regs[insn.dst_reg as usize],
+                src.var_off.value,
+                op,
+                is32,
+                true,
+            );
+            refine(
+                &mut s.cur_mut().regs[insn.dst_reg as usize],
+                src.var_off.value,
+                op,
+                is32,
+                false,
+            );
         } else if src.typ == RegType::Scalar && dst.is_const() && bpf_src(insn.code) == BPF_X {
             let f = flip_opcode(op);
-            refine(&mut taken.cur_mut().regs[insn.src_reg as usize], dst.var_off.value, f, is32, true);
-            refine(&mut s.cur_mut().regs[insn.src_reg as usize], dst.var_off.value, f, is32, false);
+            refine(
+                &mut taken.cur_mut().regs[insn.src_reg as usize],
+                dst.var_off.value,
+                f,
+                is32,
+                true,
+            );
+            refine(
+                &mut s.cur_mut().regs[insn.src_reg as usize],
+                dst.var_off.value,
+                f,
+                is32,
+                false,
+            );
         }
         self.push_stack(target, pc, taken)?;
         Ok(Flow::Next(pc + 1))
@@ -800,25 +1088,50 @@ impl<'a, 'l> Verifier<'a, 'l> {
         }
         let val = src.var_off.value;
         let r = if is32 { trunc32(dst) } else { dst.clone() };
-        let (val, sval) = if is32 { (u64::from(val as u32), i64::from(val as u32 as i32)) } else { (val, val as i64) };
-        let (smin, smax) = if is32 { (i64::from(r.s32_min), i64::from(r.s32_max)) } else { (r.smin, r.smax) };
-        let yes_no = |yes: bool, no: bool| if yes { Some(true) } else if no { Some(false) } else { None };
+        let (val, sval) = if is32 {
+            (u64::from(val as u32), i64::from(val as u32 as i32))
+        } else {
+            (val, val as i64)
+        };
+        let (smin, smax) = if is32 {
+            (i64::from(r.s32_min), i64::from(r.s32_max))
+        } else {
+            (r.smin, r.smax)
+        };
+        let yes_no = |yes: bool, no: bool| {
+            if yes {
+                Some(true)
+            } else if no {
+                Some(false)
+            } else {
+                None
+            }
+        };
         match op {
             BPF_JEQ => {
                 if r.var_off.is_const() {
                     Some(r.var_off.value == val)
                 } else {
-                    yes_no(false, val < r.umin || val > r.umax || !r.var_off.contains(Tnum::constant(val)))
+                    yes_no(
+                        false,
+                        val < r.umin || val > r.umax || !r.var_off.contains(Tnum::constant(val)),
+                    )
                 }
             }
             BPF_JNE => {
                 if r.var_off.is_const() {
                     Some(r.var_off.value != val)
                 } else {
-                    yes_no(val < r.umin || val > r.umax || !r.var_off.contains(Tnum::constant(val)), false)
+                    yes_no(
+                        val < r.umin || val > r.umax || !r.var_off.contains(Tnum::constant(val)),
+                        false,
+                    )
                 }
             }
-            BPF_JSET => yes_no(r.var_off.value & val != 0, (r.var_off.value | r.var_off.mask) & val == 0),
+            BPF_JSET => yes_no(
+                r.var_off.value & val != 0,
+                (r.var_off.value | r.var_off.mask) & val == 0,
+            ),
             BPF_JGT => yes_no(r.umin > val, r.umax <= val),
             BPF_JGE => yes_no(r.umin >= val, r.umax < val),
             BPF_JLT => yes_no(r.umax < val, r.umin >= val),
@@ -836,7 +1149,13 @@ impl<'a, 'l> Verifier<'a, 'l> {
     /// `check_func_call`: a bpf-to-bpf call.
     fn check_func_call(&mut self, s: &mut VState, pc: usize, insn: Insn) -> R<Flow> {
         if s.frames.len() >= MAX_CALL_FRAMES {
-            return Err(Refusal { pc, message: format!("the call stack of {} frames is too deep", s.frames.len() + 1) });
+            return Err(Refusal {
+                pc,
+                message: format!(
+                    "the call stack of {} frames is too deep",
+                    s.frames.len() + 1
+                ),
+            });
         }
         let target = (pc as i64 + 1 + i64::from(insn.imm)) as usize;
         let callee_sub = self.cfg.subprog_of(target);
@@ -845,16 +1164,19 @@ impl<'a, 'l> Verifier<'a, 'l> {
             self.calls.push((caller_sub, callee_sub));
         }
         let mut regs: [RegState; MAX_BPF_REG as usize] = Default::default();
-        for r in 1..=5 {
-            regs[r] = s.cur().regs[r].clone();
-        }
+        regs[1..=5].clone_from_slice(&s.cur().regs[1..=5]);
         let mut fp = RegState::pointer(RegType::PtrToStack);
         fp.frameno = s.frames.len() as u8;
         regs[BPF_REG_FP as usize] = fp;
         for r in 0..=5 {
             s.cur_mut().regs[r] = RegState::not_init();
         }
-        s.frames.push(Frame { regs, stack: Stack::default(), callsite: pc, subprog: callee_sub });
+        s.frames.push(Frame {
+            regs,
+            stack: Stack::default(),
+            callsite: pc,
+            subprog: callee_sub,
+        });
         Ok(Flow::Next(target))
     }
 
@@ -869,7 +1191,10 @@ impl<'a, 'l> Verifier<'a, 'l> {
             return Ok(Flow::Next(callee.callsite + 1));
         }
         if let Some((id, at)) = s.refs.first() {
-            return Err(Refusal { pc, message: format!("Unreleased reference id={id} alloc_insn={at}") });
+            return Err(Refusal {
+                pc,
+                message: format!("Unreleased reference id={id} alloc_insn={at}"),
+            });
         }
         // check_return_code: kprobe, tracepoint and raw_tracepoint programs may return anything (the
         // privileged loader may even return a pointer: `allow_ptr_leaks`).
@@ -884,7 +1209,10 @@ impl<'a, 'l> Verifier<'a, 'l> {
             Ok(f) => f,
             Err(known) => {
                 if imm < 0 || id >= helpers::func_max_id(p) {
-                    return Err(Refusal { pc, message: format!("invalid func unknown#{imm}") });
+                    return Err(Refusal {
+                        pc,
+                        message: format!("invalid func unknown#{imm}"),
+                    });
                 }
                 let name = known.unwrap_or("unknown");
                 let message = if v612(p) {
@@ -896,7 +1224,11 @@ impl<'a, 'l> Verifier<'a, 'l> {
             }
         };
         if !self.env.gpl && fnp.gpl_only {
-            return Err(Refusal { pc, message: "cannot call GPL-restricted function from non-GPL compatible program".into() });
+            return Err(Refusal {
+                pc,
+                message: "cannot call GPL-restricted function from non-GPL compatible program"
+                    .into(),
+            });
         }
         let mut meta_map: Option<u32> = None;
         let mut release_id = 0u32;
@@ -907,7 +1239,17 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 continue;
             }
             let reg = self.src(s, pc, regno)?;
-            self.check_func_arg(s, pc, fnp, k, regno, &reg, &mut meta_map, &mut release_id, &mut alloc_size)?;
+            self.check_func_arg(
+                s,
+                pc,
+                fnp,
+                k,
+                regno,
+                &reg,
+                &mut meta_map,
+                &mut release_id,
+                &mut alloc_size,
+            )?;
         }
         // check_map_func_compatibility
         if let Some(mid) = meta_map {
@@ -929,7 +1271,12 @@ impl<'a, 'l> Verifier<'a, 'l> {
             if !ok {
                 return Err(Refusal {
                     pc,
-                    message: format!("cannot pass map_type {} into func {}#{}", m.map_type.raw(), fnp.name, id),
+                    message: format!(
+                        "cannot pass map_type {} into func {}#{}",
+                        m.map_type.raw(),
+                        fnp.name,
+                        id
+                    ),
                 });
             }
         }
@@ -985,16 +1332,21 @@ impl<'a, 'l> Verifier<'a, 'l> {
         match at {
             ArgType::ConstMapPtr => (&[ConstPtrToMap], "map_ptr"),
             ArgType::PtrToCtx => (&[PtrToCtx], "ctx"),
-            ArgType::PtrToMapKey | ArgType::PtrToMapValue if p612 => {
-                (&[PtrToStack, PtrToMapValue, PtrToMem], "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_")
+            ArgType::PtrToMapKey | ArgType::PtrToMapValue if p612 => (
+                &[PtrToStack, PtrToMapValue, PtrToMem],
+                "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+            ),
+            ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
+                (&[PtrToStack, PtrToMapValue], "fp, pkt, pkt_meta, map_value")
             }
-            ArgType::PtrToMapKey | ArgType::PtrToMapValue => (&[PtrToStack, PtrToMapValue], "fp, pkt, pkt_meta, map_value"),
-            ArgType::PtrToMem | ArgType::PtrToUninitMem if p612 => {
-                (&[PtrToStack, PtrToMapValue, PtrToMem], "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_")
-            }
-            ArgType::PtrToMem | ArgType::PtrToUninitMem => {
-                (&[PtrToStack, PtrToMapValue, PtrToMem], "fp, pkt, pkt_meta, map_value, mem, rdonly_buf, rdwr_buf")
-            }
+            ArgType::PtrToMem | ArgType::PtrToUninitMem if p612 => (
+                &[PtrToStack, PtrToMapValue, PtrToMem],
+                "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_",
+            ),
+            ArgType::PtrToMem | ArgType::PtrToUninitMem => (
+                &[PtrToStack, PtrToMapValue, PtrToMem],
+                "fp, pkt, pkt_meta, map_value, mem, rdonly_buf, rdwr_buf",
+            ),
             ArgType::PtrToAllocMem if p612 => (&[PtrToMem], "ringbuf_mem"),
             ArgType::PtrToAllocMem => (&[PtrToMem], "mem"),
             ArgType::ConstSize | ArgType::ConstSizeOrZero | ArgType::ConstAllocSizeOrZero => {
@@ -1024,17 +1376,29 @@ impl<'a, 'l> Verifier<'a, 'l> {
         }
         // check_reg_type
         let (ok, list) = self.arg_types(at);
-        if !ok.contains(&reg.typ) || (at == ArgType::PtrToAllocMem && v612(self.p()) && !reg.ringbuf) {
-            return Err(Refusal { pc, message: format!("R{regno} type={} expected={list}", self.tname(reg)) });
+        if !ok.contains(&reg.typ)
+            || (at == ArgType::PtrToAllocMem && v612(self.p()) && !reg.ringbuf)
+        {
+            return Err(Refusal {
+                pc,
+                message: format!("R{regno} type={} expected={list}", self.tname(reg)),
+            });
         }
         match at {
             ArgType::ConstMapPtr => *meta_map = Some(reg.map),
             ArgType::PtrToMapKey | ArgType::PtrToMapValue => {
                 let m = meta_map.and_then(|id| self.env.maps.iter().find(|m| m.id == id));
                 let Some(m) = m else {
-                    return Err(Refusal { pc, message: "invalid map_ptr to access map->key".into() });
+                    return Err(Refusal {
+                        pc,
+                        message: "invalid map_ptr to access map->key".into(),
+                    });
                 };
-                let size = if at == ArgType::PtrToMapKey { m.key_size } else { m.value_size };
+                let size = if at == ArgType::PtrToMapKey {
+                    m.key_size
+                } else {
+                    m.value_size
+                };
                 self.check_helper_mem_access(s, pc, regno, reg, i64::from(size), false, false)?;
             }
             ArgType::PtrToMem | ArgType::PtrToUninitMem => {} // checked with the size argument
@@ -1047,14 +1411,19 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 if reg.smin < 0 {
                     return Err(Refusal {
                         pc,
-                        message: format!("R{regno} min value is negative, either use unsigned or 'var &= const'"),
+                        message: format!(
+                            "R{regno} min value is negative, either use unsigned or 'var &= const'"
+                        ),
                     });
                 }
                 if reg.umin == 0 && !zero_ok {
                     if v612(self.p()) {
                         return Err(Refusal {
                             pc,
-                            message: format!("R{regno} invalid zero-sized read: u64=[{},{}]", reg.umin as i64, reg.umax as i64),
+                            message: format!(
+                                "R{regno} invalid zero-sized read: u64=[{},{}]",
+                                reg.umin as i64, reg.umax as i64
+                            ),
                         });
                     }
                     self.check_helper_mem_access(s, pc, mem_reg_no, &mem_reg, 0, false, raw)?;
@@ -1067,11 +1436,22 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 }
                 // A variable size disables raw mode (meta = NULL): the whole range must be initialised.
                 let raw = raw && reg.var_off.is_const();
-                self.check_helper_mem_access(s, pc, mem_reg_no, &mem_reg, reg.umax as i64, zero_ok, raw)?;
+                self.check_helper_mem_access(
+                    s,
+                    pc,
+                    mem_reg_no,
+                    &mem_reg,
+                    reg.umax as i64,
+                    zero_ok,
+                    raw,
+                )?;
             }
             ArgType::ConstAllocSizeOrZero => {
                 if !reg.var_off.is_const() {
-                    return Err(Refusal { pc, message: format!("R{regno} is not a known constant'") });
+                    return Err(Refusal {
+                        pc,
+                        message: format!("R{regno} is not a known constant'"),
+                    });
                 }
                 *alloc_size = reg.var_off.value as u32;
             }
@@ -1079,13 +1459,17 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 if reg.ref_obj_id == 0 || !s.refs.iter().any(|(r, _)| *r == reg.ref_obj_id) {
                     return Err(Refusal {
                         pc,
-                        message: format!("R{regno} must be referenced when passed to release function"),
+                        message: format!(
+                            "R{regno} must be referenced when passed to release function"
+                        ),
                     });
                 }
                 if reg.off != 0 || !reg.var_off.is_const() || reg.var_off.value != 0 {
                     return Err(Refusal {
                         pc,
-                        message: format!("R{regno} must have zero offset when passed to release func"),
+                        message: format!(
+                            "R{regno} must have zero offset when passed to release func"
+                        ),
                     });
                 }
                 *release_id = reg.ref_obj_id;
@@ -1097,7 +1481,16 @@ impl<'a, 'l> Verifier<'a, 'l> {
 
     /// `check_helper_mem_access`: `size` bytes at `reg` that the helper reads (`raw`: writes).
     #[allow(clippy::too_many_arguments)]
-    fn check_helper_mem_access(&mut self, s: &mut VState, pc: usize, regno: u8, reg: &RegState, size: i64, zero_ok: bool, raw: bool) -> R<()> {
+    fn check_helper_mem_access(
+        &mut self,
+        s: &mut VState,
+        pc: usize,
+        regno: u8,
+        reg: &RegState,
+        size: i64,
+        zero_ok: bool,
+        raw: bool,
+    ) -> R<()> {
         match reg.typ {
             RegType::PtrToStack => {
                 let (min_off, max_off) = if reg.var_off.is_const() {
@@ -1108,13 +1501,15 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 };
                 let p = self.p();
                 // check_stack_boundary (5.10) / check_stack_access_within_bounds (6.12)
-                if min_off >= 0 && !(size == 0 && zero_ok)
+                if min_off >= 0
                     || min_off < -(MAX_BPF_STACK as i64)
                     || max_off + size > 0
                     || (size == 0 && !zero_ok)
                 {
                     let message = if v612(p) {
-                        format!("invalid indirect access to stack R{regno} off={min_off} size={size}")
+                        format!(
+                            "invalid indirect access to stack R{regno} off={min_off} size={size}"
+                        )
                     } else {
                         format!("invalid stack type R{regno} off={min_off} access_size={size}")
                     };
@@ -1138,7 +1533,9 @@ impl<'a, 'l> Verifier<'a, 'l> {
                         let message = if v612(p) {
                             format!("invalid indirect read from stack R{regno} off {min_off}+{i} size {size}")
                         } else {
-                            format!("invalid indirect read from stack off {min_off}+{i} size {size}")
+                            format!(
+                                "invalid indirect read from stack off {min_off}+{i} size {size}"
+                            )
                         };
                         return Err(Refusal { pc, message });
                     }
@@ -1149,11 +1546,28 @@ impl<'a, 'l> Verifier<'a, 'l> {
                 let limit = if reg.typ == RegType::PtrToMem {
                     i64::from(reg.mem_size)
                 } else {
-                    i64::from(self.env.maps.iter().find(|m| m.id == reg.map).map_or(0, |m| m.value_size))
+                    i64::from(
+                        self.env
+                            .maps
+                            .iter()
+                            .find(|m| m.id == reg.map)
+                            .map_or(0, |m| m.value_size),
+                    )
                 };
-                self.check_region(pc, regno, reg, i64::from(reg.off), size, limit, zero_ok || size == 0)
+                self.check_region(
+                    pc,
+                    regno,
+                    reg,
+                    i64::from(reg.off),
+                    size,
+                    limit,
+                    zero_ok || size == 0,
+                )
             }
-            _ => Err(Refusal { pc, message: format!("R{regno} invalid mem access '{}'", self.tname(reg)) }),
+            _ => Err(Refusal {
+                pc,
+                message: format!("R{regno} invalid mem access '{}'", self.tname(reg)),
+            }),
         }
     }
 
@@ -1162,13 +1576,20 @@ impl<'a, 'l> Verifier<'a, 'l> {
     pub(super) fn check_max_stack_depth(&self) -> R<()> {
         fn walk(v: &Verifier<'_, '_>, sub: usize, frame: usize, depth: usize) -> R<()> {
             if frame >= MAX_CALL_FRAMES {
-                return Err(Refusal { pc: v.cfg.subprog_starts[sub], message: format!("the call stack of {} frames is too deep !", frame + 1) });
+                return Err(Refusal {
+                    pc: v.cfg.subprog_starts[sub],
+                    message: format!("the call stack of {} frames is too deep !", frame + 1),
+                });
             }
             let depth = depth + v.stack_depth[sub].max(1).div_ceil(32) * 32;
             if depth > MAX_BPF_STACK {
                 return Err(Refusal {
                     pc: v.cfg.subprog_starts[sub],
-                    message: format!("combined stack size of {} calls is {}. Too large", frame + 1, depth),
+                    message: format!(
+                        "combined stack size of {} calls is {}. Too large",
+                        frame + 1,
+                        depth
+                    ),
                 });
             }
             for &(caller, callee) in &v.calls {
@@ -1323,7 +1744,11 @@ fn refine(reg: &mut RegState, val: u64, op: u8, is32: bool, taken: bool) {
     if is32 && reg.umax > u64::from(u32::MAX) {
         return; // only a register known to fit in 32 bits is refined by a 32-bit comparison
     }
-    let (val, sval) = if is32 { (u64::from(val as u32), i64::from(val as u32 as i32)) } else { (val, val as i64) };
+    let (val, sval) = if is32 {
+        (u64::from(val as u32), i64::from(val as u32 as i32))
+    } else {
+        (val, val as i64)
+    };
     let signed_ok = !is32 || reg.smax <= i64::from(i32::MAX);
     // Normalise to the taken form of an opcode.
     let (op, neg) = match (op, taken) {
@@ -1403,7 +1828,11 @@ fn mark_ptr_or_null_regs(s: &mut VState, id: u32, is_null: bool) {
 /// `states_maybe_looping`: same call chain.
 fn states_maybe_looping(old: &VState, cur: &VState) -> bool {
     old.frames.len() == cur.frames.len()
-        && old.frames.iter().zip(&cur.frames).all(|(a, b)| a.callsite == b.callsite)
+        && old
+            .frames
+            .iter()
+            .zip(&cur.frames)
+            .all(|(a, b)| a.callsite == b.callsite)
 }
 
 /// `states_equal` → `func_states_equal` → `regsafe` / `stacksafe` / `refsafe`, without liveness or precision:
@@ -1414,7 +1843,11 @@ fn states_equal(old: &VState, cur: &VState) -> bool {
     }
     let mut idmap: Vec<(u32, u32)> = Vec::new();
     old.frames.iter().zip(&cur.frames).all(|(o, c)| {
-        o.regs.iter().zip(&c.regs).all(|(a, b)| regsafe(a, b, &mut idmap)) && stacksafe(&o.stack, &c.stack, &mut idmap)
+        o.regs
+            .iter()
+            .zip(&c.regs)
+            .all(|(a, b)| regsafe(a, b, &mut idmap))
+            && stacksafe(&o.stack, &c.stack, &mut idmap)
     })
 }
 
@@ -1443,7 +1876,10 @@ fn regsafe(old: &RegState, cur: &RegState, idmap: &mut Vec<(u32, u32)>) -> bool 
     if old.typ != cur.typ {
         return false;
     }
-    let range_within = old.umin <= cur.umin && old.umax >= cur.umax && old.smin <= cur.smin && old.smax >= cur.smax;
+    let range_within = old.umin <= cur.umin
+        && old.umax >= cur.umax
+        && old.smin <= cur.smin
+        && old.smax >= cur.smax;
     match old.typ {
         RegType::Scalar => range_within && old.var_off.contains(cur.var_off),
         RegType::PtrToMapValueOrNull | RegType::PtrToMemOrNull => {

@@ -28,7 +28,14 @@ pub fn pt_regs_size(isa: Isa) -> i64 {
 
 /// `<type>_is_valid_access(off, size, type)`: whether a ctx access of `size` bytes at `off` is allowed.
 #[must_use]
-pub fn is_valid_access(prog: ProgType, isa: Isa, profile: KernelProfile, off: i64, size: i64, write: bool) -> bool {
+pub fn is_valid_access(
+    prog: ProgType,
+    isa: Isa,
+    profile: KernelProfile,
+    off: i64,
+    size: i64,
+    write: bool,
+) -> bool {
     match prog {
         // kprobe_prog_is_valid_access
         ProgType::Kprobe => {
@@ -45,7 +52,9 @@ pub fn is_valid_access(prog: ProgType, isa: Isa, profile: KernelProfile, off: i6
             !(off < 8 || off >= perf_max_trace_size(profile) || write || off % size != 0)
         }
         // raw_tp_prog_is_valid_access
-        ProgType::RawTracepoint => !(off < 0 || off >= 8 * MAX_BPF_FUNC_ARGS || write || off % size != 0),
+        ProgType::RawTracepoint => {
+            (0..8 * MAX_BPF_FUNC_ARGS).contains(&off) && !write && off % size == 0
+        }
     }
 }
 
@@ -57,12 +66,61 @@ mod tests {
     fn kprobe_ctx_is_pt_regs() {
         let p = KernelProfile::V6_12;
         assert_eq!(pt_regs_size(Isa::X86_64), 168);
-        assert!(is_valid_access(ProgType::Kprobe, Isa::X86_64, p, 160, 8, false));
-        assert!(!is_valid_access(ProgType::Kprobe, Isa::X86_64, p, 168, 8, false));
-        assert!(!is_valid_access(ProgType::Kprobe, Isa::X86_64, p, 4, 8, false));
-        assert!(!is_valid_access(ProgType::Kprobe, Isa::X86_64, p, 0, 8, true));
-        assert!(is_valid_access(ProgType::Kprobe, Isa::Aarch64, p, 328, 8, false));
-        assert!(!is_valid_access(ProgType::Kprobe, Isa::Aarch64, p, 4000, 8, false));
-        assert!(!is_valid_access(ProgType::Tracepoint, Isa::X86_64, p, 0, 8, false));
+        assert!(is_valid_access(
+            ProgType::Kprobe,
+            Isa::X86_64,
+            p,
+            160,
+            8,
+            false
+        ));
+        assert!(!is_valid_access(
+            ProgType::Kprobe,
+            Isa::X86_64,
+            p,
+            168,
+            8,
+            false
+        ));
+        assert!(!is_valid_access(
+            ProgType::Kprobe,
+            Isa::X86_64,
+            p,
+            4,
+            8,
+            false
+        ));
+        assert!(!is_valid_access(
+            ProgType::Kprobe,
+            Isa::X86_64,
+            p,
+            0,
+            8,
+            true
+        ));
+        assert!(is_valid_access(
+            ProgType::Kprobe,
+            Isa::Aarch64,
+            p,
+            328,
+            8,
+            false
+        ));
+        assert!(!is_valid_access(
+            ProgType::Kprobe,
+            Isa::Aarch64,
+            p,
+            4000,
+            8,
+            false
+        ));
+        assert!(!is_valid_access(
+            ProgType::Tracepoint,
+            Isa::X86_64,
+            p,
+            0,
+            8,
+            false
+        ));
     }
 }

@@ -71,35 +71,232 @@ pub struct FuncProto {
 
 use ArgType::*;
 
-const fn p(id: u32, name: &'static str, gpl_only: bool, ret: RetType, args: [ArgType; 5]) -> FuncProto {
-    FuncProto { id, name, gpl_only, ret, args, release: false, tracing: true }
+const fn p(
+    id: u32,
+    name: &'static str,
+    gpl_only: bool,
+    ret: RetType,
+    args: [ArgType; 5],
+) -> FuncProto {
+    FuncProto {
+        id,
+        name,
+        gpl_only,
+        ret,
+        args,
+        release: false,
+        tracing: true,
+    }
 }
 
 /// The prototypes (`bpf_map_lookup_elem_proto`, `bpf_probe_read_kernel_proto`, … as the kernel defines them).
 pub const PROTOS: &[FuncProto] = &[
-    p(BPF_FUNC_MAP_LOOKUP_ELEM, "bpf_map_lookup_elem", false, RetType::PtrToMapValueOrNull, [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare]),
-    p(BPF_FUNC_MAP_UPDATE_ELEM, "bpf_map_update_elem", false, RetType::Integer, [ConstMapPtr, PtrToMapKey, PtrToMapValue, Anything, DontCare]),
-    p(BPF_FUNC_MAP_DELETE_ELEM, "bpf_map_delete_elem", false, RetType::Integer, [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare]),
-    p(BPF_FUNC_PROBE_READ, "bpf_probe_read", true, RetType::Integer, [PtrToUninitMem, ConstSizeOrZero, Anything, DontCare, DontCare]),
-    p(BPF_FUNC_KTIME_GET_NS, "bpf_ktime_get_ns", false, RetType::Integer, [DontCare; 5]),
-    p(BPF_FUNC_TRACE_PRINTK, "bpf_trace_printk", true, RetType::Integer, [PtrToMem, ConstSize, DontCare, DontCare, DontCare]),
-    p(7, "bpf_get_prandom_u32", false, RetType::Integer, [DontCare; 5]),
-    p(BPF_FUNC_GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id", false, RetType::Integer, [DontCare; 5]),
-    p(BPF_FUNC_GET_CURRENT_PID_TGID, "bpf_get_current_pid_tgid", false, RetType::Integer, [DontCare; 5]),
-    p(15, "bpf_get_current_uid_gid", false, RetType::Integer, [DontCare; 5]),
-    p(BPF_FUNC_GET_CURRENT_COMM, "bpf_get_current_comm", false, RetType::Integer, [PtrToUninitMem, ConstSize, DontCare, DontCare, DontCare]),
-    p(BPF_FUNC_PERF_EVENT_OUTPUT, "bpf_perf_event_output", true, RetType::Integer, [PtrToCtx, ConstMapPtr, Anything, PtrToMem, ConstSizeOrZero]),
-    p(BPF_FUNC_GET_CURRENT_TASK, "bpf_get_current_task", true, RetType::Integer, [DontCare; 5]),
-    FuncProto { tracing: false, ..p(44, "bpf_xdp_adjust_head", false, RetType::Integer, [PtrToCtx, Anything, DontCare, DontCare, DontCare]) },
-    p(BPF_FUNC_OVERRIDE_RETURN, "bpf_override_return", true, RetType::Integer, [PtrToCtx, Anything, DontCare, DontCare, DontCare]),
-    p(BPF_FUNC_PROBE_READ_USER, "bpf_probe_read_user", true, RetType::Integer, [PtrToUninitMem, ConstSizeOrZero, Anything, DontCare, DontCare]),
-    p(BPF_FUNC_PROBE_READ_KERNEL, "bpf_probe_read_kernel", true, RetType::Integer, [PtrToUninitMem, ConstSizeOrZero, Anything, DontCare, DontCare]),
-    p(BPF_FUNC_PROBE_READ_USER_STR, "bpf_probe_read_user_str", true, RetType::Integer, [PtrToUninitMem, ConstSizeOrZero, Anything, DontCare, DontCare]),
-    p(BPF_FUNC_PROBE_READ_KERNEL_STR, "bpf_probe_read_kernel_str", true, RetType::Integer, [PtrToUninitMem, ConstSizeOrZero, Anything, DontCare, DontCare]),
-    p(BPF_FUNC_RINGBUF_OUTPUT, "bpf_ringbuf_output", false, RetType::Integer, [ConstMapPtr, PtrToMem, ConstSizeOrZero, Anything, DontCare]),
-    p(BPF_FUNC_RINGBUF_RESERVE, "bpf_ringbuf_reserve", false, RetType::PtrToAllocMemOrNull, [ConstMapPtr, ConstAllocSizeOrZero, Anything, DontCare, DontCare]),
-    FuncProto { release: true, ..p(BPF_FUNC_RINGBUF_SUBMIT, "bpf_ringbuf_submit", false, RetType::Void, [PtrToAllocMem, Anything, DontCare, DontCare, DontCare]) },
-    FuncProto { release: true, ..p(BPF_FUNC_RINGBUF_DISCARD, "bpf_ringbuf_discard", false, RetType::Void, [PtrToAllocMem, Anything, DontCare, DontCare, DontCare]) },
+    p(
+        BPF_FUNC_MAP_LOOKUP_ELEM,
+        "bpf_map_lookup_elem",
+        false,
+        RetType::PtrToMapValueOrNull,
+        [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare],
+    ),
+    p(
+        BPF_FUNC_MAP_UPDATE_ELEM,
+        "bpf_map_update_elem",
+        false,
+        RetType::Integer,
+        [ConstMapPtr, PtrToMapKey, PtrToMapValue, Anything, DontCare],
+    ),
+    p(
+        BPF_FUNC_MAP_DELETE_ELEM,
+        "bpf_map_delete_elem",
+        false,
+        RetType::Integer,
+        [ConstMapPtr, PtrToMapKey, DontCare, DontCare, DontCare],
+    ),
+    p(
+        BPF_FUNC_PROBE_READ,
+        "bpf_probe_read",
+        true,
+        RetType::Integer,
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    p(
+        BPF_FUNC_KTIME_GET_NS,
+        "bpf_ktime_get_ns",
+        false,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    p(
+        BPF_FUNC_TRACE_PRINTK,
+        "bpf_trace_printk",
+        true,
+        RetType::Integer,
+        [PtrToMem, ConstSize, DontCare, DontCare, DontCare],
+    ),
+    p(
+        7,
+        "bpf_get_prandom_u32",
+        false,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    p(
+        BPF_FUNC_GET_SMP_PROCESSOR_ID,
+        "bpf_get_smp_processor_id",
+        false,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    p(
+        BPF_FUNC_GET_CURRENT_PID_TGID,
+        "bpf_get_current_pid_tgid",
+        false,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    p(
+        15,
+        "bpf_get_current_uid_gid",
+        false,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    p(
+        BPF_FUNC_GET_CURRENT_COMM,
+        "bpf_get_current_comm",
+        false,
+        RetType::Integer,
+        [PtrToUninitMem, ConstSize, DontCare, DontCare, DontCare],
+    ),
+    p(
+        BPF_FUNC_PERF_EVENT_OUTPUT,
+        "bpf_perf_event_output",
+        true,
+        RetType::Integer,
+        [PtrToCtx, ConstMapPtr, Anything, PtrToMem, ConstSizeOrZero],
+    ),
+    p(
+        BPF_FUNC_GET_CURRENT_TASK,
+        "bpf_get_current_task",
+        true,
+        RetType::Integer,
+        [DontCare; 5],
+    ),
+    FuncProto {
+        tracing: false,
+        ..p(
+            44,
+            "bpf_xdp_adjust_head",
+            false,
+            RetType::Integer,
+            [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+        )
+    },
+    p(
+        BPF_FUNC_OVERRIDE_RETURN,
+        "bpf_override_return",
+        true,
+        RetType::Integer,
+        [PtrToCtx, Anything, DontCare, DontCare, DontCare],
+    ),
+    p(
+        BPF_FUNC_PROBE_READ_USER,
+        "bpf_probe_read_user",
+        true,
+        RetType::Integer,
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    p(
+        BPF_FUNC_PROBE_READ_KERNEL,
+        "bpf_probe_read_kernel",
+        true,
+        RetType::Integer,
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    p(
+        BPF_FUNC_PROBE_READ_USER_STR,
+        "bpf_probe_read_user_str",
+        true,
+        RetType::Integer,
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    p(
+        BPF_FUNC_PROBE_READ_KERNEL_STR,
+        "bpf_probe_read_kernel_str",
+        true,
+        RetType::Integer,
+        [
+            PtrToUninitMem,
+            ConstSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    p(
+        BPF_FUNC_RINGBUF_OUTPUT,
+        "bpf_ringbuf_output",
+        false,
+        RetType::Integer,
+        [ConstMapPtr, PtrToMem, ConstSizeOrZero, Anything, DontCare],
+    ),
+    p(
+        BPF_FUNC_RINGBUF_RESERVE,
+        "bpf_ringbuf_reserve",
+        false,
+        RetType::PtrToAllocMemOrNull,
+        [
+            ConstMapPtr,
+            ConstAllocSizeOrZero,
+            Anything,
+            DontCare,
+            DontCare,
+        ],
+    ),
+    FuncProto {
+        release: true,
+        ..p(
+            BPF_FUNC_RINGBUF_SUBMIT,
+            "bpf_ringbuf_submit",
+            false,
+            RetType::Void,
+            [PtrToAllocMem, Anything, DontCare, DontCare, DontCare],
+        )
+    },
+    FuncProto {
+        release: true,
+        ..p(
+            BPF_FUNC_RINGBUF_DISCARD,
+            "bpf_ringbuf_discard",
+            false,
+            RetType::Void,
+            [PtrToAllocMem, Anything, DontCare, DontCare, DontCare],
+        )
+    },
 ];
 
 /// `__BPF_FUNC_MAX_ID`: ids at or above it are "invalid func" (5.10 ends at `bpf_ima_inode_hash` = 157 (+1);
@@ -115,8 +312,10 @@ pub fn func_max_id(profile: crate::profile::KernelProfile) -> u32 {
 
 /// `env->ops->get_func_proto(func_id, prog)`: the prototype, if the program type may call it. `None` with a
 /// name: the kernel knows the helper but this type may not call it.
-#[must_use]
-pub fn get_func_proto(id: u32, _prog: ProgType) -> Result<&'static FuncProto, Option<&'static str>> {
+pub fn get_func_proto(
+    id: u32,
+    _prog: ProgType,
+) -> Result<&'static FuncProto, Option<&'static str>> {
     match PROTOS.iter().find(|p| p.id == id) {
         Some(p) if p.tracing => Ok(p),
         Some(p) => Err(Some(p.name)),

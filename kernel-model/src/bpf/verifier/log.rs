@@ -87,7 +87,13 @@ fn size_str(code: u8) -> &'static str {
 /// `helper` names a helper call.
 #[must_use]
 pub fn print_insn(pc: usize, insn: Insn, next_imm: i32, helper: Option<&str>) -> String {
-    let Insn { code, dst_reg: d, src_reg: s, off, imm } = insn;
+    let Insn {
+        code,
+        dst_reg: d,
+        src_reg: s,
+        off,
+        imm,
+    } = insn;
     let class = bpf_class(code);
     let body = match class {
         BPF_ALU | BPF_ALU64 => {
@@ -96,7 +102,13 @@ pub fn print_insn(pc: usize, insn: Insn, next_imm: i32, helper: Option<&str>) ->
             if op == BPF_NEG {
                 format!("{r}{d} = -{r}{d}")
             } else if op == BPF_END {
-                let kind = if class == BPF_ALU64 { "bswap" } else if bpf_src(code) == BPF_X { "be" } else { "le" };
+                let kind = if class == BPF_ALU64 {
+                    "bswap"
+                } else if bpf_src(code) == BPF_X {
+                    "be"
+                } else {
+                    "le"
+                };
                 format!("r{d} = {kind}{imm} r{d}")
             } else if bpf_src(code) == BPF_X {
                 format!("{r}{d} {} {r}{s}", alu_op(op))
@@ -104,8 +116,15 @@ pub fn print_insn(pc: usize, insn: Insn, next_imm: i32, helper: Option<&str>) ->
                 format!("{r}{d} {} {}", alu_op(op), imm)
             }
         }
-        BPF_STX if bpf_mode(code) == BPF_MEM => format!("*({} *)(r{d} {:+}) = r{s}", size_str(code), off),
-        BPF_STX => format!("lock *({} *)(r{d} {:+}) op{:#x}= r{s}", size_str(code), off, imm),
+        BPF_STX if bpf_mode(code) == BPF_MEM => {
+            format!("*({} *)(r{d} {:+}) = r{s}", size_str(code), off)
+        }
+        BPF_STX => format!(
+            "lock *({} *)(r{d} {:+}) op{:#x}= r{s}",
+            size_str(code),
+            off,
+            imm
+        ),
         BPF_ST => format!("*({} *)(r{d} {:+}) = {imm}", size_str(code), off),
         BPF_LDX => format!("r{d} = *({} *)(r{s} {:+})", size_str(code), off),
         BPF_LD => {
@@ -125,7 +144,9 @@ pub fn print_insn(pc: usize, insn: Insn, next_imm: i32, helper: Option<&str>) ->
                 BPF_EXIT => "exit".to_string(),
                 BPF_JA if class == BPF_JMP32 => format!("gotol pc{:+}", imm),
                 BPF_JA => format!("goto pc{:+}", off),
-                _ if bpf_src(code) == BPF_X => format!("if {r}{d} {} {r}{s} goto pc{:+}", jmp_op(op), off),
+                _ if bpf_src(code) == BPF_X => {
+                    format!("if {r}{d} {} {r}{s} goto pc{:+}", jmp_op(op), off)
+                }
                 _ => format!("if {r}{d} {} {:#x} goto pc{:+}", jmp_op(op), imm, off),
             }
         }
@@ -171,11 +192,20 @@ mod tests {
 
     #[test]
     fn prints_as_the_kernel() {
-        assert_eq!(print_insn(0, Insn::mov64_imm(0, 0), 0, None), "0: (b7) r0 = 0");
+        assert_eq!(
+            print_insn(0, Insn::mov64_imm(0, 0), 0, None),
+            "0: (b7) r0 = 0"
+        );
         assert_eq!(print_insn(3, Insn::exit(), 0, None), "3: (95) exit");
         assert_eq!(print_insn(1, Insn::ja(-2), 0, None), "1: (05) goto pc-2");
-        assert_eq!(print_insn(2, Insn::call_helper(1), 0, Some("bpf_map_lookup_elem")), "2: (85) call bpf_map_lookup_elem#1");
-        let s = Stats { insn_processed: 2, ..Stats::default() };
+        assert_eq!(
+            print_insn(2, Insn::call_helper(1), 0, Some("bpf_map_lookup_elem")),
+            "2: (85) call bpf_map_lookup_elem#1"
+        );
+        let s = Stats {
+            insn_processed: 2,
+            ..Stats::default()
+        };
         assert_eq!(s.line(), "processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0");
     }
 }

@@ -78,8 +78,22 @@ pub struct VerifierEnv<'a> {
 impl<'a> VerifierEnv<'a> {
     /// A privileged load of a `prog_type` program.
     #[must_use]
-    pub fn new(profile: KernelProfile, isa: Isa, prog_type: ProgType, gpl: bool, maps: &'a [MapInfo]) -> Self {
-        VerifierEnv { profile, isa, prog_type, gpl, maps, log_level: 0, bpf_capable: true }
+    pub fn new(
+        profile: KernelProfile,
+        isa: Isa,
+        prog_type: ProgType,
+        gpl: bool,
+        maps: &'a [MapInfo],
+    ) -> Self {
+        VerifierEnv {
+            profile,
+            isa,
+            prog_type,
+            gpl,
+            maps,
+            log_level: 0,
+            bpf_capable: true,
+        }
     }
 }
 
@@ -108,12 +122,18 @@ pub struct Verdict {
 /// then `print_verification_stats`.
 #[must_use]
 pub fn bpf_check(insns: &[Insn], env: &VerifierEnv<'_>) -> Verdict {
-    let mut log = log::VerifierLog { level: env.log_level, text: String::new() };
+    let mut log = log::VerifierLog {
+        level: env.log_level,
+        text: String::new(),
+    };
     if insns.is_empty() {
         // bpf_prog_load: a program of 0 instructions is -EINVAL before the verifier runs.
         log.verbose("program has no instructions");
         return Verdict {
-            result: Err(Refusal { pc: 0, message: "program has no instructions".into() }),
+            result: Err(Refusal {
+                pc: 0,
+                message: "program has no instructions".into(),
+            }),
             log: log.text,
             stats: Stats::default(),
         };
@@ -130,5 +150,9 @@ pub fn bpf_check(insns: &[Insn], env: &VerifierEnv<'_>) -> Verdict {
         log.verbose(&r.message);
     }
     log.verbose(&stats.line());
-    Verdict { result, log: log.text, stats }
+    Verdict {
+        result,
+        log: log.text,
+        stats,
+    }
 }

@@ -190,8 +190,12 @@ impl RegState {
         self.umax = self.umax.min(v.value | v.mask);
         let s = v.subreg();
         let sign32 = 1u64 << 31;
-        self.s32_min = self.s32_min.max((s.value | (s.mask & sign32)) as u32 as i32);
-        self.s32_max = self.s32_max.min((s.value | (s.mask & !sign32 & 0xffff_ffff)) as u32 as i32);
+        self.s32_min = self
+            .s32_min
+            .max((s.value | (s.mask & sign32)) as u32 as i32);
+        self.s32_max = self
+            .s32_max
+            .min((s.value | (s.mask & !sign32 & 0xffff_ffff)) as u32 as i32);
         self.u32_min = self.u32_min.max(s.value as u32);
         self.u32_max = self.u32_max.min((s.value | s.mask) as u32);
     }
@@ -293,7 +297,10 @@ impl RegState {
                 if !v612 || self.off != 0 {
                     parts.push(format!("off={}", self.off));
                 }
-                if matches!(self.typ, RegType::ConstPtrToMap | RegType::PtrToMapValue | RegType::PtrToMapValueOrNull) {
+                if matches!(
+                    self.typ,
+                    RegType::ConstPtrToMap | RegType::PtrToMapValue | RegType::PtrToMapValueOrNull
+                ) {
                     parts.push(format!("map_id={}", self.map));
                 }
                 if !v612 {

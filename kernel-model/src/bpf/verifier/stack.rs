@@ -48,7 +48,10 @@ impl Stack {
     pub fn grow(&mut self, off: i32) {
         let need = ((-off) as usize).div_ceil(BPF_REG_SIZE);
         while self.slots.len() < need {
-            self.slots.push(StackSlot { types: [SlotType::Invalid; BPF_REG_SIZE], spilled: RegState::not_init() });
+            self.slots.push(StackSlot {
+                types: [SlotType::Invalid; BPF_REG_SIZE],
+                spilled: RegState::not_init(),
+            });
         }
     }
 
@@ -63,7 +66,9 @@ impl Stack {
     #[must_use]
     pub fn byte(&self, off: i32) -> SlotType {
         let (spi, i) = Stack::locate(off);
-        self.slots.get(spi).map_or(SlotType::Invalid, |s| s.types[i])
+        self.slots
+            .get(spi)
+            .map_or(SlotType::Invalid, |s| s.types[i])
     }
 
     /// Marks `size` bytes from `off` as `t`; a slot that was a spill and is partly overwritten loses the spill
@@ -89,14 +94,19 @@ impl Stack {
     pub fn spill(&mut self, off: i32, reg: RegState) {
         self.grow(off);
         let (spi, _) = Stack::locate(off);
-        self.slots[spi] = StackSlot { types: [SlotType::Spill; BPF_REG_SIZE], spilled: reg };
+        self.slots[spi] = StackSlot {
+            types: [SlotType::Spill; BPF_REG_SIZE],
+            spilled: reg,
+        };
     }
 
     /// The spilled register at `off`, if the slot holding it is a spill.
     #[must_use]
     pub fn spilled(&self, off: i32) -> Option<&StackSlot> {
         let (spi, _) = Stack::locate(off);
-        self.slots.get(spi).filter(|s| s.types[0] == SlotType::Spill)
+        self.slots
+            .get(spi)
+            .filter(|s| s.types[0] == SlotType::Spill)
     }
 }
 

@@ -12,8 +12,12 @@ pub struct Tnum {
 }
 
 /// `tnum_unknown`.
-pub const UNKNOWN: Tnum = Tnum { value: 0, mask: u64::MAX };
+pub const UNKNOWN: Tnum = Tnum {
+    value: 0,
+    mask: u64::MAX,
+};
 
+#[allow(clippy::should_implement_trait)] // the kernel's names (tnum_add, …), by value
 impl Tnum {
     /// `TNUM(v, m)`.
     #[must_use]
@@ -44,13 +48,19 @@ impl Tnum {
     /// `tnum_lshift`.
     #[must_use]
     pub fn lshift(self, shift: u8) -> Tnum {
-        Tnum::new(self.value.wrapping_shl(u32::from(shift)), self.mask.wrapping_shl(u32::from(shift)))
+        Tnum::new(
+            self.value.wrapping_shl(u32::from(shift)),
+            self.mask.wrapping_shl(u32::from(shift)),
+        )
     }
 
     /// `tnum_rshift`.
     #[must_use]
     pub fn rshift(self, shift: u8) -> Tnum {
-        Tnum::new(self.value.wrapping_shr(u32::from(shift)), self.mask.wrapping_shr(u32::from(shift)))
+        Tnum::new(
+            self.value.wrapping_shr(u32::from(shift)),
+            self.mask.wrapping_shr(u32::from(shift)),
+        )
     }
 
     /// `tnum_arshift`: `insn_bitness` 32 or 64.
@@ -66,7 +76,10 @@ impl Tnum {
                 u64::from(((self.mask as u32) as i32).wrapping_shr(s) as u32),
             )
         } else {
-            Tnum::new((self.value as i64).wrapping_shr(s) as u64, (self.mask as i64).wrapping_shr(s) as u64)
+            Tnum::new(
+                (self.value as i64).wrapping_shr(s) as u64,
+                (self.mask as i64).wrapping_shr(s) as u64,
+            )
         }
     }
 
@@ -248,7 +261,10 @@ mod tests {
         assert_eq!(Tnum::constant(6).mul(Tnum::constant(7)), Tnum::constant(42));
         assert!(a.contains(Tnum::constant(2)));
         assert!(!a.contains(Tnum::constant(4)));
-        assert_eq!(Tnum::constant(0x8000_0000).arshift(4, 32), Tnum::constant(0xf800_0000));
+        assert_eq!(
+            Tnum::constant(0x8000_0000).arshift(4, 32),
+            Tnum::constant(0xf800_0000)
+        );
         assert!(Tnum::new(8, 16).is_aligned(8));
         assert!(!Tnum::new(8, 4).is_aligned(8));
         assert_eq!(UNKNOWN.cast(1), Tnum::new(0, 0xff));
