@@ -898,7 +898,11 @@ fn ring_buffer_helpers() {
          mov %r2, 5000
          mov %r3, 0
          call 131
-         jne %r0, 0, fail
+         jeq %r0, 0, +4
+         mov %r1, %r0
+         mov %r2, 0
+         call 133
+         ja fail
          lddw %r1, map_fd {rb}
          mov %r2, 4
          mov %r3, 0
@@ -923,7 +927,15 @@ fn ring_buffer_helpers() {
         [0x22u64.to_le_bytes().to_vec(), 0x33u32.to_le_bytes().to_vec()],
         "discarded: gone"
     );
-    // A submitted record is no longer accessible.
+    // A submitted record is no longer accessible: the verifier refuses the access (release_reference makes
+    // every copy of the pointer a scalar), and the VM faults if the verifier is bypassed.
+    let late = format!(
+        "lddw %r1, map_fd {rb}\nmov %r2, 8\nmov %r3, 0\ncall 131\njeq %r0, 0, +5\nmov %r6, %r0\n\
+         mov %r1, %r0\nmov %r2, 0\ncall 132\nstdw [%r6], 1\nmov %r0, 0\nexit"
+    );
+    let e = rt.load_asm("late", &late).unwrap_err();
+    assert_eq!(e.to_string(), "<asm>: program late: R6 invalid mem access 'scalar' (insn 10)");
+    rt.verify = false;
     let q = rt
         .load_asm(
             "late",
@@ -1057,9 +1069,16 @@ fn core_relocations_are_refused() {
 fn unknown_helper_is_refused_at_load_and_at_run() {
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let e = rt.load_asm("nohelp", "mov %r0, 0\ncall 999\nexit").unwrap_err();
-    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 1, id: 999 });
-    assert_eq!(e.to_string(), "<asm>: program nohelp: instruction 1: unknown helper 999 (unknown func #999)");
-    // callx reaches the helper table at run time.
+    assert_eq!(e.to_string(), "<asm>: program nohelp: invalid func unknown#999 (insn 1)");
+    // A helper tracing programs may call that the runtime does not provide: the verifier passes it, the loader's
+    // helper table does not.
+    let e = rt.load_asm("nohelp", "call 7\nexit").unwrap_err();
+    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 0, id: 7 });
+    assert_eq!(e.to_string(), "<asm>: program nohelp: instruction 0: unknown helper 7 (unknown func #7)");
+    // callx is not an instruction Linux accepts; without the verifier it reaches the helper table at run time.
+    let e = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap_err();
+    assert_eq!(e.to_string(), "<asm>: program callx: BPF_CALL uses reserved fields (insn 1)");
+    rt.verify = false;
     let p = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap();
     let mut m = TestMachine::new(Isa::Aarch64);
     let mut regs = PtRegs::new(Isa::Aarch64);
@@ -1080,6 +1099,22 @@ fn unknown_helper_is_refused_at_load_and_at_run() {
 fn out_of_bounds_and_infinite_loops_name_program_and_instruction() {
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     rt.budget = 10_000;
+    // The verifier refuses all three at load, with the kernel's messages…
+    let refused = |rt: &mut BpfRuntime, name: &str, src: &str| rt.load_asm(name, src).unwrap_err().to_string();
+    assert_eq!(
+        refused(&mut rt, "oob", "mov %r0, 0\nldxdw %r0, [%r1+336]\nexit"),
+        "<asm>: program oob: invalid bpf_context access off=336 size=8 (insn 1)"
+    );
+    assert_eq!(
+        refused(&mut rt, "ctxwrite", "stdw [%r1], 1\nmov %r0, 0\nexit"),
+        "<asm>: program ctxwrite: BPF_ST stores into R1 ctx is not allowed (insn 0)"
+    );
+    assert_eq!(
+        refused(&mut rt, "spin", "mov %r0, 0\nadd %r0, 1\nja -2\nexit"),
+        "<asm>: program spin: unreachable insn 3 (insn 3)"
+    );
+    // …and the VM, the second line, stops them at run time when the verifier is bypassed.
+    rt.verify = false;
     let oob = rt.load_asm("oob", "mov %r0, 0\nldxdw %r0, [%r1+336]\nexit").unwrap();
     let ro = rt.load_asm("ctxwrite", "stdw [%r1], 1\nmov %r0, 0\nexit").unwrap();
     let spin = rt.load_asm("spin", "mov %r0, 0\nadd %r0, 1\nja -2\nexit").unwrap();
@@ -1105,8 +1140,7 @@ fn gpl_only_helpers_need_a_gpl_license() {
     let e = rt.load(&obj).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "hello.bpf.o: program hello: instruction 13: cannot call GPL-restricted function bpf_trace_printk#6 \
-         from non-GPL compatible program"
+        "hello.bpf.o: program hello: cannot call GPL-restricted function from non-GPL compatible program (insn 13)"
     );
     assert!(rt.progs().is_empty() && rt.maps().is_empty(), "a failed load leaves nothing behind");
 }

@@ -9,7 +9,10 @@
 
 use kernel_model::bpf::conformance::{parse, parse_hex_bytes, run_case, DEFAULT_BUDGET};
 use kernel_model::bpf::elf::{is_elf, program_from_elf};
-use kernel_model::bpf::insn::{decode_bytes, Insn};
+use kernel_model::bpf::insn::{decode_bytes, Insn, BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE};
+use kernel_model::bpf::{AttachPoint, BpfObject, BpfRuntime, MapDef, MapType};
+use kernel_model::profile::KernelProfile;
+use kernel_model::Isa;
 use kernel_model::bpf::{assemble, disassemble};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,89 @@ pub enum BpfCommand {
         /// The program file.
         file: PathBuf,
     },
+    /// Verify FILE as `BPF_PROG_LOAD` would (kernel/bpf/verifier.c): an ELF object (every program, with its
+    /// maps and license) or an assembly source (a GPL kprobe program). Prints the verifier log and exits 1 if the
+    /// kernel would refuse a program.
+    Verify {
+        /// The object or source file.
+        file: PathBuf,
+        /// `log_level`: 1 prints each instruction and the state at branches, 2 also the state before each one.
+        #[arg(long, default_value_t = 1)]
+        log_level: u32,
+        /// The kernel profile.
+        #[arg(long, default_value = "6.12")]
+        kernel: KernelProfile,
+        /// The ISA (its `struct pt_regs` is a kprobe program's ctx): aarch64 or x86_64.
+        #[arg(long, default_value = "aarch64")]
+        isa: String,
+    },
+}
+
+/// `probesim bpf verify`: the log of each program, and whether all were accepted.
+fn verify(file: &Path, log_level: u32, kernel: KernelProfile, isa: &str) -> Result<(String, bool), String> {
+    let isa = match isa {
+        "aarch64" | "arm64" => Isa::Aarch64,
+        "x86_64" | "x86" => Isa::X86_64,
+        o => return Err(format!("unknown ISA `{o}` (expected aarch64 or x86_64)")),
+    };
+    let bytes = read_input(file)?;
+    let mut rt = BpfRuntime::new(kernel, isa, 2);
+    let mut progs = Vec::new();
+    if is_elf(&bytes) {
+        let obj = BpfObject::parse(file, &bytes).map_err(|e| e.to_string())?;
+        let mut ids = Vec::new();
+        for m in &obj.maps {
+            ids.push(rt.create_map(m.def.clone()).map_err(|e| e.to_string())?);
+        }
+        for p in &obj.programs {
+            // libbpf writes the map fds into the instructions: here, the runtime's map ids.
+            let mut insns = p.insns.clone();
+            let mut pc = 0;
+            while pc < insns.len() {
+                if insns[pc].is_lddw() && matches!(insns[pc].src_reg, BPF_PSEUDO_MAP_FD | BPF_PSEUDO_MAP_VALUE) {
+                    if let Some(id) = ids.get(insns[pc].imm as usize) {
+                        insns[pc].imm = *id as i32;
+                    }
+                    pc += 1;
+                }
+                pc += 1;
+            }
+            progs.push((p.name.clone(), p.attach.clone(), insns, obj.gpl_compatible()));
+        }
+    } else {
+        let text = String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", file.display()))?;
+        let insns = assemble_source(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        // `# map: TYPE KEY VALUE ENTRIES` lines (as in kernel-model/tests/verifier/) create maps 1, 2, …
+        for (n, line) in text.lines().filter_map(|l| l.strip_prefix("# map:")).enumerate() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let map_type = match f.first().copied() {
+                Some("hash") => MapType::Hash,
+                Some("array") => MapType::Array,
+                Some("percpu_array") => MapType::PercpuArray,
+                Some("perf_event_array") => MapType::PerfEventArray,
+                Some("ringbuf") => MapType::Ringbuf,
+                _ => return Err(format!("{}: `# map:{line}`: unknown map type", file.display())),
+            };
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u32>().ok());
+            let (Some(k), Some(v), Some(e)) = (num(1), num(2), num(3)) else {
+                return Err(format!("{}: `# map:{line}`: expected TYPE KEY VALUE ENTRIES", file.display()));
+            };
+            rt.create_map(MapDef::new(&format!("map{}", n + 1), map_type, k, v, e, 0)).map_err(|e| e.to_string())?;
+        }
+        progs.push(("asm".to_string(), AttachPoint::Kprobe { symbol: None }, insns, true));
+    }
+    let mut out = String::new();
+    let mut ok = true;
+    let many = progs.len() > 1;
+    for (name, attach, insns, gpl) in &progs {
+        let v = rt.verify(insns, attach, *gpl, log_level);
+        if many {
+            out.push_str(&format!("-- program {name} ({})\n", attach.prog_type().1));
+        }
+        out.push_str(&v.log);
+        ok &= v.result.is_ok();
+    }
+    Ok((out, ok))
 }
 
 /// Arguments of `probesim bpf-conformance-plugin`, the plugin protocol of the bpf_conformance suite's runner:
@@ -99,7 +185,7 @@ fn base16_lines(insns: &[Insn]) -> String {
     out
 }
 
-/// `probesim bpf asm|disasm`.
+/// `probesim bpf asm|disasm|verify`.
 pub fn run_bpf(cmd: &BpfCommand) -> ExitCode {
     let result = match cmd {
         BpfCommand::Asm { file } => read_input(file)
@@ -109,6 +195,19 @@ pub fn run_bpf(cmd: &BpfCommand) -> ExitCode {
         BpfCommand::Disasm { file } => read_input(file)
             .and_then(|b| program_from_bytes(&b).map_err(|e| format!("{}: {e}", file.display())))
             .map(|insns| disassemble(&insns)),
+        BpfCommand::Verify { file, log_level, kernel, isa } => {
+            return match verify(file, *log_level, *kernel, isa) {
+                Ok((log, ok)) => {
+                    print!("{log}");
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => super::fail(e),
+            };
+        }
     };
     match result {
         Ok(text) => {
@@ -185,5 +284,25 @@ mod tests {
         assert_eq!(program_from_bytes(text.as_bytes()), Ok(insns.clone()));
         let raw: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
         assert_eq!(program_from_bytes(&raw), Ok(insns));
+    }
+
+    #[test]
+    fn verify_prints_the_log_and_the_verdict() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("kernel-model/tests/verifier");
+        let (log, ok) = verify(&dir.join("refuse_r0_never_set.s"), 1, KernelProfile::V6_12, "aarch64").unwrap();
+        assert!(!ok);
+        assert_eq!(
+            log,
+            "0: (95) exit\nR0 !read_ok\n\
+             processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n"
+        );
+        let (log, ok) = verify(&dir.join("refuse_scalar_deref.s"), 0, KernelProfile::V5_10, "x86_64").unwrap();
+        assert!(!ok && log.starts_with("R2 invalid mem access 'inv'\n"), "{log}");
+        let (_, ok) = verify(&dir.join("accept_map_lookup_null_checked.s"), 2, KernelProfile::V6_12, "aarch64").unwrap();
+        assert!(ok, "the `# map:` header creates the map");
+        let obj = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpf-hello/hello.bpf.o");
+        let (log, ok) = verify(&obj, 1, KernelProfile::V5_10, "aarch64").unwrap();
+        assert!(ok && log.contains("call bpf_trace_printk#6"), "{log}");
+        assert!(verify(&obj, 1, KernelProfile::V5_10, "mips").is_err());
     }
 }

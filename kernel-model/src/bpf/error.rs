@@ -143,6 +143,15 @@ pub enum BpfError {
         /// The id.
         id: u32,
     },
+    /// The verifier (`bpf_check`, [`super::verifier`]) refused the program: the kernel's message, as the last
+    /// line of its log before the statistics.
+    #[error("{message} (insn {pc})")]
+    VerifierRejected {
+        /// Instruction index the message is about.
+        pc: usize,
+        /// The kernel's message.
+        message: String,
+    },
     /// A region could not be mapped where asked (overlap, null page, or address-space wrap).
     #[error("cannot map a region of {len} bytes at {base:#x}: {reason}")]
     BadRegion {

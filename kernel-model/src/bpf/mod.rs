@@ -43,6 +43,7 @@ pub mod printk;
 pub mod program;
 pub mod runtime;
 pub mod tag;
+pub mod verifier;
 pub mod vm;
 
 pub use asm::assemble;

@@ -36,6 +36,7 @@ use super::memory::{Memory, RegionKind};
 use super::object::{license_is_gpl_compatible, AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use super::program::{Program, PseudoResolver};
 use super::tag::{prog_tag, tag_hex};
+use super::verifier;
 use super::vm::{helper_error, resume, VmExit, VmState};
 use crate::ptrace::PtRegs;
 use crate::event::EventKind;
@@ -176,6 +177,9 @@ pub struct BpfRuntime {
     pub ticks_per_insn: u64,
     /// The flags column of trace lines ([`TraceFlags::kprobe_default`] for the ISA).
     pub trace_flags: TraceFlags,
+    /// Whether loads go through the verifier (true; false only to test the VM's run-time checks, the second
+    /// line, with programs the kernel would refuse).
+    pub verify: bool,
 }
 
 /// Resolves `lddw` pseudo sources against the runtime's maps.
@@ -242,6 +246,7 @@ impl BpfRuntime {
             budget: 1_000_000,
             ticks_per_insn: 1,
             trace_flags: TraceFlags::kprobe_default(isa),
+            verify: true,
         }
     }
 
@@ -366,6 +371,16 @@ impl BpfRuntime {
                 pc += 1;
             }
         }
+        // bpf_check(): the verifier runs before the VM ever sees the program (the VM's checks stay a second line).
+        let verdict = if self.verify { self.verify(&insns, &attach, gpl, 0).result } else { Ok(()) };
+        if let Err(r) = verdict {
+            let e = BpfError::VerifierRejected { pc: r.pc, message: r.message };
+            return Err(BpfObjectError::InvalidProgram {
+                path: path.to_path_buf(),
+                prog: name.to_string(),
+                reason: e.to_string(),
+            });
+        }
         let mut resolver = Resolver { maps: &self.maps, object_ids: None, used: Vec::new() };
         let program = Program::load_with(&insns, &mut resolver).map_err(|e| BpfObjectError::InvalidProgram {
             path: path.to_path_buf(),
@@ -419,6 +434,30 @@ impl BpfRuntime {
             misses: 0,
         });
         Ok(id)
+    }
+
+    /// Runs the verifier ([`super::verifier::bpf_check`]) on `insns` (map references by runtime id) as
+    /// `BPF_PROG_LOAD` would for a program of `attach`'s type, against this runtime's maps, logging at `log_level`.
+    #[must_use]
+    pub fn verify(&self, insns: &[Insn], attach: &AttachPoint, gpl: bool, log_level: u32) -> verifier::Verdict {
+        let maps: Vec<verifier::MapInfo> = self
+            .maps
+            .iter()
+            .map(|m| verifier::MapInfo {
+                id: m.id,
+                map_type: m.def.map_type,
+                key_size: m.def.key_size,
+                value_size: m.def.value_size,
+                max_entries: m.def.max_entries,
+            })
+            .collect();
+        let prog_type = match attach {
+            AttachPoint::Kprobe { .. } | AttachPoint::Kretprobe { .. } => verifier::ProgType::Kprobe,
+            AttachPoint::Tracepoint { .. } => verifier::ProgType::Tracepoint,
+        };
+        let mut env = verifier::VerifierEnv::new(self.profile, self.isa, prog_type, gpl, &maps);
+        env.log_level = log_level;
+        verifier::bpf_check(insns, &env)
     }
 
     // ---- lookups ---------------------------------------------------------------------------------------------------

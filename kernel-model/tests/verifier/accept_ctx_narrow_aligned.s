@@ -1,0 +1,3 @@
+# expect: accept
+ldxw %r0, [%r1+4]
+exit

@@ -1,0 +1,3 @@
+# expect: accept
+ldxdw %r0, [%r1+0]
+exit

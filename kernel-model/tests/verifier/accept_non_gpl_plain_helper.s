@@ -1,0 +1,4 @@
+# expect: accept
+# license: MIT
+call 14
+exit

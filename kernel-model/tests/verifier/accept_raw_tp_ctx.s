@@ -1,0 +1,4 @@
+# expect: accept
+# prog: raw_tp
+ldxdw %r0, [%r1+88]
+exit

@@ -1,0 +1,3 @@
+# expect: accept
+mov %r0, %r10
+exit

@@ -1,0 +1,4 @@
+# expect: refuse div by zero
+mov %r0, 1
+div %r0, 0
+exit

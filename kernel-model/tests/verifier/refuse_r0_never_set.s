@@ -1,0 +1,2 @@
+# expect: refuse R0 !read_ok
+exit

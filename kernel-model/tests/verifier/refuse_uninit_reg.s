@@ -1,0 +1,3 @@
+# expect: refuse R5 !read_ok
+mov %r0, %r5
+exit

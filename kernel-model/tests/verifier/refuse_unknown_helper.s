@@ -1,0 +1,3 @@
+# expect: refuse invalid func unknown#9999
+call 9999
+exit
