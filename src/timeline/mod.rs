@@ -322,6 +322,9 @@ pub struct Timeline {
     pub flows: Vec<Flow>,
     /// Cumulative kprobe counters (starts with a zero sample at `start`).
     pub counters: Vec<CounterSample>,
+    /// What writes kernel text on this run's ISA (`__aarch64_insn_write`, `text_poke / text_poke_bp`), asked of
+    /// the ISA by [`Timeline::with_isa`]; `text write` when the ISA is not known.
+    pub text_poke_fn: &'static str,
 }
 
 impl Timeline {
@@ -329,6 +332,13 @@ impl Timeline {
     #[must_use]
     pub fn build(log: &EventLog, syms: &Kallsyms, cpus: usize) -> Timeline {
         build(log, syms, cpus)
+    }
+
+    /// Names the run's ISA, so text writes are labelled with the ISA's own patching function.
+    #[must_use]
+    pub fn with_isa(mut self, isa: kernel_model::Isa) -> Timeline {
+        self.text_poke_fn = kernel_model::arch::info::info(isa).text_poke_fn;
+        self
     }
 
     /// Every instant of a kind, across lanes, in (vtime, seq) order.
@@ -975,6 +985,7 @@ pub fn build(log: &EventLog, syms: &Kallsyms, cpus: usize) -> Timeline {
         markers: b.markers,
         flows: b.flows,
         counters: b.counters,
+        text_poke_fn: "text write",
     }
 }
 
