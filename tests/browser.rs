@@ -1,5 +1,8 @@
 //! The timeline HTML in a real browser: headless Chromium (Debian's `chromium`, which `.ci/run` installs) loads
-//! the seed scenario's timeline, runs its script, and the DOM it dumps must have every CPU lane and the key events.
+//! the seed scenario's timeline, runs its script, and the DOM it dumps must have every CPU lane and the key events,
+//! the event list, and (state set through the URL fragment, as a shared link would) a selection highlighted in list
+//! and graph, a search hiding the rows that do not match, two markers measuring 332 ns, the zoom to a selected event,
+//! and CPU/kind filters dimming the graph.
 //! On a developer machine without Chromium the test says so and passes; under CI (`CI` set) a missing browser fails.
 
 use probesim::{runner, timeline};
@@ -46,9 +49,7 @@ fn seed_timeline_renders_in_chromium() {
     // State from the URL fragment: a selected breakpoint hit (the list row and the graph element are both
     // highlighted, and the view zooms to it), a search, and two markers measuring virtual time.
     let page = std::fs::read_to_string(&html).expect("reads the HTML");
-    let hit = page.find("<tr class=\"ev\" data-id=\"").and_then(|_| {
-        page.match_indices("<tr class=\"ev\" data-id=\"").map(|(i, _)| &page[i..]).find(|r| r[..200.min(r.len())].contains("data-kind=\"brk-hit\""))
-    });
+    let hit = page.match_indices("<tr class=\"ev\" data-id=\"").map(|(i, _)| &page[i..]).find(|r| r.split("data-tip").next().unwrap_or("").contains("data-kind=\"brk-hit\""));
     let hit = hit.expect("a breakpoint-hit row");
     let id = &hit["<tr class=\"ev\" data-id=\"".len()..];
     let id = &id[..id.find('"').expect("id ends")];
@@ -69,6 +70,18 @@ fn seed_timeline_renders_in_chromium() {
     assert!(dom.contains("\u{394} 332 ns"), "the measure is printed");
     assert!(!dom.contains("id=\"mark1\" class=\"vmark\" x1=\"-10\""), "marker A is drawn in the zoomed view");
 
+    // Selecting an event without a range (what a click on its row does) zooms the graph to it: ±20 ns.
+    let t_hit: f64 = {
+        let at = hit.find("data-t0=\"").expect("row has data-t0") + "data-t0=\"".len();
+        hit[at..].split('"').next().and_then(|v| v.parse().ok()).expect("numeric vtime")
+    };
+    let dom = dump_dom(browser, dir, &html, &format!("#sel={id}"));
+    let axis = dom.split("<g id=\"axis\" class=\"axis\">").nth(1).and_then(|a| a.split("</g>").next()).expect("axis group");
+    let ticks: Vec<f64> = axis.split("<text").skip(1).filter_map(|t| t.split('>').nth(1)?.split('<').next()?.parse().ok()).collect();
+    assert!(ticks.len() >= 2, "axis ticks: {axis}");
+    assert!(ticks.iter().all(|v| (v - t_hit).abs() <= 20.0), "view zoomed to vtime {t_hit}: ticks {ticks:?}");
+    assert!(dom.contains("<tr class=\"ev sel\""), "the row is selected");
+
     // Filters by CPU and kind, and an explicit zoom range.
     let dom = dump_dom(browser, dir, &html, "#t0=500&t1=700&cpu=3&kind=brk-hit");
     let all = row(&dom);
@@ -77,6 +90,10 @@ fn seed_timeline_renders_in_chromium() {
     for r in &shown {
         assert!(r.contains("data-cpu=\"3\" data-kind=\"brk-hit\""), "filtered row is not a CPU3 brk-hit: {r}");
     }
+    // The graph follows the filter: CPU3's hits stay, the other elements are dimmed.
+    let ticks: Vec<&str> = dom.match_indices("<line class=\"instant ik-brk-hit").map(|(i, _)| dom[i..].split("data-t=").next().unwrap_or("")).collect();
+    assert!(ticks.iter().any(|t| t.contains("data-cpu=\"3\"") && !t.contains(" dim\"")), "CPU3's hits are not dimmed");
+    assert!(ticks.iter().filter(|t| !t.contains("data-cpu=\"3\"")).all(|t| t.contains("ik-brk-hit dim\"")), "other CPUs' hits are dimmed");
 }
 
 /// Loads `html` (with a URL fragment) in headless Chromium, lets its script run, and returns the DOM.
