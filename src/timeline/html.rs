@@ -222,7 +222,9 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     }
     s.push_str("</g>\n");
     let _ = writeln!(s, "<text class=\"axis-title\" x=\"8\" y=\"{}\">vtime (ns)</text>", AXIS_H - 12.0);
-    let _ = writeln!(s, "<text class=\"row-title\" x=\"8\" y=\"{}\">stop_machine</text>", AXIS_H + WIN_H - 5.0);
+    if !t.windows.is_empty() {
+        let _ = writeln!(s, "<text class=\"row-title\" x=\"8\" y=\"{}\">stop_machine</text>", AXIS_H + WIN_H - 5.0);
+    }
 
     // Patch windows: a band over every lane and a slice in their own row.
     s.push_str("<g class=\"windows\" clip-path=\"url(#clip)\">");
