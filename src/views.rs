@@ -22,7 +22,24 @@ pub fn render_function(machine: &EmulatedMachine, start: KernelVa, size: u64) ->
 }
 
 
-use kernel_model::arch::PtRegs;
+/// The longest instruction of any ISA the model runs (x86: 15 bytes; arm64: 4).
+const MAX_INSN_LEN: u64 = 15;
+
+/// Like [`render_function`] over the instructions that *start* in `[start, start + size)`: enough bytes past the
+/// window are read that its last instruction decodes whole (not `48 c7 (bad)` cut at the window's end).
+#[must_use]
+pub fn render_window(machine: &EmulatedMachine, start: KernelVa, size: u64) -> String {
+    let end = start.0.saturating_add(size);
+    // Fall back to the exact window if the bytes after it cannot be read (end of a mapping).
+    let text = render_function(machine, start, size + MAX_INSN_LEN);
+    let text = if text.ends_with(": unreadable\n") { render_function(machine, start, size) } else { text };
+    text.lines()
+        .filter(|l| u64::from_str_radix(l.get(..16).unwrap_or(""), 16).is_ok_and(|a| a < end))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+
 use kernel_model::event::{EventKind, KprobeStatus};
 use kernel_model::kernel::Kernel;
 use kernel_model::CpuId;
@@ -55,6 +72,18 @@ impl std::str::FromStr for Selector {
             ("write", None) if n > 0 => Ok(Selector::Write(n as usize)),
             ("hit", p) if n > 0 => Ok(Selector::Hit(n as usize, p)),
             _ => Err(bad()),
+        }
+    }
+}
+
+/// The selector as the user writes it (`write:1`, `hit:2:kp`), for messages.
+impl std::fmt::Display for Selector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Selector::Event(k) => write!(f, "event:{k}"),
+            Selector::Write(n) => write!(f, "write:{n}"),
+            Selector::Hit(n, None) => write!(f, "hit:{n}"),
+            Selector::Hit(n, Some(p)) => write!(f, "hit:{n}:{p}"),
         }
     }
 }
@@ -134,33 +163,6 @@ fn tick(a: u64) -> String {
     format!("{:08x}`{:08x}", a >> 32, a & 0xffff_ffff)
 }
 
-fn pstate_flags(regs: &PtRegs) -> String {
-    match regs {
-        PtRegs::Aarch64(r) => {
-            let p = r.pstate;
-            let bit = |b: u32, c: &str| if p >> b & 1 == 1 { c.to_string() } else { "-".to_string() };
-            format!(
-                "pstate={p:#018x} - {} {} {} {} - {} {} {} {} EL{}",
-                bit(31, "N"),
-                bit(30, "Z"),
-                bit(29, "C"),
-                bit(28, "V"),
-                bit(9, "D"),
-                bit(8, "A"),
-                bit(7, "I"),
-                bit(6, "F"),
-                (p >> 2) & 3
-            )
-        }
-        PtRegs::X86_64(r) => {
-            let f = r.flags;
-            let names = [(0, "CF"), (2, "PF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"), (11, "OF")];
-            let set: Vec<&str> = names.iter().filter(|(b, _)| f >> b & 1 == 1).map(|(_, n)| *n).collect();
-            format!("eflags={f:#010x} [{}]", set.join(" "))
-        }
-    }
-}
-
 /// Renders the requested views of `machine`/`kernel` as they were just before `event`.
 #[must_use]
 pub fn render_views(machine: &mut EmulatedMachine, kernel: &Kernel, event: &Event, views: &[View]) -> String {
@@ -174,7 +176,7 @@ pub fn render_views(machine: &mut EmulatedMachine, kernel: &Kernel, event: &Even
                 let syms = machine.kallsyms().clone();
                 let start = syms.lookup(pc).map_or(pc.0.saturating_sub(16), |s| s.addr.0.max(pc.0.saturating_sub(32)));
                 let _ = writeln!(out, "\nu {} (cpu{cpu} pc {}):", syms.format_short(pc), tick(pc.0));
-                for line in render_function(machine, KernelVa(start), 64).lines() {
+                for line in render_window(machine, KernelVa(start), 64).lines() {
                     let here = line.starts_with(&format!("{:016x}", pc.0));
                     let _ = writeln!(out, "{} {line}", if here { ">" } else { " " });
                 }
@@ -210,12 +212,13 @@ pub fn render_views(machine: &mut EmulatedMachine, kernel: &Kernel, event: &Even
             View::R => {
                 let regs = machine.pt_regs(cpu);
                 let _ = writeln!(out, "\nr (cpu{cpu}):");
-                let named = regs.named();
+                // The flags register is printed once, decoded, after the others.
+                let named: Vec<(&str, u64)> = regs.named().into_iter().filter(|(n, _)| *n != regs.flags_name()).collect();
                 for chunk in named.chunks(4) {
                     let line: Vec<String> = chunk.iter().map(|(n, v)| format!("{n}={v:#018x}")).collect();
                     let _ = writeln!(out, "{}", line.join(" "));
                 }
-                let _ = writeln!(out, "{}", pstate_flags(&regs));
+                let _ = writeln!(out, "{}", regs.describe_flags());
             }
             View::Db(addr) | View::Dd(addr) => {
                 let a = addr.unwrap_or_else(|| default_addr(event)) & !0xf;
@@ -265,7 +268,7 @@ fn render_dt(out: &mut String, machine: &mut EmulatedMachine, kernel: &Kernel, e
     for p in kernel.core.kprobes.probes.iter().filter(|p| addr.is_none_or(|a| a == p.addr)) {
         let _ = writeln!(out, "\ndt lk!kprobe ({})", p.spec.name);
         let _ = writeln!(out, "    addr            : {} {}", tick(p.addr.0), machine.kallsyms().format(p.addr));
-        let _ = writeln!(out, "    symbol_name     : {:?}", p.spec.symbol_name);
+        let _ = writeln!(out, "    symbol_name     : {}", p.spec.symbol_name.as_deref().unwrap_or("(null)"));
         let _ = writeln!(out, "    offset          : {:#x}", p.spec.offset);
         let _ = writeln!(out, "    flags           : {:#x}", p.flags);
         let _ = writeln!(out, "    nmissed         : {}", p.nmissed);

@@ -204,7 +204,7 @@ fn html_is_self_contained_with_lanes_and_key_events() {
     // Nothing fetched: the only URL is the SVG namespace.
     let svg_ns = "http://www.w3.org/2000/svg";
     assert_eq!(html.matches("http").count(), html.matches(svg_ns).count());
-    assert_eq!(html.matches(svg_ns).count(), 1);
+    assert_eq!(html.matches(svg_ns).count(), 2, "the timeline and its mini-map");
     for tag in ["<link", "src=", "@import", "url(http", "fetch(", "XMLHttpRequest"] {
         assert!(!html.contains(tag), "{tag} in the HTML");
     }
@@ -298,4 +298,36 @@ fn the_timeline_parses_no_event_text() {
             assert!(!text.contains(needle), "{} uses {needle}: match on the typed event instead", path.display());
         }
     }
+}
+
+#[test]
+fn x86_text_pokes_are_named_as_x86_and_the_legend_lists_only_this_runs_kinds() {
+    let r = run("scenarios/text-poke-bp-x86_64.toml");
+    let m = &r.scenario.spec.machine;
+    let t = Timeline::build(&r.log, &r.kallsyms, m.cpus).with_isa(m.isa);
+    let term = timeline::render_terminal(&t, 100, false);
+    assert!(term.contains("M text write (text_poke / text_poke_bp)"), "{term}");
+    assert!(!term.contains("aarch64"), "an x86 run's timeline names arm64 code: {term}");
+    assert!(!term.contains("stop_machine window") && !term.contains("DISABLE_IRQ"), "legend lists absent kinds: {term}");
+    let html = timeline::render_html(&t, "x86");
+    assert!(html.contains("text write (text_poke / text_poke_bp)"));
+    assert!(!html.contains("aarch64") && !html.contains("data-legend=\"patch_master\""), "x86 legend names arm64 kinds");
+    assert!(html.contains("data-legend=\"brk-hit\"") && html.contains("data-legend=\"task\""));
+}
+
+#[test]
+fn terminal_range_and_width() {
+    let r = run(SEED);
+    let t = Timeline::build(&r.log, &r.kallsyms, r.scenario.spec.machine.cpus);
+    let range = timeline::terminal::Range { from: Some(470), to: Some(720) };
+    let out = timeline::terminal::render_terminal_range(&t, 60, false, range);
+    assert!(out.contains("showing vtime 470..720"), "{out}");
+    let cpu0 = out.lines().find(|l| l.starts_with("CPU0 ")).expect("a CPU0 row");
+    assert_eq!(cpu0.chars().count(), 60 - 1, "CPU0 row fills the width: {cpu0:?}");
+    assert!(out.lines().find(|l| l.starts_with("vtime")).is_some_and(|l| l.chars().count() == 59));
+    assert!(out.lines().any(|l| l.trim_start().starts_with("470")), "the axis starts at --from: {out}");
+    // The master's write at 532 is inside the range; the first window (vtime ~140..230) is not drawn.
+    assert!(cpu0.contains('M'), "{cpu0}");
+    let patch = out.lines().find(|l| l.starts_with("patch")).expect("patch row");
+    assert!(patch.contains('2') && !patch.contains('1'), "only window #2 is in range: {patch}");
 }

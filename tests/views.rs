@@ -31,3 +31,22 @@ fn selectors_parse_and_reject() {
     assert!("nonsense".parse::<views::Selector>().is_err());
     assert!(views::parse_views("u,zz").is_err());
 }
+
+#[test]
+fn x86_views_decode_whole_and_print_plainly() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("repo root exists");
+    let scenario = Scenario::load(Path::new("scenarios/bpf-on-int3-x86_64-6.12.toml")).expect("x86 scenario parses");
+    let full = runner::run_scenario(scenario.clone()).expect("x86 scenario runs");
+    let sel: views::Selector = "hit:1".parse().expect("selector parses");
+    assert_eq!(sel.to_string(), "hit:1", "messages quote the selector in its own syntax");
+    assert!(views::find_event(&full.log, &"hit:2".parse().expect("parses")).is_none(), "one hit only");
+    let event = views::find_event(&full.log, &sel).expect("a hit").clone();
+    let turn = full.log.turn_of(event.seq).expect("event has a turn");
+    let (_, mut machine, kernel) = runner::run_scenario_until(scenario, Some(turn)).expect("replay runs");
+    let shown = views::render_views(&mut machine, &kernel, &event, &views::parse_views("u,r,dt").expect("views"));
+    assert!(!shown.contains("(bad)"), "the u view decodes its last instruction whole: {shown}");
+    assert_eq!(shown.matches("eflags").count(), 1, "eflags once, decoded: {shown}");
+    assert!(shown.contains("eflags=0x00000202 [IF]"), "{shown}");
+    assert!(shown.contains("symbol_name     : kprobe_target\n"), "no Debug text: {shown}");
+    assert!(!shown.contains("Some("), "no Debug text: {shown}");
+}

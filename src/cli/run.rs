@@ -38,9 +38,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "SELECTOR")]
     pub at: Option<crate::views::Selector>,
     /// Debugger views at --at: u (disassembly), kn (backtraces of every CPU), r (registers), db/dd[:ADDR]
-    /// (memory), dt (structures).
-    #[arg(long, value_name = "VIEWS", default_value = "u,kn,r,dd,dt")]
-    pub show: String,
+    /// (memory), dt (structures). Default with --at: u,kn,r,dd,dt. Needs --at.
+    #[arg(long, value_name = "VIEWS")]
+    pub show: Option<String>,
+    /// With --timeline: the width in columns (at least 40).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(40..))]
+    pub width: u16,
+    /// With --timeline: start the view at this vtime (default: the first event's).
+    #[arg(long, value_name = "T")]
+    pub from: Option<u64>,
+    /// With --timeline: end the view at this vtime (default: the last event's).
+    #[arg(long, value_name = "T")]
+    pub to: Option<u64>,
     /// Override `[machine] schedule` (`round-robin` or `shuffle`).
     #[arg(long, value_parser = parse_schedule)]
     pub schedule: Option<crate::scenario::Schedule>,
@@ -91,12 +100,24 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(sel) = &args.at {
         return at(args, sel);
     }
+    if args.show.is_some() {
+        return super::fail("--show needs --at SELECTOR (event:K, write:N or hit:N[:PROBE]): the views show the machine just before that event");
+    }
+    if (args.width != 100 || args.from.is_some() || args.to.is_some()) && !args.timeline {
+        return super::fail("--width, --from and --to shape the terminal timeline: use them with --timeline");
+    }
+    if let (Some(a), Some(b)) = (args.from, args.to) {
+        if a >= b {
+            return super::fail(format!("--from {a} --to {b}: the range is empty (--from must be below --to)"));
+        }
+    }
     let report = match args.load().and_then(runner::run_scenario) {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
     if args.html.is_some() || args.perfetto.is_some() || args.timeline {
-        let t = crate::timeline::Timeline::build(&report.log, &report.kallsyms, report.scenario.spec.machine.cpus);
+        let m = &report.scenario.spec.machine;
+        let t = crate::timeline::Timeline::build(&report.log, &report.kallsyms, m.cpus).with_isa(m.isa);
         let title = report.scenario.path.display().to_string();
         for (path, text) in [
             (&args.html, args.html.as_ref().map(|_| crate::timeline::render_html(&t, &title))),
@@ -110,7 +131,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
         if args.timeline {
             use std::io::IsTerminal as _;
-            out!("{}", crate::timeline::render_terminal(&t, 100, std::io::stdout().is_terminal()));
+            let range = crate::timeline::terminal::Range { from: args.from, to: args.to };
+            let color = std::io::stdout().is_terminal();
+            out!("{}", crate::timeline::terminal::render_terminal_range(&t, usize::from(args.width), color, range));
             return match report.failure() {
                 Some(msg) => {
                     eprintln!("probesim: {msg}");
@@ -147,7 +170,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 
 /// `--at SELECTOR --show VIEWS`: run once to find the event, replay up to just before it, show the views.
 fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
-    let views = match crate::views::parse_views(&args.show) {
+    let views = match crate::views::parse_views(args.show.as_deref().unwrap_or("u,kn,r,dd,dt")) {
         Ok(v) => v,
         Err(e) => return super::fail(format!("--show: {e}")),
     };
@@ -160,7 +183,7 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
         Err(e) => return super::fail(e),
     };
     let Some(event) = crate::views::find_event(&full.log, sel).cloned() else {
-        return super::fail(format!("{}: no event matches --at {}", args.scenario.display(), selector_text(sel)));
+        return super::fail(format!("{}: no event matches --at {sel}", args.scenario.display()));
     };
     let turn = full.log.turn_of(event.seq).unwrap_or(0).max(1);
     let (_, mut machine, kernel) = match runner::run_scenario_until(scenario, Some(turn)) {
@@ -169,17 +192,6 @@ fn at(args: &RunArgs, sel: &crate::views::Selector) -> ExitCode {
     };
     out!("{}", crate::views::render_views(&mut machine, &kernel, &event, &views));
     ExitCode::SUCCESS
-}
-
-/// `--at`'s selector as the user wrote it (`write:1`, not `Write(1)`).
-fn selector_text(sel: &crate::views::Selector) -> String {
-    use crate::views::Selector;
-    match sel {
-        Selector::Event(k) => format!("event:{k}"),
-        Selector::Write(n) => format!("write:{n}"),
-        Selector::Hit(n, None) => format!("hit:{n}"),
-        Selector::Hit(n, Some(p)) => format!("hit:{n}:{p}"),
-    }
 }
 
 /// Colours each event line by its CPU (ANSI; only on a terminal, never in files or snapshots).

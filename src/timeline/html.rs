@@ -37,6 +37,8 @@ fn colour(c: Category) -> &'static str {
         Category::SingleStep => "#fd8d3c",
         Category::PostHandler => "#31a354",
         Category::Missed => "#e6550d",
+        Category::Bpf => "#6a51a3",
+        Category::Kretprobe => "#c6dbef",
     }
 }
 
@@ -109,13 +111,81 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
         t.windows.len(),
         t.flows.len()
     );
+    // The legend lists only what this run has.
     s.push_str("<div class=\"legend\">");
-    for c in Category::ALL {
-        let _ = write!(s, "<span><i class=\"sw sw-{}\"></i>{}</span>", c.name(), esc(c.describe()));
+    let has_cat = |c: Category| t.lanes.iter().any(|l| l.spans.iter().any(|s| s.category == c));
+    let has_kind = |k: &str| t.lanes.iter().any(|l| l.instants.iter().any(|i| i.kind == k));
+    for c in Category::ALL.into_iter().filter(|c| has_cat(*c)) {
+        let _ = write!(s, "<span data-legend=\"{}\"><i class=\"sw sw-{}\"></i>{}</span>", c.name(), c.name(), esc(c.describe()));
     }
-    s.push_str("<span><i class=\"sw tick-insn\"></i>master write</span><span><i class=\"sw tick-brk\"></i>breakpoint hit</span>");
-    s.push_str("<span><i class=\"sw tick-flow\"></i>breakpoint written → hit</span><span><i class=\"sw tick-win\"></i>stop_machine window</span>");
-    s.push_str("</div>\n<p class=\"hint\">wheel: zoom · drag: pan · double-click: reset · click: pin details · hover: tooltip</p>\n</header>\n");
+    if has_kind(super::kind::INSN_PATCH) || has_kind(super::kind::TEXT_WRITE) {
+        let _ = write!(s, "<span data-legend=\"text_write\"><i class=\"sw tick-insn\"></i>text write ({})</span>", esc(t.text_poke_fn));
+    }
+    if has_kind(super::kind::BRK_HIT) {
+        s.push_str("<span data-legend=\"brk-hit\"><i class=\"sw tick-brk\"></i>breakpoint hit</span>");
+    }
+    if !t.flows.is_empty() {
+        s.push_str("<span data-legend=\"brk-flow\"><i class=\"sw tick-flow\"></i>breakpoint written → hit</span>");
+    }
+    if !t.windows.is_empty() {
+        s.push_str("<span data-legend=\"patch_window\"><i class=\"sw tick-win\"></i>stop_machine window</span>");
+    }
+    s.push_str("</div>\n<p class=\"hint\">wheel or +/-: zoom · drag or ←/→: pan · 0 or double-click: reset · click: select (list follows) · shift-click or m: marker · Esc: clear markers · the view is kept in the URL</p>\n");
+    s.push_str("<div id=\"controls\"><input id=\"q\" type=\"search\" placeholder=\"search events\" size=\"28\">");
+    let mut kinds: Vec<&str> = t.lanes.iter().flat_map(|l| l.instants.iter().map(|i| i.kind)).collect();
+    kinds.extend(Category::ALL.into_iter().filter(|c| has_cat(*c)).map(Category::name));
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut probes: Vec<&str> = t
+        .lanes
+        .iter()
+        .flat_map(|l| l.instants.iter().map(|i| i.event.probe.as_str()).chain(l.spans.iter().map(|s| s.begin.probe.as_str())))
+        .filter(|p| !p.is_empty())
+        .collect();
+    probes.sort_unstable();
+    probes.dedup();
+    s.push_str(" <select id=\"f-cpu\"><option value=\"\">all CPUs</option>");
+    for l in &t.lanes {
+        let _ = write!(s, "<option value=\"{}\">{}</option>", l.cpu, esc(&l.name));
+    }
+    s.push_str("</select> <select id=\"f-kind\"><option value=\"\">all kinds</option>");
+    for k in &kinds {
+        let _ = write!(s, "<option value=\"{k}\">{k}</option>", k = esc(k));
+    }
+    s.push_str("</select> <select id=\"f-probe\"><option value=\"\">all probes</option>");
+    for p in &probes {
+        let _ = write!(s, "<option value=\"{p}\">{p}</option>", p = esc(p));
+    }
+    s.push_str("</select> <span id=\"count\"></span> <span id=\"measure\">markers: none</span></div>\n");
+    let _ = writeln!(
+        s,
+        "<svg id=\"mini\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 1000 20\" preserveAspectRatio=\"none\" style=\"margin-left:{LW}px;width:calc(100% - {}px)\">",
+        f(LW + RM)
+    );
+    let mx = |v: u64| (v.saturating_sub(t.start)) as f64 * 1000.0 / dur;
+    s.push_str("<rect class=\"mini-bg\" x=\"0\" y=\"0\" width=\"1000\" height=\"20\"/>");
+    for lane in &t.lanes {
+        for sp in lane.spans.iter().filter(|sp| sp.depth == 0) {
+            let y = 1.0 + 18.0 * lane.cpu as f64 / t.lanes.len().max(1) as f64;
+            let _ = write!(
+                s,
+                "<rect class=\"cat-{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
+                sp.category.name(),
+                f(mx(sp.start)),
+                f(y),
+                f((mx(sp.end) - mx(sp.start)).max(0.5)),
+                f((18.0 / t.lanes.len().max(1) as f64).max(1.0))
+            );
+        }
+    }
+    for w in &t.windows {
+        // At least 3 of 1000 units: a 40 ns window in a 100 µs run stays visible.
+        let _ = write!(s, "<rect class=\"mini-win\" data-kind=\"patch_window\" x=\"{}\" y=\"0\" width=\"{}\" height=\"20\"/>", f(mx(w.start)), f((mx(w.end) - mx(w.start)).max(3.0)));
+    }
+    for i in t.instants_of(super::kind::BRK_HIT) {
+        let _ = write!(s, "<rect class=\"mini-brk\" x=\"{}\" y=\"14\" width=\"1\" height=\"6\"/>", f(mx(i.vtime)));
+    }
+    s.push_str("<rect id=\"mini-view\" x=\"0\" y=\"0\" width=\"1000\" height=\"20\"/></svg>\n</header>\n");
 
     let _ = writeln!(
         s,
@@ -152,7 +222,9 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     }
     s.push_str("</g>\n");
     let _ = writeln!(s, "<text class=\"axis-title\" x=\"8\" y=\"{}\">vtime (ns)</text>", AXIS_H - 12.0);
-    let _ = writeln!(s, "<text class=\"row-title\" x=\"8\" y=\"{}\">stop_machine</text>", AXIS_H + WIN_H - 5.0);
+    if !t.windows.is_empty() {
+        let _ = writeln!(s, "<text class=\"row-title\" x=\"8\" y=\"{}\">stop_machine</text>", AXIS_H + WIN_H - 5.0);
+    }
 
     // Patch windows: a band over every lane and a slice in their own row.
     s.push_str("<g class=\"windows\" clip-path=\"url(#clip)\">");
@@ -205,7 +277,9 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     }
     s.push_str("</g>\n");
 
-    // Lanes.
+    // Lanes. Every span and instant has an id (`data-id`) shared with its row in the event list.
+    let mut rows: Vec<(u64, u64, String, String)> = Vec::new();
+    let mut next_id = 0usize;
     for (lane, &(ly, lh)) in t.lanes.iter().zip(&lane_y) {
         let sub = if lane.tasks.is_empty() { "idle".to_string() } else { lane.tasks.join(", ") };
         let _ = writeln!(s, "<g class=\"lane\" data-cpu=\"{}\" data-name=\"{}\">", lane.cpu, esc(&lane.name));
@@ -221,9 +295,12 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
         for sp in &lane.spans {
             let (x0, x1) = (x(sp.start), x(sp.end));
             let sy = ly + HEAD + PAD + sp.depth as f64 * ROW_H;
+            let id = format!("e{next_id}");
+            next_id += 1;
+            rows.push((sp.start, sp.begin.seq, id.clone(), row_html(&id, lane.cpu, sp.category.name(), &sp.begin.probe, sp.start, sp.end, sp.begin.seq, &sp.label, &span_details(sp))));
             let _ = write!(
                 s,
-                "\n<rect class=\"span cat-{c}\" data-kind=\"{c}\" data-t0=\"{}\" data-t1=\"{}\" data-depth=\"{}\" data-label=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{}\"/>",
+                "\n<rect class=\"span cat-{c}\" data-id=\"{id}\" data-cpu=\"{lc}\" data-probe=\"{pr}\" data-kind=\"{c}\" data-t0=\"{}\" data-t1=\"{}\" data-depth=\"{}\" data-label=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-tip=\"{}\"/>",
                 sp.start,
                 sp.end,
                 sp.depth,
@@ -233,6 +310,8 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
                 f((x1 - x0).max(1.0)),
                 ROW_H - 1.0,
                 esc(&span_details(sp)),
+                lc = lane.cpu,
+                pr = esc(&sp.begin.probe),
                 c = sp.category.name()
             );
             let _ = write!(
@@ -247,13 +326,25 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
         }
         for i in &lane.instants {
             let xi = f(x(i.vtime));
-            let tip = esc(&format!("{}\n{}", i.label, event_details(&i.event)));
+            let id = format!("e{next_id}");
+            next_id += 1;
+            let details = format!("{}\n{}", i.label, event_details(&i.event));
+            rows.push((i.vtime, i.event.seq, id.clone(), row_html(&id, lane.cpu, i.kind, &i.event.probe, i.vtime, i.vtime, i.event.seq, &i.label, &details)));
+            let tip = esc(&details);
+            let important = matches!(
+                i.kind,
+                super::kind::BRK_HIT | super::kind::INSN_PATCH | super::kind::TEXT_WRITE | super::kind::OOPS
+            );
+            // Ordinary ticks stay in the lane's top strip, so they never cross the span labels below it.
+            let y2 = if important { ly + lh - 1.0 } else { ly + HEAD + PAD - 1.0 };
             let _ = write!(
                 s,
-                "\n<line class=\"instant ik-{k}\" data-kind=\"{k}\" data-t=\"{}\" x1=\"{xi}\" x2=\"{xi}\" y1=\"{}\" y2=\"{}\" data-tip=\"{tip}\"/>",
+                "\n<line class=\"instant ik-{k}\" data-id=\"{id}\" data-cpu=\"{lc}\" data-probe=\"{pr}\" data-kind=\"{k}\" data-t=\"{}\" x1=\"{xi}\" x2=\"{xi}\" y1=\"{}\" y2=\"{}\" data-tip=\"{tip}\"/>",
                 i.vtime,
                 f(ly + 1.0),
-                f(ly + lh - 1.0),
+                f(y2),
+                lc = lane.cpu,
+                pr = esc(&i.event.probe),
                 k = i.kind
             );
             if matches!(
@@ -262,7 +353,7 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
             ) {
                 let _ = write!(
                     s,
-                    "<circle class=\"head ik-{k}\" data-t=\"{}\" cx=\"{xi}\" cy=\"{}\" r=\"3.5\" data-tip=\"{tip}\"/>",
+                    "<circle class=\"head ik-{k}\" data-id=\"{id}\" data-t=\"{}\" cx=\"{xi}\" cy=\"{}\" r=\"3.5\" data-tip=\"{tip}\"/>",
                     i.vtime,
                     f(ly + HEAD / 2.0 + 1.0),
                     k = i.kind
@@ -381,6 +472,11 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     s.push_str("\n</g>\n");
     let _ = writeln!(
         s,
+        "<line id=\"mark1\" class=\"vmark\" x1=\"-10\" x2=\"-10\" y1=\"{AXIS_H}\" y2=\"{b}\"/><line id=\"mark2\" class=\"vmark\" x1=\"-10\" x2=\"-10\" y1=\"{AXIS_H}\" y2=\"{b}\"/>",
+        b = f(counter_top + COUNTER_H)
+    );
+    let _ = writeln!(
+        s,
         "<line id=\"cursor\" x1=\"-10\" x2=\"-10\" y1=\"{AXIS_H}\" y2=\"{}\"/><text id=\"cursor-t\" x=\"-10\" y=\"{}\"></text>",
         f(counter_top + COUNTER_H),
         AXIS_H - 1.0
@@ -388,10 +484,30 @@ pub fn render_html(t: &Timeline, title: &str) -> String {
     s.push_str(
         "</svg>\n</div>\n<div id=\"tip\"></div>\n<pre id=\"details\">click an element to pin its details here</pre>\n",
     );
+    // The event list: every span and instant in (vtime, seq) order, one row each.
+    rows.sort_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    s.push_str("<div id=\"list\"><table><thead><tr><th>vtime</th><th>seq</th><th>cpu</th><th>kind</th><th>probe</th><th>what</th></tr></thead><tbody>\n");
+    for r in &rows {
+        s.push_str(&r.3);
+    }
+    s.push_str("</tbody></table></div>\n");
     s.push_str("<script>\n");
     s.push_str(JS);
     s.push_str("</script>\n</body>\n</html>\n");
     s
+}
+
+/// One row of the event list (`<tr class="ev" data-id=…>`), carrying what the filters test.
+#[allow(clippy::too_many_arguments)]
+fn row_html(id: &str, cpu: usize, kind: &str, probe: &str, t0: u64, t1: u64, seq: u64, label: &str, details: &str) -> String {
+    let vt = if t1 > t0 { format!("{t0}..{t1}") } else { t0.to_string() };
+    format!(
+        "<tr class=\"ev\" data-id=\"{id}\" data-cpu=\"{cpu}\" data-kind=\"{k}\" data-probe=\"{p}\" data-t0=\"{t0}\" data-t1=\"{t1}\" data-tip=\"{tip}\"><td>{vt}</td><td>{seq}</td><td>CPU{cpu}</td><td>{k}</td><td>{p}</td><td>{l}</td></tr>\n",
+        k = esc(kind),
+        p = esc(probe),
+        tip = esc(details),
+        l = esc(label)
+    )
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -426,7 +542,7 @@ svg text{font:10px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;fill:#22
 .span{stroke:#0004;stroke-width:.5}
 .span:hover{stroke:#000;stroke-width:1.2}
 .tl{pointer-events:none;fill:#111}
-.instant{stroke:#999;stroke-width:1;opacity:.55}
+.instant{stroke:#666;stroke-width:1.5;opacity:.7}
 .instant.ik-brk-hit{stroke:#c00;stroke-width:2;opacity:.9}
 .instant.ik-insn_patch{stroke:#7b1fa2;stroke-width:2;opacity:.9}
 .instant.ik-text_write{stroke:#7b1fa2;stroke-width:1.5;opacity:.8}
@@ -446,139 +562,25 @@ svg text{font:10px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;fill:#22
 #cursor-t{fill:#e91e63;pointer-events:none}
 #tip{position:fixed;display:none;pointer-events:none;background:#fffff0;border:1px solid #999;padding:4px 6px;white-space:pre;max-width:90vw;overflow:hidden;font-size:11px;box-shadow:2px 2px 4px #0003;z-index:10}
 #details{margin:8px 12px;padding:6px;border:1px solid #ddd;background:#fafafa;white-space:pre-wrap;min-height:3em}
+
+.tl{paint-order:stroke;stroke:#fffc;stroke-width:2.5px;stroke-linejoin:round}
+.axis text{paint-order:stroke;stroke:#fff;stroke-width:3px}
+#controls{margin:4px 0;display:flex;gap:6px;align-items:center;flex-wrap:wrap}
+#controls input,#controls select{font:inherit}
+#measure{color:#0b57d0;font-weight:bold}
+#mini{display:block;height:20px;border:1px solid #ccc;cursor:pointer;margin-top:4px}
+.mini-bg{fill:#f6f6f6}.mini-win{fill:#fbc02d;opacity:.9}.mini-brk{fill:#c00}
+#mini-view{fill:#0b57d022;stroke:#0b57d0;stroke-width:1;vector-effect:non-scaling-stroke}
+.vmark{stroke:#0b57d0;stroke-width:1.5;stroke-dasharray:6 2;pointer-events:none}
+.sel{stroke:#000 !important;stroke-width:2.5 !important;opacity:1 !important}
+.dim{opacity:.12 !important}
+.flow.offscreen{stroke-dasharray:4 2}
+#list{max-height:320px;overflow:auto;margin:0 12px 12px;border:1px solid #ddd}
+#list table{border-collapse:collapse;width:100%}
+#list th{position:sticky;top:0;background:#eee;text-align:left;padding:2px 6px}
+#list td{padding:1px 6px;white-space:nowrap;border-bottom:1px solid #f0f0f0}
+#list tr.ev{cursor:pointer}#list tr.ev:hover{background:#eef3fd}
+#list tr.ev.sel{background:#ffe08a}
 "#;
 
-const JS: &str = r#"(function () {
-  'use strict';
-  var svg = document.getElementById('tl');
-  var NS = svg.namespaceURI;
-  var T0 = +svg.getAttribute('data-t0'), T1 = +svg.getAttribute('data-t1');
-  var LW = +svg.getAttribute('data-lw'), RM = +svg.getAttribute('data-rm');
-  var AXH = +svg.getAttribute('data-axis-h');
-  var wrap = document.getElementById('wrap');
-  var tip = document.getElementById('tip'), details = document.getElementById('details');
-  var axis = document.getElementById('axis'), clip = document.getElementById('cliprect');
-  var cursor = document.getElementById('cursor'), cursorT = document.getElementById('cursor-t');
-  var W = +svg.getAttribute('width'), scale = 1, off = T0;
-  function q(sel) { return Array.prototype.slice.call(svg.querySelectorAll(sel)); }
-  var rects = q('rect[data-t0]'), labels = q('text[data-t0]'), lines = q('line[data-t]');
-  var dots = q('circle[data-t]'), marks = q('text[data-t]'), flows = q('path.flow'), fullw = q('rect.lane-bg');
-  var lanes = q('g.lane').map(function (g) {
-    return { sub: g.querySelector('.lane-sub'), spans: Array.prototype.slice.call(g.querySelectorAll('rect.span')).map(function (r) {
-      return { t0: +r.getAttribute('data-t0'), t1: +r.getAttribute('data-t1'), d: +r.getAttribute('data-depth'), label: r.getAttribute('data-label') };
-    }) };
-  });
-  function X(t) { return LW + (t - off) * scale; }
-  function plotW() { return W - LW - RM; }
-  function fit() {
-    W = Math.max(600, wrap.clientWidth || W);
-    svg.setAttribute('width', W);
-    clip.setAttribute('width', plotW());
-    fullw.forEach(function (r) { r.setAttribute('width', W); });
-  }
-  function reset() { fit(); scale = plotW() / Math.max(1, T1 - T0); off = T0; update(); }
-  function nice(raw) {
-    var m = Math.pow(10, Math.floor(Math.log10(raw))), n = raw / m;
-    return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * m;
-  }
-  function fmt(v) { return (Math.round(v * 1000) / 1000).toString(); }
-  function drawAxis() {
-    while (axis.firstChild) axis.removeChild(axis.firstChild);
-    var tLeft = off, tRight = off + plotW() / scale;
-    var step = nice(Math.max((tRight - tLeft) / 10, 1e-3));
-    for (var v = Math.ceil(tLeft / step) * step; v <= tRight; v += step) {
-      var x = X(v);
-      var l = document.createElementNS(NS, 'line');
-      l.setAttribute('x1', x); l.setAttribute('x2', x); l.setAttribute('y1', AXH - 8); l.setAttribute('y2', AXH);
-      axis.appendChild(l);
-      var t = document.createElementNS(NS, 'text');
-      t.setAttribute('x', x + 2); t.setAttribute('y', AXH - 12); t.textContent = fmt(v);
-      axis.appendChild(t);
-    }
-  }
-  function update() {
-    rects.forEach(function (r) {
-      var x0 = X(+r.getAttribute('data-t0')), x1 = X(+r.getAttribute('data-t1'));
-      r.setAttribute('x', x0); r.setAttribute('width', Math.max(1, x1 - x0));
-    });
-    labels.forEach(function (t) {
-      var x0 = Math.max(X(+t.getAttribute('data-t0')), LW), x1 = Math.min(X(+t.getAttribute('data-t1')), W - RM);
-      t.setAttribute('x', x0 + 3);
-      t.style.display = (x1 - x0 - 6 > t.textContent.length * 6.1) ? '' : 'none';
-    });
-    lines.forEach(function (l) { var x = X(+l.getAttribute('data-t')); l.setAttribute('x1', x); l.setAttribute('x2', x); });
-    dots.forEach(function (c) { c.setAttribute('cx', X(+c.getAttribute('data-t'))); });
-    marks.forEach(function (t) { t.setAttribute('x', X(+t.getAttribute('data-t')) + 2); });
-    flows.forEach(function (p) {
-      var x0 = X(+p.getAttribute('data-t0')), x1 = X(+p.getAttribute('data-t1'));
-      var y0 = +p.getAttribute('data-y0'), y1 = +p.getAttribute('data-y1'), my = (y0 + y1) / 2;
-      p.setAttribute('d', 'M' + x0 + ',' + y0 + ' C' + x0 + ',' + my + ' ' + x1 + ',' + my + ' ' + x1 + ',' + y1);
-    });
-    drawAxis();
-  }
-  function mouseX(e) { return e.clientX - svg.getBoundingClientRect().left; }
-  svg.addEventListener('wheel', function (e) {
-    e.preventDefault();
-    var mx = Math.max(mouseX(e), LW), t = off + (mx - LW) / scale;
-    var minScale = plotW() / Math.max(1, T1 - T0) / 4;
-    scale = Math.min(Math.max(scale * Math.exp(-e.deltaY * 0.0015), minScale), 400);
-    off = t - (mx - LW) / scale;
-    update(); hover(e);
-  }, { passive: false });
-  var drag = null;
-  svg.addEventListener('mousedown', function (e) {
-    if (e.button !== 0) return;
-    drag = { x: e.clientX, off: off, moved: false };
-    svg.classList.add('dragging');
-  });
-  window.addEventListener('mousemove', function (e) {
-    if (!drag) return;
-    var dx = e.clientX - drag.x;
-    if (Math.abs(dx) > 2) drag.moved = true;
-    off = drag.off - dx / scale;
-    update();
-  });
-  window.addEventListener('mouseup', function (e) {
-    if (!drag) return;
-    var moved = drag.moved;
-    drag = null;
-    svg.classList.remove('dragging');
-    if (!moved) {
-      var el = e.target.closest ? e.target.closest('[data-tip]') : null;
-      if (el) details.textContent = el.getAttribute('data-tip');
-    }
-  });
-  svg.addEventListener('dblclick', reset);
-  function hover(e) {
-    var el = e.target.closest ? e.target.closest('[data-tip]') : null;
-    if (el && !drag) {
-      tip.textContent = el.getAttribute('data-tip');
-      tip.style.display = 'block';
-      var tx = e.clientX + 14, ty = e.clientY + 14;
-      if (tx + tip.offsetWidth > window.innerWidth) tx = Math.max(0, e.clientX - tip.offsetWidth - 10);
-      if (ty + tip.offsetHeight > window.innerHeight) ty = Math.max(0, e.clientY - tip.offsetHeight - 10);
-      tip.style.left = tx + 'px'; tip.style.top = ty + 'px';
-    } else {
-      tip.style.display = 'none';
-    }
-    var mx = mouseX(e);
-    if (mx < LW || mx > W - RM) { leave(); return; }
-    var t = off + (mx - LW) / scale;
-    cursor.setAttribute('x1', mx); cursor.setAttribute('x2', mx);
-    cursorT.setAttribute('x', mx + 3); cursorT.textContent = 'vtime ' + fmt(t);
-    lanes.forEach(function (l) {
-      var best = null;
-      l.spans.forEach(function (s) { if (s.t0 <= t && t <= s.t1 && (!best || s.d >= best.d)) best = s; });
-      var lb = best ? best.label : 'idle'; l.sub.textContent = lb.length > 30 ? lb.slice(0, 29) + '\u2026' : lb;
-    });
-  }
-  function leave() {
-    cursor.setAttribute('x1', -10); cursor.setAttribute('x2', -10); cursorT.textContent = '';
-    lanes.forEach(function (l) { var d = l.sub.getAttribute('data-default'); l.sub.textContent = d.length > 30 ? d.slice(0, 29) + '\u2026' : d; });
-  }
-  svg.addEventListener('mousemove', hover);
-  svg.addEventListener('mouseleave', function () { tip.style.display = 'none'; leave(); });
-  window.addEventListener('resize', function () { var w = plotW(); fit(); scale = scale * plotW() / w; update(); });
-  reset();
-})();
-"#;
+const JS: &str = include_str!("html.js");

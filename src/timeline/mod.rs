@@ -48,11 +48,15 @@ pub enum Category {
     PostHandler,
     /// A reentered hit counted as missed (`reenter_kprobe`), up to its single-step.
     Missed,
+    /// A BPF program running (`bpf_prog_run_array`): from the CPU's previous event to its `bpf_run`.
+    Bpf,
+    /// A kretprobed function running: `arch_prepare_kretprobe` → `__kretprobe_trampoline_handler`.
+    Kretprobe,
 }
 
 impl Category {
     /// Every category, in legend order.
-    pub const ALL: [Category; 12] = [
+    pub const ALL: [Category; 14] = [
         Category::Task,
         Category::Register,
         Category::Stopper,
@@ -65,6 +69,8 @@ impl Category {
         Category::SingleStep,
         Category::PostHandler,
         Category::Missed,
+        Category::Bpf,
+        Category::Kretprobe,
     ];
 
     /// The name used as `data-kind`, Perfetto `cat` and in the legend.
@@ -83,6 +89,8 @@ impl Category {
             Category::SingleStep => "singlestep",
             Category::PostHandler => "post_handler",
             Category::Missed => "missed",
+            Category::Bpf => "bpf_prog",
+            Category::Kretprobe => "kretprobe",
         }
     }
 
@@ -102,6 +110,8 @@ impl Category {
             Category::SingleStep => "single-step (XOL, or TF on x86 5.10)",
             Category::PostHandler => "post-processing + post-handler",
             Category::Missed => "reentered hit (nmissed++)",
+            Category::Bpf => "BPF program running",
+            Category::Kretprobe => "kretprobed function, entry → return",
         }
     }
 
@@ -120,6 +130,8 @@ impl Category {
             Category::SingleStep => 's',
             Category::PostHandler => 'p',
             Category::Missed => 'x',
+            Category::Bpf => 'b',
+            Category::Kretprobe => 'k',
         }
     }
 }
@@ -161,6 +173,8 @@ pub struct EventRef {
     pub pc: String,
     /// The event's details, as the text view prints them.
     pub text: String,
+    /// The kprobe it concerns (`kprobe`/`kprobe_hit` events), or empty.
+    pub probe: String,
 }
 
 impl EventRef {
@@ -172,6 +186,10 @@ impl EventRef {
             kind: e.kind.name(),
             pc: if e.pc.0 == 0 { "-".to_string() } else { syms.format_short(e.pc) },
             text: e.kind.to_string(),
+            probe: match &e.kind {
+                EventKind::Kprobe { probe, .. } | EventKind::KprobeHit { probe, .. } => probe.clone(),
+                _ => String::new(),
+            },
         }
     }
 
@@ -322,6 +340,9 @@ pub struct Timeline {
     pub flows: Vec<Flow>,
     /// Cumulative kprobe counters (starts with a zero sample at `start`).
     pub counters: Vec<CounterSample>,
+    /// What writes kernel text on this run's ISA (`__aarch64_insn_write`, `text_poke / text_poke_bp`), asked of
+    /// the ISA by [`Timeline::with_isa`]; `text write` when the ISA is not known.
+    pub text_poke_fn: &'static str,
 }
 
 impl Timeline {
@@ -329,6 +350,13 @@ impl Timeline {
     #[must_use]
     pub fn build(log: &EventLog, syms: &Kallsyms, cpus: usize) -> Timeline {
         build(log, syms, cpus)
+    }
+
+    /// Names the run's ISA, so text writes are labelled with the ISA's own patching function.
+    #[must_use]
+    pub fn with_isa(mut self, isa: kernel_model::Isa) -> Timeline {
+        self.text_poke_fn = kernel_model::arch::info::info(isa).text_poke_fn;
+        self
     }
 
     /// Every instant of a kind, across lanes, in (vtime, seq) order.
@@ -382,6 +410,10 @@ struct CpuState {
     callback: Option<(Open, Option<PatchCbRole>, bool)>,
     kprobe: Vec<Open>,
     calls: Vec<Open>,
+    /// Kretprobed calls in flight, innermost last.
+    kretprobe: Vec<Open>,
+    /// The vtime of this CPU's previous event (where a BPF run's span starts).
+    last: Option<EventRef>,
 }
 
 impl CpuState {
@@ -395,6 +427,8 @@ impl CpuState {
             callback: None,
             kprobe: Vec::new(),
             calls: Vec::new(),
+            kretprobe: Vec::new(),
+            last: None,
         }
     }
 }
@@ -500,7 +534,14 @@ impl<'a> Builder<'a> {
         let cpu = e.cpu.0;
         let ev = EventRef::new(e, self.syms);
         self.lane_mut(cpu);
+        let prev = self.cpu[cpu].last.replace(ev.clone());
         match &e.kind {
+            EventKind::BpfRun { prog, insns, .. } => {
+                self.instant(cpu, "bpf_run", format!("{prog}: {insns} insns"), &ev);
+                let begin = prev.unwrap_or_else(|| ev.clone());
+                let open = Open { begin, label: format!("bpf: {prog} ({insns} insns)"), category: Category::Bpf };
+                self.finish(cpu, open, Some(&ev), ev.vtime, None);
+            }
             EventKind::TaskCall { pid, comm, func, iteration, .. } => {
                 if let Some((_, open)) = self.cpu[cpu].task.take() {
                     self.finish(cpu, open, Some(&ev), ev.vtime, Some("closed early: a new call started".into()));
@@ -792,6 +833,13 @@ impl<'a> Builder<'a> {
             if let Some(open) = self.cpu[cpu].register.remove(probe) {
                 self.finish(cpu, open, Some(ev), ev.vtime, None);
             }
+        } else if let KprobeStep::ArchPrepareKretprobe { .. } = step {
+            let open = Open { begin: ev.clone(), label: format!("kretprobe: {probe}"), category: Category::Kretprobe };
+            self.cpu[cpu].kretprobe.push(open);
+        } else if let KprobeStep::KretprobeTrampolineHandler { .. } = step {
+            if let Some(open) = self.cpu[cpu].kretprobe.pop() {
+                self.finish(cpu, open, Some(ev), ev.vtime, None);
+            }
         } else if let KprobeStep::HandlerCalls { func } = step {
             let open = Open {
                 begin: ev.clone(),
@@ -894,6 +942,7 @@ impl<'a> Builder<'a> {
             open.extend(st.callback.map(|(o, _, _)| o));
             open.extend(st.kprobe);
             open.extend(st.calls);
+            open.extend(st.kretprobe);
             for o in open {
                 self.finish(cpu, o, None, end, Some(NOTE.into()));
             }
@@ -975,6 +1024,7 @@ pub fn build(log: &EventLog, syms: &Kallsyms, cpus: usize) -> Timeline {
         markers: b.markers,
         flows: b.flows,
         counters: b.counters,
+        text_poke_fn: "text write",
     }
 }
 

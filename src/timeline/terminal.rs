@@ -11,15 +11,34 @@ const COLOURS: [&str; 12] = ["31", "32", "33", "34", "35", "36", "91", "92", "93
 /// Width of the row label column (`CPU12 `).
 const LABEL: usize = 7;
 
+/// A vtime range to show (`--from T --to T`); `None` ends are the log's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Range {
+    /// First vtime shown.
+    pub from: Option<u64>,
+    /// Last vtime shown.
+    pub to: Option<u64>,
+}
+
 /// Renders `t` in `width` columns (at least 40 are used), with ANSI colour per CPU if `color`.
 #[must_use]
 pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
+    render_terminal_range(t, width, color, Range::default())
+}
+
+/// [`render_terminal`] over the vtimes `range` names: the columns divide that range; spans, instants, windows
+/// and markers outside it are left out (a span crossing an end is drawn up to it).
+#[must_use]
+pub fn render_terminal_range(t: &Timeline, width: usize, color: bool, range: Range) -> String {
     let cols = width.max(40).saturating_sub(LABEL + 1).max(10);
-    let t0 = t.start;
-    let dur = t.duration() + 1; // the last event's tick is inside the last bucket
-                                // Column c covers vtimes [t0 + c*dur/cols, t0 + (c+1)*dur/cols).
-    let col_of =
-        |v: u64| -> usize { (((v.saturating_sub(t0)) as u128 * cols as u128 / dur as u128) as usize).min(cols - 1) };
+    let t0 = range.from.unwrap_or(t.start);
+    let t1 = range.to.unwrap_or(t.end).max(t0);
+    let dur = t1 - t0 + 1; // the last tick is inside the last bucket
+                           // Column c covers vtimes [t0 + c*dur/cols, t0 + (c+1)*dur/cols).
+    let inside = |v: u64| (t0..=t1).contains(&v);
+    let col_of = |v: u64| -> usize {
+        (((v.clamp(t0, t1) - t0) as u128 * cols as u128 / dur as u128) as usize).min(cols - 1)
+    };
     let mut out = String::new();
     let (nhit, nmissed) = t.totals();
     let _ = writeln!(
@@ -27,13 +46,16 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
         "probesim timeline: {} CPUs, {} events, vtime {}..{} (1 tick = 1 ns)",
         t.cpus, t.events, t.start, t.end
     );
+    if range != Range::default() {
+        let _ = writeln!(out, "showing vtime {t0}..{t1}");
+    }
     let _ = writeln!(out, "{:.1} ticks per column; kprobe nhit={nhit} nmissed={nmissed}", dur as f64 / cols as f64);
     out.push_str(&axis(t0, dur, cols));
 
     for lane in &t.lanes {
         let mut row: Vec<char> = vec!['.'; cols];
         let mut depth: Vec<Option<usize>> = vec![None; cols];
-        for s in &lane.spans {
+        for s in lane.spans.iter().filter(|s| s.end >= t0 && s.start <= t1) {
             let (a, b) = (col_of(s.start), if s.end > s.start { col_of(s.end - 1) } else { col_of(s.start) });
             for c in a..=b {
                 if depth[c].is_none_or(|d| s.depth >= d) {
@@ -44,7 +66,7 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
         }
         // Instants that matter more than any span: the master's write, then breakpoint hits, then oopses.
         for (k, glyph) in [(kind::INSN_PATCH, 'M'), (kind::TEXT_WRITE, 'M'), (kind::BRK_HIT, 'B'), (kind::OOPS, '!')] {
-            for i in lane.instants.iter().filter(|i| i.kind == k) {
+            for i in lane.instants.iter().filter(|i| i.kind == k && inside(i.vtime)) {
                 row[col_of(i.vtime)] = glyph;
             }
         }
@@ -59,7 +81,7 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     }
 
     let mut win = vec![' '; cols];
-    for w in &t.windows {
+    for w in t.windows.iter().filter(|w| w.end >= t0 && w.start <= t1) {
         let (a, b) = (col_of(w.start), col_of(w.end));
         for c in win.iter_mut().take(b + 1).skip(a) {
             *c = '#';
@@ -69,7 +91,7 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     }
     let _ = writeln!(out, "{}", format!("{:<LABEL$}{}", "patch", win.into_iter().collect::<String>()).trim_end());
     let mut st = vec![' '; cols];
-    for m in &t.markers {
+    for m in t.markers.iter().filter(|m| inside(m.vtime)) {
         let glyph = match m.label.trim_start_matches("MULTI_STOP_") {
             "DISABLE_IRQ" => 'D',
             "RUN" => 'R',
@@ -83,26 +105,33 @@ pub fn render_terminal(t: &Timeline, width: usize, color: bool) -> String {
     let _ = writeln!(out, "{}", format!("{:<LABEL$}{}", "state", st.into_iter().collect::<String>()).trim_end());
     out.push_str(&axis_labels_only(t0, dur, cols));
 
-    // The legend, wrapped to the width.
+    // The legend: only what this run has, wrapped to the width.
     let mut items: Vec<String> = Vec::new();
     let mut seen = String::new();
-    for cat in Category::ALL {
+    let has_cat = |c: Category| t.lanes.iter().any(|l| l.spans.iter().any(|s| s.category == c));
+    let has_kind = |k: &str| t.lanes.iter().any(|l| l.instants.iter().any(|i| i.kind == k));
+    for cat in Category::ALL.into_iter().filter(|c| has_cat(*c)) {
         let g = cat.glyph();
         if !seen.contains(g) {
             seen.push(g);
             items.push(format!("{g} {}", cat.describe()));
         }
     }
-    items.extend(
-        [
-            "B breakpoint hit (BRK/int3)",
-            "! oops",
-            ". idle",
-            "patch: # stop_machine window (digit = its number)",
-            "state: D DISABLE_IRQ, R RUN, E EXIT",
-        ]
-        .map(String::from),
-    );
+    if !seen.contains('M') && (has_kind(kind::TEXT_WRITE) || has_kind(kind::INSN_PATCH)) {
+        items.push(format!("M text write ({})", t.text_poke_fn));
+    }
+    for (k, item) in [(kind::BRK_HIT, "B breakpoint hit (BRK/int3)"), (kind::OOPS, "! oops")] {
+        if has_kind(k) {
+            items.push(item.into());
+        }
+    }
+    items.push(". idle".into());
+    if !t.windows.is_empty() {
+        items.push("patch: # stop_machine window (digit = its number)".into());
+    }
+    if t.markers.iter().any(|m| m.kind == "stop_state") {
+        items.push("state: D DISABLE_IRQ, R RUN, E EXIT".into());
+    }
     let limit = width.max(40);
     let mut line = format!("{:<LABEL$}", "legend");
     for item in items {

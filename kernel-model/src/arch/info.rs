@@ -21,6 +21,10 @@ pub struct IsaInfo {
     pub kprobe_irqs_off: bool,
     /// The preemption depth a kprobe program's `bpf_trace_printk` line shows.
     pub kprobe_preempt_depth: u8,
+    /// The functions that write kernel text through a writable alias, as a timeline labels its writes:
+    /// `__aarch64_insn_write` (arch/arm64/kernel/patching.c), `text_poke` / `text_poke_bp`
+    /// (arch/x86/kernel/alternative.c).
+    pub text_poke_fn: &'static str,
     /// `override_function_with_return(regs)` (`arch/*/lib/error-inject.c`), for `bpf_override_return`.
     pub override_function_with_return: fn(&mut PtRegs, &dyn Machine) -> Result<(), MemFault>,
 }

@@ -14,9 +14,7 @@ use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, Isa, KernelVa};
 
-/// Re-exported for `src/views.rs` only, which this change may not edit (the other users import
-/// [`crate::ptrace`]); drop it when views.rs imports `kernel_model::ptrace::PtRegs`.
-pub use crate::ptrace::PtRegs;
+use crate::ptrace::PtRegs;
 
 /// One disassembled instruction.
 #[derive(Clone, Debug, PartialEq, Eq)]

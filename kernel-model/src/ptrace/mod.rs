@@ -181,6 +181,46 @@ impl PtRegs {
         }
     }
 
+    /// The name of the flags register in [`PtRegs::named`]: `pstate` (arm64) or `eflags` (x86_64).
+    #[must_use]
+    pub fn flags_name(&self) -> &'static str {
+        match self {
+            PtRegs::Aarch64(_) => "pstate",
+            PtRegs::X86_64(_) => "eflags",
+        }
+    }
+
+    /// The flags register decoded as a debugger's `r` shows it: `pstate=0x… - N Z C V - D A I F EL1` (arm64, the
+    /// `PSR_*_BIT`s of arch/arm64/include/uapi/asm/ptrace.h) or `eflags=0x… [ZF IF]` (x86_64, the `X86_EFLAGS_*`
+    /// of arch/x86/include/uapi/asm/processor-flags.h).
+    #[must_use]
+    pub fn describe_flags(&self) -> String {
+        match self {
+            PtRegs::Aarch64(r) => {
+                let p = r.pstate;
+                let bit = |b: u32, c: &'static str| if p >> b & 1 == 1 { c } else { "-" };
+                format!(
+                    "pstate={p:#018x} - {} {} {} {} - {} {} {} {} EL{}",
+                    bit(31, "N"),
+                    bit(30, "Z"),
+                    bit(29, "C"),
+                    bit(28, "V"),
+                    bit(9, "D"),
+                    bit(8, "A"),
+                    bit(7, "I"),
+                    bit(6, "F"),
+                    (p >> 2) & 3
+                )
+            }
+            PtRegs::X86_64(r) => {
+                let f = r.flags;
+                let names = [(0, "CF"), (2, "PF"), (6, "ZF"), (7, "SF"), (8, "TF"), (9, "IF"), (11, "OF")];
+                let set: Vec<&str> = names.iter().filter(|(b, _)| f >> b & 1 == 1).map(|(_, n)| *n).collect();
+                format!("eflags={f:#010x} [{}]", set.join(" "))
+            }
+        }
+    }
+
     /// All registers as (name, value) pairs, in the order a debugger's `r` prints them.
     #[must_use]
     pub fn named(&self) -> Vec<(&'static str, u64)> {

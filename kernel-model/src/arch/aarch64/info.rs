@@ -12,5 +12,6 @@ pub const INFO: IsaInfo = IsaInfo {
     nofault_refuses_user_addr: false,
     kprobe_irqs_off: true,
     kprobe_preempt_depth: 0,
+    text_poke_fn: "__aarch64_insn_write",
     override_function_with_return: super::error_inject::override_function_with_return,
 };

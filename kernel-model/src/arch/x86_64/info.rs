@@ -12,5 +12,6 @@ pub const INFO: IsaInfo = IsaInfo {
     nofault_refuses_user_addr: true,
     kprobe_irqs_off: false,
     kprobe_preempt_depth: 2,
+    text_poke_fn: "text_poke / text_poke_bp",
     override_function_with_return: super::error_inject::override_function_with_return,
 };
