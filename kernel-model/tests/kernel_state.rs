@@ -308,3 +308,129 @@ fn register_kprobe_errnos() {
     assert!(k.core.kprobes.get_kprobe(KernelVa(at + 2)).is_none());
     assert_eq!(register_result(&mut k, &mut m, spec("good", "target", 1)), Ok(()));
 }
+
+// ---- the hit path --------------------------------------------------------------------------------------------------
+
+use kernel_model::kprobes::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS};
+
+fn status(k: &Kernel, cpu: CpuId) -> (Option<KernelVa>, u32) {
+    (k.core.percpu[cpu.0].current_kprobe, k.core.percpu[cpu.0].kcb.kprobe_status)
+}
+
+fn probe<'a>(k: &'a Kernel, name: &str) -> &'a kernel_model::kprobes::Kprobe {
+    k.core.kprobes.probes.iter().find(|p| p.spec.name == name).expect("registered")
+}
+
+/// Runs `cpu`'s model steps (its handlers) until it leaves model mode.
+fn run_handlers(k: &mut Kernel, m: &mut FakeMachine, cpu: CpuId) {
+    for _ in 0..100 {
+        if !k.wants_model_step(m, cpu, false) {
+            return;
+        }
+        assert_eq!(k.step(m, cpu), StepOutcome::Continue);
+    }
+    panic!("handlers never finished");
+}
+
+#[test]
+fn arm64_hit_runs_pre_handler_steps_out_of_line_then_post_handler() {
+    let (mut k, mut m, at) = arm64(KernelProfile::V6_12, 2);
+    let (addr, slot) = (at + 4, m.layout.slots);
+    let mut s = spec("p", "target", 4);
+    s.pre_handler = PreHandler::Actions(vec![HandlerAction::SetReg { reg: "x0".into(), value: 7 }]);
+    s.post_handler = Some(vec![HandlerAction::RecordRegs]);
+    register(&mut k, &mut m, s);
+    let cpu = CpuId(1);
+    m.regs[1].set_ip(addr);
+    m.events.clear();
+    // The BRK #4 at the probed address.
+    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 4 }), TrapAction::Model, "the pre-handler runs");
+    assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_ACTIVE));
+    run_handlers(&mut k, &mut m, cpu);
+    // setup_singlestep: out of line in the slot, DAIF masked.
+    assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_SS));
+    assert_eq!(m.regs[1].ip(), slot);
+    assert_eq!(m.regs[1].get_by_name("x0"), Some(7), "the pre-handler's register write reached the context");
+    assert!(!m.regs[1].irqs_enabled());
+    // The CPU executes the slot's first word, then meets BRK #6.
+    m.regs[1].set_ip(slot + 4);
+    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 6 }), TrapAction::Model, "the post-handler runs");
+    run_handlers(&mut k, &mut m, cpu);
+    assert_eq!(status(&k, cpu).0, None, "reset_current_kprobe");
+    assert_eq!(m.regs[1].ip(), addr + 4, "resumes after the probed instruction");
+    assert!(m.regs[1].irqs_enabled(), "DAIF restored");
+    assert_eq!((probe(&k, "p").nhit, probe(&k, "p").nmissed), (1, 0));
+    assert!(!k.busy(cpu));
+    assert_eq!(
+        only(&m, &["trap", "kprobe_hit"]),
+        [
+            "1 trap brk #0x4",
+            "1 kprobe_hit p@ffffffc010001004: kprobe_breakpoint_handler [KPROBE_HIT_ACTIVE]",
+            "1 kprobe_hit p@ffffffc010001004: setup_singlestep: pc = slot ffffffc013e9b000, DAIF masked [KPROBE_HIT_SS]",
+            "1 trap brk #0x6",
+            "1 kprobe_hit p@ffffffc010001004: kprobe_breakpoint_ss_handler [KPROBE_HIT_SS]",
+            "1 kprobe_hit p@ffffffc010001004: post_handler done [KPROBE_HIT_SSDONE]",
+        ]
+    );
+    assert_eq!(m.kinds("regs").len(), 1, "the post-handler recorded the registers once");
+}
+
+#[test]
+fn arm64_hit_inside_a_handler_call_is_missed_and_restores_the_outer_probe() {
+    let (mut k, mut m, at) = arm64(KernelProfile::V6_12, 1);
+    // `inner` is another probed function the outer probe's handler calls.
+    let inner = at + 0x100;
+    m.add_function("inner", inner, &ARM_TARGET.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<_>>());
+    let mut outer = spec("outer", "target", 4);
+    outer.pre_handler = PreHandler::Actions(vec![HandlerAction::Call { name: "inner".into(), func: KernelVa(inner), args: vec![1] }]);
+    register(&mut k, &mut m, outer);
+    register(&mut k, &mut m, spec("in", "inner", 4));
+    let slots: Vec<u64> = k.core.kprobes.probes.iter().map(|p| p.ainsn.slot.expect("xol").0).collect();
+    m.regs[0].set_ip(at + 4);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Model);
+    assert_eq!(k.step(&mut m, CPU0), StepOutcome::Continue);
+    assert!(k.in_guest_call(CPU0), "the handler waits for its call");
+    assert_eq!(m.pending_calls.len(), 1);
+    assert_eq!(m.regs[0].ip(), inner);
+    // The callee hits `in`'s BRK: kprobe_status is KPROBE_HIT_ACTIVE → a reentry, counted as missed.
+    m.regs[0].set_ip(inner + 4);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Resume, "no handler: step at once");
+    assert_eq!(status(&k, CPU0), (Some(KernelVa(inner + 4)), kernel_model::kprobes::KPROBE_REENTER));
+    assert_eq!(m.regs[0].ip(), slots[1]);
+    m.regs[0].set_ip(slots[1] + 4);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 6 }), TrapAction::Resume);
+    assert_eq!(status(&k, CPU0), (Some(KernelVa(at + 4)), KPROBE_HIT_ACTIVE), "restore_previous_kprobe");
+    assert_eq!(m.regs[0].ip(), inner + 8);
+    // The callee returns 5; the outer handler finishes and steps its own instruction.
+    m.complete_call(CPU0, 5);
+    assert!(k.on_return(&mut m, CPU0), "the handler's call, consumed by the kernel");
+    run_handlers(&mut k, &mut m, CPU0);
+    assert_eq!(status(&k, CPU0), (Some(KernelVa(at + 4)), KPROBE_HIT_SS));
+    assert_eq!(m.regs[0].ip(), slots[0], "the outer probe's context came back");
+    assert_eq!((probe(&k, "outer").nhit, probe(&k, "outer").nmissed), (1, 0));
+    assert_eq!((probe(&k, "in").nhit, probe(&k, "in").nmissed), (0, 1));
+}
+
+#[test]
+fn x86_int3_hit_runs_the_handlers_around_the_step() {
+    let (mut k, mut m, at) = x86(KernelProfile::V6_12, 2);
+    let (addr, slot) = (at + 1, m.layout.slots);
+    let mut s = spec("p", "target", 1);
+    s.post_handler = Some(vec![HandlerAction::RecordRegs]);
+    register(&mut k, &mut m, s);
+    let cpu = CpuId(1);
+    m.regs[1].set_ip(addr + 1); // int3 reports the byte after it
+    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Int3), TrapAction::Model);
+    assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_ACTIVE));
+    run_handlers(&mut k, &mut m, cpu);
+    assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_SS));
+    assert_eq!(m.regs[1].ip(), slot, "steps the copy in the slot");
+    // The copied mov executes; the int3 after it ends the step (6.12).
+    m.regs[1].set_ip(slot + 4);
+    let a = k.handle_trap(&mut m, cpu, &Trap::Int3);
+    assert_eq!(a, TrapAction::Model, "the post-handler runs");
+    run_handlers(&mut k, &mut m, cpu);
+    assert_eq!(status(&k, cpu).0, None);
+    assert_eq!(m.regs[1].ip(), addr + 3, "resumes after mov %rsp,%rbp");
+    assert_eq!(probe(&k, "p").nhit, 1);
+}
