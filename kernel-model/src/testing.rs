@@ -163,7 +163,13 @@ impl FakeMachine {
     /// regions and only need [`GuestMemory`].
     #[must_use]
     pub fn empty(isa: Isa) -> FakeMachine {
-        FakeMachine::with_layout(isa, 1, Layout::for_isa(isa))
+        FakeMachine::bare(isa, 1)
+    }
+
+    /// Like [`FakeMachine::empty`], with `nr_cpus` CPUs (registers zero).
+    #[must_use]
+    pub fn bare(isa: Isa, nr_cpus: usize) -> FakeMachine {
+        FakeMachine::with_layout(isa, nr_cpus, Layout::for_isa(isa))
     }
 
     fn with_layout(isa: Isa, nr_cpus: usize, layout: Layout) -> FakeMachine {
@@ -230,6 +236,14 @@ impl FakeMachine {
         self.map_with(base, words.iter().flat_map(|w| w.to_le_bytes()).collect(), Perm::Text);
     }
 
+    /// A machine with no CPU state that only holds `words` as text at `base` (a decoder's view of memory).
+    #[must_use]
+    pub fn with_code(isa: Isa, base: u64, words: &[u32]) -> FakeMachine {
+        let mut m = FakeMachine::empty(isa);
+        m.map_words(base, words);
+        m
+    }
+
     /// The region holding `[va, va+len)`: (base, offset), or the fault at the first unmapped byte.
     fn locate(&self, va: KernelVa, len: usize) -> Result<(u64, usize), MemFault> {
         let unmapped = |at: u64| MemFault { va: KernelVa(at), kind: MemFaultKind::Unmapped };
@@ -251,6 +265,16 @@ impl FakeMachine {
     pub fn write_raw(&mut self, va: u64, data: &[u8]) {
         let (base, off) = self.locate(KernelVa(va), data.len()).unwrap_or_else(|e| panic!("write_raw: {e}"));
         self.regions.get_mut(&base).expect("located").bytes[off..off + data.len()].copy_from_slice(data);
+    }
+
+    /// Writes a little-endian `u32` at `va` (test setup).
+    pub fn put_u32(&mut self, va: u64, v: u32) {
+        self.write_raw(va, &v.to_le_bytes());
+    }
+
+    /// Writes a little-endian `u64` at `va` (test setup).
+    pub fn put_u64(&mut self, va: u64, v: u64) {
+        self.write_raw(va, &v.to_le_bytes());
     }
 
     /// Writes arm64 instruction words at `va` (test setup).

@@ -272,39 +272,22 @@ pub fn arm_kprobe_decode_insn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::MemFaultKind;
     use ProbeInsn::{InsnGood as Xol, InsnGoodNoSlot as Sim, InsnRejected as Rej};
     use SimulateHandler::*;
 
     /// A flat little-endian buffer at `base`; everything else is unmapped.
-    struct FlatMem {
-        base: u64,
-        bytes: Vec<u8>,
-    }
+    use crate::testing::FakeMachine;
 
+    /// Text-only memory holding `words` at `base` (writes fault, as text does).
+    struct FlatMem;
     impl FlatMem {
-        fn new(base: u64, len: usize) -> FlatMem {
-            FlatMem { base, bytes: vec![0; len] }
-        }
-        fn with_code(base: u64, words: &[u32]) -> FlatMem {
-            let mut m = FlatMem::new(base, words.len() * 4);
-            for (i, w) in words.iter().enumerate() {
-                m.bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-            }
+        fn new(base: u64, len: usize) -> FakeMachine {
+            let mut m = FakeMachine::empty(crate::Isa::Aarch64);
+            m.map_with(base, vec![0; len], crate::testing::Perm::Text);
             m
         }
-    }
-
-    impl GuestMemory for FlatMem {
-        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-            let fault = MemFault { va, kind: MemFaultKind::Unmapped };
-            let start = va.0.checked_sub(self.base).ok_or(fault)? as usize;
-            let end = start.checked_add(buf.len()).ok_or(fault)?;
-            buf.copy_from_slice(self.bytes.get(start..end).ok_or(fault)?);
-            Ok(())
-        }
-        fn write(&mut self, va: KernelVa, _data: &[u8]) -> Result<(), MemFault> {
-            Err(MemFault { va, kind: MemFaultKind::WriteProtected })
+        fn with_code(base: u64, words: &[u32]) -> FakeMachine {
+            FakeMachine::with_code(crate::Isa::Aarch64, base, words)
         }
     }
 

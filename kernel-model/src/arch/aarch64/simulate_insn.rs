@@ -412,45 +412,15 @@ mod tests {
     use crate::machine::MemFaultKind;
 
     /// A flat little-endian buffer at `base`; everything else is unmapped.
-    struct FlatMem {
-        base: u64,
-        bytes: Vec<u8>,
-    }
+    use crate::testing::FakeMachine;
 
+    /// Read-write memory of `len` zero bytes at `base`; an access running off its end faults there.
+    struct FlatMem;
     impl FlatMem {
-        fn new(base: u64, len: usize) -> FlatMem {
-            FlatMem { base, bytes: vec![0; len] }
-        }
-        fn put_u32(&mut self, va: u64, v: u32) {
-            self.write(KernelVa(va), &v.to_le_bytes()).unwrap();
-        }
-        fn put_u64(&mut self, va: u64, v: u64) {
-            self.write(KernelVa(va), &v.to_le_bytes()).unwrap();
-        }
-        fn range(&self, va: KernelVa, len: usize) -> Result<std::ops::Range<usize>, MemFault> {
-            let fault = MemFault { va, kind: MemFaultKind::Unmapped };
-            let start = va.0.checked_sub(self.base).ok_or(fault)? as usize;
-            let end = start.checked_add(len).ok_or(fault)?;
-            if end > self.bytes.len() {
-                return Err(MemFault {
-                    va: KernelVa(self.base + self.bytes.len() as u64),
-                    kind: MemFaultKind::Unmapped,
-                });
-            }
-            Ok(start..end)
-        }
-    }
-
-    impl GuestMemory for FlatMem {
-        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-            let r = self.range(va, buf.len())?;
-            buf.copy_from_slice(&self.bytes[r]);
-            Ok(())
-        }
-        fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
-            let r = self.range(va, data.len())?;
-            self.bytes[r].copy_from_slice(data);
-            Ok(())
+        fn new(base: u64, len: usize) -> FakeMachine {
+            let mut m = FakeMachine::empty(crate::Isa::Aarch64);
+            m.map(base, vec![0; len]);
+            m
         }
     }
 
@@ -465,7 +435,7 @@ mod tests {
         r
     }
 
-    fn none() -> FlatMem {
+    fn none() -> FakeMachine {
         FlatMem::new(0, 0)
     }
 
