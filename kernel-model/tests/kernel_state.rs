@@ -434,3 +434,39 @@ fn x86_int3_hit_runs_the_handlers_around_the_step() {
     assert_eq!(m.regs[1].ip(), addr + 3, "resumes after mov %rsp,%rbp");
     assert_eq!(probe(&k, "p").nhit, 1);
 }
+
+#[test]
+fn x86_5_10_boosts_without_a_post_handler_and_steps_with_tf_with_one() {
+    // No post-handler: the slot is the copy plus a jmp back (boosted); the int3 handler returns into it at once.
+    let (mut k, mut m, at) = x86(KernelProfile::V5_10, 2);
+    let (addr, slot) = (at + 1, m.layout.slots);
+    register(&mut k, &mut m, spec("p", "target", 1));
+    assert_eq!(m.bytes(slot, 4), [0x48, 0x89, 0xe5, 0xe9], "the copy, then jmp back to the next instruction");
+    let rel = i32::from_le_bytes(m.bytes(slot + 4, 4).try_into().unwrap());
+    assert_eq!((slot + 8).wrapping_add(rel as i64 as u64), addr + 3);
+    m.regs[0].set_ip(addr + 1);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model);
+    run_handlers(&mut k, &mut m, CPU0);
+    assert_eq!(status(&k, CPU0).0, None, "boosted: reset_current_kprobe before leaving");
+    assert_eq!(m.regs[0].ip(), slot);
+
+    // With a post-handler: no boost, TF single-step, the #DB ends it.
+    let (mut k, mut m, at) = x86(KernelProfile::V5_10, 2);
+    let (addr, slot) = (at + 1, m.layout.slots);
+    let mut s = spec("p", "target", 1);
+    s.post_handler = Some(vec![HandlerAction::RecordRegs]);
+    register(&mut k, &mut m, s);
+    m.regs[0].set_ip(addr + 1);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model);
+    run_handlers(&mut k, &mut m, CPU0);
+    assert_eq!(status(&k, CPU0), (Some(KernelVa(addr)), KPROBE_HIT_SS));
+    assert_eq!(m.regs[0].ip(), slot);
+    assert_ne!(m.regs[0].get_by_name("eflags").expect("eflags") & 0x100, 0, "TF set for the single step");
+    m.regs[0].set_ip(slot + 3);
+    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Debug), TrapAction::Model, "the post-handler runs");
+    run_handlers(&mut k, &mut m, CPU0);
+    assert_eq!(status(&k, CPU0).0, None);
+    assert_eq!(m.regs[0].ip(), addr + 3, "resume_execution: back after the probed instruction");
+    assert_eq!(m.regs[0].get_by_name("eflags").expect("eflags") & 0x100, 0, "TF cleared");
+    assert_eq!((probe(&k, "p").nhit, probe(&k, "p").nmissed), (1, 0));
+}
