@@ -415,13 +415,10 @@ mod tests {
     use crate::testing::FakeMachine;
 
     /// Read-write memory of `len` zero bytes at `base`; an access running off its end faults there.
-    struct FlatMem;
-    impl FlatMem {
-        fn new(base: u64, len: usize) -> FakeMachine {
-            let mut m = FakeMachine::empty(crate::Isa::Aarch64);
-            m.map(base, vec![0; len]);
-            m
-        }
+    fn flat_mem(base: u64, len: usize) -> FakeMachine {
+        let mut m = FakeMachine::empty(crate::Isa::Aarch64);
+        m.map(base, vec![0; len]);
+        m
     }
 
     const ADDR: u64 = 0xffff_8000_1000_0100;
@@ -436,7 +433,7 @@ mod tests {
     }
 
     fn none() -> FakeMachine {
-        FlatMem::new(0, 0)
+        flat_mem(0, 0)
     }
 
     // Encodings below are from `llvm-mc --triple=aarch64 --show-encoding` (see decode_insn.rs tests for the recipe).
@@ -635,7 +632,7 @@ mod tests {
     #[test]
     fn ldr_literal_x_w_and_faults() {
         let lit = ADDR + 8;
-        let mut m = FlatMem::new(ADDR & !0xfff, 0x1000);
+        let mut m = flat_mem(ADDR & !0xfff, 0x1000);
         m.put_u64(lit, 0x8877_6655_4433_2211);
         m.put_u64(ADDR - 8, 0xdead_beef_cafe_f00d);
         // ldr w7, #8 = 0x18000047: zero-extended low word.
@@ -679,7 +676,7 @@ mod tests {
 
     #[test]
     fn ldrsw_literal_sign_extends() {
-        let mut m = FlatMem::new(ADDR & !0xfff, 0x1000);
+        let mut m = flat_mem(ADDR & !0xfff, 0x1000);
         m.put_u32(ADDR + 8, 0x8000_0001);
         m.put_u32(ADDR + 12, 0x7fff_ffff);
         // ldrsw x9, #8 = 0x98000049.
