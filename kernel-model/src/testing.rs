@@ -49,33 +49,62 @@ pub struct Layout {
     pub poke_base: u64,
 }
 
+/// What the fake needs to know of one ISA: data, looked up by ISA (generic code never matches on the ISA; the
+/// lead may move these facts into `arch::info::IsaInfo`).
+struct IsaFacts {
+    isa: Isa,
+    layout: Layout,
+    /// How `TextWrite` shows bytes (`sim`'s `IsaBackend::text_hex_style`).
+    hex_style: HexStyle,
+    /// Whether a store to text invalidates every CPU's icache by itself (x86) or needs `flush_icache_range`
+    /// (arm64): `sim`'s `IsaBackend::icache_coherent_with_stores`.
+    icache_coherent_with_stores: bool,
+}
+
+const ISA_FACTS: [IsaFacts; 2] = [
+    IsaFacts {
+        isa: Isa::Aarch64,
+        // sim/src/arch/aarch64/layout.rs.
+        layout: Layout {
+            text: 0xffff_ffc0_1000_0000,
+            text_size: 0x10_0000,
+            slots: 0xffff_ffc0_13e9_b000,
+            slots_size: 0x1000,
+            data: 0xffff_ffc0_1200_0000,
+            data_size: 0x1_0000,
+            stacks: 0xffff_ffc0_1760_0000,
+            poke_base: 0xffff_fffe_0000_0000,
+        },
+        hex_style: HexStyle::Words,
+        icache_coherent_with_stores: false,
+    },
+    IsaFacts {
+        isa: Isa::X86_64,
+        // START_KERNEL_MAP + 16M, MODULES_VADDR, the direct map (sim/src/arch/x86_64/layout.rs).
+        layout: Layout {
+            text: 0xffff_ffff_8100_0000,
+            text_size: 0x10_0000,
+            slots: 0xffff_ffff_a000_0000,
+            slots_size: 0x1000,
+            data: 0xffff_ffff_8200_0000,
+            data_size: 0x1_0000,
+            stacks: 0xffff_8880_0100_0000,
+            poke_base: 0xffff_c900_0000_0000,
+        },
+        hex_style: HexStyle::Bytes,
+        icache_coherent_with_stores: true,
+    },
+];
+
+fn facts(isa: Isa) -> &'static IsaFacts {
+    ISA_FACTS.iter().find(|f| f.isa == isa).expect("every Isa has facts")
+}
+
 impl Layout {
-    /// The layout `sim` gives `isa` (arm64: `sim/src/arch/aarch64/layout.rs`; x86: `START_KERNEL_MAP + 16M`,
-    /// `MODULES_VADDR`, the direct map).
+    /// The layout `sim` gives `isa`.
     #[must_use]
     pub fn for_isa(isa: Isa) -> Layout {
-        match isa {
-            Isa::Aarch64 => Layout {
-                text: 0xffff_ffc0_1000_0000,
-                text_size: 0x10_0000,
-                slots: 0xffff_ffc0_13e9_b000,
-                slots_size: 0x1000,
-                data: 0xffff_ffc0_1200_0000,
-                data_size: 0x1_0000,
-                stacks: 0xffff_ffc0_1760_0000,
-                poke_base: 0xffff_fffe_0000_0000,
-            },
-            Isa::X86_64 => Layout {
-                text: 0xffff_ffff_8100_0000,
-                text_size: 0x10_0000,
-                slots: 0xffff_ffff_a000_0000,
-                slots_size: 0x1000,
-                data: 0xffff_ffff_8200_0000,
-                data_size: 0x1_0000,
-                stacks: 0xffff_8880_0100_0000,
-                poke_base: 0xffff_c900_0000_0000,
-            },
-        }
+        facts(isa).layout
     }
 }
 
@@ -359,10 +388,7 @@ impl FakeMachine {
     }
 
     fn hex_style(&self) -> HexStyle {
-        match self.isa {
-            Isa::Aarch64 => HexStyle::Words,
-            Isa::X86_64 => HexStyle::Bytes,
-        }
+        facts(self.isa).hex_style
     }
 }
 
@@ -414,7 +440,8 @@ impl Machine for FakeMachine {
         let alias = self.layout.poke_base + r.pa + off as u64;
         let old = r.bytes[off..off + data.len()].to_vec();
         r.bytes[off..off + data.len()].copy_from_slice(data);
-        let state = if self.isa == Isa::X86_64 { IcacheState::Invalidated } else { IcacheState::Stale };
+        let state =
+            if facts(self.isa).icache_coherent_with_stores { IcacheState::Invalidated } else { IcacheState::Stale };
         for pending in &mut self.icache {
             pending.push(StaleRange { va: va.0, len: data.len() as u64, state });
         }
