@@ -21,6 +21,8 @@ pub mod machine;
 pub mod profile;
 pub mod ptrace;
 pub mod stop_machine;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod trace;
 pub mod types;
 

@@ -10,127 +10,22 @@ use kernel_model::errno::Errno;
 use kernel_model::bpf::object::{AttachPoint, BpfObject, BpfObjectError, MapOrigin};
 use kernel_model::bpf::runtime::{print, BpfRuntime, ProgId, TraceCallStep};
 use kernel_model::bpf::BpfError;
-use kernel_model::event::{BpfBuffer, EventKind, SyncReason};
+use kernel_model::event::{BpfBuffer, EventKind};
 use kernel_model::kallsyms::{Kallsyms, Symbol, SymbolKind};
-use kernel_model::machine::{GuestMemory, Machine, MemFault, MemFaultKind};
+use kernel_model::machine::GuestMemory;
 use kernel_model::profile::KernelProfile;
-use kernel_model::{CpuId, Isa, KernelVa, VTime};
+use kernel_model::{CpuId, Isa, KernelVa};
 use std::path::PathBuf;
+use kernel_model::testing::FakeMachine;
 
 // ---- a flat machine ------------------------------------------------------------------------------------------------
 
-struct TestMachine {
-    isa: Isa,
-    regions: Vec<(u64, Vec<u8>)>,
-    now: u64,
-    charged: u64,
-    kallsyms: Kallsyms,
-    events: Vec<(CpuId, EventKind)>,
-}
-
-impl TestMachine {
-    fn new(isa: Isa) -> TestMachine {
-        let sym = |name: &str, addr: u64, size| Symbol {
-            name: name.into(),
-            addr: KernelVa(addr),
-            size,
-            kind: SymbolKind::Text,
-            global: true,
-        };
-        TestMachine {
-            isa,
-            regions: Vec::new(),
-            now: 0,
-            charged: 0,
-            kallsyms: Kallsyms::new(vec![
-                sym("__arm64_sys_clone", 0xffff_ffc0_1009_6100, 0x40),
-                sym("do_sys_openat2", 0xffff_ffc0_1020_0000, 0x190),
-            ]),
-            events: Vec::new(),
-        }
-    }
-
-    fn map(&mut self, base: u64, data: Vec<u8>) {
-        self.regions.push((base, data));
-    }
-
-    fn find(&self, va: u64, len: usize) -> Option<(usize, usize)> {
-        self.regions.iter().enumerate().find_map(|(i, (b, d))| {
-            let off = va.checked_sub(*b)? as usize;
-            (off + len <= d.len()).then_some((i, off))
-        })
-    }
-
-    fn kinds(&self, name: &str) -> Vec<&EventKind> {
-        self.events.iter().map(|(_, e)| e).filter(|e| e.name() == name).collect()
-    }
-}
-
-impl GuestMemory for TestMachine {
-    fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-        let (i, off) = self.find(va.0, buf.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
-        buf.copy_from_slice(&self.regions[i].1[off..off + buf.len()]);
-        Ok(())
-    }
-
-    fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
-        let (i, off) = self.find(va.0, data.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
-        self.regions[i].1[off..off + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl Machine for TestMachine {
-    fn isa(&self) -> Isa {
-        self.isa
-    }
-    fn nr_cpus(&self) -> usize {
-        2
-    }
-    fn now(&self) -> VTime {
-        VTime(self.now)
-    }
-    fn charge(&mut self, _cpu: CpuId, ticks: u64) {
-        self.charged += ticks;
-    }
-    fn kallsyms(&self) -> &Kallsyms {
-        &self.kallsyms
-    }
-    fn poke_text(&mut self, _cpu: CpuId, va: KernelVa, _data: &[u8]) -> Result<KernelVa, MemFault> {
-        Err(MemFault { va, kind: MemFaultKind::WriteProtected })
-    }
-    fn flush_icache_range(&mut self, _cpu: CpuId, _va: KernelVa, _len: u64) {}
-    fn context_synchronize(&mut self, _cpu: CpuId, _why: SyncReason) {}
-    fn pt_regs(&mut self, _cpu: CpuId) -> PtRegs {
-        PtRegs::new(self.isa)
-    }
-    fn set_pt_regs(&mut self, _cpu: CpuId, _regs: &PtRegs) {}
-    fn insn_slot_area(&self) -> (KernelVa, u64) {
-        (KernelVa(0), 0)
-    }
-    fn stack_top(&self, _cpu: CpuId) -> KernelVa {
-        KernelVa(0)
-    }
-    fn is_kernel_text(&self, _va: KernelVa) -> bool {
-        false
-    }
-    fn text_stale_on(&self, _cpu: CpuId, _va: KernelVa, _len: u64) -> bool {
-        false
-    }
-    fn guest_pc(&self, _cpu: CpuId) -> u64 {
-        0
-    }
-    fn install_text(&mut self, _name: &str, _code: &[u8]) -> KernelVa {
-        KernelVa(0)
-    }
-    fn write_text_at_boot(&mut self, _va: KernelVa, _code: &[u8]) {}
-    fn model_entry(&mut self, _name: &str) -> KernelVa {
-        KernelVa(0)
-    }
-    fn call_function(&mut self, _cpu: CpuId, _func: KernelVa, _args: &[u64], _sp: u64) {}
-    fn emit(&mut self, cpu: CpuId, kind: EventKind) {
-        self.events.push((cpu, kind));
-    }
+/// The shared fake machine with two CPUs, no memory (tests map what they need) and two kernel functions.
+fn test_machine(isa: Isa) -> FakeMachine {
+    let mut m = FakeMachine::bare(isa, 2);
+    m.add_symbol("__arm64_sys_clone", 0xffff_ffc0_1009_6100, 0x40);
+    m.add_symbol("do_sys_openat2", 0xffff_ffc0_1020_0000, 0x190);
+    m
 }
 
 fn fixture(rel: &str) -> PathBuf {
@@ -174,7 +69,7 @@ fn hello_object_loads_as_bcc_loads_it() {
 
 #[test]
 fn hello_prints_the_seed_000_trace_pipe_line() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     m.now = 1_350_043_493_000; // 1350.043493 s
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
     let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
@@ -200,7 +95,7 @@ fn hello_prints_the_seed_000_trace_pipe_line() {
         EventKind::BpfRun { prog: "hello".into(), id: 1, ret: 0, insns: 16 - 2, helper_calls: 1 },
         "16 slots, two of them lddw second halves"
     );
-    assert_eq!(m.charged, 14);
+    assert_eq!(m.charged.iter().sum::<u64>(), 14);
     assert_eq!(bcc_line(SEED_000_READ), "1350.043493000     bash             3109   Here is YourLand!");
 }
 
@@ -210,7 +105,7 @@ fn bcc_line(entry: &str) -> String {
 
 #[test]
 fn hello_on_6_12_and_x86_has_the_newer_flags() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     m.now = 6_651_037_000;
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
@@ -221,7 +116,7 @@ fn hello_on_6_12_and_x86_has_the_newer_flags() {
         rt.trace_pipe(),
         ["       bpf_hello-706     [001] d...1     6.651037: bpf_trace_printk: Here is YourLand!\n\n".to_string()]
     );
-    let mut m = TestMachine::new(Isa::X86_64);
+    let mut m = test_machine(Isa::X86_64);
     m.now = 9_426_796_000;
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::X86_64, 2);
     let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
@@ -262,8 +157,8 @@ const UREGS: u64 = 0xffff_ff80_0800_0000; // the user's struct pt_regs on the ta
 const USER: u64 = 0x0000_aaaa_0000_0000; // user memory: strings and argv
 
 /// Sets up an execve("/bin/sh", ["/bin/sh", "-c", "which ps", NULL]) as `__arm64_sys_execve` sees it.
-fn execve_machine(argv: &[&str]) -> TestMachine {
-    let mut m = TestMachine::new(Isa::Aarch64);
+fn execve_machine(argv: &[&str]) -> FakeMachine {
+    let mut m = test_machine(Isa::Aarch64);
     let mut user = vec![0u8; 0x1000];
     let argv_at = 0x800usize;
     let mut at = 0x10usize;
@@ -393,7 +288,7 @@ fn execsnoop_user_fault_gives_an_empty_string() {
 
 #[test]
 fn counters_object_uses_every_map_kind() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let name_at = 0xffff_ff80_0900_0000u64;
     m.map(name_at, b"/etc/passwd\0".to_vec());
     m.now = 5_000_000_123;
@@ -458,7 +353,7 @@ fn ret_prog(rt: &mut BpfRuntime, name: &str, r0: i32) -> ProgId {
 #[test]
 fn nested_call_returns_zero_and_counts_a_miss() {
     for profile in [KernelProfile::V5_10, KernelProfile::V6_12] {
-        let mut m = TestMachine::new(Isa::Aarch64);
+        let mut m = test_machine(Isa::Aarch64);
         let mut rt = BpfRuntime::new(profile, Isa::Aarch64, 2);
         let p = ret_prog(&mut rt, "one", 1);
         let task = TaskInfo::new(1, "init");
@@ -493,7 +388,7 @@ fn a_helper_running_guest_code_keeps_bpf_prog_active_raised() {
     const FUNC: u64 = 0xffff_ffc0_1000_03f0;
     const SP: u64 = 0xffff_ffc0_1400_4000;
     for (guest_ret, want) in [(0u64, 0x0807_0605_0403_0201u64), (-14i64 as u64, 0)] {
-        let mut m = TestMachine::new(Isa::Aarch64);
+        let mut m = test_machine(Isa::Aarch64);
         let text = |name: &str, addr: u64| Symbol {
             name: name.into(),
             addr: KernelVa(addr),
@@ -586,7 +481,7 @@ fn a_helper_running_guest_code_keeps_bpf_prog_active_raised() {
 
 #[test]
 fn results_are_anded_starting_from_one() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let (one, three, two, zero) = (
         ret_prog(&mut rt, "one", 1),
@@ -606,7 +501,7 @@ fn results_are_anded_starting_from_one() {
 
 #[test]
 fn override_return_changes_ip_and_return_value() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let p = rt.load_asm("inject", "mov %r2, -12\ncall 58\nmov %r0, 0\nexit").unwrap();
     let mut regs = PtRegs::new(Isa::Aarch64);
@@ -619,7 +514,7 @@ fn override_return_changes_ip_and_return_value() {
     assert_eq!(regs.ip(), 0xffff_ffc0_1030_0040, "arm64: pc = lr");
     assert_eq!(regs.return_value(), (-12i64) as u64);
     // x86 without just_return_func: the return address is popped.
-    let mut m = TestMachine::new(Isa::X86_64);
+    let mut m = test_machine(Isa::X86_64);
     m.map(0xffff_c900_0000_0ff8, 0xffff_ffff_8100_1234u64.to_le_bytes().to_vec());
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::X86_64, 2);
     let p = rt.load_asm("inject", "mov %r2, -12\ncall 58\nmov %r0, 0\nexit").unwrap();
@@ -638,7 +533,7 @@ fn override_return_changes_ip_and_return_value() {
 
 #[test]
 fn map_helpers_through_a_program() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let h = rt.create_map(MapDef::new("h", MapType::Hash, 4, 8, 1, 0)).unwrap();
     let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 16, 8, 0)).unwrap();
@@ -732,7 +627,7 @@ fn map_helpers_through_a_program() {
 
 #[test]
 fn task_and_time_helpers() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     m.now = 123_456;
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
     let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 48, 1, 0)).unwrap();
@@ -776,7 +671,7 @@ fn task_and_time_helpers() {
 
 #[test]
 fn probe_read_faults_zero_the_buffer() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     m.map(0xffff_ff80_0000_0000, b"kernel!\0".to_vec());
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let out = rt.create_map(MapDef::new("out", MapType::Array, 4, 32, 1, 0)).unwrap();
@@ -824,7 +719,7 @@ fn probe_read_faults_zero_the_buffer() {
 
 #[test]
 fn perf_event_output_checks_like_the_kernel() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let ev = rt.create_map(MapDef::new("ev", MapType::PerfEventArray, 4, 4, 0, 0)).unwrap();
     assert_eq!(rt.map(ev).unwrap().def.max_entries, 2, "sized to the CPUs");
@@ -873,7 +768,7 @@ fn perf_event_output_checks_like_the_kernel() {
 
 #[test]
 fn ring_buffer_helpers() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let rb = rt.create_map(MapDef::new("rb", MapType::Ringbuf, 0, 0, 4096, 0)).unwrap();
     let prog = format!(
@@ -951,7 +846,7 @@ fn ring_buffer_helpers() {
 
 #[test]
 fn bad_printk_formats_return_einval_and_print_nothing() {
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
     // "%n\0" on the stack.
     let p = rt.load_asm("bad", "stw [%r10-4], 0x6e25\nmov %r1, %r10\nadd %r1, -4\nmov %r2, 3\ncall 6\nexit").unwrap();
@@ -1080,7 +975,7 @@ fn unknown_helper_is_refused_at_load_and_at_run() {
     assert_eq!(e.to_string(), "<asm>: program callx: BPF_CALL uses reserved fields (insn 1)");
     rt.verify = false;
     let p = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap();
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut regs = PtRegs::new(Isa::Aarch64);
     let task = TaskInfo::new(1, "a");
     let err = rt.run_prog(&mut m, CPU0, &task, p, &mut regs).unwrap_err();
@@ -1118,7 +1013,7 @@ fn out_of_bounds_and_infinite_loops_name_program_and_instruction() {
     let oob = rt.load_asm("oob", "mov %r0, 0\nldxdw %r0, [%r1+336]\nexit").unwrap();
     let ro = rt.load_asm("ctxwrite", "stdw [%r1], 1\nmov %r0, 0\nexit").unwrap();
     let spin = rt.load_asm("spin", "mov %r0, 0\nadd %r0, 1\nja -2\nexit").unwrap();
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     let mut regs = PtRegs::new(Isa::Aarch64);
     let task = TaskInfo::new(1, "a");
     let e = rt.run_prog(&mut m, CPU0, &task, oob, &mut regs).unwrap_err();
@@ -1154,7 +1049,7 @@ fn bad_maps_and_map_references_are_refused() {
     assert!(matches!(e, BpfObjectError::InvalidProgram { .. }), "{e}");
     assert!(e.to_string().contains("fd 99 is not pointing to valid bpf_map"), "{e}");
     // A program writing the read-only .rodata of a loaded object.
-    let mut m = TestMachine::new(Isa::Aarch64);
+    let mut m = test_machine(Isa::Aarch64);
     rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     let ro = rt.map_by_name("execsnoo.rodata").unwrap().id;
     let p = rt.load_asm("rowrite", &format!("lddw %r1, map_value {ro}, 8\nstw [%r1], 1\nmov %r0, 0\nexit")).unwrap();

@@ -631,16 +631,12 @@ mod tests {
         assert!(m.read_vec(b, 1 << 40, &mut NoExternal).is_err());
     }
 
-    struct Flat(Vec<u8>);
-    impl GuestMemory for Flat {
-        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-            let o = va.0.checked_sub(0xffff_0000).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })? as usize;
-            buf.copy_from_slice(self.0.get(o..o + buf.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?);
-            Ok(())
-        }
-        fn write(&mut self, va: KernelVa, _: &[u8]) -> Result<(), MemFault> {
-            Err(MemFault { va, kind: MemFaultKind::WriteProtected })
-        }
+    /// Read-only guest memory holding `bytes` at 0xffff_0000.
+    #[allow(non_snake_case)]
+    fn Flat(bytes: Vec<u8>) -> crate::testing::FakeMachine {
+        let mut m = crate::testing::FakeMachine::empty(crate::Isa::Aarch64);
+        m.map_with(0xffff_0000, bytes, crate::testing::Perm::ReadOnly);
+        m
     }
 
     #[test]

@@ -272,47 +272,29 @@ pub fn arm_kprobe_decode_insn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::MemFaultKind;
     use ProbeInsn::{InsnGood as Xol, InsnGoodNoSlot as Sim, InsnRejected as Rej};
     use SimulateHandler::*;
 
     /// A flat little-endian buffer at `base`; everything else is unmapped.
-    struct FlatMem {
-        base: u64,
-        bytes: Vec<u8>,
+    use crate::testing::FakeMachine;
+
+    /// Text-only memory of `len` zero bytes at `base` (writes fault, as text does).
+    fn flat_text(base: u64, len: usize) -> FakeMachine {
+        let mut m = FakeMachine::empty(crate::Isa::Aarch64);
+        m.map_with(base, vec![0; len], crate::testing::Perm::Text);
+        m
     }
 
-    impl FlatMem {
-        fn new(base: u64, len: usize) -> FlatMem {
-            FlatMem { base, bytes: vec![0; len] }
-        }
-        fn with_code(base: u64, words: &[u32]) -> FlatMem {
-            let mut m = FlatMem::new(base, words.len() * 4);
-            for (i, w) in words.iter().enumerate() {
-                m.bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            m
-        }
-    }
-
-    impl GuestMemory for FlatMem {
-        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-            let fault = MemFault { va, kind: MemFaultKind::Unmapped };
-            let start = va.0.checked_sub(self.base).ok_or(fault)? as usize;
-            let end = start.checked_add(buf.len()).ok_or(fault)?;
-            buf.copy_from_slice(self.bytes.get(start..end).ok_or(fault)?);
-            Ok(())
-        }
-        fn write(&mut self, va: KernelVa, _data: &[u8]) -> Result<(), MemFault> {
-            Err(MemFault { va, kind: MemFaultKind::WriteProtected })
-        }
+    /// Text-only memory holding `words` at `base`.
+    fn with_code(base: u64, words: &[u32]) -> FakeMachine {
+        FakeMachine::with_code(crate::Isa::Aarch64, base, words)
     }
 
     const TEXT: u64 = 0xffff_8000_1001_0000;
 
     /// arm_kprobe_decode_insn on a lone word (no symbol, so no atomic scan).
     fn classify(word: u32) -> ProbeInsn {
-        let m = FlatMem::with_code(TEXT, &[word]);
+        let m = with_code(TEXT, &[word]);
         arm_kprobe_decode_insn(KernelVa(TEXT), &m, None, DecodeOptions::V6_12).unwrap()
     }
 
@@ -475,7 +457,7 @@ mod tests {
     #[test]
     fn atomic_sequence_is_rejected() {
         let code = atomic_inc();
-        let m = FlatMem::with_code(TEXT, &code);
+        let m = with_code(TEXT, &code);
         let sym = Some(KernelVa(TEXT));
         let decode = |off: u64| arm_kprobe_decode_insn(KernelVa(TEXT + off), &m, sym, DecodeOptions::V6_12).unwrap();
         assert_eq!(decode(0), Rej, "ldxr itself: exclusive, rejected per instruction");
@@ -494,7 +476,7 @@ mod tests {
     #[test]
     fn scan_stops_at_symbol_start() {
         // The ldxr belongs to the previous function; the probed function starts right after it.
-        let m = FlatMem::with_code(TEXT, &[0xc85f_7c20, 0xd503_201f, 0x9100_0400]);
+        let m = with_code(TEXT, &[0xc85f_7c20, 0xd503_201f, 0x9100_0400]);
         let here = |sym: u64, addr: u64| {
             arm_kprobe_decode_insn(KernelVa(addr), &m, Some(KernelVa(sym)), DecodeOptions::V6_12).unwrap()
         };
@@ -508,7 +490,7 @@ mod tests {
         // ldxr followed by 40 nops, all one symbol.
         let mut code = vec![0xc85f_7c20];
         code.extend([0xd503_201f_u32; 40]);
-        let m = FlatMem::with_code(TEXT, &code);
+        let m = with_code(TEXT, &code);
         let at = |n: u64| {
             arm_kprobe_decode_insn(KernelVa(TEXT + 4 * n), &m, Some(KernelVa(TEXT)), DecodeOptions::V6_12).unwrap()
         };
@@ -523,14 +505,14 @@ mod tests {
     #[test]
     fn ldar_quirk_and_narrow_masks() {
         // ldar x0,[x1]; add x0,x0,#1 -- LDAR matches v6.12's load_ex mask, so the add is refused.
-        let m = FlatMem::with_code(TEXT, &[0xc8df_fc20, 0x9100_0400]);
+        let m = with_code(TEXT, &[0xc8df_fc20, 0x9100_0400]);
         let sym = Some(KernelVa(TEXT));
         let wide = arm_kprobe_decode_insn(KernelVa(TEXT + 4), &m, sym, DecodeOptions::V6_12).unwrap();
         assert_eq!(wide, Rej);
         let narrow = DecodeOptions { ldst_ex_masks: LdStExMasks::Narrow };
         assert_eq!(arm_kprobe_decode_insn(KernelVa(TEXT + 4), &m, sym, narrow).unwrap(), Xol);
         // ldxr; stlr; add -- STLR matches store_ex and ends the scan (wide masks only).
-        let m = FlatMem::with_code(TEXT, &[0xc85f_7c20, 0xc89f_fc20, 0x9100_0400]);
+        let m = with_code(TEXT, &[0xc85f_7c20, 0xc89f_fc20, 0x9100_0400]);
         assert_eq!(arm_kprobe_decode_insn(KernelVa(TEXT + 8), &m, sym, DecodeOptions::V6_12).unwrap(), Xol);
         assert_eq!(arm_kprobe_decode_insn(KernelVa(TEXT + 8), &m, sym, narrow).unwrap(), Rej);
     }
@@ -538,17 +520,17 @@ mod tests {
     #[test]
     fn memory_faults_are_typed() {
         // The probed word itself unreadable.
-        let m = FlatMem::new(TEXT, 0);
+        let m = flat_text(TEXT, 0);
         assert!(arm_kprobe_decode_insn(KernelVa(TEXT), &m, None, DecodeOptions::V6_12).is_err());
         // A preceding word unreadable: only read when the scan runs.
-        let m = FlatMem::with_code(TEXT, &[0x9100_0400]);
+        let m = with_code(TEXT, &[0x9100_0400]);
         let sym = Some(KernelVa(TEXT - 8));
         assert!(arm_kprobe_decode_insn(KernelVa(TEXT), &m, sym, DecodeOptions::V6_12).is_err());
         // A rejected instruction never scans, so nothing before it is read.
-        let m = FlatMem::with_code(TEXT, &[BRK64_OPCODE_KPROBES]);
+        let m = with_code(TEXT, &[BRK64_OPCODE_KPROBES]);
         assert_eq!(arm_kprobe_decode_insn(KernelVa(TEXT), &m, sym, DecodeOptions::V6_12).unwrap(), Rej);
         // Addresses near zero do not wrap or panic.
-        let m = FlatMem::with_code(0, &[0x9100_0400, 0x9100_0400]);
+        let m = with_code(0, &[0x9100_0400, 0x9100_0400]);
         assert_eq!(arm_kprobe_decode_insn(KernelVa(4), &m, Some(KernelVa(0)), DecodeOptions::V6_12).unwrap(), Xol);
         assert_eq!(arm_kprobe_decode_insn(KernelVa(0), &m, Some(KernelVa(8)), DecodeOptions::V6_12).unwrap(), Xol);
     }
@@ -760,7 +742,7 @@ mod tests {
                 }
                 _ => {}
             }
-            let m = FlatMem::new(0, 0);
+            let m = flat_text(0, 0);
             h.simulate(w, &mut regs, &m, SimulateOptions::V6_12).unwrap();
             let rd = (w & 0x1f) as usize;
             match h {

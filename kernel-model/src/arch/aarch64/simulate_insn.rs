@@ -412,46 +412,13 @@ mod tests {
     use crate::machine::MemFaultKind;
 
     /// A flat little-endian buffer at `base`; everything else is unmapped.
-    struct FlatMem {
-        base: u64,
-        bytes: Vec<u8>,
-    }
+    use crate::testing::FakeMachine;
 
-    impl FlatMem {
-        fn new(base: u64, len: usize) -> FlatMem {
-            FlatMem { base, bytes: vec![0; len] }
-        }
-        fn put_u32(&mut self, va: u64, v: u32) {
-            self.write(KernelVa(va), &v.to_le_bytes()).unwrap();
-        }
-        fn put_u64(&mut self, va: u64, v: u64) {
-            self.write(KernelVa(va), &v.to_le_bytes()).unwrap();
-        }
-        fn range(&self, va: KernelVa, len: usize) -> Result<std::ops::Range<usize>, MemFault> {
-            let fault = MemFault { va, kind: MemFaultKind::Unmapped };
-            let start = va.0.checked_sub(self.base).ok_or(fault)? as usize;
-            let end = start.checked_add(len).ok_or(fault)?;
-            if end > self.bytes.len() {
-                return Err(MemFault {
-                    va: KernelVa(self.base + self.bytes.len() as u64),
-                    kind: MemFaultKind::Unmapped,
-                });
-            }
-            Ok(start..end)
-        }
-    }
-
-    impl GuestMemory for FlatMem {
-        fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-            let r = self.range(va, buf.len())?;
-            buf.copy_from_slice(&self.bytes[r]);
-            Ok(())
-        }
-        fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
-            let r = self.range(va, data.len())?;
-            self.bytes[r].copy_from_slice(data);
-            Ok(())
-        }
+    /// Read-write memory of `len` zero bytes at `base`; an access running off its end faults there.
+    fn flat_mem(base: u64, len: usize) -> FakeMachine {
+        let mut m = FakeMachine::empty(crate::Isa::Aarch64);
+        m.map(base, vec![0; len]);
+        m
     }
 
     const ADDR: u64 = 0xffff_8000_1000_0100;
@@ -465,8 +432,8 @@ mod tests {
         r
     }
 
-    fn none() -> FlatMem {
-        FlatMem::new(0, 0)
+    fn none() -> FakeMachine {
+        flat_mem(0, 0)
     }
 
     // Encodings below are from `llvm-mc --triple=aarch64 --show-encoding` (see decode_insn.rs tests for the recipe).
@@ -665,7 +632,7 @@ mod tests {
     #[test]
     fn ldr_literal_x_w_and_faults() {
         let lit = ADDR + 8;
-        let mut m = FlatMem::new(ADDR & !0xfff, 0x1000);
+        let mut m = flat_mem(ADDR & !0xfff, 0x1000);
         m.put_u64(lit, 0x8877_6655_4433_2211);
         m.put_u64(ADDR - 8, 0xdead_beef_cafe_f00d);
         // ldr w7, #8 = 0x18000047: zero-extended low word.
@@ -709,7 +676,7 @@ mod tests {
 
     #[test]
     fn ldrsw_literal_sign_extends() {
-        let mut m = FlatMem::new(ADDR & !0xfff, 0x1000);
+        let mut m = flat_mem(ADDR & !0xfff, 0x1000);
         m.put_u32(ADDR + 8, 0x8000_0001);
         m.put_u32(ADDR + 12, 0x7fff_ffff);
         // ldrsw x9, #8 = 0x98000049.

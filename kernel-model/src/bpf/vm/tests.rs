@@ -2,7 +2,7 @@ use super::*;
 use crate::bpf::asm::assemble;
 use crate::bpf::error::AccessError;
 use crate::bpf::memory::{stack_top, GuestWindow, NoExternal, RegionKind};
-use crate::machine::{GuestMemory, MemFault, MemFaultKind};
+use crate::machine::{GuestMemory, MemFault};
 use crate::KernelVa;
 
 fn exec_with<H: Helpers>(
@@ -165,20 +165,16 @@ struct Kernel {
     guest: FlatGuest,
 }
 
-struct FlatGuest(Vec<u8>);
+type FlatGuest = crate::testing::FakeMachine;
 
 const GUEST_BASE: u64 = 0xffff_8000_0000_0000;
 
-impl GuestMemory for FlatGuest {
-    fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-        let fault = MemFault { va, kind: MemFaultKind::Unmapped };
-        let o = usize::try_from(va.0.checked_sub(GUEST_BASE).ok_or(fault)?).map_err(|_| fault)?;
-        buf.copy_from_slice(self.0.get(o..o + buf.len()).ok_or(fault)?);
-        Ok(())
-    }
-    fn write(&mut self, va: KernelVa, _: &[u8]) -> Result<(), MemFault> {
-        Err(MemFault { va, kind: MemFaultKind::WriteProtected })
-    }
+/// Read-only guest memory holding `bytes` at [`GUEST_BASE`].
+#[allow(non_snake_case)]
+fn FlatGuest(bytes: Vec<u8>) -> FlatGuest {
+    let mut m = crate::testing::FakeMachine::empty(crate::Isa::Aarch64);
+    m.map_with(GUEST_BASE, bytes, crate::testing::Perm::ReadOnly);
+    m
 }
 
 impl ExternalMemory for Kernel {

@@ -4,9 +4,7 @@
 use super::prepare::*;
 use crate::ptrace::x86_64::PtRegs;
 use crate::kallsyms::{Kallsyms, Symbol, SymbolKind};
-use crate::machine::{GuestMemory, MemFault, MemFaultKind};
 use crate::KernelVa;
-use std::collections::BTreeMap;
 
 /// Where the test kernel text lives (`__START_KERNEL_map + 16M`, as on a real x86_64 kernel).
 pub(crate) const TEXT: u64 = 0xffff_ffff_8100_0000;
@@ -21,37 +19,12 @@ pub(crate) const C510: X86KprobesConfig = X86KprobesConfig::V5_10;
 pub(crate) const C612: X86KprobesConfig = X86KprobesConfig::V6_12;
 pub(crate) const C612_NOPREEMPT: X86KprobesConfig = X86KprobesConfig { preemption: false, ..X86KprobesConfig::V6_12 };
 
-/// Mapped regions; everything else faults.
-#[derive(Default)]
-pub(crate) struct Mem {
-    pub(crate) regions: BTreeMap<u64, Vec<u8>>,
-}
+/// Mapped regions (read-write); everything else faults: the shared fake machine.
+pub(crate) type Mem = crate::testing::FakeMachine;
 
-impl Mem {
-    pub(crate) fn map(&mut self, base: u64, bytes: Vec<u8>) {
-        self.regions.insert(base, bytes);
-    }
-    pub(crate) fn locate(&self, va: u64, len: usize) -> Option<(u64, usize)> {
-        let (&base, bytes) = self.regions.range(..=va).next_back()?;
-        let off = usize::try_from(va - base).ok()?;
-        (off.checked_add(len)? <= bytes.len()).then_some((base, off))
-    }
-    pub(crate) fn u64_at(&self, va: u64) -> u64 {
-        self.read_u64(KernelVa(va)).unwrap()
-    }
-}
-
-impl GuestMemory for Mem {
-    fn read(&self, va: KernelVa, buf: &mut [u8]) -> Result<(), MemFault> {
-        let (base, off) = self.locate(va.0, buf.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
-        buf.copy_from_slice(&self.regions[&base][off..off + buf.len()]);
-        Ok(())
-    }
-    fn write(&mut self, va: KernelVa, data: &[u8]) -> Result<(), MemFault> {
-        let (base, off) = self.locate(va.0, data.len()).ok_or(MemFault { va, kind: MemFaultKind::Unmapped })?;
-        self.regions.get_mut(&base).unwrap()[off..off + data.len()].copy_from_slice(data);
-        Ok(())
-    }
+/// No memory yet (`map` adds regions).
+pub(crate) fn empty_mem() -> Mem {
+    Mem::empty(crate::Isa::X86_64)
 }
 
 pub(crate) fn text_sym(name: &str, addr: u64, size: u64) -> Symbol {
@@ -65,7 +38,7 @@ pub(crate) fn one_function(body: &[u8]) -> (Mem, Kallsyms) {
     text.resize(text.len() + 32, 0x90);
     let size = text.len() as u64;
     text.extend_from_slice(&[0xc3; 16]);
-    let mut mem = Mem::default();
+    let mut mem = empty_mem();
     mem.map(TEXT, text);
     mem.map(STACK - 0x1000, vec![0; 0x2000]);
     let ks = Kallsyms::new(vec![text_sym("f", TEXT, size), text_sym("g", TEXT + size, 16)]);

@@ -294,7 +294,7 @@ fn copy_refusals() {
         CopyError::EmulatePrefix
     );
     // The text is unreadable beyond 3 bytes: copy_from_kernel_nofault(MAX_INSN_SIZE) fails.
-    let mut mem = Mem::default();
+    let mut mem = empty_mem();
     mem.map(TEXT, vec![0x55, 0x90, 0x90]);
     assert!(matches!(__copy_instruction(t, s, &mem, &PristineText, KernelProfile::V6_12), Err(CopyError::Read(_))));
 }
@@ -481,7 +481,7 @@ fn parse_objdump(text: &str) -> Dump {
             heads.get(i + 1).map(|(_, s)| *s).filter(|s| *s <= section_end && s > start).unwrap_or(section_end);
         funcs.push((name.clone(), *start, end - start));
     }
-    let mut mem = Mem::default();
+    let mut mem = empty_mem();
     for (base, mut bytes) in sections {
         // The text goes on after the object (other functions): keep 15-byte reads near the end mapped.
         bytes.extend_from_slice(&[0xcc; 64]);
