@@ -272,9 +272,9 @@ impl Report {
             return Some(format!("{file}: {msg}"));
         }
         let spec = &self.scenario.spec;
-        for (file, errno) in &self.summary.tracefs_errors {
-            if !spec.expect_tracefs.iter().any(|e| e.file == *file && e.errno == format!("-{}", errno.name())) {
-                return Some(format!("{file}: write to tracefs {file} returned {errno}"));
+        for (f, errno) in &self.summary.tracefs_errors {
+            if !spec.expect_tracefs.iter().any(|e| e.file == *f && e.errno == format!("-{}", errno.name())) {
+                return Some(format!("{file}: write to tracefs {f} returned {errno}"));
             }
         }
         for (name, r) in &self.register_results {
