@@ -136,6 +136,8 @@ pub fn unprobed(scenario: &Scenario) -> Scenario {
     s.spec.bpf.clear();
     s.spec.expect_kprobe.clear();
     s.spec.expect_stacktrace.clear();
+    s.spec.tracefs.clear();
+    s.spec.expect_tracefs.clear();
     s.spec.actions.retain(|a| a.unregister_kprobe.is_none() && a.disable_kprobe.is_none() && a.enable_kprobe.is_none());
     s
 }

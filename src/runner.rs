@@ -122,6 +122,19 @@ impl Report {
     #[must_use]
     pub fn unmet_expectation(&self) -> Option<String> {
         let spec = &self.scenario.spec;
+        for e in &spec.expect_tracefs {
+            let n = self
+                .summary
+                .tracefs_errors
+                .iter()
+                .filter(|(f, errno)| *f == e.file && format!("-{}", errno.name()) == e.errno)
+                .count();
+            let ok = e.count.map_or(n > 0, |c| c == n);
+            if !ok {
+                let want = e.count.map_or("at least one".to_string(), |c| c.to_string());
+                return Some(format!("tracefs {}: expected {want} write(s) failing with {}, got {n}", e.file, e.errno));
+            }
+        }
         for e in &spec.expect_kprobe {
             if let Some(want) = &e.registered {
                 let result = self.register_results.iter().find(|(n, _)| *n == e.name).map(|(_, r)| *r);
@@ -259,6 +272,11 @@ impl Report {
             return Some(format!("{file}: {msg}"));
         }
         let spec = &self.scenario.spec;
+        for (f, errno) in &self.summary.tracefs_errors {
+            if !spec.expect_tracefs.iter().any(|e| e.file == *f && e.errno == format!("-{}", errno.name())) {
+                return Some(format!("{file}: write to tracefs {f} returned {errno}"));
+            }
+        }
         for (name, r) in &self.register_results {
             let expected = spec.expect_kprobe.iter().any(|e| e.name == *name && e.registered.is_some());
             if let (Err(errno), false) = (r, expected) {
@@ -389,6 +407,13 @@ impl Report {
                 let _ = writeln!(out, "# {line}");
             }
         }
+        for (file, text) in &self.summary.tracefs_reads {
+            let root = if file.starts_with("kprobes/") { "/sys/kernel/debug" } else { "/sys/kernel/tracing" };
+            let _ = writeln!(out, "# cat {root}/{file}:");
+            for line in text.lines() {
+                let _ = writeln!(out, "# {line}");
+            }
+        }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
         let _ = writeln!(out, "# log sha256: {}", self.log.hash());
         out
@@ -430,6 +455,7 @@ fn run_with(
     p.config.record_schedule = record_schedule;
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
+    kernel.configure_tracefs(m.uptime_ns, m.kprobe_events_on_notrace);
     kernel.set_stop_machine_yield(p.stop_machine_yield);
     let disasm = |machine: &sim::machine::EmulatedMachine| -> Result<String, ScenarioError> {
         let mut out = String::new();

@@ -86,6 +86,55 @@ pub struct MachineSpec {
     /// an inline `cpu_relax()`).
     #[serde(default)]
     pub stop_machine_yield: Option<String>,
+    /// Nanoseconds since boot at virtual time 0 (trace timestamps are this plus virtual time).
+    #[serde(default = "default_uptime_ns")]
+    pub uptime_ns: u64,
+    /// `CONFIG_KPROBE_EVENTS_ON_NOTRACE` (default on here: no fixture has ftrace call sites yet, and with it off
+    /// `kprobe_events` refuses every function without one).
+    #[serde(default = "default_true")]
+    pub kprobe_events_on_notrace: bool,
+}
+
+fn default_uptime_ns() -> u64 {
+    kernel_model::kernel_trace::DEFAULT_UPTIME_NS
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[[tracefs]]`: a task writes or reads a tracefs file (`/sys/kernel/tracing/…`, `kprobes/…` in debugfs) on a
+/// CPU at a virtual time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[tracefs]] table (at, cpu, write + text [+ append] or read)")]
+pub struct TracefsSpec {
+    /// When.
+    #[serde(default)]
+    pub at: u64,
+    /// On which CPU.
+    #[serde(default)]
+    pub cpu: usize,
+    /// The file written (`echo text > file`).
+    pub write: Option<String>,
+    /// What is written.
+    pub text: Option<String>,
+    /// `>>` instead of `>`.
+    #[serde(default)]
+    pub append: bool,
+    /// The file read (`cat file`); its text is kept for the report.
+    pub read: Option<String>,
+}
+
+/// `[[expect_tracefs]]`: a write to `file` that fails with `errno` (any other failing write fails the run).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an [[expect_tracefs]] table (file, errno, count)")]
+pub struct ExpectTracefs {
+    /// The file.
+    pub file: String,
+    /// The errno name, e.g. `"-EINVAL"`.
+    pub errno: String,
+    /// How many writes fail so (default: at least one).
+    pub count: Option<usize>,
 }
 
 /// Interleaving policy names.
@@ -507,6 +556,12 @@ pub struct ScenarioSpec {
     /// Functions whose disassembly the report shows before and after the run (the debugger's `u`).
     #[serde(default)]
     pub show_disasm: Vec<String>,
+    /// Tracefs writes and reads.
+    #[serde(default)]
+    pub tracefs: Vec<TracefsSpec>,
+    /// Tracefs writes expected to fail.
+    #[serde(default)]
+    pub expect_tracefs: Vec<ExpectTracefs>,
 }
 
 /// `[schedule_script]`: a schedule written out (sim's `scheduler::Script`).
@@ -864,6 +919,19 @@ impl Scenario {
                 _ => return Err(self.invalid(format!("bpf[{i}]"), "needs exactly one of `object` or `asm`")),
             };
             actions.push(Action { at: b.at, cpu: CpuId(b.cpu), op });
+        }
+        for (i, t) in self.spec.tracefs.iter().enumerate() {
+            if t.cpu >= m.cpus {
+                return Err(self.invalid(format!("tracefs[{i}].cpu"), format!("CPU {} does not exist", t.cpu)));
+            }
+            let op = match (&t.write, &t.text, &t.read) {
+                (Some(file), Some(text), None) => {
+                    ActionOp::TracefsWrite { file: file.clone(), text: text.clone(), append: t.append }
+                }
+                (None, None, Some(file)) if !t.append => ActionOp::TracefsRead { file: file.clone() },
+                _ => return Err(self.invalid(format!("tracefs[{i}]"), "needs `write` and `text` (and optional `append`), or `read`")),
+            };
+            actions.push(Action { at: t.at, cpu: CpuId(t.cpu), op });
         }
         let policy = match m.schedule {
             // Jitter needs the seeded generator even in round-robin order.

@@ -102,3 +102,25 @@ asm = "mov %r0, 0\nexit\n"
         Some("scenarios/typo.toml: kprobe p_op_doubel_0: register_kprobe returned -ENOENT (-2)")
     );
 }
+
+/// A tracefs write that fails with an errno the scenario does not expect fails the run, in one line naming the
+/// file and the errno; with its `[[expect_tracefs]]` the same run passes, and a wrong count is reported.
+#[test]
+fn unexpected_tracefs_errno_fails_the_run() {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).expect("repo root exists");
+    let path = std::path::Path::new("scenarios/tracefs/errors-x86_64-5.10.toml");
+    let scenario = probesim::scenario::Scenario::load(path).expect("loads");
+    let report = runner::run_scenario(scenario.clone()).expect("runs");
+    assert_eq!(report.failure(), None);
+    let mut bare = scenario.clone();
+    bare.spec.expect_tracefs.clear();
+    let failure = runner::run_scenario(bare).expect("runs").failure().expect("fails without its expectations");
+    assert_eq!(
+        failure,
+        "scenarios/tracefs/errors-x86_64-5.10.toml: write to tracefs kprobe_events returned -ENOENT (-2)"
+    );
+    let mut wrong = scenario;
+    wrong.spec.expect_tracefs[1].count = Some(2);
+    let failure = runner::run_scenario(wrong).expect("runs").failure().expect("a wrong count fails");
+    assert!(failure.ends_with("tracefs kprobe_events: expected 2 write(s) failing with -EINVAL, got 3"), "{failure}");
+}

@@ -252,6 +252,40 @@ pub enum EventKind {
         /// The record's size in bytes.
         size: u32,
     },
+    /// A tracefs (or debugfs `kprobes/`) file was written or read on this CPU.
+    Tracefs {
+        /// The path under `/sys/kernel/tracing/` (`kprobes/…` under `/sys/kernel/debug/`).
+        file: String,
+        /// What was done.
+        op: TracefsOp,
+    },
+    /// `kprobe_trace_func`/`kretprobe_trace_func` committed a record to this CPU's ring buffer.
+    TraceEvent {
+        /// `GRP/EVENT`.
+        event: String,
+        /// The line `trace` prints for it.
+        line: String,
+    },
+}
+
+/// A tracefs file operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TracefsOp {
+    /// `echo TEXT > FILE` (`append` false: `O_TRUNC`) or `echo TEXT >> FILE`.
+    Write {
+        /// What was written.
+        text: String,
+        /// `>>`.
+        append: bool,
+        /// What `write(2)` (or `open(O_TRUNC)`) returned.
+        result: Result<(), crate::trace::trace_probe::TraceErrno>,
+    },
+    /// `cat FILE`.
+    Read {
+        /// How many bytes it gave.
+        bytes: usize,
+    },
 }
 
 /// Bytes shown as hex: arm64 instruction words as numbers (`d4200080`), x86 code as bytes (`0f 1f 44 00 00`).
@@ -326,6 +360,8 @@ impl EventKind {
             EventKind::BpfLoadFailed { .. } => "bpf_reject",
             EventKind::TracePrintk { .. } => "trace_printk",
             EventKind::BpfOutput { .. } => "bpf_output",
+            EventKind::Tracefs { .. } => "tracefs",
+            EventKind::TraceEvent { .. } => "trace_event",
         }
     }
 }
@@ -383,6 +419,16 @@ impl fmt::Display for EventKind {
             EventKind::BpfOutput { map, buffer, cpu, size } => {
                 write!(f, "{buffer} record of {size} bytes to {map} (cpu {cpu})")
             }
+            EventKind::Tracefs { file, op: TracefsOp::Write { text, append, result } } => {
+                let redir = if *append { ">>" } else { ">" };
+                let rc = match result {
+                    Ok(()) => "0".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                write!(f, "echo {:?} {redir} {file} -> {rc}", text)
+            }
+            EventKind::Tracefs { file, op: TracefsOp::Read { bytes } } => write!(f, "cat {file} ({bytes} bytes)"),
+            EventKind::TraceEvent { event, line } => write!(f, "{event}: {}", line.trim_start()),
         }
     }
 }

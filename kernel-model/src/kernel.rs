@@ -240,6 +240,8 @@ pub struct KernelCore {
     pub current_comm: Vec<String>,
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
+    /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
+    pub tracefs: crate::kernel_trace::Tracefs,
     unwind: crate::arch::UnwindFn,
     slots_used: Vec<bool>,
 }
@@ -411,6 +413,7 @@ impl Kernel {
                 current_task: vec![None; nr_cpus],
                 current_comm: vec![String::new(); nr_cpus],
                 stack_traces: Vec::new(),
+                tracefs: crate::kernel_trace::Tracefs::new(profile, nr_cpus),
                 unwind: arch::unwinder(isa),
                 slots_used: Vec::new(),
             },
@@ -848,6 +851,9 @@ impl Kernel {
                         m.emit(cpu, EventKind::Regs { regs });
                     }
                     HandlerAction::Return(v) => h.ret = *v,
+                    HandlerAction::TraceKprobe(t) => {
+                        crate::kernel_trace::kprobe_trace_func(&mut self.core, m, cpu, *t, &h.regs, false);
+                    }
                     HandlerAction::StackTraceSaveRegs => {
                         let regs = h.regs.clone();
                         self.core.stack_trace_save_regs(m, cpu, &p.spec.name, &regs);
@@ -1363,6 +1369,7 @@ impl KernelCore {
                     m.emit(cpu, EventKind::Regs { regs: named });
                 }
                 HandlerAction::Return(v) => ret = *v,
+                HandlerAction::TraceKprobe(t) => crate::kernel_trace::kprobe_trace_func(self, m, cpu, *t, regs, true),
                 HandlerAction::StackTraceSaveRegs => {
                     self.stack_trace_save_regs(m, cpu, probe, regs);
                 }

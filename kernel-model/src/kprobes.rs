@@ -84,6 +84,9 @@ pub enum HandlerAction {
     StackTraceSaveRegs,
     /// `trace_call_bpf` over these programs with the probed context (a trace kretprobe's return side).
     RunBpf(Vec<crate::bpf::ProgId>),
+    /// `kprobe_dispatcher` → `kprobe_trace_func` (or, as a kretprobe's return handler, `kretprobe_dispatcher` →
+    /// `kretprobe_trace_func`) of the tracefs kprobe event probe with this handle (`crate::kernel_trace`).
+    TraceKprobe(crate::trace::trace_kprobe::ProbeHandle),
 }
 
 /// What a pre-handler is.

@@ -92,6 +92,20 @@ pub enum ActionOp {
         /// `handler`.
         handler: Option<Vec<kernel_model::kprobes::HandlerAction>>,
     },
+    /// The CPU's task writes a tracefs file (`echo text > file`, `>>` with `append`).
+    TracefsWrite {
+        /// The path under `/sys/kernel/tracing/`.
+        file: String,
+        /// What.
+        text: String,
+        /// `>>`.
+        append: bool,
+    },
+    /// The CPU's task reads a tracefs file (`cat file`); the text is in [`RunSummary::tracefs_reads`].
+    TracefsRead {
+        /// The path under `/sys/kernel/tracing/`.
+        file: String,
+    },
 }
 
 /// An action at a time on a CPU.
@@ -161,6 +175,10 @@ pub struct RunSummary {
     pub unfinished: Vec<Unfinished>,
     /// The schedule the run took, if [`RunConfig::record_schedule`] asked for it.
     pub schedule: Option<Script>,
+    /// Each tracefs read, in order: the file and what it gave.
+    pub tracefs_reads: Vec<(String, String)>,
+    /// Each failed tracefs write: the file and the errno.
+    pub tracefs_errors: Vec<(String, kernel_model::trace::trace_probe::TraceErrno)>,
 }
 
 /// A task that had not finished when the run ended.
@@ -174,6 +192,13 @@ pub struct Unfinished {
     pub pc: KernelVa,
     /// Whether the task was meant to run forever (so not finishing is expected).
     pub forever: bool,
+}
+
+/// What the run's tracefs actions gave.
+#[derive(Default)]
+struct TracefsOut {
+    reads: Vec<(String, String)>,
+    errors: Vec<(String, kernel_model::trace::trace_probe::TraceErrno)>,
 }
 
 struct Running {
@@ -200,6 +225,7 @@ pub fn run(
 
     let mut running: Vec<Option<Running>> = (0..nr_cpus).map(|_| None).collect();
     let mut calls = Vec::new();
+    let mut tracefs = TracefsOut::default();
     for cpu in 0..nr_cpus {
         start_next(machine, kernel, &mut queues[cpu], &mut running[cpu], CpuId(cpu), 0);
     }
@@ -254,7 +280,7 @@ pub fn run(
             }
             while actions.front().is_some_and(|a| a.at <= machine.now().0 && a.cpu == id) {
                 let a = actions.pop_front().expect("front exists");
-                perform(machine, kernel, id, &a.op);
+                perform(machine, kernel, id, &a.op, &mut tracefs);
             }
             if idle_round {
                 continue;
@@ -339,7 +365,15 @@ pub fn run(
         })
         .collect();
     let schedule = cfg.record_schedule.then(|| scheduler.recorded());
-    RunSummary { end, vtime: machine.now().0, calls, unfinished, schedule }
+    RunSummary {
+        end,
+        vtime: machine.now().0,
+        calls,
+        unfinished,
+        schedule,
+        tracefs_reads: tracefs.reads,
+        tracefs_errors: tracefs.errors,
+    }
 }
 
 /// Handles how a CPU with no task stopped while running guest code for the kernel.
@@ -420,8 +454,17 @@ fn call(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, r: &Runn
     );
 }
 
-fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &ActionOp) {
+fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &ActionOp, out: &mut TracefsOut) {
     match op {
+        ActionOp::TracefsWrite { file, text, append } => {
+            if let Err(e) = kernel.tracefs_write(machine, cpu, file, text, *append) {
+                out.errors.push((file.clone(), e));
+            }
+        }
+        ActionOp::TracefsRead { file } => {
+            let text = kernel.tracefs_read(machine, cpu, file).unwrap_or_default();
+            out.reads.push((file.clone(), text));
+        }
         ActionOp::PokeText { addr, bytes } => {
             if let Err(fault) = machine.poke_text(cpu, *addr, bytes) {
                 machine.emit(cpu, EventKind::Oops { oops: Oops::TextPokeFailed { fault: fault.to_string() } });

@@ -62,6 +62,14 @@ pub struct RunArgs {
     /// Override `[machine] quantum_jitter` (turn it on).
     #[arg(long)]
     pub jitter: bool,
+    /// A `kprobe_events` definition (`'p:myprobe kernel_clone arg1=%x0'`), written (`>>`) at t=0 on CPU 0; all
+    /// events are then enabled (`echo 1 > events/enable`). Repeatable.
+    #[arg(long = "kprobe-event", value_name = "DEF")]
+    pub kprobe_event: Vec<String>,
+    /// A tracefs file to print after the run (`trace`, `trace_pipe`, `kprobe_profile`, `kprobes/list`,
+    /// `events/kprobes/<e>/format`, …). Repeatable.
+    #[arg(long = "cat", value_name = "FILE")]
+    pub cat: Vec<String>,
 }
 
 fn parse_schedule(s: &str) -> Result<crate::scenario::Schedule, String> {
@@ -89,6 +97,20 @@ impl RunArgs {
         if self.jitter {
             m.quantum_jitter = true;
         }
+        let tracefs = |write: &str, text: &str| crate::scenario::TracefsSpec {
+            at: 0,
+            cpu: 0,
+            write: Some(write.to_string()),
+            text: Some(text.to_string()),
+            append: true,
+            read: None,
+        };
+        for def in &self.kprobe_event {
+            s.spec.tracefs.push(tracefs("kprobe_events", def));
+        }
+        if !self.kprobe_event.is_empty() {
+            s.spec.tracefs.push(tracefs("events/enable", "1"));
+        }
         Ok(s)
     }
 }
@@ -111,10 +133,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return super::fail(format!("--from {a} --to {b}: the range is empty (--from must be below --to)"));
         }
     }
-    let report = match args.load().and_then(runner::run_scenario) {
+    let (report, mut machine, mut kernel) = match args.load().and_then(|s| runner::run_scenario_until(s, None)) {
         Ok(r) => r,
         Err(e) => return super::fail(e),
     };
+    // `--cat FILE`: read after the run, on CPU 0.
+    let mut cats = String::new();
+    for file in &args.cat {
+        let root = if file.starts_with("kprobes/") { "/sys/kernel/debug" } else { "/sys/kernel/tracing" };
+        cats.push_str(&format!("# cat {root}/{file}\n"));
+        match kernel.tracefs_read(&mut machine, kernel_model::CpuId(0), file) {
+            Ok(text) => cats.push_str(&text),
+            Err(e) => cats.push_str(&format!("cat: {file}: {e}\n")),
+        }
+    }
     if args.html.is_some() || args.perfetto.is_some() || args.timeline {
         let m = &report.scenario.spec.machine;
         let t = crate::timeline::Timeline::build(&report.log, &report.kallsyms, m.cpus).with_isa(m.isa);
@@ -159,6 +191,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             Format::Json => out!("{}", report.log.to_json_lines()),
         }
     }
+    out!("{cats}");
     match report.failure() {
         Some(msg) => {
             eprintln!("probesim: {msg}");

@@ -146,6 +146,15 @@ pub fn unwinder(isa: Isa) -> UnwindFn {
     }
 }
 
+/// The ISA's answers to the probe-argument grammar (`regs_query_register_offset` and friends).
+#[must_use]
+pub fn trace_regs(isa: Isa) -> &'static dyn crate::trace::RegsQuery {
+    match isa {
+        Isa::Aarch64 => &aarch64::trace_regs::Aarch64TraceRegs,
+        Isa::X86_64 => &x86_64::trace_regs::X86_64TraceRegs,
+    }
+}
+
 /// The ISA-specific kernel for `isa`.
 #[must_use]
 pub fn lookup(isa: Isa, profile: KernelProfile) -> Box<dyn ArchKernel> {
