@@ -271,6 +271,13 @@ impl Report {
         if let Some(msg) = self.unmet_expectation() {
             return Some(format!("{file}: {msg}"));
         }
+        if self.log.dropped() > 0 {
+            return Some(format!(
+                "{file}: the event log is full: it keeps {} events and {} more were dropped (docs/limits.md); shorten the run (budget, repeat)",
+                sim::event_log::EventLog::CAP,
+                self.log.dropped()
+            ));
+        }
         let spec = &self.scenario.spec;
         for (f, errno) in &self.summary.tracefs_errors {
             if !spec.expect_tracefs.iter().any(|e| e.file == *f && e.errno == format!("-{}", errno.name())) {
@@ -415,8 +422,66 @@ impl Report {
             }
         }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
+        if self.log.dropped() > 0 {
+            let _ = writeln!(out, "# log full: {} events dropped after the first {}", self.log.dropped(), sim::event_log::EventLog::CAP);
+        }
         let _ = writeln!(out, "# log sha256: {}", self.log.hash());
         out
+    }
+}
+
+impl Report {
+    /// The footer of the JSON view, one line after the events (`"kind": "summary"`): what the text view's `#`
+    /// footer says, as values. Addresses and 64-bit values are hex strings, as in the events.
+    #[must_use]
+    pub fn summary_json(&self) -> String {
+        use serde_json::json;
+        let hex = |v: u64| format!("{v:#x}");
+        let lines = |t: &str| t.lines().map(str::to_string).collect::<Vec<_>>();
+        let calls: Vec<_> = self
+            .summary
+            .calls
+            .iter()
+            .map(|c| json!({"pid": c.pid, "cpu": c.cpu.0, "iteration": c.iteration, "ret": c.ret.map(hex), "killed": c.ret.is_none()}))
+            .collect();
+        let kprobes: Vec<_> = self
+            .kprobes
+            .iter()
+            .map(|p| {
+                json!({
+                    "addr": hex(p.addr.0), "symbol": self.kallsyms.format_short(p.addr), "name": p.spec.name,
+                    "class": p.ainsn.class.to_string(), "slot": p.ainsn.slot.map(|s| hex(s.0)),
+                    "registered": p.registered, "disabled": p.disabled(), "nhit": p.nhit, "nmissed": p.nmissed,
+                })
+            })
+            .collect();
+        let kretprobes: Vec<_> = self
+            .kretprobes
+            .iter()
+            .map(|r| json!({"name": r.name, "maxactive": r.maxactive, "nhit": r.nhit, "nmissed": r.nmissed, "in_use": r.in_use}))
+            .collect();
+        let perf: Vec<_> = self
+            .perf_records
+            .iter()
+            .map(|r| json!({"map": r.map_name, "cpu": r.cpu, "time_ns": r.time_ns, "data": r.data.iter().map(|b| format!("{b:02x}")).collect::<String>()}))
+            .collect();
+        let reads: Vec<_> = self.summary.tracefs_reads.iter().map(|(f, t)| json!({"file": f, "lines": lines(t)})).collect();
+        let v = json!({
+            "kind": "summary",
+            "end": format!("{:?}", self.summary.end),
+            "vtime": self.summary.vtime,
+            "calls": calls,
+            "kprobes": kprobes,
+            "kretprobes": kretprobes,
+            "bpftool_prog_list": lines(&self.prog_list),
+            "perf_records": perf,
+            "trace_pipe": lines(&self.trace_pipe.concat()),
+            "tracefs_reads": reads,
+            "events_dropped": self.log.dropped(),
+            "log_sha256": self.log.hash(),
+            "failure": self.failure(),
+        });
+        v.to_string()
     }
 }
 

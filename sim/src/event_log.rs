@@ -31,11 +31,21 @@ pub struct EventLog {
     /// The scheduler turn each event was recorded in (not part of the event: a replay coordinate).
     turns: Vec<u64>,
     turn: u64,
+    /// Events not kept because the log was full ([`EventLog::CAP`]).
+    dropped: u64,
 }
 
 impl EventLog {
-    /// Appends an event.
+    /// The most events a log keeps (docs/limits.md): a run that records more keeps the first `CAP`, counts the rest
+    /// and fails with a message saying so, rather than growing without bound.
+    pub const CAP: usize = 4_000_000;
+
+    /// Appends an event (or counts it as dropped once the log holds [`EventLog::CAP`]).
     pub fn push(&mut self, vtime: VTime, cpu: CpuId, pc: KernelVa, kind: EventKind) {
+        if self.events.len() >= Self::CAP {
+            self.dropped += 1;
+            return;
+        }
         let seq = self.events.len() as u64;
         self.events.push(Event { seq, vtime, cpu, pc, kind });
         self.turns.push(self.turn);
@@ -51,6 +61,12 @@ impl EventLog {
     #[must_use]
     pub fn turn_of(&self, seq: u64) -> Option<u64> {
         self.turns.get(usize::try_from(seq).ok()?).copied()
+    }
+
+    /// How many events were not kept because the log was full.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// All events in order.
@@ -104,6 +120,16 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_log_counts_what_it_drops() {
+        let mut log = EventLog::default();
+        for i in 0..EventLog::CAP as u64 + 3 {
+            log.push(VTime(i), CpuId(0), KernelVa(0), EventKind::TaskExit { pid: 1 });
+        }
+        assert_eq!(log.events().len(), EventLog::CAP);
+        assert_eq!(log.dropped(), 3);
+    }
     use kernel_model::errno::Errno;
     use kernel_model::bpf::BpfError;
     use kernel_model::event::{BpfBuffer, HitStep, KprobeStatus, KprobeStep};

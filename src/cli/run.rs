@@ -188,7 +188,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                     out!("{text}");
                 }
             }
-            Format::Json => out!("{}", report.log.to_json_lines()),
+            Format::Json => out!("{}{}\n", report.log.to_json_lines(), report.summary_json()),
         }
     }
     out!("{cats}");
