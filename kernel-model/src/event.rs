@@ -652,6 +652,8 @@ pub struct SymAddr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KprobeOpFn {
+    /// `register_kprobe`.
+    RegisterKprobe,
     /// `unregister_kprobe`.
     UnregisterKprobe,
     /// `disable_kprobe`.
@@ -665,6 +667,7 @@ impl KprobeOpFn {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            KprobeOpFn::RegisterKprobe => "register_kprobe",
             KprobeOpFn::UnregisterKprobe => "unregister_kprobe",
             KprobeOpFn::DisableKprobe => "disable_kprobe",
             KprobeOpFn::EnableKprobe => "enable_kprobe",
@@ -704,6 +707,15 @@ pub enum KprobeStep {
         op: KprobeOpFn,
         /// The error, if it failed.
         errno: Option<Errno>,
+    },
+    /// The operation (`register_kprobe`, `unregister_kprobe`, `disable_kprobe`, `enable_kprobe`) waits for
+    /// `kprobe_mutex` (kernel/kprobes.c), which the operation on `owner_cpu` holds. Emitted once, when it starts
+    /// waiting.
+    WaitsForKprobeMutex {
+        /// Which operation waits.
+        op: KprobeOpFn,
+        /// The CPU whose operation holds the mutex.
+        owner_cpu: CpuId,
     },
     /// arm64 `arch_prepare_kprobe`: the instruction is simulated (`arm_kprobe_decode_insn` → `INSN_GOOD_NO_SLOT`).
     ArchPrepareSimulate {
@@ -816,6 +828,9 @@ impl fmt::Display for KprobeStep {
                 write!(f, "register_kprobes returned {e}; unregistering {unregistering} already registered")
             }
             KprobeStep::ProbeOpReturned { op, errno } => write!(f, "{} returned {}", op.name(), Ret(*errno)),
+            KprobeStep::WaitsForKprobeMutex { op, owner_cpu } => {
+                write!(f, "{} waits for kprobe_mutex (held by cpu{owner_cpu})", op.name())
+            }
             KprobeStep::ArchPrepareSimulate { handler } => write!(f, "arch_prepare_simulate: {handler}"),
             KprobeStep::ArchPrepareSsSlot { slot } => write!(f, "arch_prepare_ss_slot: slot {slot}"),
             KprobeStep::ArchPrepareKprobe { slot, len, class } => {

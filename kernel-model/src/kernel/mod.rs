@@ -124,6 +124,8 @@ struct RegisterOp {
     id: Option<ProbeId>,
     /// Stack frame for the patch struct (`aarch64_insn_patch_text`'s locals).
     frame: KernelVa,
+    /// Where it stands with `kprobe_mutex`.
+    mutex: MutexWait,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +168,61 @@ struct ProbeOp {
     name: String,
     waiting: bool,
     frame: KernelVa,
+    /// Where it stands with `kprobe_mutex`.
+    mutex: MutexWait,
+}
+
+/// Where an operation stands with `kprobe_mutex`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum MutexWait {
+    /// Has not asked for it yet.
+    #[default]
+    NotYet,
+    /// Waits for it (the wait is already logged).
+    Waiting,
+    /// Holds it.
+    Held,
+}
+
+/// `kprobe_mutex` (kernel/kprobes.c): `register_kprobe`, `unregister_kprobe`, `disable_kprobe` and
+/// `enable_kprobe` each run under it, so one CPU's operation never sees another's half done. The owner is the CPU
+/// whose operation holds it; waiters get it in the order they asked (a mutex's FIFO wait list).
+#[derive(Clone, Debug, Default)]
+struct KprobeMutex {
+    owner: Option<CpuId>,
+    waiters: std::collections::VecDeque<CpuId>,
+}
+
+impl KprobeMutex {
+    /// `mutex_lock(&kprobe_mutex)` by the operation on `cpu` (whose state is `wait`), as one model step: `Ok` if
+    /// it now holds the mutex, or `Err(owner)` if it waits (`wait` says whether the wait must be logged).
+    fn lock(&mut self, cpu: CpuId, wait: &mut MutexWait) -> Result<(), CpuId> {
+        if *wait == MutexWait::Held {
+            return Ok(());
+        }
+        match self.owner {
+            None if self.waiters.front().is_none_or(|w| *w == cpu) => {
+                self.waiters.pop_front();
+                self.owner = Some(cpu);
+                *wait = MutexWait::Held;
+                Ok(())
+            }
+            owner => {
+                if !self.waiters.contains(&cpu) {
+                    self.waiters.push_back(cpu);
+                }
+                Err(owner.or_else(|| self.waiters.front().copied()).unwrap_or(cpu))
+            }
+        }
+    }
+
+    /// `mutex_unlock(&kprobe_mutex)` by an operation in state `wait` (a no-op if it did not hold it).
+    fn unlock(&mut self, wait: &mut MutexWait) {
+        if *wait == MutexWait::Held {
+            self.owner = None;
+            *wait = MutexWait::NotYet;
+        }
+    }
 }
 
 /// This CPU's stopper thread (`migration/N`) inside `stop_machine`.
@@ -385,6 +442,8 @@ pub struct Kernel {
     stop_machine_yield: Option<KernelVa>,
     /// `register_kprobes` calls in progress: the members registered so far.
     batches: std::collections::BTreeMap<String, Vec<String>>,
+    /// `kprobe_mutex`.
+    kprobe_mutex: KprobeMutex,
 }
 
 /// The argument `stop_machine_yield`'s modelled call passes (`cpu_relax_loop(1)`: one `cpu_relax()`, as
@@ -417,6 +476,7 @@ impl Kernel {
             arch: arch::lookup(isa, profile),
             stop_machine_yield: None,
             batches: std::collections::BTreeMap::new(),
+            kprobe_mutex: KprobeMutex::default(),
         }
     }
 
@@ -457,7 +517,14 @@ impl Kernel {
         // below the earlier ones (the innermost activity runs first).
         let acts = &mut self.core.percpu[cpu.0].activities;
         let at = acts.iter().position(|a| matches!(a, Activity::Register(_))).unwrap_or(acts.len());
-        acts.insert(at, Activity::Register(RegisterOp { spec, batch, phase: RegPhase::Start, id: None, frame }));
+        acts.insert(at, Activity::Register(RegisterOp {
+            spec,
+            batch,
+            phase: RegPhase::Start,
+            id: None,
+            frame,
+            mutex: MutexWait::NotYet,
+        }));
     }
 
     /// The `register_kprobes` loop around one member's result: remember a success; on a failure, drop the members
@@ -659,7 +726,9 @@ impl Kernel {
     }
 
     fn step_register(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: RegisterOp) {
-        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &RegisterOp, res: Result<(), KprobeError>| {
+        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &mut RegisterOp, res: Result<(), KprobeError>| {
+            // mutex_unlock(&kprobe_mutex) before the return.
+            k.kprobe_mutex.unlock(&mut op.mutex);
             let step = match &res {
                 Ok(()) => KprobeStep::RegisterKprobeReturned { errno: None, reason: None },
                 Err(e) => KprobeStep::RegisterKprobeReturned { errno: Some(e.errno), reason: Some(e.why.clone()) },
@@ -675,13 +744,17 @@ impl Kernel {
             }
             k.leave_model_if_idle(m, cpu);
         };
+        if op.phase == RegPhase::Start && !self.lock_kprobe_mutex(m, cpu, KprobeOpFn::RegisterKprobe, &op.spec.name, &mut op.mutex) {
+            self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+            return;
+        }
         match op.phase {
             // text_mutex / stop_cpus_mutex: wait while another patch is in progress.
             RegPhase::Start if self.job_busy() => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
             RegPhase::Start => match self.register_start(m, cpu, &mut op) {
                 Ok(true) => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
-                Ok(false) => finish(self, m, &op, Ok(())),
-                Err(e) => finish(self, m, &op, Err(e)),
+                Ok(false) => finish(self, m, &mut op, Ok(())),
+                Err(e) => finish(self, m, &mut op, Err(e)),
             },
             RegPhase::WaitSlot | RegPhase::WaitArm => {
                 let Some(ret) = self.take_finished_job() else {
@@ -689,7 +762,7 @@ impl Kernel {
                     return;
                 };
                 if let Err(e) = ret {
-                    finish(self, m, &op, Err(KprobeError::new(e, "aarch64_insn_patch_text failed")));
+                    finish(self, m, &mut op, Err(KprobeError::new(e, "aarch64_insn_patch_text failed")));
                     return;
                 }
                 if op.phase == RegPhase::WaitSlot {
@@ -699,7 +772,7 @@ impl Kernel {
                     self.core.percpu[cpu.0].activities.push(Activity::Register(op));
                 } else {
                     m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), step: KprobeStep::Armed });
-                    finish(self, m, &op, Ok(()));
+                    finish(self, m, &mut op, Ok(()));
                 }
             }
             RegPhase::Insert => {
@@ -712,7 +785,7 @@ impl Kernel {
                 let addr = self.core.kprobes.get(id).addr;
                 self.core.kprobes.table.insert(addr, TableEntry::Single(id));
                 if self.core.kprobes.get(id).disabled() {
-                    finish(self, m, &op, Ok(()));
+                    finish(self, m, &mut op, Ok(()));
                     return;
                 }
                 // arm_kprobe → arch_arm_kprobe.
@@ -724,7 +797,7 @@ impl Kernel {
                     }
                     Err(e) => {
                         self.core.kprobes.table.remove(&addr);
-                        finish(self, m, &op, Err(KprobeError::new(e, "arm_kprobe failed")));
+                        finish(self, m, &mut op, Err(KprobeError::new(e, "arm_kprobe failed")));
                     }
                 }
             }
@@ -982,20 +1055,31 @@ impl Kernel {
         let base = if sp <= top && sp > top - 0x4000 { sp } else { top };
         let frame = KernelVa((base - 0x400) & !0xf);
         let acts = &mut self.core.percpu[cpu.0].activities;
-        let at = acts.iter().position(|a| matches!(a, Activity::Register(_) | Activity::ProbeOp(_))).unwrap_or(acts.len());
-        acts.insert(at, Activity::ProbeOp(ProbeOp { kind, name, waiting: false, frame }));
+        // The task's request waits below whatever preempted the task (its stopper thread, a handler of a hit in
+        // its exception context): those run first, as they would on Linux.
+        let at = acts
+            .iter()
+            .position(|a| matches!(a, Activity::Register(_) | Activity::ProbeOp(_) | Activity::Stopper(_) | Activity::Handler(_)))
+            .unwrap_or(acts.len());
+        acts.insert(at, Activity::ProbeOp(ProbeOp { kind, name, waiting: false, frame, mutex: MutexWait::NotYet }));
     }
 
     fn step_probe_op(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: ProbeOp) {
-        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &ProbeOp, res: Result<(), Errno>| {
+        let finish = |k: &mut Kernel, m: &mut dyn Machine, op: &mut ProbeOp, res: Result<(), Errno>| {
+            k.kprobe_mutex.unlock(&mut op.mutex);
             let step = KprobeStep::ProbeOpReturned { op: op.kind.kernel_function(), errno: res.err() };
             m.emit(cpu, EventKind::Kprobe { probe: op.name.clone(), step });
             k.leave_model_if_idle(m, cpu);
         };
+        // mutex_lock(&kprobe_mutex), then __get_valid_kprobe under it.
+        if !self.lock_kprobe_mutex(m, cpu, op.kind.kernel_function(), &op.name, &mut op.mutex) {
+            self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+            return;
+        }
         let found = self.core.kprobes.probes.iter().find(|p| p.registered && p.spec.name == op.name).map(|p| (p.id, p.addr));
         let Some((id, addr)) = found else {
             // "invalid kprobe": not registered.
-            finish(self, m, &op, Err(Errno::EINVAL));
+            finish(self, m, &mut op, Err(Errno::EINVAL));
             return;
         };
         if op.waiting {
@@ -1006,7 +1090,7 @@ impl Kernel {
             if op.kind == ProbeOpKind::Unregister && ret.is_ok() {
                 self.unhash(m, id, addr);
             }
-            finish(self, m, &op, ret);
+            finish(self, m, &mut op, ret);
             return;
         }
         if self.job_busy() {
@@ -1028,7 +1112,7 @@ impl Kernel {
                         children.retain(|c| *c != id);
                     }
                     k.get_mut(id).registered = false;
-                    finish(self, m, &op, Ok(()));
+                    finish(self, m, &mut op, Ok(()));
                     return;
                 }
             }
@@ -1055,7 +1139,7 @@ impl Kernel {
             if op.kind == ProbeOpKind::Unregister {
                 self.unhash(m, id, addr);
             }
-            finish(self, m, &op, Ok(()));
+            finish(self, m, &mut op, Ok(()));
             return;
         }
         let job = match op.kind {
@@ -1068,7 +1152,33 @@ impl Kernel {
                 op.waiting = true;
                 self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
             }
-            Err(e) => finish(self, m, &op, Err(e)),
+            Err(e) => finish(self, m, &mut op, Err(e)),
+        }
+    }
+
+    /// `mutex_lock(&kprobe_mutex)` for the operation `op` on `probe` from `cpu`: whether it holds the mutex now.
+    /// An operation that must wait stays in model mode and logs the wait once, when it begins.
+    fn lock_kprobe_mutex(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        op: KprobeOpFn,
+        probe: &str,
+        wait: &mut MutexWait,
+    ) -> bool {
+        let before = *wait;
+        match self.kprobe_mutex.lock(cpu, wait) {
+            Ok(()) => true,
+            Err(owner_cpu) => {
+                if before == MutexWait::NotYet {
+                    *wait = MutexWait::Waiting;
+                    m.emit(cpu, EventKind::Kprobe {
+                        probe: probe.into(),
+                        step: KprobeStep::WaitsForKprobeMutex { op, owner_cpu },
+                    });
+                }
+                false
+            }
         }
     }
 
