@@ -3,7 +3,6 @@
 
 use crate::bpf::BpfError;
 use crate::errno::Errno;
-use crate::stop_machine::MultiStopState;
 use crate::{CpuId, KernelVa};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -1193,6 +1192,36 @@ impl fmt::Display for SyncReason {
             SyncReason::SyncCore => "sync_core (text_poke_sync)",
             SyncReason::SyncCoreIpi => "sync_core (text_poke_sync IPI)",
         })
+    }
+}
+
+/// `enum multi_stop_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiStopState {
+    /// `MULTI_STOP_NONE`.
+    None,
+    /// `MULTI_STOP_PREPARE`.
+    Prepare,
+    /// `MULTI_STOP_DISABLE_IRQ`.
+    DisableIrq,
+    /// `MULTI_STOP_RUN`.
+    Run,
+    /// `MULTI_STOP_EXIT`.
+    Exit,
+}
+
+impl MultiStopState {
+    /// The kernel's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            MultiStopState::None => "MULTI_STOP_NONE",
+            MultiStopState::Prepare => "MULTI_STOP_PREPARE",
+            MultiStopState::DisableIrq => "MULTI_STOP_DISABLE_IRQ",
+            MultiStopState::Run => "MULTI_STOP_RUN",
+            MultiStopState::Exit => "MULTI_STOP_EXIT",
+        }
     }
 }
 
