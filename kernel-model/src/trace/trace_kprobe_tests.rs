@@ -295,7 +295,7 @@ fn profile_differences_in_arguments() {
     // 6.12: a symbol kallsyms holds twice; 5.10 takes the first.
     assert_eq!(
         parse_err(V6_12, Arch::X86, "p:e dup_fn"),
-        (TraceErrno::EAddrNotAvail, Some(("The symbol is not unique".into(), 4)))
+        (Errno::EADDRNOTAVAIL, Some(("The symbol is not unique".into(), 4)))
     );
     assert!(parse(V5_10, Arch::X86, "p:e dup_fn").is_ok());
     // 6.12: an unknown symbol fails at parse time (validate_probe_symbol); 5.10 at registration (same text).

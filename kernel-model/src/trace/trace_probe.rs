@@ -11,7 +11,6 @@ use crate::kallsyms::Kallsyms;
 use crate::profile::KernelProfile;
 use crate::trace::{ArgLocation, RegsQuery};
 use crate::KernelVa;
-use std::fmt;
 
 /// `MAX_TRACE_ARGS`.
 pub const MAX_TRACE_ARGS: usize = 128;
@@ -26,55 +25,9 @@ pub const MAX_EVENT_NAME_LEN: usize = 64;
 /// `FETCH_INSN_MAX`: the instruction buffer of one argument (the last slot holds `FETCH_OP_END`).
 pub const FETCH_INSN_MAX: usize = 16;
 
-/// An errno a tracefs write can return: the crate's [`Errno`], plus the ones `crate::errno` does not have yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub enum TraceErrno {
-    /// One of the crate's error numbers.
-    Errno(Errno),
-    /// `-EADDRNOTAVAIL` (99): 6.12's `validate_probe_symbol` for a symbol kallsyms holds more than once.
-    /// (Not in `crate::errno::Errno` yet; move it there when merging.)
-    EAddrNotAvail,
-    /// `-EPERM` (1): what an event-filter write returns when `predicate_parse` fails with its bare `-1`.
-    EPerm,
-    /// `-ESRCH` (3): an event-filter write with an unmatched quote (`calc_stack`'s `MISSING_QUOTE` = -3).
-    ESrch,
-}
-
-impl TraceErrno {
-    /// The positive number.
-    #[must_use]
-    pub fn value(self) -> i32 {
-        match self {
-            TraceErrno::Errno(e) => e.value(),
-            TraceErrno::EAddrNotAvail => 99,
-            TraceErrno::EPerm => 1,
-            TraceErrno::ESrch => 3,
-        }
-    }
-
-    /// The name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            TraceErrno::Errno(e) => e.name(),
-            TraceErrno::EAddrNotAvail => "EADDRNOTAVAIL",
-            TraceErrno::EPerm => "EPERM",
-            TraceErrno::ESrch => "ESRCH",
-        }
-    }
-}
-
-impl From<Errno> for TraceErrno {
-    fn from(e: Errno) -> TraceErrno {
-        TraceErrno::Errno(e)
-    }
-}
-
-impl fmt::Display for TraceErrno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "-{} ({})", self.name(), -self.value())
-    }
-}
+/// The errno a tracefs write returns: the crate's one errno vocabulary ([`Errno`]), under the name the trace
+/// code has always used.
+pub type TraceErrno = Errno;
 
 macro_rules! tp_errors {
     ($($name:ident),* $(,)?) => {

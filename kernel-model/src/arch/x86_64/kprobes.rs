@@ -71,13 +71,7 @@ pub fn arch_prepare_kprobe(
         Ok(xp) => xp,
         Err(e) => {
             k.free_insn_slot(m, slot, SLOT_SIZE);
-            let errno = match e.errno_name() {
-                "EILSEQ" => Errno::EILSEQ,
-                "ENOSPC" => Errno::ENOSPC,
-                "EOPNOTSUPP" => Errno::EOPNOTSUPP,
-                _ => Errno::EINVAL,
-            };
-            return Err(KprobeError::new(errno, format!("arch_prepare_kprobe: {e}")));
+            return Err(KprobeError::new(e.errno(), format!("arch_prepare_kprobe: {e}")));
         }
     };
     m.poke_text(cpu, slot, &xp.slot_bytes).map_err(|_| KprobeError::new(Errno::EFAULT, "text_poke into the slot"))?;
