@@ -10,29 +10,33 @@ pub enum Errno {
     ENOENT,
     ESRCH,
     E2BIG,
+    EAGAIN,
     ENOMEM,
     EFAULT,
     EBUSY,
     EEXIST,
     EINVAL,
     ENOSPC,
+    ERANGE,
     EILSEQ,
     EOPNOTSUPP,
     EADDRNOTAVAIL,
 }
 
 /// Every errno the model knows.
-const ALL: [Errno; 13] = [
+const ALL: [Errno; 15] = [
     Errno::EPERM,
     Errno::ENOENT,
     Errno::ESRCH,
     Errno::E2BIG,
+    Errno::EAGAIN,
     Errno::ENOMEM,
     Errno::EFAULT,
     Errno::EBUSY,
     Errno::EEXIST,
     Errno::EINVAL,
     Errno::ENOSPC,
+    Errno::ERANGE,
     Errno::EILSEQ,
     Errno::EOPNOTSUPP,
     Errno::EADDRNOTAVAIL,
@@ -47,16 +51,24 @@ impl Errno {
             Errno::ENOENT => 2,
             Errno::ESRCH => 3,
             Errno::E2BIG => 7,
+            Errno::EAGAIN => 11,
             Errno::ENOMEM => 12,
             Errno::EFAULT => 14,
             Errno::EBUSY => 16,
             Errno::EEXIST => 17,
             Errno::EINVAL => 22,
             Errno::ENOSPC => 28,
+            Errno::ERANGE => 34,
             Errno::EILSEQ => 84,
             Errno::EOPNOTSUPP => 95,
             Errno::EADDRNOTAVAIL => 99,
         }
+    }
+
+    /// The value a helper or syscall returns for it (`-EFAULT` as an `i64`).
+    #[must_use]
+    pub fn neg(self) -> i64 {
+        -i64::from(self.value())
     }
 
     /// The errno whose number is `value` (positive), if the model knows it.
@@ -73,12 +85,14 @@ impl Errno {
             Errno::ENOENT => "ENOENT",
             Errno::ESRCH => "ESRCH",
             Errno::E2BIG => "E2BIG",
+            Errno::EAGAIN => "EAGAIN",
             Errno::ENOMEM => "ENOMEM",
             Errno::EFAULT => "EFAULT",
             Errno::EBUSY => "EBUSY",
             Errno::EEXIST => "EEXIST",
             Errno::EINVAL => "EINVAL",
             Errno::ENOSPC => "ENOSPC",
+            Errno::ERANGE => "ERANGE",
             Errno::EILSEQ => "EILSEQ",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
             Errno::EADDRNOTAVAIL => "EADDRNOTAVAIL",

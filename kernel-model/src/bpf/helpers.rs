@@ -30,7 +30,8 @@
 //! `TASK_SIZE` only.
 
 use super::error::{AccessError, HelperError};
-use super::maps::{errno, BpfMap, MapType};
+use super::maps::{BpfMap, MapType};
+use crate::errno::Errno;
 use super::memory::{Backing, ExternalMemory, Memory, RegionKind};
 use super::printk::{self, PrintkEnv, StrSource};
 use super::vm::{HelperReturn, Helpers};
@@ -343,6 +344,7 @@ const GUEST_BOUNCE_MAX: usize = 4096;
 /// Stack the guest callee may use below the bounce buffer (checked mapped before the call).
 const CALLEE_STACK: usize = 0x200;
 
+/// A map operation's errno (`bpf/maps.rs`, positive) as the helper's return value.
 fn neg(e: i64) -> u64 {
     (-e) as u64
 }
@@ -463,17 +465,17 @@ impl Env<'_> {
         if mem.is_mapped(src) {
             return match mem.read(src, buf, self) {
                 Ok(()) => 0,
-                Err(_) => -errno::EFAULT,
+                Err(_) => Errno::EFAULT.neg(),
             };
         }
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { -errno::ERANGE } else { -errno::EFAULT };
+            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { Errno::ERANGE.neg() } else { Errno::EFAULT.neg() };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => -errno::EFAULT,
+            Err(_) => Errno::EFAULT.neg(),
         }
     }
 
@@ -487,11 +489,11 @@ impl Env<'_> {
     fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
         let end = src.checked_add(buf.len() as u64);
         if !matches!(end, Some(e) if e <= task_size(self.isa)) || mem.is_mapped(src) {
-            return -errno::EFAULT;
+            return Errno::EFAULT.neg();
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => -errno::EFAULT,
+            Err(_) => Errno::EFAULT.neg(),
         }
     }
 
@@ -509,7 +511,7 @@ impl Env<'_> {
             return 0;
         }
         if src < task_size(self.isa) && !mem.is_mapped(src) && crate::arch::info::info(self.isa).nofault_refuses_user_addr {
-            return -errno::ERANGE;
+            return Errno::ERANGE.neg();
         }
         let mut n = 0;
         loop {
@@ -523,7 +525,7 @@ impl Env<'_> {
                 }
                 None => {
                     dst[n] = 0;
-                    return -errno::EFAULT;
+                    return Errno::EFAULT.neg();
                 }
             }
         }
@@ -543,7 +545,7 @@ impl Env<'_> {
         while n < count {
             let mut b = [0u8; 1];
             if self.copy_user(mem, src.wrapping_add(n as u64), &mut b) != 0 {
-                return -errno::EFAULT;
+                return Errno::EFAULT.neg();
             }
             dst[n] = b[0];
             if b[0] == 0 {
@@ -812,10 +814,10 @@ impl Helpers for Env<'_> {
                 let data = self.read_mem(mem, a[1], a[2] as usize)?;
                 // BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
                 if a[3] & !3 != 0 {
-                    return Ok(neg(errno::EINVAL));
+                    return Ok(Errno::EINVAL.neg() as u64);
                 }
                 let Some(pos) = self.maps[idx].ringbuf_reserve(data.len() as u64) else {
-                    return Ok(neg(errno::EAGAIN));
+                    return Ok(Errno::EAGAIN.neg() as u64);
                 };
                 if let Some(rec) = self.maps[idx].ringbuf_record_mut(pos) {
                     rec.copy_from_slice(&data);
