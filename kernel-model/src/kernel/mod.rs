@@ -9,16 +9,16 @@
 mod die;
 mod handlers;
 mod kretprobes;
+mod live_patch;
 mod probe_ops;
 mod register;
-mod text_poke_bp;
 mod trace_kprobe;
 
 pub use die::OopsVictim;
 pub use probe_ops::ProbeOpKind;
 use probe_ops::{KprobeMutex, MutexWait, ProbeOp};
 use register::RegisterOp;
-use text_poke_bp::TextPokeBpOp;
+use live_patch::LivePatchOp;
 
 use crate::arch::{self, ArchKernel};
 use crate::ptrace::PtRegs;
@@ -131,7 +131,7 @@ struct StopperRun {
 #[derive(Clone, Debug)]
 enum Activity {
     Register(RegisterOp),
-    TextPokeBp(TextPokeBpOp),
+    LivePatch(LivePatchOp),
     ProbeOp(ProbeOp),
     Stopper(StopperRun),
     Handler(HandlerRun),
@@ -154,6 +154,16 @@ pub enum PatchJob {
     /// x86 `text_poke` already wrote the bytes; `text_poke_sync()` = `on_each_cpu(do_sync_core, NULL, 1)`: every
     /// CPU serialises (at its next interrupt-enabled instruction boundary) and the caller waits for all.
     SyncCores,
+}
+
+/// What one step of patching live text asks for ([`ArchKernel::patch_live_text_step`]).
+pub enum LivePatchStep {
+    /// Wait for this job, then take the next step.
+    Job(PatchJob),
+    /// The patch is complete.
+    Done,
+    /// The arch refused the patch (the kernel BUG()s).
+    Failed(Oops),
 }
 
 /// The generic half of the kernel, which the ISA-specific half operates on.
@@ -394,7 +404,7 @@ impl Kernel {
             }
             Activity::Register(op) => self.step_register(m, cpu, op),
             Activity::ProbeOp(op) => self.step_probe_op(m, cpu, op),
-            Activity::TextPokeBp(op) => self.step_text_poke_bp(m, cpu, op),
+            Activity::LivePatch(op) => self.step_live_patch(m, cpu, op),
             Activity::Handler(h) => return self.step_handler(m, cpu, h),
         }
         StepOutcome::Continue
@@ -479,7 +489,7 @@ impl Kernel {
             match a {
                 Activity::Register(_) => out.push("register_kprobe".to_string()),
                 Activity::ProbeOp(op) => out.push(op.kind.name().to_string()),
-                Activity::TextPokeBp(_) => out.push("text_poke_bp_batch".to_string()),
+                Activity::LivePatch(_) => out.push(self.arch.live_patch_fn().to_string()),
                 Activity::Stopper(_) => {
                     if let Some(s) = &self.core.stop {
                         out.extend(s.frames(cpu).into_iter().map(String::from));

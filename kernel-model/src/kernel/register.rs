@@ -136,7 +136,8 @@ impl Kernel {
                     return;
                 };
                 if let Err(e) = ret {
-                    finish(self, m, &mut op, Err(KprobeError::new(e, "aarch64_insn_patch_text failed")));
+                    let why = format!("{} failed", self.arch.live_patch_fn());
+                    finish(self, m, &mut op, Err(KprobeError::new(e, why)));
                     return;
                 }
                 if op.phase == RegPhase::WaitSlot {
