@@ -27,13 +27,15 @@ use crate::{CpuId, KernelVa};
 /// The arm64 kernel: exception entry, break hooks and kprobes.
 pub struct Aarch64Kernel {
     profile: KernelProfile,
+    /// The arch's own part of each probe's `arch_specific_insn`.
+    ainsn: kprobes::Aarch64Ainsn,
 }
 
 impl Aarch64Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> Aarch64Kernel {
-        Aarch64Kernel { profile }
+        Aarch64Kernel { profile, ainsn: kprobes::Aarch64Ainsn::default() }
     }
 }
 
@@ -48,7 +50,7 @@ impl ArchKernel for Aarch64Kernel {
         match trap {
             Trap::Brk { imm } => {
                 let hook = match u32::from(*imm) {
-                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(k, m, cpu, regs)),
+                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(&self.ainsn, k, m, cpu, regs)),
                     insn::KPROBES_BRK_SS_IMM => kprobes::kprobe_breakpoint_ss_handler(k, m, cpu, regs),
                     // 6.12 only: 5.10 has no KRETPROBES_BRK_IMM hook.
                     insn::KRETPROBES_BRK_IMM if self.profile == KernelProfile::V6_12 => {
@@ -81,7 +83,7 @@ impl ArchKernel for Aarch64Kernel {
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError> {
-        kprobes::arch_prepare_kprobe(k, m, cpu, id, frame)
+        kprobes::arch_prepare_kprobe(&mut self.ainsn, k, m, cpu, id, frame)
     }
 
     fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId) {
@@ -122,7 +124,7 @@ impl ArchKernel for Aarch64Kernel {
         addr: KernelVa,
         regs: &mut PtRegs,
     ) -> TrapAction {
-        kprobes::setup_singlestep(k, m, cpu, addr, regs, false)
+        kprobes::setup_singlestep(&self.ainsn, k, m, cpu, addr, regs, false)
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {
