@@ -15,6 +15,7 @@ pub mod errno;
 pub mod event;
 pub mod kallsyms;
 pub mod kernel;
+pub mod kernel_core;
 pub mod kprobes;
 pub mod kretprobes;
 pub mod machine;

@@ -8,7 +8,7 @@ pub mod x86_64;
 
 use crate::event::Trap;
 use crate::errno::Errno;
-use crate::kernel::{KernelCore, LivePatchStep, PatchJob, TrapAction};
+use crate::kernel_core::{KernelCore, LivePatchStep, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -119,8 +119,7 @@ pub trait ArchKernel {
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
 }
 
-/// An unwinder: (machine, stack bounds, regs, max entries, return-address fixup) → addresses.
-pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
+pub use crate::kernel_core::UnwindFn;
 
 /// Walks `{next frame pointer, return address}` records from `fp` (both ISAs lay frames out this way): the ip, then
 /// each return address, at most `max` entries, stopping when the frame pointer leaves `stack`, is misaligned, does

@@ -22,7 +22,7 @@ impl Kernel {
     /// `multi_cpu_stop` until the run's budget ends, as on Linux. `current_kprobe` is left as the dead context left
     /// it, as Linux leaves it.
     pub fn oops_on(&mut self, m: &mut dyn Machine, cpu: CpuId) -> OopsVictim {
-        let acts = &mut self.core.percpu[cpu.0].activities;
+        let acts = &mut self.activities[cpu.0];
         while matches!(acts.last(), Some(Activity::Handler(_))) {
             acts.pop();
         }

@@ -62,7 +62,7 @@ impl Kernel {
                         m.call_function(cpu, *func, args, h.call_stack());
                         m.emit(cpu, EventKind::Kprobe { probe: p.spec.name.clone(), step: KprobeStep::HandlerCalls { func: name.clone() } });
                         h.waiting_call = true;
-                        self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
+                        self.activities[cpu.0].push(Activity::Handler(h));
                         return StepOutcome::Continue;
                     }
                     HandlerAction::SetReg { reg, value } => {
@@ -100,13 +100,11 @@ impl Kernel {
             h.child += 1;
             h.action = 0;
         }
-        match self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret) {
+        let action = self.after_handler(m, cpu, h.kind, h.addr, h.regs, h.ret);
+        match self.take_action(m, cpu, action) {
             TrapAction::Resume => self.leave_model_if_idle(m, cpu),
-            TrapAction::Model => {}
-            TrapAction::Oops { oops } => {
-                m.emit(cpu, EventKind::Oops { oops });
-                return StepOutcome::Oops;
-            }
+            TrapAction::Model | TrapAction::Handlers(_) => {}
+            TrapAction::Oops { .. } => return StepOutcome::Oops,
         }
         StepOutcome::Continue
     }
@@ -134,7 +132,7 @@ impl Kernel {
         m.call_function(cpu, g.func, &g.args, g.sp);
         h.waiting_call = true;
         h.bpf = Some(call);
-        self.core.percpu[cpu.0].activities.push(Activity::Handler(h));
+        self.activities[cpu.0].push(Activity::Handler(h));
     }
 
     /// Continues the hit path after the pre- or post-handlers ran (the tail of `kprobe_breakpoint_handler` /
@@ -171,7 +169,7 @@ impl Kernel {
     /// The guest call on `cpu` returned. Returns true if it was a handler's nested call (the kernel consumes it),
     /// false if it was the task's own call.
     pub fn on_return(&mut self, m: &mut dyn Machine, cpu: CpuId) -> bool {
-        let (addr, step) = match self.core.percpu[cpu.0].activities.last_mut() {
+        let (addr, step) = match self.activities[cpu.0].last_mut() {
             Some(Activity::Handler(h)) if h.waiting_call => {
                 h.waiting_call = false;
                 let ret = m.pt_regs(cpu).return_value();

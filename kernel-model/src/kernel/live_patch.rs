@@ -17,7 +17,7 @@ impl Kernel {
     /// arch's protocol (x86 `text_poke_bp`: a CPU that meets the temporary `int3` has the new instruction
     /// emulated; arm64 `aarch64_insn_patch_text`: under `stop_machine`).
     pub fn request_patch_live_text(&mut self, cpu: CpuId, sites: Vec<(KernelVa, Vec<u8>)>) {
-        self.core.percpu[cpu.0].activities.insert(0, Activity::LivePatch(LivePatchOp { sites, step: 0, waiting: false }));
+        self.activities[cpu.0].insert(0, Activity::LivePatch(LivePatchOp { sites, step: 0, waiting: false }));
     }
 
     /// [`Kernel::request_patch_live_text`] under the name the scenario action (`text_poke_bp`) uses.
@@ -28,14 +28,14 @@ impl Kernel {
     pub(super) fn step_live_patch(&mut self, m: &mut dyn Machine, cpu: CpuId, mut op: LivePatchOp) {
         if op.waiting {
             if self.take_finished_job().is_none() {
-                self.core.percpu[cpu.0].activities.push(Activity::LivePatch(op));
+                self.activities[cpu.0].push(Activity::LivePatch(op));
                 return;
             }
             op.waiting = false;
             op.step += 1;
         }
         if self.job_busy() {
-            self.core.percpu[cpu.0].activities.push(Activity::LivePatch(op));
+            self.activities[cpu.0].push(Activity::LivePatch(op));
             return;
         }
         // The caller's frame, for an arch that keeps its patch description on the stack.
@@ -47,7 +47,7 @@ impl Kernel {
             LivePatchStep::Job(job) => {
                 self.start_job(m, cpu, job);
                 op.waiting = true;
-                self.core.percpu[cpu.0].activities.push(Activity::LivePatch(op));
+                self.activities[cpu.0].push(Activity::LivePatch(op));
             }
             LivePatchStep::Done => self.leave_model_if_idle(m, cpu),
             LivePatchStep::Failed(oops) => {

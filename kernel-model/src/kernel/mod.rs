@@ -24,13 +24,17 @@ use crate::arch::{self, ArchKernel};
 use crate::ptrace::PtRegs;
 use crate::bpf::runtime::{ProgId, TraceCall, TraceCallStep};
 use crate::errno::Errno;
-use crate::event::{CpuStopStep, EventKind, HitStep, KprobeOpFn, KprobeStatus, KprobeStep, Oops, SymAddr, SyncReason, Trap};
-use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, Kprobes, PreHandler, ProbeId, TableEntry};
-use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance, Kretprobes};
+use crate::event::{CpuStopStep, EventKind, HitStep, KprobeOpFn, KprobeStep, SymAddr, SyncReason, Trap};
+use crate::kprobes::{HandlerAction, KprobeError, KprobeSpec, PreHandler, ProbeId, TableEntry};
+use crate::kretprobes::{default_maxactive, Kretprobe, KretprobeInstance};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
-use crate::stop_machine::{StopFn, StopMachine, StopperPhase, StopperStep};
+use crate::stop_machine::{StopMachine, StopperPhase, StopperStep};
 use crate::{CpuId, Isa, KernelVa};
+
+pub use crate::kernel_core::{
+    HandlerKind, HandlerRun, KernelCore, KprobeCtlblk, LivePatchStep, PatchJob, PerCpu, PrevKprobe, TrapAction,
+};
 
 /// What a model step ([`Kernel::step`]) left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,81 +44,6 @@ pub enum StepOutcome {
     Continue,
     /// The step oopsed (already logged): the CPU's task dies.
     Oops,
-}
-
-/// What the scheduler does with a CPU after the kernel handled its trap.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TrapAction {
-    /// Return from the exception: the CPU continues in guest code at its (possibly changed) pc.
-    Resume,
-    /// The kernel is still handling the exception (handlers to run): the CPU stays in model mode.
-    Model,
-    /// The kernel died on this CPU (`die()`); the task is killed.
-    Oops {
-        /// Why (its text is the kernel's message).
-        oops: Oops,
-    },
-}
-
-/// `struct prev_kprobe`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PrevKprobe {
-    /// `kp`: the table address of the interrupted probe.
-    pub kp: Option<KernelVa>,
-    /// `status`.
-    pub status: u32,
-}
-
-/// `struct kprobe_ctlblk` (per CPU).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KprobeCtlblk {
-    /// `kprobe_status`.
-    pub kprobe_status: u32,
-    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step.
-    pub saved_irqflag: u64,
-    /// `prev_kprobe`.
-    pub prev_kprobe: PrevKprobe,
-    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
-    pub ss_ctx: Option<u64>,
-}
-
-/// Which handler a [`HandlerRun`] is running.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandlerKind {
-    /// `pre_handler` (`aggr_pre_handler` over the children).
-    Pre,
-    /// `post_handler` (`aggr_post_handler`).
-    Post,
-}
-
-/// Handlers of one hit in progress, resumable across nested guest calls.
-#[derive(Clone, Debug)]
-pub struct HandlerRun {
-    /// The exception context (`struct pt_regs *regs`).
-    pub regs: PtRegs,
-    /// The probed address (the table entry).
-    pub addr: KernelVa,
-    /// Which handler.
-    pub kind: HandlerKind,
-    probes: Vec<ProbeId>,
-    child: usize,
-    action: usize,
-    ret: u64,
-    waiting_call: bool,
-    /// A `trace_call_bpf` suspended in a helper that is running guest code (the call `waiting_call` waits for).
-    bpf: Option<Box<TraceCall>>,
-    /// What the guest call returned (read when it returns, used when the handler resumes).
-    call_ret: u64,
-    /// The stack pointer at the exception: handlers (and their calls) run on the kernel stack below it, whatever
-    /// they do to `regs.sp`.
-    entry_sp: u64,
-}
-
-impl HandlerRun {
-    /// Where a guest call made by a handler (or a BPF helper it runs) starts its stack: below the exception frame.
-    fn call_stack(&self) -> u64 {
-        self.entry_sp.wrapping_sub(0x400) & !0xf
-    }
 }
 
 /// This CPU's stopper thread (`migration/N`) inside `stop_machine`.
@@ -137,123 +66,12 @@ enum Activity {
     Handler(HandlerRun),
 }
 
-/// Per-CPU kernel state.
-#[derive(Clone, Debug, Default)]
-pub struct PerCpu {
-    /// `current_kprobe`: the table address of the probe being handled.
-    pub current_kprobe: Option<KernelVa>,
-    /// `kprobe_ctlblk`.
-    pub kcb: KprobeCtlblk,
-    activities: Vec<Activity>,
-}
-
-/// How the architecture makes a text patch take effect on every CPU.
-pub enum PatchJob {
-    /// arm64 `aarch64_insn_patch_text`: the function runs under `stop_machine` on every CPU.
-    StopMachine(Box<dyn StopFn>),
-    /// x86 `text_poke` already wrote the bytes; `text_poke_sync()` = `on_each_cpu(do_sync_core, NULL, 1)`: every
-    /// CPU serialises (at its next interrupt-enabled instruction boundary) and the caller waits for all.
-    SyncCores,
-}
-
-/// What one step of patching live text asks for ([`ArchKernel::patch_live_text_step`]).
-pub enum LivePatchStep {
-    /// Wait for this job, then take the next step.
-    Job(PatchJob),
-    /// The patch is complete.
-    Done,
-    /// The arch refused the patch (the kernel BUG()s).
-    Failed(Oops),
-}
-
-/// The generic half of the kernel, which the ISA-specific half operates on.
-pub struct KernelCore {
-    /// Which Linux version's behaviour to reproduce.
-    pub profile: KernelProfile,
-    /// The kprobes.
-    pub kprobes: Kprobes,
-    /// Per-CPU state.
-    pub percpu: Vec<PerCpu>,
-    /// The `stop_machine` in progress, if any.
-    pub stop: Option<StopMachine>,
-    /// `on_each_cpu(do_sync_core)` in progress: which CPUs still have the IPI pending.
-    pub sync_core_ipi: Option<Vec<bool>>,
-    /// What each `register_kprobe` call returned, in completion order (probe name, result).
-    pub register_results: Vec<(String, Result<(), Errno>)>,
-    /// The kretprobes and their instances.
-    pub kretprobes: Kretprobes,
-    /// BPF programs and maps, and what user space reads from them (trace_pipe, perf records).
-    pub bpf: crate::bpf::BpfRuntime,
-    /// The pid of the task each CPU runs (`current`), if any.
-    pub current_task: Vec<Option<u32>>,
-    /// Its comm.
-    pub current_comm: Vec<String>,
-    /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
-    pub stack_traces: Vec<(String, Vec<u64>)>,
-    unwind: crate::arch::UnwindFn,
-    slots_used: Vec<bool>,
-}
-
-impl KernelCore {
-    /// Models `get_insn_slot()` (kernel/kprobes.c): a free slot of `size` bytes in the executable slot area.
-    pub fn get_insn_slot(&mut self, m: &dyn Machine, size: u64) -> Option<KernelVa> {
-        let (base, len) = m.insn_slot_area();
-        let n = (len / size) as usize;
-        if self.slots_used.len() < n {
-            self.slots_used.resize(n, false);
-        }
-        let i = self.slots_used.iter().position(|u| !u)?;
-        self.slots_used[i] = true;
-        Some(base.add(i as u64 * size))
-    }
-
-    /// `current` as BPF helpers see it (`bpf_get_current_pid_tgid`, `bpf_get_current_comm`).
-    #[must_use]
-    pub fn current_task_info(&self, cpu: CpuId) -> crate::bpf::TaskInfo {
-        let pid = self.current_task[cpu.0].unwrap_or(0);
-        let comm = if pid == 0 { format!("swapper/{cpu}") } else { self.current_comm[cpu.0].clone() };
-        crate::bpf::TaskInfo::new(pid, &comm)
-    }
-
-    /// Records a step of the hit path of the probe at `addr` on `cpu`, with the status it left.
-    pub fn emit_hit(&self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa, step: HitStep) {
-        let status = KprobeStatus::from_kcb(self.percpu[cpu.0].kcb.kprobe_status);
-        m.emit(cpu, EventKind::KprobeHit { probe: self.probe_name(addr), addr, step, status });
-    }
-
-    /// Models `free_insn_slot()`.
-    pub fn free_insn_slot(&mut self, m: &dyn Machine, slot: KernelVa, size: u64) {
-        let (base, _) = m.insn_slot_area();
-        let i = ((slot.0 - base.0) / size) as usize;
-        if let Some(u) = self.slots_used.get_mut(i) {
-            *u = false;
-        }
-    }
-
-    /// Models `set_current_kprobe` / `reset_current_kprobe`.
-    pub fn set_current_kprobe(&mut self, cpu: CpuId, kp: Option<KernelVa>) {
-        self.percpu[cpu.0].current_kprobe = kp;
-    }
-
-    /// The name of the probe(s) at `addr`, for the log.
-    #[must_use]
-    pub fn probe_name(&self, addr: KernelVa) -> String {
-        match self.kprobes.get_kprobe(addr) {
-            Some(e) => {
-                let names: Vec<String> =
-                    self.kprobes.members(e).iter().map(|id| self.kprobes.get(*id).spec.name.clone()).collect();
-                names.join("+")
-            }
-            None => format!("{addr}"),
-        }
-    }
-
-}
-
 /// The modelled kernel of one run.
 pub struct Kernel {
     /// The generic state.
     pub core: KernelCore,
+    /// Each CPU's model-mode activities, innermost last.
+    activities: Vec<Vec<Activity>>,
     arch: Box<dyn ArchKernel>,
     stop_machine_yield: Option<KernelVa>,
     /// `register_kprobes` calls in progress: the members registered so far.
@@ -274,21 +92,8 @@ impl Kernel {
     #[must_use]
     pub fn new(isa: Isa, profile: KernelProfile, nr_cpus: usize) -> Kernel {
         Kernel {
-            core: KernelCore {
-                profile,
-                kprobes: Kprobes::default(),
-                percpu: vec![PerCpu::default(); nr_cpus],
-                stop: None,
-                sync_core_ipi: None,
-                register_results: Vec::new(),
-                kretprobes: Kretprobes::default(),
-                bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
-                current_task: vec![None; nr_cpus],
-                current_comm: vec![String::new(); nr_cpus],
-                stack_traces: Vec::new(),
-                unwind: arch::unwinder(isa),
-                slots_used: Vec::new(),
-            },
+            core: KernelCore::new(isa, profile, nr_cpus, arch::unwinder(isa)),
+            activities: vec![Vec::new(); nr_cpus],
             arch: arch::lookup(isa, profile),
             stop_machine_yield: None,
             batches: std::collections::BTreeMap::new(),
@@ -303,7 +108,7 @@ impl Kernel {
     }
 
     fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {
-        let acts = &self.core.percpu[cpu.0].activities;
+        let acts = &self.activities[cpu.0];
         if acts.iter().any(|a| matches!(a, Activity::Handler(_))) {
             return false;
         }
@@ -317,7 +122,7 @@ impl Kernel {
             .stop
             .as_ref()
             .is_some_and(|s| s.stoppers[cpu.0] == StopperPhase::Queued)
-            && !self.core.percpu[cpu.0].activities.iter().any(|a| matches!(a, Activity::Stopper(_)));
+            && !self.activities[cpu.0].iter().any(|a| matches!(a, Activity::Stopper(_)));
         let ipi_pending = self.core.sync_core_ipi.as_ref().is_some_and(|p| p[cpu.0]);
         if ipi_pending && self.preemptible(m, cpu, idle) {
             // The IPI arrives: do_sync_core(); the interrupt's return is itself serialising.
@@ -328,14 +133,14 @@ impl Kernel {
         }
         if stopper_queued && self.preemptible(m, cpu, idle) {
             let saved = m.pt_regs(cpu);
-            self.core.percpu[cpu.0].activities.push(Activity::Stopper(StopperRun {
+            self.activities[cpu.0].push(Activity::Stopper(StopperRun {
                 saved,
                 waiting_call: false,
                 yielded: false,
             }));
             return true;
         }
-        match self.core.percpu[cpu.0].activities.last() {
+        match self.activities[cpu.0].last() {
             None => false,
             Some(Activity::Handler(h)) => !h.waiting_call,
             Some(Activity::Stopper(s)) => !s.waiting_call,
@@ -347,7 +152,7 @@ impl Kernel {
     /// so it must run even without a task.
     #[must_use]
     pub fn in_guest_call(&self, cpu: CpuId) -> bool {
-        match self.core.percpu[cpu.0].activities.last() {
+        match self.activities[cpu.0].last() {
             Some(Activity::Handler(h)) => h.waiting_call,
             Some(Activity::Stopper(s)) => s.waiting_call,
             _ => false,
@@ -364,7 +169,7 @@ impl Kernel {
     /// Whether `cpu` has any activity (used to decide whether a run is finished).
     #[must_use]
     pub fn busy(&self, cpu: CpuId) -> bool {
-        !self.core.percpu[cpu.0].activities.is_empty()
+        !self.activities[cpu.0].is_empty()
     }
 
     /// Runs one model step on `cpu` (call after [`Kernel::wants_model_step`] said so; a queued stopper thread has
@@ -374,7 +179,7 @@ impl Kernel {
     /// simulating or emulating the probed instruction): the caller kills the CPU's task, as `die()` does.
     pub fn step(&mut self, m: &mut dyn Machine, cpu: CpuId) -> StepOutcome {
         m.charge(cpu, MODEL_STEP_TICKS);
-        let Some(top) = self.core.percpu[cpu.0].activities.pop() else { return StepOutcome::Continue };
+        let Some(top) = self.activities[cpu.0].pop() else { return StepOutcome::Continue };
         match top {
             Activity::Stopper(mut run) => {
                 let stop = self.core.stop.as_mut().expect("a stopper runs only during stop_machine");
@@ -389,12 +194,12 @@ impl Kernel {
                     m.call_function(cpu, func, &[STOP_MACHINE_YIELD_ARG], sp);
                     run.waiting_call = true;
                     run.yielded = true;
-                    self.core.percpu[cpu.0].activities.push(Activity::Stopper(run));
+                    self.activities[cpu.0].push(Activity::Stopper(run));
                     return StepOutcome::Continue;
                 }
                 run.yielded = false;
                 match stop.step(m, cpu) {
-                    StopperStep::Running => self.core.percpu[cpu.0].activities.push(Activity::Stopper(run)),
+                    StopperStep::Running => self.activities[cpu.0].push(Activity::Stopper(run)),
                     StopperStep::Exited => {
                         // Switch back to what the stopper preempted.
                         m.set_pt_regs(cpu, &run.saved);
@@ -442,7 +247,7 @@ impl Kernel {
     }
 
     fn leave_model_if_idle(&mut self, m: &mut dyn Machine, cpu: CpuId) {
-        if self.core.percpu[cpu.0].activities.is_empty() {
+        if self.activities[cpu.0].is_empty() {
             // Back to the interrupted task through the exception return: a context-synchronisation event.
             m.context_synchronize(cpu, SyncReason::Eret);
         }
@@ -458,34 +263,37 @@ impl Kernel {
     pub fn model_call(&mut self, m: &mut dyn Machine, cpu: CpuId, addr: KernelVa) -> TrapAction {
         let name = m.kallsyms().lookup(addr).map(|s| s.name.clone()).unwrap_or_default();
         let action = self.arch.model_call(&mut self.core, m, cpu, &name);
-        if let TrapAction::Oops { oops } = &action {
-            m.emit(cpu, EventKind::Oops { oops: oops.clone() });
-        }
-        action
+        self.take_action(m, cpu, action)
     }
 
     /// Handles an exception taken by `cpu` in guest code, as the kernel's exception entry path does.
     pub fn handle_trap(&mut self, m: &mut dyn Machine, cpu: CpuId, trap: &Trap) -> TrapAction {
         m.emit(cpu, EventKind::Trap { trap: trap.clone() });
         let action = self.arch.handle_trap(&mut self.core, m, cpu, trap);
-        match &action {
-            TrapAction::Oops { oops } => m.emit(cpu, EventKind::Oops { oops: oops.clone() }),
-            TrapAction::Model => {}
-            TrapAction::Resume => {}
-        }
-        action
+        self.take_action(m, cpu, action)
     }
 
-    /// Pushes a handler run onto `cpu` (the arch hit path calls this when handlers must run).
-    pub fn push_handler(core: &mut KernelCore, cpu: CpuId, h: HandlerRun) {
-        core.percpu[cpu.0].activities.push(Activity::Handler(h));
+    /// What the scheduler sees of an arch's answer: handlers it asked for are pushed onto `cpu` (the CPU stays in
+    /// model mode), an oops is logged.
+    fn take_action(&mut self, m: &mut dyn Machine, cpu: CpuId, action: TrapAction) -> TrapAction {
+        match action {
+            TrapAction::Handlers(h) => {
+                self.activities[cpu.0].push(Activity::Handler(*h));
+                TrapAction::Model
+            }
+            TrapAction::Oops { oops } => {
+                m.emit(cpu, EventKind::Oops { oops: oops.clone() });
+                TrapAction::Oops { oops }
+            }
+            other => other,
+        }
     }
 
     /// A one-line description of where `cpu` is in modelled kernel code (innermost frame), if anywhere.
     #[must_use]
     pub fn backtrace(&self, cpu: CpuId) -> Vec<String> {
         let mut out = Vec::new();
-        for a in &self.core.percpu[cpu.0].activities {
+        for a in &self.activities[cpu.0] {
             match a {
                 Activity::Register(_) => out.push("register_kprobe".to_string()),
                 Activity::ProbeOp(op) => out.push(op.kind.name().to_string()),

@@ -99,7 +99,7 @@ impl Kernel {
         let sp = m.pt_regs(cpu).sp();
         let base = if sp <= top && sp > top - 0x4000 { sp } else { top };
         let frame = KernelVa((base - 0x400) & !0xf);
-        let acts = &mut self.core.percpu[cpu.0].activities;
+        let acts = &mut self.activities[cpu.0];
         // The task's request waits below whatever preempted the task (its stopper thread, a handler of a hit in
         // its exception context): those run first, as they would on Linux.
         let at = acts
@@ -118,7 +118,7 @@ impl Kernel {
         };
         // mutex_lock(&kprobe_mutex), then __get_valid_kprobe under it.
         if !self.lock_kprobe_mutex(m, cpu, op.kind.kernel_function(), &op.name, &mut op.mutex) {
-            self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+            self.activities[cpu.0].push(Activity::ProbeOp(op));
             return;
         }
         let found = self.core.kprobes.probes.iter().find(|p| p.registered && p.spec.name == op.name).map(|p| (p.id, p.addr));
@@ -129,7 +129,7 @@ impl Kernel {
         };
         if op.waiting {
             let Some(ret) = self.take_finished_job() else {
-                self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+                self.activities[cpu.0].push(Activity::ProbeOp(op));
                 return;
             };
             if op.kind == ProbeOpKind::Unregister && ret.is_ok() {
@@ -140,7 +140,7 @@ impl Kernel {
         }
         if self.job_busy() {
             // stop_cpus_mutex.
-            self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+            self.activities[cpu.0].push(Activity::ProbeOp(op));
             return;
         }
         let k = &mut self.core.kprobes;
@@ -195,7 +195,7 @@ impl Kernel {
             Ok(job) => {
                 self.start_job(m, cpu, job);
                 op.waiting = true;
-                self.core.percpu[cpu.0].activities.push(Activity::ProbeOp(op));
+                self.activities[cpu.0].push(Activity::ProbeOp(op));
             }
             Err(e) => finish(self, m, &mut op, Err(e)),
         }

@@ -56,7 +56,7 @@ impl Kernel {
         let frame = KernelVa((base - 0x400) & !0xf);
         // Registrations requested by one task run one after another, in request order: a later request waits
         // below the earlier ones (the innermost activity runs first).
-        let acts = &mut self.core.percpu[cpu.0].activities;
+        let acts = &mut self.activities[cpu.0];
         let at = acts.iter().position(|a| matches!(a, Activity::Register(_))).unwrap_or(acts.len());
         acts.insert(at, Activity::Register(RegisterOp {
             spec,
@@ -71,7 +71,7 @@ impl Kernel {
     /// The `register_kprobes` loop around one member's result: remember a success; on a failure, drop the members
     /// not yet registered and unregister the ones that were (in reverse order), and return the error.
     pub(super) fn register_kprobes_step(&mut self, m: &mut dyn Machine, cpu: CpuId, batch: &str, name: &str, res: Result<(), Errno>) {
-        let acts = &mut self.core.percpu[cpu.0].activities;
+        let acts = &mut self.activities[cpu.0];
         let pending = acts.iter().any(|a| matches!(a, Activity::Register(op) if op.batch.as_deref() == Some(batch)));
         match res {
             Ok(()) => {
@@ -119,20 +119,20 @@ impl Kernel {
             k.leave_model_if_idle(m, cpu);
         };
         if op.phase == RegPhase::Start && !self.lock_kprobe_mutex(m, cpu, KprobeOpFn::RegisterKprobe, &op.spec.name, &mut op.mutex) {
-            self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+            self.activities[cpu.0].push(Activity::Register(op));
             return;
         }
         match op.phase {
             // text_mutex / stop_cpus_mutex: wait while another patch is in progress.
-            RegPhase::Start if self.job_busy() => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
+            RegPhase::Start if self.job_busy() => self.activities[cpu.0].push(Activity::Register(op)),
             RegPhase::Start => match self.register_start(m, cpu, &mut op) {
-                Ok(true) => self.core.percpu[cpu.0].activities.push(Activity::Register(op)),
+                Ok(true) => self.activities[cpu.0].push(Activity::Register(op)),
                 Ok(false) => finish(self, m, &mut op, Ok(())),
                 Err(e) => finish(self, m, &mut op, Err(e)),
             },
             RegPhase::WaitSlot | RegPhase::WaitArm => {
                 let Some(ret) = self.take_finished_job() else {
-                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    self.activities[cpu.0].push(Activity::Register(op));
                     return;
                 };
                 if let Err(e) = ret {
@@ -144,7 +144,7 @@ impl Kernel {
                     let id = op.id.expect("prepared");
                     self.arch.after_slot_patch(&mut self.core, m, cpu, id);
                     op.phase = RegPhase::Insert;
-                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    self.activities[cpu.0].push(Activity::Register(op));
                 } else {
                     m.emit(cpu, EventKind::Kprobe { probe: op.spec.name.clone(), step: KprobeStep::Armed });
                     finish(self, m, &mut op, Ok(()));
@@ -153,7 +153,7 @@ impl Kernel {
             RegPhase::Insert => {
                 if self.job_busy() {
                     // stop_cpus_mutex: another stop_machine is in progress.
-                    self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                    self.activities[cpu.0].push(Activity::Register(op));
                     return;
                 }
                 let id = op.id.expect("prepared");
@@ -168,7 +168,7 @@ impl Kernel {
                     Ok(job) => {
                         self.start_job(m, cpu, job);
                         op.phase = RegPhase::WaitArm;
-                        self.core.percpu[cpu.0].activities.push(Activity::Register(op));
+                        self.activities[cpu.0].push(Activity::Register(op));
                     }
                     Err(e) => {
                         self.core.kprobes.table.remove(&addr);

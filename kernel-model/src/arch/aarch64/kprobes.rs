@@ -14,7 +14,7 @@ use crate::event::{EventKind, HitStep, KprobeStep, Oops, SyncReason};
 
 /// Where the arm64 kprobe `BUG()`s are.
 const KPROBES_C: &str = "arch/arm64/kernel/probes/kprobes.c";
-use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{HandlerKind, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
     KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
 };
@@ -170,8 +170,7 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
     k.emit_hit(m, cpu, addr, HitStep::KprobeBreakpointHandler);
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
-            Kernel::push_handler(k, cpu, h);
-            TrapAction::Model
+            TrapAction::Handlers(Box::new(h))
         }
         None => setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, false),
     }
@@ -254,8 +253,7 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
     pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
-            Kernel::push_handler(k, cpu, h);
-            TrapAction::Model
+            TrapAction::Handlers(Box::new(h))
         }
         None => {
             k.set_current_kprobe(cpu, None);

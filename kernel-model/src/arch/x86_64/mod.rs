@@ -15,7 +15,7 @@ use super::ArchKernel;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{Oops, SyncReason, Trap};
-use crate::kernel::{KernelCore, LivePatchStep, PatchJob, TrapAction};
+use crate::kernel_core::{KernelCore, LivePatchStep, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;

@@ -6,7 +6,7 @@
 use super::text_patching_h::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
 use crate::ptrace::PtRegs;
 use crate::event::{CpuStopStep, EventKind, Oops, PokeEmulation, SymAddr};
-use crate::kernel::{LivePatchStep, PatchJob, TrapAction};
+use crate::kernel_core::{LivePatchStep, PatchJob, TrapAction};
 use crate::machine::Machine;
 use crate::{CpuId, KernelVa};
 
