@@ -5,8 +5,8 @@
 //! driver (`kernel/`): both import it, it imports neither.
 
 use crate::bpf::runtime::TraceCall;
-use crate::event::{EventKind, HitStep, KprobeStatus, Oops};
-use crate::kprobes::{Kprobes, ProbeId};
+use crate::event::{EventKind, HitStep, KprobeStatus, KprobeStep, Oops, SymAddr};
+use crate::kprobes::{HandlerAction, Kprobes, ProbeId};
 use crate::kretprobes::Kretprobes;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -149,8 +149,8 @@ pub struct KernelCore {
     pub current_comm: Vec<String>,
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
-    pub(crate) unwind: UnwindFn,
-    pub(crate) slots_used: Vec<bool>,
+    unwind: UnwindFn,
+    slots_used: Vec<bool>,
 }
 
 impl KernelCore {
@@ -229,4 +229,135 @@ impl KernelCore {
             slots_used: Vec::new(),
         }
     }
+}
+
+impl KernelCore {
+    /// Starts running the pre- or post-handlers of the probe(s) at `addr` for a hit on `cpu`. Returns the handler
+    /// run to step, or `None` if there is nothing to run (no handler registered).
+    #[must_use]
+    pub fn start_handlers(&self, addr: KernelVa, kind: HandlerKind, regs: PtRegs) -> Option<HandlerRun> {
+        let entry = self.kprobes.get_kprobe(addr)?;
+        let probes: Vec<ProbeId> = self
+            .kprobes
+            .members(entry)
+            .into_iter()
+            .filter(|id| {
+                let p = self.kprobes.get(*id);
+                !p.disabled()
+                    && match kind {
+                        HandlerKind::Pre => p.spec.pre_handler != crate::kprobes::PreHandler::None,
+                        HandlerKind::Post => p.spec.post_handler.is_some(),
+                    }
+            })
+            .collect();
+        (!probes.is_empty()).then_some(HandlerRun {
+            addr,
+            kind,
+            probes,
+            child: 0,
+            action: 0,
+            ret: 0,
+            waiting_call: false,
+            bpf: None,
+            call_ret: 0,
+            entry_sp: regs.sp(),
+            regs,
+        })
+    }
+
+    /// Models `stack_trace_save_regs(regs, …)` from a handler of `probe` on `cpu`; a return address that is the
+    /// kretprobe trampoline is replaced by the real one (`kretprobe_find_ret_addr`, newest instance first).
+    pub fn stack_trace_save_regs(&mut self, m: &mut dyn Machine, cpu: CpuId, probe: &str, regs: &PtRegs) -> Vec<u64> {
+        let top = m.stack_top(cpu).0;
+        let trampoline = self.kretprobes.trampoline.map(|t| t.0);
+        let pending: Vec<u64> = self.current_task[cpu.0]
+            .and_then(|pid| self.kretprobes.instances.get(&pid))
+            .map(|v| v.iter().rev().map(|ri| ri.ret_addr).collect())
+            .unwrap_or_default();
+        let mut next = pending.into_iter();
+        let mut fixup = |a: u64| if Some(a) == trampoline { next.next().unwrap_or(a) } else { a };
+        let trace = (self.unwind)(m, (top - 0x4000, top), regs, 16, &mut fixup);
+        let trace_syms =
+            trace.iter().map(|a| SymAddr { addr: KernelVa(*a), sym: m.kallsyms().format_short(KernelVa(*a)) }).collect();
+        m.emit(cpu, EventKind::Kprobe { probe: probe.into(), step: KprobeStep::StackTraceSaved { trace: trace_syms } });
+        self.stack_traces.push((probe.into(), trace.clone()));
+        trace
+    }
+
+    /// Runs handler actions that need no guest call (entry and return handlers); returns the handler's return
+    /// value.
+    pub(crate) fn run_simple_actions(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        probe: &str,
+        regs: &mut PtRegs,
+        actions: &[HandlerAction],
+    ) -> u64 {
+        let mut ret = 0;
+        for a in actions {
+            match a {
+                HandlerAction::SetReg { reg, value } => {
+                    regs.set_by_name(reg, *value);
+                }
+                HandlerAction::RecordRegs => {
+                    let named = regs.named().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+                    m.emit(cpu, EventKind::Regs { regs: named });
+                }
+                HandlerAction::Return(v) => ret = *v,
+                HandlerAction::StackTraceSaveRegs => {
+                    self.stack_trace_save_regs(m, cpu, probe, regs);
+                }
+                HandlerAction::RunBpf(progs) => {
+                    // kretprobe_perf_func: the program's return value only filters the perf event.
+                    let task = self.current_task_info(cpu);
+                    self.bpf.trace_call_bpf(m, cpu, &task, progs, regs);
+                }
+                HandlerAction::Call { name, .. } => {
+                    m.emit(cpu, EventKind::Kprobe {
+                        probe: probe.into(),
+                        step: KprobeStep::KretprobeCallSkipped { func: name.clone() },
+                    });
+                }
+            }
+        }
+        ret
+    }
+}
+
+impl KernelCore {
+    /// Models `__kretprobe_trampoline_handler` (kernel/kprobes.c): takes the current task's newest instance, sets
+    /// the real return address in `regs`, runs the return handler, recycles the instance. Returns the real return
+    /// address, or `None` if the task has no instance (the kernel BUG()s).
+    pub fn kretprobe_trampoline_handler(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        regs: &mut PtRegs,
+        frame_pointer: u64,
+    ) -> Option<u64> {
+        let pid = self.current_task[cpu.0]?;
+        let ri = self.kretprobes.instances.get_mut(&pid)?.pop()?;
+        if ri.fp != frame_pointer {
+            m.emit(cpu, EventKind::Kprobe {
+                probe: self.kretprobes.probes[ri.rp].name.clone(),
+                step: KprobeStep::KretprobeFpMismatch { instance_fp: ri.fp, frame_pointer },
+            });
+        }
+        regs.set_ip(ri.ret_addr);
+        let rp = &mut self.kretprobes.probes[ri.rp];
+        rp.in_use -= 1;
+        rp.nhit += 1;
+        let (name, actions) = (rp.name.clone(), rp.handler.clone().unwrap_or_default());
+        m.emit(cpu, EventKind::Kprobe {
+            probe: name,
+            step: KprobeStep::KretprobeTrampolineHandler { ret_addr: ri.ret_addr, retval: regs.return_value() },
+        });
+        self.run_simple_actions(m, cpu, &name_of(self, ri.rp), regs, &actions);
+        Some(ri.ret_addr)
+    }
+}
+
+fn name_of(k: &KernelCore, rp: usize) -> String {
+    k.kretprobes.probes[rp].name.clone()
 }
