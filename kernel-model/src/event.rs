@@ -1,7 +1,7 @@
 //! The event vocabulary: everything a run records. The log itself (sequence numbers, rendering, hashing) lives in
 //! `sim::event_log`; these are the typed details. Text and JSON are two views of the same values.
 
-use crate::bpf::BpfError;
+use crate::bpf::error::BpfError;
 use crate::errno::Errno;
 use crate::{CpuId, KernelVa};
 use serde::{Serialize, Serializer};
@@ -601,7 +601,6 @@ impl KprobeStatus {
     /// The status a `kcb->kprobe_status` word holds.
     #[must_use]
     pub fn from_kcb(raw: u32) -> KprobeStatus {
-        use crate::kprobes::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
         match raw {
             0 => KprobeStatus::None,
             KPROBE_HIT_ACTIVE => KprobeStatus::HitActive,
@@ -1224,6 +1223,16 @@ impl MultiStopState {
         }
     }
 }
+
+// `kprobe_status` values (include/linux/kprobes.h), recorded in hit events; `crate::kprobes` re-exports them.
+/// `KPROBE_HIT_ACTIVE`: a pre-handler is running.
+pub const KPROBE_HIT_ACTIVE: u32 = 0x0000_0001;
+/// `KPROBE_HIT_SS`: the probed instruction is being stepped out of line.
+pub const KPROBE_HIT_SS: u32 = 0x0000_0002;
+/// `KPROBE_REENTER`: a probe hit while another was being handled is being stepped.
+pub const KPROBE_REENTER: u32 = 0x0000_0004;
+/// `KPROBE_HIT_SSDONE`: the step is done; the post-handler is running.
+pub const KPROBE_HIT_SSDONE: u32 = 0x0000_0008;
 
 #[cfg(test)]
 mod tests {
