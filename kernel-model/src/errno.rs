@@ -67,7 +67,7 @@ impl Errno {
 
     /// The value a helper or syscall returns for it (`-EFAULT` as an `i64`).
     #[must_use]
-    pub fn neg(self) -> i64 {
+    pub fn negated(self) -> i64 {
         -i64::from(self.value())
     }
 

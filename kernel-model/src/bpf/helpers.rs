@@ -465,17 +465,17 @@ impl Env<'_> {
         if mem.is_mapped(src) {
             return match mem.read(src, buf, self) {
                 Ok(()) => 0,
-                Err(_) => Errno::EFAULT.neg(),
+                Err(_) => Errno::EFAULT.negated(),
             };
         }
         if src < task_size(self.isa) {
             // x86's copy_from_kernel_nofault_allowed() refuses user addresses (-ERANGE); on arm64 the kernel-mode
             // access to a TTBR0 address faults under PAN.
-            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { Errno::ERANGE.neg() } else { Errno::EFAULT.neg() };
+            return if crate::arch::info::info(self.isa).nofault_refuses_user_addr { Errno::ERANGE.negated() } else { Errno::EFAULT.negated() };
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => Errno::EFAULT.neg(),
+            Err(_) => Errno::EFAULT.negated(),
         }
     }
 
@@ -489,11 +489,11 @@ impl Env<'_> {
     fn copy_user(&mut self, mem: &Memory, src: u64, buf: &mut [u8]) -> i64 {
         let end = src.checked_add(buf.len() as u64);
         if !matches!(end, Some(e) if e <= task_size(self.isa)) || mem.is_mapped(src) {
-            return Errno::EFAULT.neg();
+            return Errno::EFAULT.negated();
         }
         match self.m.read(KernelVa(src), buf) {
             Ok(()) => 0,
-            Err(_) => Errno::EFAULT.neg(),
+            Err(_) => Errno::EFAULT.negated(),
         }
     }
 
@@ -511,7 +511,7 @@ impl Env<'_> {
             return 0;
         }
         if src < task_size(self.isa) && !mem.is_mapped(src) && crate::arch::info::info(self.isa).nofault_refuses_user_addr {
-            return Errno::ERANGE.neg();
+            return Errno::ERANGE.negated();
         }
         let mut n = 0;
         loop {
@@ -525,7 +525,7 @@ impl Env<'_> {
                 }
                 None => {
                     dst[n] = 0;
-                    return Errno::EFAULT.neg();
+                    return Errno::EFAULT.negated();
                 }
             }
         }
@@ -545,7 +545,7 @@ impl Env<'_> {
         while n < count {
             let mut b = [0u8; 1];
             if self.copy_user(mem, src.wrapping_add(n as u64), &mut b) != 0 {
-                return Errno::EFAULT.neg();
+                return Errno::EFAULT.negated();
             }
             dst[n] = b[0];
             if b[0] == 0 {
@@ -814,10 +814,10 @@ impl Helpers for Env<'_> {
                 let data = self.read_mem(mem, a[1], a[2] as usize)?;
                 // BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP
                 if a[3] & !3 != 0 {
-                    return Ok(Errno::EINVAL.neg() as u64);
+                    return Ok(Errno::EINVAL.negated() as u64);
                 }
                 let Some(pos) = self.maps[idx].ringbuf_reserve(data.len() as u64) else {
-                    return Ok(Errno::EAGAIN.neg() as u64);
+                    return Ok(Errno::EAGAIN.negated() as u64);
                 };
                 if let Some(rec) = self.maps[idx].ringbuf_record_mut(pos) {
                     rec.copy_from_slice(&data);

@@ -624,7 +624,7 @@ impl TraceKprobes {
                 let end = KernelVa(f.addr.0 + f.size - 1);
                 if !reg.ftrace_location_range(f.addr, end) {
                     self.dmesg.push(format!("trace_kprobe: Could not probe notrace function {}", def.target.symbol_text()));
-                    return Err(Errno::EINVAL.into());
+                    return Err(Errno::EINVAL);
                 }
             }
         }

@@ -30,7 +30,7 @@ pub(crate) struct ArgFail {
 }
 
 pub(super) fn fail(offs: usize, err: TpErr) -> ArgFail {
-    ArgFail { errno: Errno::EINVAL.into(), log: Some((offs, err)) }
+    ArgFail { errno: Errno::EINVAL, log: Some((offs, err)) }
 }
 
 pub(super) fn fail_errno(errno: impl Into<TraceErrno>, offs: usize, err: TpErr) -> ArgFail {
@@ -267,8 +267,8 @@ pub(super) fn parse_probe_arg(
                 };
                 // `traceprobe_update_arg` at registration: a bad offset is -EINVAL, an unknown symbol -ENOENT,
                 // neither logged.
-                let offset = offset.ok_or(ArgFail { errno: Errno::EINVAL.into(), log: None })?;
-                let s = env.kallsyms.lookup_name(sym).ok_or(ArgFail { errno: Errno::ENOENT.into(), log: None })?;
+                let offset = offset.ok_or(ArgFail { errno: Errno::EINVAL, log: None })?;
+                let s = env.kallsyms.lookup_name(sym).ok_or(ArgFail { errno: Errno::ENOENT, log: None })?;
                 FetchOp::SymbolAddr { sym: sym.to_string(), offset, addr: KernelVa(s.addr.0.wrapping_add(offset as u64)) }
             };
             slots.bump(offs)?;
@@ -437,7 +437,7 @@ pub(super) fn parse_probe_arg_body(
         // The type of $comm (and of an immediate string) must be "string", and not an array.
         if count.is_some() || t.is_some_and(|(t, _)| t != "string") {
             return Err(match p {
-                KernelProfile::V5_10 => ArgFail { errno: Errno::EINVAL.into(), log: None },
+                KernelProfile::V5_10 => ArgFail { errno: Errno::EINVAL, log: None },
                 KernelProfile::V6_12 => fail(t_off, TpErr::NEED_STRING_TYPE),
             });
         }
