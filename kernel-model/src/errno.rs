@@ -6,7 +6,9 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[allow(missing_docs)] // The variants are the kernel's names.
 pub enum Errno {
+    EPERM,
     ENOENT,
+    ESRCH,
     E2BIG,
     EAGAIN,
     ENOMEM,
@@ -18,14 +20,36 @@ pub enum Errno {
     ERANGE,
     EILSEQ,
     EOPNOTSUPP,
+    EADDRNOTAVAIL,
 }
+
+/// Every errno the model knows.
+const ALL: [Errno; 15] = [
+    Errno::EPERM,
+    Errno::ENOENT,
+    Errno::ESRCH,
+    Errno::E2BIG,
+    Errno::EAGAIN,
+    Errno::ENOMEM,
+    Errno::EFAULT,
+    Errno::EBUSY,
+    Errno::EEXIST,
+    Errno::EINVAL,
+    Errno::ENOSPC,
+    Errno::ERANGE,
+    Errno::EILSEQ,
+    Errno::EOPNOTSUPP,
+    Errno::EADDRNOTAVAIL,
+];
 
 impl Errno {
     /// The positive number.
     #[must_use]
     pub fn value(self) -> i32 {
         match self {
+            Errno::EPERM => 1,
             Errno::ENOENT => 2,
+            Errno::ESRCH => 3,
             Errno::E2BIG => 7,
             Errno::EAGAIN => 11,
             Errno::ENOMEM => 12,
@@ -37,6 +61,7 @@ impl Errno {
             Errno::ERANGE => 34,
             Errno::EILSEQ => 84,
             Errno::EOPNOTSUPP => 95,
+            Errno::EADDRNOTAVAIL => 99,
         }
     }
 
@@ -46,11 +71,19 @@ impl Errno {
         -i64::from(self.value())
     }
 
+    /// The errno whose number is `value` (positive), if the model knows it.
+    #[must_use]
+    pub fn from_value(value: i32) -> Option<Errno> {
+        ALL.into_iter().find(|e| e.value() == value)
+    }
+
     /// The name.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            Errno::EPERM => "EPERM",
             Errno::ENOENT => "ENOENT",
+            Errno::ESRCH => "ESRCH",
             Errno::E2BIG => "E2BIG",
             Errno::EAGAIN => "EAGAIN",
             Errno::ENOMEM => "ENOMEM",
@@ -62,6 +95,7 @@ impl Errno {
             Errno::ERANGE => "ERANGE",
             Errno::EILSEQ => "EILSEQ",
             Errno::EOPNOTSUPP => "EOPNOTSUPP",
+            Errno::EADDRNOTAVAIL => "EADDRNOTAVAIL",
         }
     }
 }
@@ -69,5 +103,20 @@ impl Errno {
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "-{} ({})", self.name(), -self.value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_names_round_trip() {
+        for e in ALL {
+            assert_eq!(Errno::from_value(e.value()), Some(e));
+        }
+        assert_eq!(Errno::from_value(22), Some(Errno::EINVAL));
+        assert_eq!(Errno::from_value(4), None);
+        assert_eq!(Errno::EADDRNOTAVAIL.to_string(), "-EADDRNOTAVAIL (-99)");
     }
 }

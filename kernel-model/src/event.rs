@@ -1,9 +1,8 @@
 //! The event vocabulary: everything a run records. The log itself (sequence numbers, rendering, hashing) lives in
 //! `sim::event_log`; these are the typed details. Text and JSON are two views of the same values.
 
-use crate::bpf::BpfError;
+use crate::bpf::error::BpfError;
 use crate::errno::Errno;
-use crate::stop_machine::MultiStopState;
 use crate::{CpuId, KernelVa};
 use serde::{Serialize, Serializer};
 use std::fmt;
@@ -648,7 +647,6 @@ impl KprobeStatus {
     /// The status a `kcb->kprobe_status` word holds.
     #[must_use]
     pub fn from_kcb(raw: u32) -> KprobeStatus {
-        use crate::kprobes::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
         match raw {
             0 => KprobeStatus::None,
             KPROBE_HIT_ACTIVE => KprobeStatus::HitActive,
@@ -698,6 +696,8 @@ pub struct SymAddr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KprobeOpFn {
+    /// `register_kprobe`.
+    RegisterKprobe,
     /// `unregister_kprobe`.
     UnregisterKprobe,
     /// `disable_kprobe`.
@@ -711,6 +711,7 @@ impl KprobeOpFn {
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
+            KprobeOpFn::RegisterKprobe => "register_kprobe",
             KprobeOpFn::UnregisterKprobe => "unregister_kprobe",
             KprobeOpFn::DisableKprobe => "disable_kprobe",
             KprobeOpFn::EnableKprobe => "enable_kprobe",
@@ -750,6 +751,15 @@ pub enum KprobeStep {
         op: KprobeOpFn,
         /// The error, if it failed.
         errno: Option<Errno>,
+    },
+    /// The operation (`register_kprobe`, `unregister_kprobe`, `disable_kprobe`, `enable_kprobe`) waits for
+    /// `kprobe_mutex` (kernel/kprobes.c), which the operation on `owner_cpu` holds. Emitted once, when it starts
+    /// waiting.
+    WaitsForKprobeMutex {
+        /// Which operation waits.
+        op: KprobeOpFn,
+        /// The CPU whose operation holds the mutex.
+        owner_cpu: CpuId,
     },
     /// arm64 `arch_prepare_kprobe`: the instruction is simulated (`arm_kprobe_decode_insn` → `INSN_GOOD_NO_SLOT`).
     ArchPrepareSimulate {
@@ -862,6 +872,9 @@ impl fmt::Display for KprobeStep {
                 write!(f, "register_kprobes returned {e}; unregistering {unregistering} already registered")
             }
             KprobeStep::ProbeOpReturned { op, errno } => write!(f, "{} returned {}", op.name(), Ret(*errno)),
+            KprobeStep::WaitsForKprobeMutex { op, owner_cpu } => {
+                write!(f, "{} waits for kprobe_mutex (held by cpu{owner_cpu})", op.name())
+            }
             KprobeStep::ArchPrepareSimulate { handler } => write!(f, "arch_prepare_simulate: {handler}"),
             KprobeStep::ArchPrepareSsSlot { slot } => write!(f, "arch_prepare_ss_slot: slot {slot}"),
             KprobeStep::ArchPrepareKprobe { slot, len, class } => {
@@ -1226,6 +1239,46 @@ impl fmt::Display for SyncReason {
         })
     }
 }
+
+/// `enum multi_stop_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MultiStopState {
+    /// `MULTI_STOP_NONE`.
+    None,
+    /// `MULTI_STOP_PREPARE`.
+    Prepare,
+    /// `MULTI_STOP_DISABLE_IRQ`.
+    DisableIrq,
+    /// `MULTI_STOP_RUN`.
+    Run,
+    /// `MULTI_STOP_EXIT`.
+    Exit,
+}
+
+impl MultiStopState {
+    /// The kernel's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            MultiStopState::None => "MULTI_STOP_NONE",
+            MultiStopState::Prepare => "MULTI_STOP_PREPARE",
+            MultiStopState::DisableIrq => "MULTI_STOP_DISABLE_IRQ",
+            MultiStopState::Run => "MULTI_STOP_RUN",
+            MultiStopState::Exit => "MULTI_STOP_EXIT",
+        }
+    }
+}
+
+// `kprobe_status` values (include/linux/kprobes.h), recorded in hit events; `crate::kprobes` re-exports them.
+/// `KPROBE_HIT_ACTIVE`: a pre-handler is running.
+pub const KPROBE_HIT_ACTIVE: u32 = 0x0000_0001;
+/// `KPROBE_HIT_SS`: the probed instruction is being stepped out of line.
+pub const KPROBE_HIT_SS: u32 = 0x0000_0002;
+/// `KPROBE_REENTER`: a probe hit while another was being handled is being stepped.
+pub const KPROBE_REENTER: u32 = 0x0000_0004;
+/// `KPROBE_HIT_SSDONE`: the step is done; the post-handler is running.
+pub const KPROBE_HIT_SSDONE: u32 = 0x0000_0008;
 
 #[cfg(test)]
 mod tests {

@@ -108,7 +108,7 @@ impl KprobeRegistrar for CoreRegistrar<'_> {
     fn register(&mut self, def: &ProbeDefinition, addr: KernelVa) -> Result<Registered, TraceErrno> {
         self.kprobes
             .check_kprobe_address_safe(addr, self.m.is_kernel_text(addr), self.m.kallsyms())
-            .map_err(|e| TraceErrno::Errno(e.errno))?;
+            .map_err(|e| e.errno)?;
         let maxactive = match def.kind {
             ProbeKind::Kprobe => 0,
             ProbeKind::Kretprobe { maxactive } => {
@@ -275,7 +275,7 @@ impl Kernel {
                     .iter()
                     .find(|p| p.def.group == group && p.def.event == event)
                     .map(|p| p.def.clone())
-                    .ok_or(TraceErrno::Errno(Errno::ENOENT))?;
+                    .ok_or(Errno::ENOENT)?;
                 t.filter_errors.remove(&key);
                 match apply_event_filter(self.core.profile, &def, text) {
                     Ok(Some(f)) => {
@@ -427,12 +427,12 @@ impl Kernel {
                 .to_string()
             }
             File::Event { group, event, leaf } => {
-                let ev = t.kprobes.find_event(group, event).ok_or(TraceErrno::Errno(Errno::ENOENT))?.clone();
+                let ev = t.kprobes.find_event(group, event).ok_or(Errno::ENOENT)?.clone();
                 let key = (group.to_string(), event.to_string());
                 match leaf {
                     "enable" => if ev.enabled { "1\n" } else { "0\n" }.to_string(),
                     "id" => event_id_file(ev.id),
-                    "format" => event_format(&t.def_of_id(ev.id).ok_or(TraceErrno::Errno(Errno::ENOENT))?, ev.id),
+                    "format" => event_format(&t.def_of_id(ev.id).ok_or(Errno::ENOENT)?, ev.id),
                     _ => match (t.filters.get(&key), t.filter_errors.get(&key)) {
                         (Some(f), _) => f.read(),
                         (None, Some(text)) => text.clone(),

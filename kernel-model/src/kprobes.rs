@@ -23,14 +23,7 @@ pub const KPROBE_FLAG_GONE: u32 = 1;
 /// `KPROBE_FLAG_DISABLED`: registered but not armed.
 pub const KPROBE_FLAG_DISABLED: u32 = 2;
 
-/// `KPROBE_HIT_ACTIVE`: a pre-handler is running.
-pub const KPROBE_HIT_ACTIVE: u32 = 0x0000_0001;
-/// `KPROBE_HIT_SS`: the probed instruction is being stepped out of line.
-pub const KPROBE_HIT_SS: u32 = 0x0000_0002;
-/// `KPROBE_REENTER`: a probe hit while another was being handled is being stepped.
-pub const KPROBE_REENTER: u32 = 0x0000_0004;
-/// `KPROBE_HIT_SSDONE`: the step is done; the post-handler is running.
-pub const KPROBE_HIT_SSDONE: u32 = 0x0000_0008;
+pub use crate::event::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 
 // Names of these values: `event::KprobeStatus`.
 

@@ -15,6 +15,7 @@ pub mod errno;
 pub mod event;
 pub mod kallsyms;
 pub mod kernel;
+pub mod kernel_core;
 pub mod kernel_trace;
 pub mod kprobes;
 pub mod kretprobes;

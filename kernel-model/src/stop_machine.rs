@@ -8,35 +8,11 @@ use crate::event::{CpuStopStep, EventKind};
 use crate::machine::Machine;
 use crate::CpuId;
 
-/// `enum multi_stop_state`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MultiStopState {
-    /// `MULTI_STOP_NONE`.
-    None,
-    /// `MULTI_STOP_PREPARE`.
-    Prepare,
-    /// `MULTI_STOP_DISABLE_IRQ`.
-    DisableIrq,
-    /// `MULTI_STOP_RUN`.
-    Run,
-    /// `MULTI_STOP_EXIT`.
-    Exit,
-}
+pub use crate::event::MultiStopState;
 
+/// The state machine's order (`multi_cpu_stop`'s `set_state(msdata, msdata->state + 1)`); the type and its names
+/// live in [`crate::event`], which records it.
 impl MultiStopState {
-    /// The kernel's name.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            MultiStopState::None => "MULTI_STOP_NONE",
-            MultiStopState::Prepare => "MULTI_STOP_PREPARE",
-            MultiStopState::DisableIrq => "MULTI_STOP_DISABLE_IRQ",
-            MultiStopState::Run => "MULTI_STOP_RUN",
-            MultiStopState::Exit => "MULTI_STOP_EXIT",
-        }
-    }
-
     fn next(self) -> MultiStopState {
         match self {
             MultiStopState::None => MultiStopState::Prepare,

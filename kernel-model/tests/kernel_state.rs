@@ -344,7 +344,7 @@ fn arm64_hit_runs_pre_handler_steps_out_of_line_then_post_handler() {
     m.regs[1].set_ip(addr);
     m.events.clear();
     // The BRK #4 at the probed address.
-    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 4 }), TrapAction::Model, "the pre-handler runs");
+    assert!(matches!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 4 }), TrapAction::Model), "the pre-handler runs");
     assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_ACTIVE));
     run_handlers(&mut k, &mut m, cpu);
     // setup_singlestep: out of line in the slot, DAIF masked.
@@ -354,7 +354,7 @@ fn arm64_hit_runs_pre_handler_steps_out_of_line_then_post_handler() {
     assert!(!m.regs[1].irqs_enabled());
     // The CPU executes the slot's first word, then meets BRK #6.
     m.regs[1].set_ip(slot + 4);
-    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 6 }), TrapAction::Model, "the post-handler runs");
+    assert!(matches!(k.handle_trap(&mut m, cpu, &Trap::Brk { imm: 6 }), TrapAction::Model), "the post-handler runs");
     run_handlers(&mut k, &mut m, cpu);
     assert_eq!(status(&k, cpu).0, None, "reset_current_kprobe");
     assert_eq!(m.regs[1].ip(), addr + 4, "resumes after the probed instruction");
@@ -387,18 +387,18 @@ fn arm64_hit_inside_a_handler_call_is_missed_and_restores_the_outer_probe() {
     register(&mut k, &mut m, spec("in", "inner", 4));
     let slots: Vec<u64> = k.core.kprobes.probes.iter().map(|p| p.ainsn.slot.expect("xol").0).collect();
     m.regs[0].set_ip(at + 4);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Model);
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Model));
     assert_eq!(k.step(&mut m, CPU0), StepOutcome::Continue);
     assert!(k.in_guest_call(CPU0), "the handler waits for its call");
     assert_eq!(m.pending_calls.len(), 1);
     assert_eq!(m.regs[0].ip(), inner);
     // The callee hits `in`'s BRK: kprobe_status is KPROBE_HIT_ACTIVE → a reentry, counted as missed.
     m.regs[0].set_ip(inner + 4);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Resume, "no handler: step at once");
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 4 }), TrapAction::Resume), "no handler: step at once");
     assert_eq!(status(&k, CPU0), (Some(KernelVa(inner + 4)), kernel_model::kprobes::KPROBE_REENTER));
     assert_eq!(m.regs[0].ip(), slots[1]);
     m.regs[0].set_ip(slots[1] + 4);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 6 }), TrapAction::Resume);
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Brk { imm: 6 }), TrapAction::Resume));
     assert_eq!(status(&k, CPU0), (Some(KernelVa(at + 4)), KPROBE_HIT_ACTIVE), "restore_previous_kprobe");
     assert_eq!(m.regs[0].ip(), inner + 8);
     // The callee returns 5; the outer handler finishes and steps its own instruction.
@@ -420,7 +420,7 @@ fn x86_int3_hit_runs_the_handlers_around_the_step() {
     register(&mut k, &mut m, s);
     let cpu = CpuId(1);
     m.regs[1].set_ip(addr + 1); // int3 reports the byte after it
-    assert_eq!(k.handle_trap(&mut m, cpu, &Trap::Int3), TrapAction::Model);
+    assert!(matches!(k.handle_trap(&mut m, cpu, &Trap::Int3), TrapAction::Model));
     assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_ACTIVE));
     run_handlers(&mut k, &mut m, cpu);
     assert_eq!(status(&k, cpu), (Some(KernelVa(addr)), KPROBE_HIT_SS));
@@ -428,7 +428,7 @@ fn x86_int3_hit_runs_the_handlers_around_the_step() {
     // The copied mov executes; the int3 after it ends the step (6.12).
     m.regs[1].set_ip(slot + 4);
     let a = k.handle_trap(&mut m, cpu, &Trap::Int3);
-    assert_eq!(a, TrapAction::Model, "the post-handler runs");
+    assert!(matches!(a, TrapAction::Model), "the post-handler runs");
     run_handlers(&mut k, &mut m, cpu);
     assert_eq!(status(&k, cpu).0, None);
     assert_eq!(m.regs[1].ip(), addr + 3, "resumes after mov %rsp,%rbp");
@@ -445,7 +445,7 @@ fn x86_5_10_boosts_without_a_post_handler_and_steps_with_tf_with_one() {
     let rel = i32::from_le_bytes(m.bytes(slot + 4, 4).try_into().unwrap());
     assert_eq!((slot + 8).wrapping_add(rel as i64 as u64), addr + 3);
     m.regs[0].set_ip(addr + 1);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model);
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model));
     run_handlers(&mut k, &mut m, CPU0);
     assert_eq!(status(&k, CPU0).0, None, "boosted: reset_current_kprobe before leaving");
     assert_eq!(m.regs[0].ip(), slot);
@@ -457,13 +457,13 @@ fn x86_5_10_boosts_without_a_post_handler_and_steps_with_tf_with_one() {
     s.post_handler = Some(vec![HandlerAction::RecordRegs]);
     register(&mut k, &mut m, s);
     m.regs[0].set_ip(addr + 1);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model);
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Int3), TrapAction::Model));
     run_handlers(&mut k, &mut m, CPU0);
     assert_eq!(status(&k, CPU0), (Some(KernelVa(addr)), KPROBE_HIT_SS));
     assert_eq!(m.regs[0].ip(), slot);
     assert_ne!(m.regs[0].get_by_name("eflags").expect("eflags") & 0x100, 0, "TF set for the single step");
     m.regs[0].set_ip(slot + 3);
-    assert_eq!(k.handle_trap(&mut m, CPU0, &Trap::Debug), TrapAction::Model, "the post-handler runs");
+    assert!(matches!(k.handle_trap(&mut m, CPU0, &Trap::Debug), TrapAction::Model), "the post-handler runs");
     run_handlers(&mut k, &mut m, CPU0);
     assert_eq!(status(&k, CPU0).0, None);
     assert_eq!(m.regs[0].ip(), addr + 3, "resume_execution: back after the probed instruction");

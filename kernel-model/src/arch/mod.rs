@@ -8,7 +8,7 @@ pub mod x86_64;
 
 use crate::event::Trap;
 use crate::errno::Errno;
-use crate::kernel::{KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{KernelCore, LivePatchStep, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -100,16 +100,24 @@ pub trait ArchKernel {
     fn arch_prepare_kretprobe(&mut self, m: &mut dyn Machine, regs: &mut PtRegs, trampoline: KernelVa) -> (u64, u64);
     /// Installs this kernel's kretprobe trampoline in text; returns its address.
     fn install_kretprobe_trampoline(&mut self, m: &mut dyn Machine) -> KernelVa;
-    /// Starts a `text_poke_bp` batch (x86): the sites and their new bytes become `bp_desc` for `poke_int3_handler`.
-    fn text_poke_bp_begin(&mut self, m: &mut dyn Machine, sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String>;
-    /// Ends the batch (`bp_desc` released).
-    fn text_poke_bp_end(&mut self);
+    /// Patch live text: step `step` (0, 1, …) of writing `sites` (address, new bytes) while other CPUs may run
+    /// them, by the arch's protocol; `frame` is stack the caller's locals may use. Steps that return a job are
+    /// called again with the next step number once the job completed.
+    fn patch_live_text_step(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        sites: &[(KernelVa, Vec<u8>)],
+        step: u8,
+        frame: KernelVa,
+    ) -> LivePatchStep;
+    /// The kernel function that patches live text (for backtraces and error reasons).
+    fn live_patch_fn(&self) -> &'static str;
     /// Runs the modelled kernel function `name` that guest code called (see `Machine::model_entry`).
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
 }
 
-/// An unwinder: (machine, stack bounds, regs, max entries, return-address fixup) → addresses.
-pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
+pub use crate::kernel_core::UnwindFn;
 
 /// Walks `{next frame pointer, return address}` records from `fp` (both ISAs lay frames out this way): the ip, then
 /// each return address, at most `max` entries, stopping when the frame pointer leaves `stack`, is misaligned, does

@@ -82,7 +82,7 @@ pub enum BpfError {
         /// Instruction index.
         pc: usize,
         /// Virtual address accessed.
-        #[serde(serialize_with = "crate::event::hex")]
+        #[serde(serialize_with = "hex")]
         addr: u64,
         /// Access size in bytes.
         size: u64,
@@ -156,7 +156,7 @@ pub enum BpfError {
     #[error("cannot map a region of {len} bytes at {base:#x}: {reason}")]
     BadRegion {
         /// Requested base.
-        #[serde(serialize_with = "crate::event::hex")]
+        #[serde(serialize_with = "hex")]
         base: u64,
         /// Requested length.
         len: u64,
@@ -209,4 +209,9 @@ pub struct AsmError {
     pub text: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// Serialises an address or value as `0x…` (as the event log does).
+fn hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
 }

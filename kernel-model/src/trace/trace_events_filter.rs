@@ -707,12 +707,8 @@ pub fn apply_event_filter(
 
 /// `append_filter_err`: the `filter` file text and the `error_log` entry; the errno is `process_preds`' return.
 fn append_filter_err(profile: KernelProfile, fstr: &str, pe: &ParseError, code: i32) -> FilterError {
-    let errno = match code {
-        -1 => TraceErrno::EPerm,
-        -2 => TraceErrno::Errno(Errno::ENOENT),
-        -3 => TraceErrno::ESrch,
-        _ => TraceErrno::Errno(Errno::EINVAL),
-    };
+    // calc_stack's codes are negated errnos (-1 EPERM, -2 ENOENT, -3 ESRCH); anything else is -EINVAL.
+    let errno = Errno::from_value(-code).filter(|_| (-3..=-1).contains(&code)).unwrap_or(Errno::EINVAL);
     let mut pos = pe.pos.min(fstr.len());
     if pos > 0 {
         pos += 1; // "indexing is off by one"
@@ -1041,7 +1037,7 @@ mod tests {
         // The bad filter: EINVAL, the filter file text and the error_log entry.
         for p in [KernelProfile::V5_10, KernelProfile::V6_12] {
             let e = apply_event_filter(p, &d, "nosuchfield == 1").unwrap_err();
-            assert_eq!(e.errno, TraceErrno::Errno(Errno::EINVAL));
+            assert_eq!(e.errno, Errno::EINVAL);
             assert_eq!(e.filter_file, "nosuchfield == 1\n            ^\nparse_error: Field not found\n\n");
             assert_eq!(
                 render_entry(4_786_925_000, &e.log),
@@ -1079,7 +1075,7 @@ mod tests {
             let e = apply_event_filter(KernelProfile::V6_12, &d, s).unwrap_err();
             (e.errno, e.log.message, e.log.pos)
         };
-        let inval = TraceErrno::Errno(Errno::EINVAL);
+        let inval = Errno::EINVAL;
         assert_eq!(e("dfd =< 1"), (inval, "Invalid operator", 5));
         assert_eq!(e("dfd == \"x\""), (inval, "Expecting numeric field", 8));
         assert_eq!(e("filename == 1"), (inval, "Expecting string field", 13));
@@ -1088,9 +1084,9 @@ mod tests {
         assert_eq!(e("dfd ~ 1"), (inval, "Illegal operation for field type", 7));
         assert_eq!(e("filename < \"a\""), (inval, "Illegal operation for field type", 12));
         // calc_stack's codes come back as the write's errno: -1 EPERM, -2 ENOENT, -3 ESRCH.
-        assert_eq!(e("(dfd == 1"), (TraceErrno::Errno(Errno::ENOENT), "Too many '('", 0));
-        assert_eq!(e("dfd == 1)"), (TraceErrno::EPerm, "Too few '('", 8));
-        assert_eq!(e("filename == \"x"), (TraceErrno::ESrch, "Missing matching quote", 12));
+        assert_eq!(e("(dfd == 1"), (Errno::ENOENT, "Too many '('", 0));
+        assert_eq!(e("dfd == 1)"), (Errno::EPERM, "Too few '('", 8));
+        assert_eq!(e("filename == \"x"), (Errno::ESRCH, "Missing matching quote", 12));
         assert_eq!(e("dfd == 1 & dfd == 2").1, "Too many terms in predicate expression");
     }
 

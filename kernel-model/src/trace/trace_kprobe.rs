@@ -252,7 +252,7 @@ fn trace_kprobe_create(env: &ParseEnv<'_>, argv: &[&str]) -> Result<ProbeDefinit
         if p == KernelProfile::V6_12 {
             // validate_probe_symbol (v6.6, memory): 0 matches → -ENOENT, several → -EADDRNOTAVAIL.
             if count > 1 {
-                return Err(ProbeError::logged(TraceErrno::EAddrNotAvail, log.err(0, TpErr::NON_UNIQ_SYMBOL)));
+                return Err(ProbeError::logged(Errno::EADDRNOTAVAIL, log.err(0, TpErr::NON_UNIQ_SYMBOL)));
             } else if count == 0 {
                 return Err(ProbeError::logged(Errno::ENOENT, log.err(0, TpErr::BAD_PROBE_ADDR)));
             }
@@ -596,9 +596,9 @@ impl TraceKprobes {
     fn map_register_error(&self, log: &mut ProbeLog, e: TraceErrno) -> ProbeError {
         log.set_index(1);
         let err = match e {
-            TraceErrno::Errno(Errno::EILSEQ) => Some(TpErr::BAD_INSN_BNDRY),
-            TraceErrno::Errno(Errno::ENOENT) => Some(TpErr::BAD_PROBE_ADDR),
-            TraceErrno::Errno(Errno::ENOMEM | Errno::EEXIST) => None,
+            Errno::EILSEQ => Some(TpErr::BAD_INSN_BNDRY),
+            Errno::ENOENT => Some(TpErr::BAD_PROBE_ADDR),
+            Errno::ENOMEM | Errno::EEXIST => None,
             _ => Some(TpErr::FAIL_REG_PROBE),
         };
         ProbeError { errno: e, log: err.map(|err| log.err(0, err)) }
@@ -615,7 +615,7 @@ impl TraceKprobes {
         let addr = match &def.target {
             ProbeTarget::Addr(a) => *a,
             ProbeTarget::Symbol { sym, offset, .. } => {
-                kallsyms.lookup_name(sym).ok_or(TraceErrno::Errno(Errno::ENOENT))?.addr.add(*offset)
+                kallsyms.lookup_name(sym).ok_or(Errno::ENOENT)?.addr.add(*offset)
             }
         };
         if !self.config.kprobe_events_on_notrace {
@@ -624,7 +624,7 @@ impl TraceKprobes {
                 let end = KernelVa(f.addr.0 + f.size - 1);
                 if !reg.ftrace_location_range(f.addr, end) {
                     self.dmesg.push(format!("trace_kprobe: Could not probe notrace function {}", def.target.symbol_text()));
-                    return Err(Errno::EINVAL.into());
+                    return Err(Errno::EINVAL);
                 }
             }
         }

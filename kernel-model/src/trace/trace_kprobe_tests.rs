@@ -80,7 +80,7 @@ impl KprobeRegistrar for FakeCore {
         };
         if let Some(f) = f {
             if blacklist.contains(&f.name.as_str()) {
-                return Err(Errno::EINVAL.into());
+                return Err(Errno::EINVAL);
             }
             let off = addr.0 - f.addr.0;
             if f.name == "vfs_read" {
@@ -92,14 +92,14 @@ impl KprobeRegistrar for FakeCore {
                 };
                 if !ok {
                     return Err(match self.arch {
-                        Arch::X86 => Errno::EILSEQ.into(),
-                        Arch::Arm64 => Errno::EINVAL.into(),
+                        Arch::X86 => Errno::EILSEQ,
+                        Arch::Arm64 => Errno::EINVAL,
                     });
                 }
             }
         } else if self.arch == Arch::X86 {
             // `vfs_read+100000` on x86: not in a known function → EINVAL (observed).
-            return Err(Errno::EINVAL.into());
+            return Err(Errno::EINVAL);
         }
         let handle = ProbeHandle(self.next);
         self.next += 1;
@@ -289,25 +289,25 @@ fn profile_differences_in_arguments() {
     // $comm with a non-string type: 6.12 logs NEED_STRING_TYPE, 5.10 only returns -EINVAL.
     assert_eq!(
         parse_err(V6_12, Arch::X86, "p:e vfs_read c=$comm:u32"),
-        (Errno::EINVAL.into(), Some(("$comm and immediate-string only accepts string type".into(), 21)))
+        (Errno::EINVAL, Some(("$comm and immediate-string only accepts string type".into(), 21)))
     );
-    assert_eq!(parse_err(V5_10, Arch::X86, "p:e vfs_read c=$comm:u32"), (Errno::EINVAL.into(), None));
+    assert_eq!(parse_err(V5_10, Arch::X86, "p:e vfs_read c=$comm:u32"), (Errno::EINVAL, None));
     // 6.12: a symbol kallsyms holds twice; 5.10 takes the first.
     assert_eq!(
         parse_err(V6_12, Arch::X86, "p:e dup_fn"),
-        (TraceErrno::EAddrNotAvail, Some(("The symbol is not unique".into(), 4)))
+        (Errno::EADDRNOTAVAIL, Some(("The symbol is not unique".into(), 4)))
     );
     assert!(parse(V5_10, Arch::X86, "p:e dup_fn").is_ok());
     // 6.12: an unknown symbol fails at parse time (validate_probe_symbol); 5.10 at registration (same text).
     assert_eq!(
         parse_err(V6_12, Arch::X86, "p:e nosuch"),
-        (Errno::ENOENT.into(), Some(("Invalid probed address or symbol".into(), 4)))
+        (Errno::ENOENT, Some(("Invalid probed address or symbol".into(), 4)))
     );
     assert!(parse(V5_10, Arch::X86, "p:e nosuch").is_ok());
     // More than MAX_TRACE_ARGS arguments.
     let many: Vec<String> = (0..129).map(|i| format!("a{i}=%di")).collect();
     let line = format!("p:e vfs_read {}", many.join(" "));
-    assert_eq!(parse_err(V6_12, Arch::X86, &line), (Errno::E2BIG.into(), None), "6.12 logs nothing (the log entry is v6.15)");
+    assert_eq!(parse_err(V6_12, Arch::X86, &line), (Errno::E2BIG, None), "6.12 logs nothing (the log entry is v6.15)");
     assert_eq!(parse(V5_10, Arch::X86, &line).unwrap().args.len(), 128);
 }
 
@@ -456,7 +456,7 @@ fn every_bad_input_of_the_real_kernel_notes() {
         for case in note_cases() {
             let (errno, _, entry, dmesg, _) = run_case(profile, &case);
             let what = format!("{profile} {:?} {:?}", case.arch, case.key);
-            assert_eq!(errno, case.errno.map(TraceErrno::from), "{what}: errno");
+            assert_eq!(errno, case.errno, "{what}: errno");
             match (case.log, &entry) {
                 (None, None) => {}
                 (Some((msg, tok, extra)), Some(e)) => {
@@ -543,7 +543,7 @@ fn notrace_check_is_a_machine_setting() {
     let mut tk = TraceKprobes::new(p, cfg);
     // With CONFIG_KPROBE_EVENTS_ON_NOTRACE the notrace check is skipped and the kprobe core decides (blacklist).
     let e = tk.write(&env, &mut core, "p:x asm_exc_divide_error").unwrap_err();
-    assert_eq!(e.errno, Errno::EINVAL.into());
+    assert_eq!(e.errno, Errno::EINVAL);
     assert!(tk.dmesg.is_empty());
 }
 
@@ -699,5 +699,5 @@ fn pipeline_from_kprobe_events_to_the_trace_file() {
     ));
     assert_eq!(tk.read_kprobe_profile(), "  myprobe                                                    1               0\n");
     // An enabled event cannot go.
-    assert_eq!(tk.write(&env, &mut core, "-:myprobe").unwrap_err().errno, Errno::EBUSY.into());
+    assert_eq!(tk.write(&env, &mut core, "-:myprobe").unwrap_err().errno, Errno::EBUSY);
 }

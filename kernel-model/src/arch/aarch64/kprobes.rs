@@ -7,14 +7,14 @@ use super::decode_insn::{arm_kprobe_decode_insn, DecodeOptions, ProbeInsn};
 use super::insn::{BRK64_OPCODE_KPROBES, BRK64_OPCODE_KPROBES_SS};
 use super::patching::InsnPatchCb;
 use crate::ptrace::aarch64::DAIF_MASK;
-use super::simulate_insn::SimulateOptions;
+use super::simulate_insn::{SimulateHandler, SimulateOptions};
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{EventKind, HitStep, KprobeStep, Oops, SyncReason};
 
 /// Where the arm64 kprobe `BUG()`s are.
 const KPROBES_C: &str = "arch/arm64/kernel/probes/kprobes.c";
-use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{HandlerKind, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{
     KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER,
 };
@@ -27,7 +27,17 @@ pub const SLOT_SIZE: u64 = 8;
 
 
 /// Models `arch_prepare_kprobe` (arch/arm64/kernel/probes/kprobes.c).
+/// The part of arm64's `struct arch_specific_insn` the generic probe does not carry: `api.handler`, the simulate
+/// handler `arm_kprobe_decode_insn` chose for a probe it simulates, by probed address (an aggregate's members share
+/// their first probe's, as they share its `ainsn`). The arch owns it, as Linux's arch-defined struct.
+#[derive(Clone, Debug, Default)]
+pub struct Aarch64Ainsn {
+    handler: std::collections::BTreeMap<KernelVa, SimulateHandler>,
+}
+
+/// Models `arch_prepare_kprobe` (arch/arm64/kernel/probes/kprobes.c).
 pub fn arch_prepare_kprobe(
+    ainsn: &mut Aarch64Ainsn,
     k: &mut KernelCore,
     m: &mut dyn Machine,
     cpu: CpuId,
@@ -60,6 +70,7 @@ pub fn arch_prepare_kprobe(
             p.ainsn.slot = None;
             p.ainsn.restore = 0;
             p.ainsn.class = format!("simulated:{}", h.name().trim_start_matches("simulate_"));
+            ainsn.handler.insert(addr, h);
             m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSimulate { handler: h.name() } });
             Ok(None)
         }
@@ -71,6 +82,7 @@ pub fn arch_prepare_kprobe(
             p.ainsn.slot = Some(slot);
             p.ainsn.restore = addr.0 + 4;
             p.ainsn.class = "xol".into();
+            ainsn.handler.remove(&addr);
             m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSsSlot { slot } });
             let addrs = vec![slot, slot.add(4)];
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
@@ -120,7 +132,7 @@ pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, f
 }
 
 /// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.
-pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
+pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
     let addr = KernelVa(regs.ip());
     let Some(entry) = k.kprobes.get_kprobe(addr).cloned() else {
         return match k.profile {
@@ -142,7 +154,7 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
                 k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: Some(cur) });
-                setup_singlestep(k, m, cpu, addr, &mut regs, true)
+                setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
                 oops: match k.profile {
@@ -158,16 +170,16 @@ pub fn kprobe_breakpoint_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: C
     k.emit_hit(m, cpu, addr, HitStep::KprobeBreakpointHandler);
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
-            Kernel::push_handler(k, cpu, h);
-            TrapAction::Model
+            TrapAction::Handlers(Box::new(h))
         }
-        None => setup_singlestep(k, m, cpu, addr, &mut regs, false),
+        None => setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, false),
     }
 }
 
 /// Models `setup_singlestep`: step the original instruction out of line with DAIF masked, or simulate it and run
 /// the post-handler in the same exception.
 pub fn setup_singlestep(
+    ainsn: &Aarch64Ainsn,
     k: &mut KernelCore,
     m: &mut dyn Machine,
     cpu: CpuId,
@@ -204,21 +216,15 @@ pub fn setup_singlestep(
     } else {
         // arch_simulate_insn: handler(opcode, addr, regs); post_kprobe_handler.
         let opcode = u32::from_le_bytes(p.opcode[..4].try_into().expect("4-byte opcode"));
-        let class = p.ainsn.class.trim_start_matches("simulated:").to_string();
-        // The handler arm_kprobe_decode_insn stored: literal loads first, then arm_probe_decode_insn.
-        let handler = if super::insn::aarch64_insn_is_ldr_lit(opcode) {
-            ProbeInsn::InsnGoodNoSlot(super::simulate_insn::SimulateHandler::LdrLiteral)
-        } else if super::insn::aarch64_insn_is_ldrsw_lit(opcode) {
-            ProbeInsn::InsnGoodNoSlot(super::simulate_insn::SimulateHandler::LdrswLiteral)
-        } else {
-            super::decode_insn::arm_probe_decode_insn(opcode)
+        // The handler arm_kprobe_decode_insn stored in arch_specific_insn when the probe was prepared.
+        let Some(h) = ainsn.handler.get(&addr).copied() else {
+            return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: "api.handler (none stored)".into() } };
         };
-        if let ProbeInsn::InsnGoodNoSlot(h) = handler {
-            if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
-                return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: format!("simulate_{class}") } };
-            }
+        let handler = format!("simulate_{}", h.name().trim_start_matches("simulate_"));
+        if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
+            return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler } };
         }
-        k.emit_hit(m, cpu, addr, HitStep::Simulate { handler: format!("simulate_{class}") });
+        k.emit_hit(m, cpu, addr, HitStep::Simulate { handler });
         post_kprobe_handler(k, m, cpu, regs)
     }
 }
@@ -247,8 +253,7 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
     pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
-            Kernel::push_handler(k, cpu, h);
-            TrapAction::Model
+            TrapAction::Handlers(Box::new(h))
         }
         None => {
             k.set_current_kprobe(cpu, None);

@@ -8,7 +8,7 @@
 
 use super::insn::{AARCH64_BREAK_MON, BUG_BRK_IMM, KRETPROBES_BRK_IMM};
 use crate::ptrace::PtRegs;
-use crate::kernel::{KernelCore, TrapAction};
+use crate::kernel_core::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::event::{Oops, SyncReason};

@@ -18,7 +18,7 @@ use super::ArchKernel;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{EventKind, Oops, SyncReason, Trap};
-use crate::kernel::{KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{KernelCore, LivePatchStep, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -27,13 +27,15 @@ use crate::{CpuId, KernelVa};
 /// The arm64 kernel: exception entry, break hooks and kprobes.
 pub struct Aarch64Kernel {
     profile: KernelProfile,
+    /// The arch's own part of each probe's `arch_specific_insn`.
+    ainsn: kprobes::Aarch64Ainsn,
 }
 
 impl Aarch64Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> Aarch64Kernel {
-        Aarch64Kernel { profile }
+        Aarch64Kernel { profile, ainsn: kprobes::Aarch64Ainsn::default() }
     }
 }
 
@@ -48,7 +50,7 @@ impl ArchKernel for Aarch64Kernel {
         match trap {
             Trap::Brk { imm } => {
                 let hook = match u32::from(*imm) {
-                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(k, m, cpu, regs)),
+                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(&self.ainsn, k, m, cpu, regs)),
                     insn::KPROBES_BRK_SS_IMM => kprobes::kprobe_breakpoint_ss_handler(k, m, cpu, regs),
                     // 6.12 only: 5.10 has no KRETPROBES_BRK_IMM hook.
                     insn::KRETPROBES_BRK_IMM if self.profile == KernelProfile::V6_12 => {
@@ -81,7 +83,7 @@ impl ArchKernel for Aarch64Kernel {
         id: ProbeId,
         frame: KernelVa,
     ) -> Result<Option<PatchJob>, crate::kprobes::KprobeError> {
-        kprobes::arch_prepare_kprobe(k, m, cpu, id, frame)
+        kprobes::arch_prepare_kprobe(&mut self.ainsn, k, m, cpu, id, frame)
     }
 
     fn after_slot_patch(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id: ProbeId) {
@@ -122,7 +124,7 @@ impl ArchKernel for Aarch64Kernel {
         addr: KernelVa,
         regs: &mut PtRegs,
     ) -> TrapAction {
-        kprobes::setup_singlestep(k, m, cpu, addr, regs, false)
+        kprobes::setup_singlestep(&self.ainsn, k, m, cpu, addr, regs, false)
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {
@@ -139,11 +141,39 @@ impl ArchKernel for Aarch64Kernel {
         kretprobes::install_trampoline(m, self.profile)
     }
 
-    fn text_poke_bp_begin(&mut self, _m: &mut dyn Machine, _sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String> {
-        Err("text_poke_bp is x86's protocol; arm64 patches live text with aarch64_insn_patch_text".into())
+    /// `aarch64_insn_patch_text(addrs, insns, cnt)` (arch/arm64/kernel/patching.c): every site's new
+    /// instruction word(s) written under `stop_machine` by `aarch64_insn_patch_text_cb`.
+    fn patch_live_text_step(
+        &mut self,
+        m: &mut dyn Machine,
+        _cpu: CpuId,
+        sites: &[(KernelVa, Vec<u8>)],
+        step: u8,
+        frame: KernelVa,
+    ) -> LivePatchStep {
+        if step > 0 {
+            return LivePatchStep::Done;
+        }
+        let (mut addrs, mut insns) = (Vec::new(), Vec::new());
+        for (addr, bytes) in sites {
+            if bytes.is_empty() || bytes.len() % 4 != 0 || addr.0 % 4 != 0 {
+                let why = format!("{}: not whole aligned instruction words", m.kallsyms().format(*addr));
+                return LivePatchStep::Failed(Oops::TextPokeBp { why });
+            }
+            for (i, w) in bytes.chunks_exact(4).enumerate() {
+                addrs.push(addr.add(4 * i as u64));
+                insns.push(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            }
+        }
+        match patching::InsnPatchCb::new(m, self.profile, frame, addrs, insns) {
+            Ok(cb) => LivePatchStep::Job(PatchJob::StopMachine(Box::new(cb))),
+            Err(e) => LivePatchStep::Failed(Oops::TextPokeBp { why: format!("aarch64_insn_patch_text: {e}") }),
+        }
     }
 
-    fn text_poke_bp_end(&mut self) {}
+    fn live_patch_fn(&self) -> &'static str {
+        "aarch64_insn_patch_text"
+    }
 
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {
         match name {

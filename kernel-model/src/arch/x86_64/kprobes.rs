@@ -20,7 +20,7 @@ use crate::ptrace::x86_64::{X86_EFLAGS_IF, X86_EFLAGS_TF};
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{EventKind, HitStep, KprobeStep, Oops};
-use crate::kernel::{HandlerKind, Kernel, KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{HandlerKind, KernelCore, PatchJob, TrapAction};
 use crate::kprobes::{KprobeError, ProbeId, KPROBE_HIT_ACTIVE, KPROBE_HIT_SS, KPROBE_HIT_SSDONE, KPROBE_REENTER};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -71,13 +71,7 @@ pub fn arch_prepare_kprobe(
         Ok(xp) => xp,
         Err(e) => {
             k.free_insn_slot(m, slot, SLOT_SIZE);
-            let errno = match e.errno_name() {
-                "EILSEQ" => Errno::EILSEQ,
-                "ENOSPC" => Errno::ENOSPC,
-                "EOPNOTSUPP" => Errno::EOPNOTSUPP,
-                _ => Errno::EINVAL,
-            };
-            return Err(KprobeError::new(errno, format!("arch_prepare_kprobe: {e}")));
+            return Err(KprobeError::new(e.errno(), format!("arch_prepare_kprobe: {e}")));
         }
     };
     m.poke_text(cpu, slot, &xp.slot_bytes).map_err(|_| KprobeError::new(Errno::EFAULT, "text_poke into the slot"))?;
@@ -145,8 +139,7 @@ pub fn kprobe_int3_handler(
         k.emit_hit(m, cpu, addr, HitStep::KprobeInt3Handler);
         return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
             Some(h) => {
-                Kernel::push_handler(k, cpu, h);
-                TrapAction::Model
+                TrapAction::Handlers(Box::new(h))
             }
             None => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
         });
@@ -271,8 +264,7 @@ fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn M
     k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_SSDONE;
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
-            Kernel::push_handler(k, cpu, h);
-            TrapAction::Model
+            TrapAction::Handlers(Box::new(h))
         }
         None => {
             k.set_current_kprobe(cpu, None);

@@ -11,7 +11,7 @@
 
 use crate::ptrace::PtRegs;
 use crate::event::Oops;
-use crate::kernel::{KernelCore, TrapAction};
+use crate::kernel_core::{KernelCore, TrapAction};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, KernelVa};

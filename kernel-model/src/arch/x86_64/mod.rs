@@ -15,7 +15,7 @@ use super::ArchKernel;
 use crate::ptrace::PtRegs;
 use crate::errno::Errno;
 use crate::event::{Oops, SyncReason, Trap};
-use crate::kernel::{KernelCore, PatchJob, TrapAction};
+use crate::kernel_core::{KernelCore, LivePatchStep, PatchJob, TrapAction};
 use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
@@ -130,17 +130,19 @@ impl ArchKernel for X86Kernel {
         kretprobes::install_trampoline(m, self.profile)
     }
 
-    fn text_poke_bp_begin(&mut self, m: &mut dyn Machine, sites: &[(KernelVa, Vec<u8>)]) -> Result<(), String> {
-        let mut locs = Vec::new();
-        for (addr, text) in sites {
-            locs.push(text_patching::text_poke_loc_init(*addr, text).map_err(|e| format!("{}: {e}", m.kallsyms().format(*addr)))?);
-        }
-        self.bp_desc = Some(locs);
-        Ok(())
+    fn patch_live_text_step(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        sites: &[(KernelVa, Vec<u8>)],
+        step: u8,
+        _frame: KernelVa,
+    ) -> LivePatchStep {
+        text_patching::text_poke_bp_batch_step(&mut self.bp_desc, m, cpu, sites, step)
     }
 
-    fn text_poke_bp_end(&mut self) {
-        self.bp_desc = None;
+    fn live_patch_fn(&self) -> &'static str {
+        "text_poke_bp_batch"
     }
 
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction {

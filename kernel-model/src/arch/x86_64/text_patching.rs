@@ -1,12 +1,12 @@
 //! `arch/x86/kernel/alternative.c`: the `text_poke_bp` side that runs on other CPUs — `text_poke_loc_init`
 //! (what to emulate for each site) and `poke_int3_handler` (a CPU that hits the temporary `int3` executes the
-//! *new* instruction by emulation). The batch itself (int3 → sync → tail → sync → first byte → sync) is stepped by
-//! the kernel's activity loop.
+//! *new* instruction by emulation) — and the batch itself, `text_poke_bp_batch` (int3 → sync → tail → sync → first
+//! byte → sync), one step per call from the kernel's live-patch activity.
 
 use super::text_patching_h::{int3_emulate_call, int3_emulate_jcc, int3_emulate_jmp, int3_emulate_ret};
 use crate::ptrace::PtRegs;
 use crate::event::{CpuStopStep, EventKind, Oops, PokeEmulation, SymAddr};
-use crate::kernel::TrapAction;
+use crate::kernel_core::{LivePatchStep, PatchJob, TrapAction};
 use crate::machine::Machine;
 use crate::{CpuId, KernelVa};
 
@@ -85,4 +85,61 @@ pub fn poke_int3_handler(desc: Option<&[TextPokeLoc]>, m: &mut dyn Machine, cpu:
     m.emit(cpu, EventKind::Stopper { step: CpuStopStep::PokeInt3Handler { ip: KernelVa(ip), emulates } });
     m.set_pt_regs(cpu, &regs);
     Some(TrapAction::Resume)
+}
+
+/// The `int3` opcode `text_poke_bp_batch` writes first.
+const INT3_INSN_OPCODE: u8 = 0xcc;
+
+/// Models step `step` of `text_poke_bp_batch` (arch/x86/kernel/alternative.c) over `sites`, with `bp_desc` the
+/// batch's descriptor (set by step 0, released by the last step). Each writing step is followed by
+/// `text_poke_sync()` (the returned [`PatchJob::SyncCores`]).
+pub fn text_poke_bp_batch_step(
+    bp_desc: &mut Option<Vec<TextPokeLoc>>,
+    m: &mut dyn Machine,
+    cpu: CpuId,
+    sites: &[(KernelVa, Vec<u8>)],
+    step: u8,
+) -> LivePatchStep {
+    let phase = match step {
+        0 => {
+            let mut locs = Vec::new();
+            for (addr, text) in sites {
+                match text_poke_loc_init(*addr, text) {
+                    Ok(l) => locs.push(l),
+                    Err(e) => return LivePatchStep::Failed(Oops::TextPokeBp { why: format!("{}: {e}", m.kallsyms().format(*addr)) }),
+                }
+            }
+            *bp_desc = Some(locs);
+            // First step: add an int3 trap to the addresses that will be patched.
+            for (addr, _) in sites {
+                let _ = m.poke_text(cpu, *addr, &[INT3_INSN_OPCODE]);
+            }
+            1
+        }
+        1 => {
+            // Second step: update all but the first byte of the patched range.
+            for (addr, text) in sites {
+                if text.len() > 1 {
+                    let _ = m.poke_text(cpu, addr.add(1), &text[1..]);
+                }
+            }
+            2
+        }
+        2 => {
+            // Third step: replace the first byte (int3) by the first byte of the new instruction.
+            for (addr, text) in sites {
+                if text[0] != INT3_INSN_OPCODE {
+                    let _ = m.poke_text(cpu, *addr, &text[..1]);
+                }
+            }
+            3
+        }
+        _ => {
+            *bp_desc = None;
+            m.emit(cpu, EventKind::Stopper { step: CpuStopStep::TextPokeBpDone });
+            return LivePatchStep::Done;
+        }
+    };
+    m.emit(cpu, EventKind::Stopper { step: CpuStopStep::TextPokeBpStep { phase } });
+    LivePatchStep::Job(PatchJob::SyncCores)
 }

@@ -77,24 +77,8 @@ use crate::kallsyms::{Kallsyms, SymbolKind};
 use crate::machine::{GuestMemory, MemFault};
 use crate::profile::KernelProfile;
 use crate::KernelVa;
+use crate::errno::Errno;
 use std::fmt;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Constants: errno
-// ---------------------------------------------------------------------------------------------------------------
-
-/// `ENOENT` (uapi/asm-generic/errno-base.h).
-pub const ENOENT: i32 = 2;
-/// `ENOMEM`.
-pub const ENOMEM: i32 = 12;
-/// `EINVAL`.
-pub const EINVAL: i32 = 22;
-/// `ENOSPC`.
-pub const ENOSPC: i32 = 28;
-/// `EILSEQ` (uapi/asm-generic/errno.h).
-pub const EILSEQ: i32 = 84;
-/// `EOPNOTSUPP`.
-pub const EOPNOTSUPP: i32 = 95;
 
 /// `x86_nops[5]` (v6.12, `BYTES_NOP5`) / `ideal_nops[NOP_ATOMIC5]` (v5.10 on P6-NOP CPUs): the 5-byte NOP an
 /// ftrace site holds when not traced, which `__recover_probed_insn` substitutes.
@@ -620,26 +604,21 @@ pub enum X86PrepareError {
 }
 
 impl X86PrepareError {
-    /// The (negative) errno `arch_prepare_kprobe` returns.
+    /// The errno `arch_prepare_kprobe` returns (negated).
     #[must_use]
-    pub fn errno(&self) -> i32 {
-        -match self {
-            X86PrepareError::AlternativesTextReserved | X86PrepareError::Copy(_) => EINVAL,
-            X86PrepareError::CanProbe(_) => EILSEQ,
-            X86PrepareError::Emulation(_) => EOPNOTSUPP,
-            X86PrepareError::NoSpace => ENOSPC,
+    pub fn errno(&self) -> Errno {
+        match self {
+            X86PrepareError::AlternativesTextReserved | X86PrepareError::Copy(_) => Errno::EINVAL,
+            X86PrepareError::CanProbe(_) => Errno::EILSEQ,
+            X86PrepareError::Emulation(_) => Errno::EOPNOTSUPP,
+            X86PrepareError::NoSpace => Errno::ENOSPC,
         }
     }
 
     /// The errno's name (`"EILSEQ"`, ...).
     #[must_use]
     pub fn errno_name(&self) -> &'static str {
-        match self {
-            X86PrepareError::AlternativesTextReserved | X86PrepareError::Copy(_) => "EINVAL",
-            X86PrepareError::CanProbe(_) => "EILSEQ",
-            X86PrepareError::Emulation(_) => "EOPNOTSUPP",
-            X86PrepareError::NoSpace => "ENOSPC",
-        }
+        self.errno().name()
     }
 }
 

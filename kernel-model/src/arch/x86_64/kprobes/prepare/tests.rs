@@ -115,11 +115,11 @@ fn kernel_names_and_errnos() {
     assert_eq!(X86ProbeClass::Boosted.kernel_name(), "boosted");
     let r = X86ProbeClass::Rejected(X86PrepareError::CanProbe(CanProbeError::ExceptionInsn));
     assert_eq!(r.kernel_name(), "rejected");
-    assert_eq!(X86PrepareError::CanProbe(CanProbeError::NoSymbol).errno(), -84);
-    assert_eq!(X86PrepareError::Copy(CopyError::Int3).errno(), -22);
-    assert_eq!(X86PrepareError::Emulation(EmulationError::Iret).errno(), -95);
-    assert_eq!(X86PrepareError::NoSpace.errno(), -28);
-    assert_eq!(X86PrepareError::AlternativesTextReserved.errno(), -22);
+    assert_eq!(-X86PrepareError::CanProbe(CanProbeError::NoSymbol).errno().value(), -84);
+    assert_eq!(-X86PrepareError::Copy(CopyError::Int3).errno().value(), -22);
+    assert_eq!(-X86PrepareError::Emulation(EmulationError::Iret).errno().value(), -95);
+    assert_eq!(-X86PrepareError::NoSpace.errno().value(), -28);
+    assert_eq!(-X86PrepareError::AlternativesTextReserved.errno().value(), -22);
     assert_eq!(EmulateOp::Loop.kernel_function(), "kprobe_emulate_loop");
 }
 
@@ -242,7 +242,7 @@ fn alternatives_reserved_is_einval() {
     let (mem, ks) = one_function(&[0x55]);
     let e = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(SLOT), false, &mem, &ks, &Alt, C612).unwrap_err();
     assert_eq!(e, X86PrepareError::AlternativesTextReserved);
-    assert_eq!(e.errno(), -EINVAL);
+    assert_eq!(e.errno(), Errno::EINVAL);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn rip_relative_displacement_is_rebased_to_the_slot() {
     assert!(matches!(e, CopyError::DisplacementOverflow { .. }), "{e}");
     let (mem, ks) = one_function(&bytes);
     let e = arch_prepare_kprobe(KernelVa(TEXT), KernelVa(far), false, &mem, &ks, &PristineText, C510).unwrap_err();
-    assert_eq!(e.errno(), -EINVAL);
+    assert_eq!(e.errno(), Errno::EINVAL);
     // A non-RIP-relative instruction is copied verbatim wherever the slot is.
     let c = copy_instruction_bytes(
         &[0x48, 0x8b, 0x45, 0x08, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
