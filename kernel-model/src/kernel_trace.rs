@@ -114,7 +114,7 @@ impl KprobeRegistrar for CoreRegistrar<'_> {
             ProbeKind::Kretprobe { maxactive } => {
                 // register_kretprobe: kprobe_on_func_entry.
                 if self.m.kallsyms().lookup(addr).is_none_or(|s| s.addr != addr) {
-                    return Err(Errno::EINVAL.into());
+                    return Err(Errno::EINVAL);
                 }
                 maxactive.filter(|&n| n != 0).unwrap_or_else(|| crate::kretprobes::default_maxactive(self.m.nr_cpus()))
             }
@@ -179,7 +179,7 @@ fn bool_text(text: &str) -> Result<bool, TraceErrno> {
     match text.trim() {
         "1" => Ok(true),
         "0" => Ok(false),
-        _ => Err(Errno::EINVAL.into()),
+        _ => Err(Errno::EINVAL),
     }
 }
 
@@ -219,7 +219,7 @@ impl Kernel {
         append: bool,
     ) -> Result<(), TraceErrno> {
         let now = self.core.tracefs.uptime_ns + m.now().0;
-        let Some(f) = parse_file(file) else { return Err(Errno::ENOENT.into()) };
+        let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         match f {
             File::KprobeEvents => {
                 let profile = self.core.profile;
@@ -294,7 +294,7 @@ impl Kernel {
                     }
                 }
             }
-            _ => Err(Errno::EINVAL.into()),
+            _ => Err(Errno::EINVAL),
         }
     }
 
@@ -317,7 +317,7 @@ impl Kernel {
             .map(|e| (e.group.clone(), e.event.clone(), e.enabled))
             .collect();
         if evs.is_empty() && event.is_some() {
-            return Err(Errno::ENOENT.into());
+            return Err(Errno::ENOENT);
         }
         let mut names = Vec::new();
         for (g, e, was) in evs {
@@ -384,7 +384,7 @@ impl Kernel {
     fn tracefs_read_inner(&mut self, m: &mut dyn Machine, file: &str) -> Result<String, TraceErrno> {
         let profile = self.core.profile;
         let t = &mut self.core.tracefs;
-        let Some(f) = parse_file(file) else { return Err(Errno::ENOENT.into()) };
+        let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         Ok(match f {
             File::KprobeEvents => t.kprobes.read_kprobe_events(),
             File::KprobeProfile => t
