@@ -346,7 +346,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "# {} cpus={} kernel={} quantum={} schedule={:?} seed={} budget={}",
+            "# {} cpus={} kernel={} quantum={} schedule={} seed={} budget={}",
             m.isa, m.cpus, m.kernel, m.quantum, m.schedule, m.seed, m.budget
         );
         for line in self.disasm_before.lines() {
@@ -421,7 +421,7 @@ impl Report {
                 let _ = writeln!(out, "# {line}");
             }
         }
-        let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
+        let _ = writeln!(out, "# end: {} at vtime {}", self.summary.end, self.summary.vtime);
         if self.log.dropped() > 0 {
             let _ = writeln!(out, "# log full: {} events dropped after the first {}", self.log.dropped(), sim::event_log::EventLog::CAP);
         }

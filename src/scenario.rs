@@ -148,6 +148,16 @@ pub enum Schedule {
     Shuffle,
 }
 
+impl std::fmt::Display for Schedule {
+    /// As a scenario spells it (`round-robin`, `shuffle`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Schedule::RoundRobin => "round-robin",
+            Schedule::Shuffle => "shuffle",
+        })
+    }
+}
+
 fn default_kernel() -> KernelProfile {
     KernelProfile::V5_10
 }

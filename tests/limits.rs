@@ -23,5 +23,5 @@ fn cpus_128_run_in_24_gib_of_address_space() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("# end: Completed"), "{stdout}");
+    assert!(stdout.contains("# end: completed"), "{stdout}");
 }

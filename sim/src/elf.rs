@@ -479,9 +479,11 @@ fn collect_symbols(
         } else {
             elf.section_headers.get(s.st_shndx).map_or((base, 0), |sh| (sh.sh_addr, sh.sh_size))
         };
+        // A zero-sized symbol is a position, not an extent: linkers put marks such as `__bss_start` or `_edata`
+        // in a section's index while their value lies just outside it (at the end of the bytes before it).
         let sect_end = sect_start.saturating_add(sect_size);
-        let room = sect_end.saturating_sub(addr);
-        if s.st_size > room || addr < sect_start {
+        let room = if addr < sect_start { 0 } else { sect_end.saturating_sub(addr) };
+        if s.st_size > room {
             return Err(ElfError::SymbolSize {
                 file: f.path.to_path_buf(),
                 symbol: name.to_string(),

@@ -89,19 +89,34 @@ impl EventLog {
         out
     }
 
-    /// The readable view: aligned columns `seq vtime cpu pc(symbol+off) kind details`.
+    /// The readable view: a header row, then one line per event in columns sized to their content
+    /// (`seq vtime cpu pc(symbol+off) kind event`), so a long symbol name widens its column instead of pushing the
+    /// rest of its line out of line.
     #[must_use]
     pub fn to_text(&self, syms: &Kallsyms) -> String {
+        let pcs: Vec<String> = self
+            .events
+            .iter()
+            .map(|e| if e.pc.0 == 0 { "-".to_string() } else { syms.format_short(e.pc) })
+            .collect();
+        let digits = |v: u64| v.to_string().len();
+        let last = self.events.last();
+        // `seq` at least 4 wide: the header row's first character becomes its `#`.
+        let w_seq = digits(last.map_or(0, |e| e.seq)).max(4);
+        let w_vtime = digits(last.map_or(0, |e| e.vtime.0)).max("vtime".len());
+        let w_cpu = 3 + digits(self.events.iter().map(|e| e.cpu.0 as u64).max().unwrap_or(0));
+        let w_pc = pcs.iter().map(String::len).max().unwrap_or(0).max("pc".len());
+        let w_kind = self.events.iter().map(|e| e.kind.name().len()).max().unwrap_or(0).max("kind".len());
         let mut out = String::new();
-        for e in &self.events {
-            let pc = if e.pc.0 == 0 { "-".to_string() } else { syms.format_short(e.pc) };
+        let header = format!("{:>w_seq$} {:>w_vtime$} {:<w_cpu$} {:<w_pc$} {:<w_kind$} event", "seq", "vtime", "cpu", "pc", "kind");
+        let _ = writeln!(out, "#{}", &header[1..]);
+        for (e, pc) in self.events.iter().zip(&pcs) {
+            let cpu = format!("cpu{}", e.cpu.0);
             let _ = writeln!(
                 out,
-                "{:>5} {:>10} cpu{:<2} {:<30} {:<11} {}",
+                "{:>w_seq$} {:>w_vtime$} {cpu:<w_cpu$} {pc:<w_pc$} {:<w_kind$} {}",
                 e.seq,
                 e.vtime.0,
-                e.cpu.0,
-                pc,
                 e.kind.name(),
                 e.kind
             );

@@ -149,6 +149,17 @@ pub enum RunEnd {
     Stopped,
 }
 
+impl std::fmt::Display for RunEnd {
+    /// As the text log's footer says it: `completed`, `budget exhausted`, `stopped`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunEnd::Completed => "completed",
+            RunEnd::BudgetExhausted => "budget exhausted",
+            RunEnd::Stopped => "stopped",
+        })
+    }
+}
+
 /// A call's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallResult {
