@@ -1,8 +1,13 @@
-//! Schedule exploration: one scenario run under many schedules (seeded shuffles, quantum jitter, quanta), in
-//! parallel, grouped by trace hash, with invariants checked on every run.
+//! Schedule exploration: one scenario run under many schedules (seeded shuffles, quantum jitter, quanta, or every
+//! schedule with at most K delays), in parallel, grouped by trace hash, with invariants checked on every run.
 //!
 //! Every run is still a deterministic function of its scenario: a schedule is just a `[machine]` override
 //! ([`ScheduleChoice`]), so any run `explore` reports can be replayed with `probesim run` and the same overrides.
+//!
+//! The systematic mode is **delay-bounded scheduling** (Emmi, Qadeer and Rakamarić, "Delay-bounded scheduling",
+//! POPL 2011): the deterministic round-robin scheduler, perturbed at most K times, each perturbation (a *delay*)
+//! taking one CPU's turn away in one round. Within a window of rounds every schedule with ≤ K delays is run, so a
+//! bug that needs one slow CPU at the wrong moment is found with K = 1, whatever a random seed would have drawn.
 
 use crate::runner::{self, Report};
 use crate::scenario::{ScheduleScriptSpec, Schedule, Scenario, ScenarioError};
@@ -10,7 +15,7 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 /// One schedule: the `[machine]` settings that decide the interleaving.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduleChoice {
     /// Round-robin or shuffled rounds.
     pub schedule: Schedule,
@@ -20,18 +25,70 @@ pub struct ScheduleChoice {
     pub quantum: u64,
     /// Whether each quantum's length is drawn from `1..=quantum`.
     pub jitter: bool,
+    /// Turns taken away from the round-robin order (only with `schedule = RoundRobin`, no jitter).
+    pub delays: Vec<Delay>,
+}
+
+/// A delay: `cpu` loses its turn in scheduler round `round` (counted from 0), or with `cut`, its turn there runs at
+/// most that many instructions (a preemption inside the quantum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Delay {
+    /// The round.
+    pub round: usize,
+    /// The CPU.
+    pub cpu: usize,
+    /// `None`: the whole turn is lost; `Some(n)`: the turn is cut to `n` instructions.
+    pub cut: Option<u64>,
+}
+
+impl std::fmt::Display for Delay {
+    /// As `probesim run --delay` takes it: `ROUND:CPU` or `ROUND:CPU:LEN`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.round, self.cpu)?;
+        match self.cut {
+            Some(n) => write!(f, ":{n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::str::FromStr for Delay {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Delay, String> {
+        let bad = || {
+            format!("`{s}`: a delay is ROUND:CPU (cpu loses its turn in that round, e.g. `12:3`) or ROUND:CPU:LEN (its turn runs at most LEN ≥ 1 instructions)")
+        };
+        let mut parts = s.split(':').map(|t| t.trim().parse::<u64>().map_err(|_| bad()));
+        let (round, cpu) = (parts.next().ok_or_else(bad)??, parts.next().ok_or_else(bad)??);
+        let cut = parts.next().transpose()?;
+        if parts.next().is_some() || cut == Some(0) {
+            return Err(bad());
+        }
+        let idx = |v: u64| usize::try_from(v).map_err(|_| bad());
+        Ok(Delay { round: idx(round)?, cpu: idx(cpu)?, cut })
+    }
 }
 
 impl ScheduleChoice {
+    /// A seeded or round-robin schedule without delays.
+    #[must_use]
+    pub fn seeded(schedule: Schedule, seed: u64, quantum: u64, jitter: bool) -> ScheduleChoice {
+        ScheduleChoice { schedule, seed, quantum, jitter, delays: Vec::new() }
+    }
+
+    /// Round-robin with `quantum`, `delays` taken away.
+    #[must_use]
+    pub fn delayed(quantum: u64, delays: Vec<Delay>) -> ScheduleChoice {
+        ScheduleChoice { schedule: Schedule::RoundRobin, seed: 0, quantum, jitter: false, delays }
+    }
+
     /// The schedule as `probesim run` overrides spell it.
     #[must_use]
     pub fn as_args(&self) -> String {
-        let name = match self.schedule {
-            Schedule::RoundRobin => "round-robin",
-            Schedule::Shuffle => "shuffle",
-        };
-        let jitter = if self.jitter { " --jitter" } else { "" };
-        format!("--schedule {name} --seed {} --quantum {}{jitter}", self.seed, self.quantum)
+        // Both ways spelt out: the scenario's own `quantum_jitter` must not decide a replay.
+        let jitter = if self.jitter { " --jitter" } else { " --no-jitter" };
+        let delays: String = self.delays.iter().map(|d| format!(" --delay {d}")).collect();
+        format!("--schedule {} --seed {} --quantum {}{jitter}{delays}", self.schedule, self.seed, self.quantum)
     }
 
     /// `scenario` with this schedule.
@@ -43,8 +100,143 @@ impl ScheduleChoice {
         m.seed = self.seed;
         m.quantum = self.quantum;
         m.quantum_jitter = self.jitter;
+        if !self.delays.is_empty() {
+            let cpus = m.cpus;
+            s.spec.schedule_script = Some(delay_script(cpus, &self.delays));
+        }
         s
     }
+}
+
+/// The script of round-robin rounds with `delays` applied: lost turns left out of their round, cut turns as
+/// `cuts` (round-robin after the last delayed round).
+#[must_use]
+pub fn delay_script(cpus: usize, delays: &[Delay]) -> ScheduleScriptSpec {
+    let lost = |round: usize, cpu: usize| delays.iter().any(|d| d.round == round && d.cpu == cpu && d.cut.is_none());
+    let last = delays.iter().filter(|d| d.cut.is_none()).map(|d| d.round + 1).max().unwrap_or(0);
+    let rounds = (0..last).map(|r| (0..cpus).filter(|&c| !lost(r, c)).collect()).collect();
+    let cuts = delays.iter().filter_map(|d| Some([d.round as u64, d.cpu as u64, d.cut?])).collect();
+    ScheduleScriptSpec { rounds, quanta: Vec::new(), cuts }
+}
+
+/// Why delay-bounded schedules could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum DelayError {
+    /// The base run could not be prepared.
+    #[error(transparent)]
+    Scenario(Box<ScenarioError>),
+    /// The base run patches no text, so there is no window to put delays in.
+    #[error("the round-robin run patches no text (no stop_machine or text write): give the rounds with --window A..B")]
+    NoPatchWindow,
+    /// More schedules than the bound allows.
+    #[error("{count} schedules with at most {k} delays in rounds {from}..{to} on {cpus} CPUs, more than --max-schedules {max}: narrow --window or lower --delays")]
+    TooMany {
+        /// How many there would be.
+        count: u128,
+        /// The delay bound.
+        k: usize,
+        /// The window.
+        from: usize,
+        /// Its end (excluded).
+        to: usize,
+        /// CPUs.
+        cpus: usize,
+        /// The bound.
+        max: usize,
+    },
+}
+
+impl From<ScenarioError> for DelayError {
+    fn from(e: ScenarioError) -> DelayError {
+        DelayError::Scenario(Box::new(e))
+    }
+}
+
+/// The rounds of the round-robin run of `scenario` (with `quantum`) in which the kernel patches text: from the first
+/// `stop_machine` step or text write to the last, as scheduler rounds.
+///
+/// # Errors
+/// If the scenario cannot be prepared, or patches nothing.
+pub fn patch_window(scenario: &Scenario, quantum: u64) -> Result<std::ops::Range<usize>, DelayError> {
+    use kernel_model::event::EventKind;
+    let base = ScheduleChoice::seeded(Schedule::RoundRobin, 0, quantum, false).apply(scenario);
+    let cpus = base.spec.machine.cpus.max(1);
+    let report = runner::run_scenario(base)?;
+    let rounds: Vec<usize> = report
+        .log
+        .events()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Stopper { .. }
+                    | EventKind::StopMachineState { .. }
+                    | EventKind::PatchCb { .. }
+                    | EventKind::InsnPatch { .. }
+                    | EventKind::TextWrite { .. }
+            )
+        })
+        // Turns count from 1, a whole round-robin round is `cpus` turns.
+        .filter_map(|e| report.log.turn_of(e.seq))
+        .map(|t| usize::try_from(t.saturating_sub(1)).unwrap_or(usize::MAX) / cpus)
+        .collect();
+    match (rounds.iter().min(), rounds.iter().max()) {
+        (Some(&a), Some(&b)) => Ok(a..b + 1),
+        _ => Err(DelayError::NoPatchWindow),
+    }
+}
+
+/// Every schedule with at most `k` delays in `window` (round-robin with `quantum` otherwise), the undelayed one
+/// first, then by number of delays and lexicographically. The delays of one schedule are on different turns; a
+/// turn's delay is its loss or, for each length in `cuts`, its cut to that length. At most
+/// `sum over i ≤ k of C(rounds × cpus × (1 + cuts), i)` schedules.
+///
+/// # Errors
+/// If that bound is more than `max`.
+pub fn delay_schedules(
+    cpus: usize,
+    quantum: u64,
+    window: std::ops::Range<usize>,
+    cuts: &[u64],
+    k: usize,
+    max: usize,
+) -> Result<Vec<ScheduleChoice>, DelayError> {
+    let kinds: Vec<Option<u64>> = std::iter::once(None).chain(cuts.iter().filter(|&&l| l >= 1 && l < quantum).map(|&l| Some(l))).collect();
+    let points: Vec<Delay> = window
+        .clone()
+        .flat_map(|round| (0..cpus).map(move |cpu| (round, cpu)))
+        .flat_map(|(round, cpu)| kinds.iter().map(move |&cut| Delay { round, cpu, cut }))
+        .collect();
+    let n = points.len() as u128;
+    let mut count: u128 = 1;
+    let mut c: u128 = 1; // C(n, i)
+    for i in 1..=(k as u128).min(n) {
+        c = c.saturating_mul(n + 1 - i) / i;
+        count = count.saturating_add(c);
+    }
+    if count > max as u128 {
+        return Err(DelayError::TooMany { count, k, from: window.start, to: window.end, cpus, max });
+    }
+    let mut out = vec![ScheduleChoice::delayed(quantum, Vec::new())];
+    // Combinations of `points`, by size; two delays of one turn are one too many.
+    let mut idx: Vec<usize> = Vec::new();
+    for size in 1..=k.min(points.len()) {
+        idx.clear();
+        idx.extend(0..size);
+        loop {
+            let delays: Vec<Delay> = idx.iter().map(|&i| points[i]).collect();
+            if delays.windows(2).all(|w| (w[0].round, w[0].cpu) != (w[1].round, w[1].cpu)) {
+                out.push(ScheduleChoice::delayed(quantum, delays));
+            }
+            // Next combination: the rightmost index that can move, moves; the ones after it follow it.
+            let Some(pos) = (0..size).rev().find(|&p| idx[p] < points.len() - size + p) else { break };
+            idx[pos] += 1;
+            for q in pos + 1..size {
+                idx[q] = idx[q - 1] + 1;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A property every run must have.
@@ -177,7 +369,7 @@ fn sorted_returns(r: &Report) -> Vec<Option<u64>> {
 /// If the scenario cannot be prepared (bad input): the same error for every schedule.
 pub fn run_one(scenario: &Scenario, choice: ScheduleChoice, invariants: &[Invariant]) -> Result<RunOutcome, ScenarioError> {
     let report = runner::run_scenario(choice.apply(scenario))?;
-    let violations = check(scenario, &report, invariants, Some(choice))?;
+    let violations = check(scenario, &report, invariants, Some(&choice))?;
     Ok(RunOutcome { choice, hash: report.log.hash(), vtime: report.summary.vtime, violations })
 }
 
@@ -190,7 +382,7 @@ pub fn check(
     scenario: &Scenario,
     report: &Report,
     invariants: &[Invariant],
-    choice: Option<ScheduleChoice>,
+    choice: Option<&ScheduleChoice>,
 ) -> Result<Vec<Violation>, ScenarioError> {
     let mut violations = Vec::new();
     for inv in invariants {
@@ -230,7 +422,7 @@ pub fn check(
 /// The first preparation error, if the scenario is bad input.
 pub fn explore(scenario: &Scenario, choices: &[ScheduleChoice], invariants: &[Invariant]) -> Result<Exploration, ScenarioError> {
     let runs: Result<Vec<RunOutcome>, ScenarioError> =
-        choices.par_iter().map(|c| run_one(scenario, *c, invariants)).collect();
+        choices.par_iter().map(|c| run_one(scenario, c.clone(), invariants)).collect();
     Ok(Exploration { runs: runs? })
 }
 
@@ -274,7 +466,7 @@ fn choice_points(script: &ScheduleScriptSpec, quantum: u64) -> usize {
 /// If the scenario cannot be prepared.
 pub fn shrink(
     scenario: &Scenario,
-    choice: ScheduleChoice,
+    choice: &ScheduleChoice,
     invariant: Invariant,
     max_runs: usize,
 ) -> Result<Option<Counterexample>, ScenarioError> {

@@ -584,19 +584,32 @@ pub struct ScheduleScriptSpec {
     /// Each quantum length, in the order the run asks for them.
     #[serde(default)]
     pub quanta: Vec<u64>,
+    /// Preemptions, `[round, cpu, len]`: that CPU's turn in that round (from 0) runs at most `len` instructions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<[u64; 3]>,
 }
 
 impl ScheduleScriptSpec {
     /// The script as the scheduler takes it.
     #[must_use]
     pub fn to_script(&self) -> sim::scheduler::Script {
-        sim::scheduler::Script { rounds: self.rounds.clone(), quanta: self.quanta.clone() }
+        let cuts = self
+            .cuts
+            .iter()
+            .map(|&[round, cpu, len]| sim::scheduler::Cut {
+                round: usize::try_from(round).unwrap_or(usize::MAX),
+                cpu: usize::try_from(cpu).unwrap_or(usize::MAX),
+                len,
+            })
+            .collect();
+        sim::scheduler::Script { rounds: self.rounds.clone(), quanta: self.quanta.clone(), cuts }
     }
 
     /// A recorded script as a scenario spells it.
     #[must_use]
     pub fn from_script(s: &sim::scheduler::Script) -> ScheduleScriptSpec {
-        ScheduleScriptSpec { rounds: s.rounds.clone(), quanta: s.quanta.clone() }
+        let cuts = s.cuts.iter().map(|c| [c.round as u64, c.cpu as u64, c.len]).collect();
+        ScheduleScriptSpec { rounds: s.rounds.clone(), quanta: s.quanta.clone(), cuts }
     }
 }
 

@@ -309,7 +309,7 @@ pub fn run(
             if running[cpu].is_none() {
                 // No task: the CPU runs guest code only for the kernel (a handler's or the stop loop's call).
                 if kernel.in_guest_call(id) {
-                    let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
+                    let q = scheduler.quantum(cpu, cfg.quantum, cfg.quantum_jitter);
                     let result = machine.run_quantum(id, q.min(cfg.budget - used));
                     charge_empty_turn(machine, id, &result);
                     kernel_only_outcome(machine, kernel, id, result.outcome);
@@ -317,7 +317,7 @@ pub fn run(
                 continue;
             }
             let r = running[cpu].as_mut().expect("checked above");
-            let q = scheduler.quantum(cfg.quantum, cfg.quantum_jitter);
+            let q = scheduler.quantum(cpu, cfg.quantum, cfg.quantum_jitter);
             let result = machine.run_quantum(id, q.min(cfg.budget - used));
             charge_empty_turn(machine, id, &result);
             match result.outcome {

@@ -59,6 +59,20 @@ pub struct Script {
     pub rounds: Vec<Vec<usize>>,
     /// Each quantum length drawn, in order.
     pub quanta: Vec<u64>,
+    /// Preemptions: the quantum of `cpu`'s turn in round `round` (from 0) is cut to `len` instructions, whatever
+    /// `quanta` or the configuration say. Not recorded (a recording has the cut length in `quanta`).
+    pub cuts: Vec<Cut>,
+}
+
+/// A preemption: `cpu`'s turn in round `round` runs at most `len` instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cut {
+    /// The round, from 0.
+    pub round: usize,
+    /// The CPU.
+    pub cpu: usize,
+    /// Instructions (at least 1).
+    pub len: u64,
 }
 
 /// Produces the CPU order of each round.
@@ -71,6 +85,8 @@ pub struct Scheduler {
     replay: Option<(Script, usize, usize)>,
     /// What was decided so far, if recording.
     record: Option<Script>,
+    /// The current round (from 0; `usize::MAX` before the first).
+    round: usize,
 }
 
 impl Scheduler {
@@ -81,7 +97,7 @@ impl Scheduler {
             Policy::RoundRobin => 0,
             Policy::Shuffle { seed } | Policy::Jitter { seed } => seed,
         };
-        Scheduler { policy, rng: SplitMix64::new(seed), nr_cpus, replay: None, record: None }
+        Scheduler { policy, rng: SplitMix64::new(seed), nr_cpus, replay: None, record: None, round: usize::MAX }
     }
 
     /// Replays `script` instead of the policy (CPU numbers at or above the machine's are skipped).
@@ -104,14 +120,16 @@ impl Scheduler {
         self.record.clone().unwrap_or_default()
     }
 
-    /// The length of a CPU's next quantum: `quantum`, or with `jitter` a length drawn uniformly from
-    /// `1..=quantum` by the seeded generator (CPUs that run at different speeds, so they drift out of lockstep).
-    pub fn quantum(&mut self, quantum: u64, jitter: bool) -> u64 {
+    /// The length of `cpu`'s next quantum (in this round): `quantum`, or with `jitter` a length drawn uniformly
+    /// from `1..=quantum` by the seeded generator (CPUs that run at different speeds, so they drift out of
+    /// lockstep), or what a replayed script says, a cut first.
+    pub fn quantum(&mut self, cpu: usize, quantum: u64, jitter: bool) -> u64 {
+        let round = self.round;
         let q = match &mut self.replay {
             Some((script, _, next)) => {
                 let q = script.quanta.get(*next).copied().unwrap_or(quantum).max(1);
                 *next += 1;
-                q
+                script.cuts.iter().find(|c| c.round == round && c.cpu == cpu).map_or(q, |c| c.len.max(1))
             }
             None if jitter && quantum > 1 => 1 + self.rng.below(quantum),
             None => quantum,
@@ -124,6 +142,7 @@ impl Scheduler {
 
     /// The order of the next round.
     pub fn next_round(&mut self) -> Vec<usize> {
+        self.round = self.round.wrapping_add(1);
         let order = match &mut self.replay {
             Some((script, next, _)) => {
                 let round = script.rounds.get(*next).cloned();
@@ -174,20 +193,35 @@ mod tests {
     fn a_recorded_schedule_replays_exactly_and_goes_on_round_robin_past_its_end() {
         let mut live = Scheduler::new(Policy::Shuffle { seed: 3 }, 4).record();
         let decided: Vec<(Vec<usize>, u64, u64)> =
-            (0..20).map(|_| (live.next_round(), live.quantum(50, true), live.quantum(50, true))).collect();
+            (0..20).map(|_| (live.next_round(), live.quantum(0, 50, true), live.quantum(1, 50, true))).collect();
         let script = live.recorded();
         assert_eq!(script.rounds.len(), 20);
         assert_eq!(script.quanta.len(), 40);
         let mut again = Scheduler::new(Policy::RoundRobin, 4).replay(script);
         for d in &decided {
-            assert_eq!(&(again.next_round(), again.quantum(50, true), again.quantum(50, true)), d);
+            assert_eq!(&(again.next_round(), again.quantum(0, 50, true), again.quantum(1, 50, true)), d);
         }
         assert_eq!(again.next_round(), vec![0, 1, 2, 3]);
-        assert_eq!(again.quantum(50, true), 50);
+        assert_eq!(again.quantum(0, 50, true), 50);
     }
 
     #[test]
     fn round_robin_is_in_order() {
         assert_eq!(Scheduler::new(Policy::RoundRobin, 3).next_round(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_cut_shortens_one_turn_of_a_replay_and_no_other() {
+        let cut = Cut { round: 1, cpu: 2, len: 3 };
+        let mut s = Scheduler::new(Policy::RoundRobin, 4).replay(Script { cuts: vec![cut], ..Script::default() }).record();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            for cpu in s.next_round() {
+                got.push(s.quantum(cpu, 10, false));
+            }
+        }
+        assert_eq!(got, [10, 10, 10, 10, 10, 10, 3, 10, 10, 10, 10, 10]);
+        // The recording has the cut length where it was drawn, so replaying the recording needs no cut.
+        assert_eq!(s.recorded().quanta, got);
     }
 }

@@ -109,7 +109,7 @@ fn explore_bench(seeds: u64) {
         return;
     };
     let choices: Vec<ScheduleChoice> = (0..seeds)
-        .map(|seed| ScheduleChoice { schedule: Schedule::Shuffle, seed, quantum: s.spec.machine.quantum, jitter: true })
+        .map(|seed| ScheduleChoice::seeded(Schedule::Shuffle, seed, s.spec.machine.quantum, true))
         .collect();
     let (found, d) = timed(|| explore::explore(&s, &choices, &[Invariant::RunAsExpected]).expect("seed scenario explores"));
     let distinct = found.by_trace().len();

@@ -15,6 +15,9 @@ pub enum Mode {
     Jitter,
     /// Both: shuffled order and jittered quanta.
     Both,
+    /// Systematic: every round-robin schedule with at most --delays delays (a CPU losing its turn in a round) in
+    /// the patch window (or --window); --seeds is not used.
+    Delays,
 }
 
 /// Arguments of `explore`.
@@ -40,13 +43,37 @@ pub struct ExploreArgs {
     /// Replays the shrinking may spend.
     #[arg(long, default_value_t = 300)]
     pub shrink_runs: usize,
+    /// With --mode delays: the most delays per schedule.
+    #[arg(long, default_value_t = 1)]
+    pub delays: usize,
+    /// With --mode delays: the scheduler rounds to put delays in, `A..B` (default: the rounds in which the
+    /// round-robin run patches text).
+    #[arg(long, value_name = "A..B", value_parser = parse_window)]
+    pub window: Option<std::ops::Range<usize>>,
+    /// With --mode delays: cut lengths (comma-separated, each < the quantum): besides losing its turn, a delayed
+    /// turn may be cut to each of these many instructions (a preemption inside the quantum).
+    #[arg(long, value_delimiter = ',')]
+    pub cuts: Vec<u64>,
+    /// With --mode delays: refuse to run more schedules than this.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_schedules: usize,
+}
+
+fn parse_window(s: &str) -> Result<std::ops::Range<usize>, String> {
+    let num = |t: &str| t.trim().parse::<usize>().map_err(|_| format!("`{t}` is not a round number"));
+    let (a, b) = s.split_once("..").ok_or_else(|| format!("`{s}`: a window is A..B (rounds, B excluded)"))?;
+    let (a, b) = (num(a)?, num(b)?);
+    if a >= b {
+        return Err(format!("`{s}` is an empty range"));
+    }
+    Ok(a..b)
 }
 
 /// Shrinks the violating schedule and writes it out as a scenario; returns where.
 fn write_counterexample(
     args: &ExploreArgs,
     scenario: &Scenario,
-    choice: ScheduleChoice,
+    choice: &ScheduleChoice,
     inv: Invariant,
 ) -> Result<Option<(PathBuf, explore::Counterexample)>, String> {
     let Some(cx) = explore::shrink(scenario, choice, inv, args.shrink_runs).map_err(|e| e.to_string())? else {
@@ -96,14 +123,30 @@ pub fn run(args: &ExploreArgs) -> ExitCode {
         return super::fail("--quantum: a quantum is at least 1 instruction");
     }
     let mut choices = Vec::new();
+    let mut window_note = String::new();
     for &quantum in &quanta {
+        if args.mode == Mode::Delays {
+            let window = match args.window.clone() {
+                Some(w) => w,
+                None => match explore::patch_window(&scenario, quantum) {
+                    Ok(w) => w,
+                    Err(e) => return super::fail(format!("{}: {e}", args.scenario.display())),
+                },
+            };
+            let _ = write!(window_note, " (quantum {quantum}: ≤ {} delays in rounds {}..{})", args.delays, window.start, window.end);
+            match explore::delay_schedules(m.cpus, quantum, window, &args.cuts, args.delays, args.max_schedules) {
+                Ok(c) => choices.extend(c),
+                Err(e) => return super::fail(format!("{}: {e}", args.scenario.display())),
+            }
+            continue;
+        }
         for seed in args.seeds.clone() {
             let (schedule, jitter) = match args.mode {
                 Mode::Shuffle => (Schedule::Shuffle, false),
                 Mode::Jitter => (Schedule::RoundRobin, true),
-                Mode::Both => (Schedule::Shuffle, true),
+                Mode::Both | Mode::Delays => (Schedule::Shuffle, true),
             };
-            choices.push(ScheduleChoice { schedule, seed, quantum, jitter });
+            choices.push(ScheduleChoice::seeded(schedule, seed, quantum, jitter));
         }
     }
     let found = match explore::explore(&scenario, &choices, &Invariant::ALL) {
@@ -115,7 +158,7 @@ pub fn run(args: &ExploreArgs) -> ExitCode {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{}: {} schedules, {} distinct traces; invariants {}: {bad} runs broke one",
+        "{}: {} schedules{window_note}, {} distinct traces; invariants {}: {bad} runs broke one",
         args.scenario.display(),
         found.runs.len(),
         groups.len(),
@@ -138,7 +181,7 @@ pub fn run(args: &ExploreArgs) -> ExitCode {
         }
         let _ = writeln!(out, "replay: probesim run {} {}", args.scenario.display(), r.choice.as_args());
         let inv = r.violations[0].invariant;
-        match write_counterexample(args, &scenario, r.choice, inv) {
+        match write_counterexample(args, &scenario, &r.choice, inv) {
             Ok(Some((path, cx))) => {
                 let _ = writeln!(
                     out,

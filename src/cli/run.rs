@@ -60,8 +60,16 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub quantum: Option<u64>,
     /// Override `[machine] quantum_jitter` (turn it on).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_jitter")]
     pub jitter: bool,
+    /// Override `[machine] quantum_jitter` (turn it off).
+    #[arg(long)]
+    pub no_jitter: bool,
+    /// Take a turn away from the round-robin order: `ROUND:CPU` (CPU loses its turn in scheduler round ROUND,
+    /// counted from 0), as `probesim explore --mode delays` prints its schedules. Repeatable; needs round-robin
+    /// without --jitter.
+    #[arg(long = "delay", value_name = "ROUND:CPU")]
+    pub delay: Vec<crate::explore::Delay>,
     /// A `kprobe_events` definition (`'p:myprobe kernel_clone arg1=%x0'`), written (`>>`) at t=0 on CPU 0; all
     /// events are then enabled (`echo 1 > events/enable`). Repeatable.
     #[arg(long = "kprobe-event", value_name = "DEF")]
@@ -96,6 +104,26 @@ impl RunArgs {
         }
         if self.jitter {
             m.quantum_jitter = true;
+        }
+        if self.no_jitter {
+            m.quantum_jitter = false;
+        }
+        if !self.delay.is_empty() {
+            if m.schedule != crate::scenario::Schedule::RoundRobin || m.quantum_jitter {
+                return Err(crate::scenario::ScenarioError::Invalid {
+                    file: self.scenario.clone(),
+                    place: "--delay".into(),
+                    msg: "delays perturb the round-robin order: use them with --schedule round-robin and --no-jitter".into(),
+                });
+            }
+            if s.spec.schedule_script.is_some() {
+                return Err(crate::scenario::ScenarioError::Invalid {
+                    file: self.scenario.clone(),
+                    place: "--delay".into(),
+                    msg: "the scenario has its own [schedule_script]; delays apply to round-robin only".into(),
+                });
+            }
+            s.spec.schedule_script = Some(crate::explore::delay_script(m.cpus, &self.delay));
         }
         let tracefs = |write: &str, text: &str| crate::scenario::TracefsSpec {
             at: 0,
