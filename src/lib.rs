@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod explore;
+pub mod museum;
 pub mod runner;
 pub mod scenario;
 pub mod transparency;

@@ -21,6 +21,8 @@ enum Command {
     Run(cli::run::RunArgs),
     /// Run a scenario under many schedules: distinct traces, invariants checked on each.
     Explore(cli::explore::ExploreArgs),
+    /// Upstream kernel changes the model reproduces: each exhibit's before/after scenarios and its symptom.
+    Museum(cli::museum::MuseumArgs),
     /// Disassemble a function of an ELF file as loaded at kernel addresses.
     Disasm(cli::image::DisasmArgs),
     /// List an ELF file's symbols as loaded (kallsyms format).
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::demo(a),
         Command::Run(a) => cli::run::run(a),
         Command::Explore(a) => cli::explore::run(a),
+        Command::Museum(a) => cli::museum::run(a),
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),
         Command::Bench(a) => cli::bench::bench(a),

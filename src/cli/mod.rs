@@ -22,6 +22,7 @@ pub mod bpf;
 pub mod demo;
 pub mod explore;
 pub mod image;
+pub mod museum;
 pub mod run;
 pub mod transparency;
 
