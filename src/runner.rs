@@ -34,6 +34,8 @@ pub struct Report {
     pub perf_records: Vec<kernel_model::bpf::PerfRecord>,
     /// Stack traces handlers saved.
     pub stack_traces: Vec<(String, Vec<u64>)>,
+    /// Per BPF event, its hits kept and filtered after `trace_call_bpf`.
+    pub perf_filter: std::collections::BTreeMap<String, kernel_model::kernel::PerfFilter>,
     /// What each `register_kprobe` returned.
     pub register_results: Vec<(String, Result<(), kernel_model::errno::Errno>)>,
     /// `show_disasm` functions before the run.
@@ -165,7 +167,15 @@ impl Report {
                 Some(r) => (Some(r.nhit), Some(r.nmissed)),
                 None => (p.map(|p| p.nhit), p.map(|p| p.nmissed)),
             };
-            for (what, want, got) in [("nhit", e.nhit, nhit), ("nmissed", e.nmissed, nmissed)] {
+            // kept/filtered: what kprobe_perf_func / kretprobe_perf_func did after trace_call_bpf (0 if never hit).
+            let pf = (p.is_some() || rp.is_some()).then(|| self.perf_filter.get(&e.name).copied().unwrap_or_default());
+            let (kept, filtered) = (pf.map(|c| c.kept), pf.map(|c| c.filtered));
+            for (what, want, got) in [
+                ("nhit", e.nhit, nhit),
+                ("nmissed", e.nmissed, nmissed),
+                ("kept", e.kept, kept),
+                ("filtered", e.filtered, filtered),
+            ] {
                 match (want, got) {
                     (Some(want), None) => {
                         return Some(format!("kprobe {}: no such probe was registered, expected {what} {want}", e.name));
@@ -542,6 +552,7 @@ fn run_with(
     let kprobes = kernel.core.kprobes.probes.clone();
     let disasm_after = disasm(&p.machine)?;
     let register_results = kernel.core.register_results.clone();
+    let perf_filter = kernel.core.perf_filter.clone();
     let kretprobes = kernel.core.kretprobes.probes.clone();
     let stack_traces = kernel.core.stack_traces.clone();
     let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
@@ -559,6 +570,7 @@ fn run_with(
         prog_list,
         perf_records,
         register_results,
+        perf_filter,
         disasm_before,
         disasm_after,
     };

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 mod bpf_trace;
-pub use bpf_trace::{TraceCall, TraceCallOutcome, TraceCallStep};
+pub use bpf_trace::{perf_event_attach_bpf_prog, TraceCall, TraceCallOutcome, TraceCallStep, BPF_TRACE_MAX_PROGS};
 
 /// A loaded program's kernel id (`bpf_prog_info.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

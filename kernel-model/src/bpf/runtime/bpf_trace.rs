@@ -32,6 +32,7 @@ use crate::event::EventKind;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::ptrace::PtRegs;
+use crate::errno::Errno;
 use crate::CpuId;
 
 /// What `trace_call_bpf` did.
@@ -390,5 +391,41 @@ impl BpfRuntime {
             }
             Err(error) => Err(BpfRunError { prog: prog.name.clone(), id: prog.id, error }),
         }
+    }
+}
+
+/// `BPF_TRACE_MAX_PROGS` (kernel/trace/bpf_trace.c, 5.10 and 6.12): the most programs one event's `prog_array`
+/// holds.
+pub const BPF_TRACE_MAX_PROGS: usize = 64;
+
+/// `perf_event_attach_bpf_prog` (kernel/trace/bpf_trace.c) for a new perf event of the trace event whose
+/// `prog_array` is `array`: `-E2BIG` if it holds `BPF_TRACE_MAX_PROGS` already; `bpf_prog_array_copy` refuses a
+/// program it holds (`-EEXIST`) and appends the new one, so programs run in attach order. Returns the array's
+/// length after it. (The new perf event has no program yet, so its own `-EEXIST` check cannot fire here; the
+/// `kprobe_override` check is not modelled.)
+pub fn perf_event_attach_bpf_prog(array: &mut Vec<ProgId>, prog: ProgId) -> Result<usize, Errno> {
+    if array.len() >= BPF_TRACE_MAX_PROGS {
+        return Err(Errno::E2BIG);
+    }
+    if array.contains(&prog) {
+        return Err(Errno::EEXIST);
+    }
+    array.push(prog);
+    Ok(array.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prog_array_appends_and_refuses_as_bpf_prog_array_copy() {
+        let mut a = vec![ProgId(1)];
+        assert_eq!(perf_event_attach_bpf_prog(&mut a, ProgId(2)), Ok(2));
+        assert_eq!(a, [ProgId(1), ProgId(2)]);
+        assert_eq!(perf_event_attach_bpf_prog(&mut a, ProgId(1)), Err(Errno::EEXIST));
+        let mut full: Vec<ProgId> = (1..=64).map(ProgId).collect();
+        assert_eq!(perf_event_attach_bpf_prog(&mut full, ProgId(65)), Err(Errno::E2BIG));
+        assert_eq!(full.len(), BPF_TRACE_MAX_PROGS);
     }
 }
