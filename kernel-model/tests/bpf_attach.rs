@@ -5,7 +5,6 @@
 use kernel_model::event::{EventKind, Trap};
 use kernel_model::kernel::{BpfAttachMode, Kernel, PerfFilter, StepOutcome, TrapAction};
 use kernel_model::kprobes::PreHandler;
-use kernel_model::machine::Machine;
 use kernel_model::profile::KernelProfile;
 use kernel_model::testing::FakeMachine;
 use kernel_model::{CpuId, Isa};
