@@ -129,3 +129,45 @@ fn perf_kprobes_are_separate_events_aggregated_at_the_address() {
         assert_eq!(p.nhit, 1, "{name}: its own kprobe_dispatcher ran");
     }
 }
+
+/// The `prog_array` of the trace kretprobe `name` (its return handler's `trace_call_bpf`).
+fn ret_progs(k: &Kernel, name: &str) -> Vec<u32> {
+    let rp = k.core.kretprobes.probes.iter().find(|r| r.name == name).expect("a kretprobe");
+    let handler = rp.handler.as_deref().unwrap_or_default();
+    handler
+        .iter()
+        .find_map(|a| match a {
+            kernel_model::kprobes::HandlerAction::RunBpf(p) => Some(p.iter().map(|id| id.0).collect()),
+            _ => None,
+        })
+        .expect("a BPF return handler")
+}
+
+#[test]
+fn an_object_twice_shares_both_its_kprobe_and_kretprobe_events_or_not() {
+    let obj = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bpf-tutorial/mydrv_trace.bpf.o");
+    for mode in [BpfAttachMode::SharedEvent, BpfAttachMode::PerfKprobe] {
+        let mut m = FakeMachine::new(Isa::Aarch64, 1);
+        let at = m.layout.text + 0x1000;
+        let code: Vec<u8> = ARM_TARGET.iter().flat_map(|w| w.to_le_bytes()).collect();
+        m.add_function("mydrv_submit", at, &code);
+        let mut k = Kernel::new(Isa::Aarch64, KernelProfile::V6_12, 1);
+        k.request_attach_bpf(&mut m, CPU0, &obj, mode).expect("loads");
+        k.request_attach_bpf(&mut m, CPU0, &obj, mode).expect("loads again");
+        drive(&mut k, &mut m);
+        assert!(k.core.register_results.iter().all(|(_, r)| r.is_ok()), "{:?}", k.core.register_results);
+        let ids: Vec<(String, u32)> = k.core.bpf.progs().iter().map(|p| (p.name.clone(), p.id.0)).collect();
+        let id = |n: &str, nth: usize| ids.iter().filter(|(name, _)| name == n).nth(nth).expect("loaded").1;
+        let (entry, ret) = ("trace_submit", "trace_submit_ret");
+        if mode == BpfAttachMode::SharedEvent {
+            assert_eq!(k.core.register_results.len(), 2, "p_ and r_ once each");
+            assert_eq!(progs(&k, "p_mydrv_submit_0"), [id(entry, 0), id(entry, 1)]);
+            assert_eq!(ret_progs(&k, "r_mydrv_submit_0"), [id(ret, 0), id(ret, 1)]);
+        } else {
+            assert_eq!(k.core.register_results.len(), 4, "one event per attach");
+            assert_eq!(progs(&k, &format!("mydrv_submit/{entry}")), [id(entry, 0)]);
+            assert_eq!(progs(&k, &format!("mydrv_submit/{entry}#2")), [id(entry, 1)]);
+            assert_eq!(ret_progs(&k, &format!("mydrv_submit/{ret}#2")), [id(ret, 1)]);
+        }
+    }
+}
