@@ -91,9 +91,18 @@ impl Report {
         for (i, k) in spec.kretprobes.iter().enumerate().filter(|(_, k)| started(k.at)) {
             names.push(k.name.clone().unwrap_or_else(|| format!("rp{i}")));
         }
-        for b in spec.bpf.iter().filter(|b| started(b.at) && b.asm.is_some()) {
+        for (i, b) in spec.bpf.iter().enumerate().filter(|(_, b)| started(b.at) && b.asm.is_some()) {
             if let Some(sym) = b.attach.as_deref().and_then(|a| a.strip_prefix("kprobe/")) {
-                names.push(format!("p_{sym}_0"));
+                let name = match b.attach_mode {
+                    crate::scenario::AttachModeSpec::SharedEvent => format!("p_{sym}_0"),
+                    // A `#2` suffix (a same-named program on the same function) is not predicted here.
+                    crate::scenario::AttachModeSpec::PerfKprobe => {
+                        format!("{sym}/{}", b.name.clone().unwrap_or_else(|| format!("prog{i}")))
+                    }
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
         names.dedup();
