@@ -1117,6 +1117,7 @@ mod tests {
             ("[[expect_kprobe]]\nname = \"p\"\nregistered = true\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
             ("[[expect_kprobe]]\nname = \"p\"\nregistered = \"EINVAL\"\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
             ("[[expect_bpf]]\nprog = \"p\"\n", "s.toml: expect_bpf[0]: needs exactly one of `fault` or `rejected`"),
+            ("[[bpf]]\nasm = \"exit\"\nattach_mode = \"libbpf\"\n", "s.toml:8:15: unknown variant `libbpf`, expected `shared_event` or `perf_kprobe`"),
         ];
         for (body, want) in cases {
             assert_eq!(error(body), want, "for\n{body}");
