@@ -34,6 +34,8 @@ pub struct Report {
     pub perf_records: Vec<kernel_model::bpf::PerfRecord>,
     /// Stack traces handlers saved.
     pub stack_traces: Vec<(String, Vec<u64>)>,
+    /// Per BPF event, its hits kept and filtered after `trace_call_bpf`.
+    pub perf_filter: std::collections::BTreeMap<String, kernel_model::kernel::PerfFilter>,
     /// What each `register_kprobe` returned.
     pub register_results: Vec<(String, Result<(), kernel_model::errno::Errno>)>,
     /// `show_disasm` functions before the run.
@@ -89,9 +91,18 @@ impl Report {
         for (i, k) in spec.kretprobes.iter().enumerate().filter(|(_, k)| started(k.at)) {
             names.push(k.name.clone().unwrap_or_else(|| format!("rp{i}")));
         }
-        for b in spec.bpf.iter().filter(|b| started(b.at) && b.asm.is_some()) {
+        for (i, b) in spec.bpf.iter().enumerate().filter(|(_, b)| started(b.at) && b.asm.is_some()) {
             if let Some(sym) = b.attach.as_deref().and_then(|a| a.strip_prefix("kprobe/")) {
-                names.push(format!("p_{sym}_0"));
+                let name = match b.attach_mode {
+                    crate::scenario::AttachModeSpec::SharedEvent => format!("p_{sym}_0"),
+                    // A `#2` suffix (a same-named program on the same function) is not predicted here.
+                    crate::scenario::AttachModeSpec::PerfKprobe => {
+                        format!("{sym}/{}", b.name.clone().unwrap_or_else(|| format!("prog{i}")))
+                    }
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
         names.dedup();
@@ -165,7 +176,15 @@ impl Report {
                 Some(r) => (Some(r.nhit), Some(r.nmissed)),
                 None => (p.map(|p| p.nhit), p.map(|p| p.nmissed)),
             };
-            for (what, want, got) in [("nhit", e.nhit, nhit), ("nmissed", e.nmissed, nmissed)] {
+            // kept/filtered: what kprobe_perf_func / kretprobe_perf_func did after trace_call_bpf (0 if never hit).
+            let pf = (p.is_some() || rp.is_some()).then(|| self.perf_filter.get(&e.name).copied().unwrap_or_default());
+            let (kept, filtered) = (pf.map(|c| c.kept), pf.map(|c| c.filtered));
+            for (what, want, got) in [
+                ("nhit", e.nhit, nhit),
+                ("nmissed", e.nmissed, nmissed),
+                ("kept", e.kept, kept),
+                ("filtered", e.filtered, filtered),
+            ] {
                 match (want, got) {
                     (Some(want), None) => {
                         return Some(format!("kprobe {}: no such probe was registered, expected {what} {want}", e.name));
@@ -542,6 +561,7 @@ fn run_with(
     let kprobes = kernel.core.kprobes.probes.clone();
     let disasm_after = disasm(&p.machine)?;
     let register_results = kernel.core.register_results.clone();
+    let perf_filter = kernel.core.perf_filter.clone();
     let kretprobes = kernel.core.kretprobes.probes.clone();
     let stack_traces = kernel.core.stack_traces.clone();
     let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
@@ -559,6 +579,7 @@ fn run_with(
         prog_list,
         perf_records,
         register_results,
+        perf_filter,
         disasm_before,
         disasm_after,
     };

@@ -403,7 +403,7 @@ pub struct KprobeEntrySpec {
 
 /// `[[expect_kprobe]]`: what a probe's registration and counters must be at the end.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an [[expect_kprobe]] table (name, registered, nhit, nmissed)")]
+#[serde(deny_unknown_fields, expecting = "an [[expect_kprobe]] table (name, registered, nhit, nmissed, kept, filtered)")]
 pub struct ExpectKprobe {
     /// The probe's name.
     pub name: String,
@@ -415,6 +415,10 @@ pub struct ExpectKprobe {
     pub nhit: Option<u64>,
     /// Expected misses.
     pub nmissed: Option<u64>,
+    /// Expected hits of this BPF event whose `trace_call_bpf` returned non-zero (perf sample kept).
+    pub kept: Option<u64>,
+    /// Expected hits whose `trace_call_bpf` returned 0 (perf sample filtered).
+    pub filtered: Option<u64>,
 }
 
 /// `[[expect_stacktrace]]`: a stack trace a handler of `probe` saved (the first one it saved).
@@ -510,12 +514,28 @@ pub struct BpfSpec {
     pub name: Option<String>,
     /// Where an assembled program attaches: `kprobe/<symbol>`.
     pub attach: Option<String>,
+    /// How each program reaches its function: `"shared_event"` (the default: BCC's kprobe event `p_<sym>_0`, whose
+    /// one `prog_array` every program attached to it joins) or `"perf_kprobe"` (libbpf's `perf_event_open` on the
+    /// `kprobe` PMU: a trace kprobe of its own, labelled `<sym>/<prog>`).
+    #[serde(default)]
+    pub attach_mode: AttachModeSpec,
     /// The loading CPU.
     #[serde(default)]
     pub cpu: usize,
     /// When.
     #[serde(default)]
     pub at: u64,
+}
+
+/// `[[bpf]] attach_mode`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachModeSpec {
+    /// [`kernel_model::kernel::BpfAttachMode::SharedEvent`].
+    #[default]
+    SharedEvent,
+    /// [`kernel_model::kernel::BpfAttachMode::PerfKprobe`].
+    PerfKprobe,
 }
 
 /// A whole scenario file.
@@ -919,13 +939,17 @@ impl Scenario {
             if b.cpu >= m.cpus {
                 return Err(self.invalid(format!("bpf[{i}].cpu"), format!("CPU {} does not exist", b.cpu)));
             }
+            let mode = match b.attach_mode {
+                AttachModeSpec::SharedEvent => kernel_model::kernel::BpfAttachMode::SharedEvent,
+                AttachModeSpec::PerfKprobe => kernel_model::kernel::BpfAttachMode::PerfKprobe,
+            };
             let op = match (&b.object, &b.asm) {
                 (Some(object), None) => {
                     let path = dir.join(object);
                     // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
                     kernel_model::bpf::BpfObject::load(&path)
                         .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
-                    ActionOp::AttachBpf(path)
+                    ActionOp::AttachBpf(path, mode)
                 }
                 (None, Some(text)) => {
                     let name = b.name.clone().unwrap_or_else(|| format!("prog{i}"));
@@ -937,7 +961,7 @@ impl Scenario {
                         .to_string();
                     kernel_model::bpf::assemble(text)
                         .map_err(|e| self.invalid(format!("bpf[{i}].asm"), e.to_string()))?;
-                    ActionOp::AttachBpfAsm { name, text: text.clone(), symbol }
+                    ActionOp::AttachBpfAsm { name, text: text.clone(), symbol, mode }
                 }
                 _ => return Err(self.invalid(format!("bpf[{i}]"), "needs exactly one of `object` or `asm`")),
             };
@@ -1116,6 +1140,7 @@ mod tests {
             ("[[expect_kprobe]]\nname = \"p\"\nregistered = true\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
             ("[[expect_kprobe]]\nname = \"p\"\nregistered = \"EINVAL\"\n", "s.toml: expect_kprobe[0].registered: expected 0, an errno name such as \"-EINVAL\", or \"pending\" (never returned)"),
             ("[[expect_bpf]]\nprog = \"p\"\n", "s.toml: expect_bpf[0]: needs exactly one of `fault` or `rejected`"),
+            ("[[bpf]]\nasm = \"exit\"\nattach_mode = \"libbpf\"\n", "s.toml:8:15: unknown variant `libbpf`, expected `shared_event` or `perf_kprobe`"),
         ];
         for (body, want) in cases {
             assert_eq!(error(body), want, "for\n{body}");

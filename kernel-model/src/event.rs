@@ -810,6 +810,25 @@ pub enum KprobeStep {
     },
     /// 5.10 `trace_call_bpf`: `in_nmi()` (x86's int3 handler is NMI-like) returns 1 without running the programs.
     TraceCallBpfInNmi,
+    /// `PERF_EVENT_IOC_SET_BPF` → `perf_event_attach_bpf_prog` (kernel/trace/bpf_trace.c): `prog` joins the
+    /// event's `prog_array` (`bpf_prog_array_copy` appends it), which then holds `progs` programs.
+    BpfProgArrayJoined {
+        /// The program.
+        prog: String,
+        /// The array's length after it.
+        progs: usize,
+    },
+    /// `kprobe_perf_func` / `kretprobe_perf_func` (kernel/trace/trace_kprobe.c) after `trace_call_bpf` over an
+    /// event's `prog_array` of `progs` (two or more) programs: `ret`, their results ANDed (`bpf_prog_run_array`),
+    /// keeps the hit's perf sample or (0) filters it.
+    PerfFuncFilter {
+        /// `kprobe_perf_func` or `kretprobe_perf_func`.
+        func: &'static str,
+        /// The array's length.
+        progs: usize,
+        /// `trace_call_bpf`'s return.
+        ret: u32,
+    },
     /// `trace_kprobe` attach for a program type the model does not attach yet.
     BpfAttachUnsupported {
         /// The attach point, as the loader names it.
@@ -889,6 +908,13 @@ impl fmt::Display for KprobeStep {
             }
             KprobeStep::TraceCallBpfInNmi => {
                 f.write_str("trace_call_bpf: in_nmi() (int3 is NMI-like): return 1, programs not run")
+            }
+            KprobeStep::BpfProgArrayJoined { prog, progs } => {
+                write!(f, "PERF_EVENT_IOC_SET_BPF: {prog} joins the event's prog_array ({progs} programs)")
+            }
+            KprobeStep::PerfFuncFilter { func, progs, ret } => {
+                let verdict = if *ret == 0 { "filtered: no perf sample" } else { "kept: the perf sample is submitted" };
+                write!(f, "{func}: trace_call_bpf over {progs} programs (results ANDed) returned {ret}: {verdict}")
             }
             KprobeStep::BpfAttachUnsupported { attach } => {
                 write!(f, "BPF program attach point {attach} is not attached by the model yet")

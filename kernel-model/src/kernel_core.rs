@@ -125,6 +125,16 @@ pub enum LivePatchStep {
     Failed(Oops),
 }
 
+/// One trace event's hits after `trace_call_bpf` (not a kernel counter: `kept` is what `read()` on a counting perf
+/// event of it would add up, `filtered` the rest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PerfFilter {
+    /// `trace_call_bpf` returned non-zero: the perf sample is submitted.
+    pub kept: u64,
+    /// It returned 0 (a program returned 0, faulted, or the call was nested): `if (!ret) return 0;`.
+    pub filtered: u64,
+}
+
 /// The generic half of the kernel, which the ISA-specific half operates on.
 pub struct KernelCore {
     /// Which Linux version's behaviour to reproduce.
@@ -151,6 +161,8 @@ pub struct KernelCore {
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
     pub tracefs: crate::kernel_trace::Tracefs,
+    /// Per trace event with BPF attached, by name: what `kprobe_perf_func`/`kretprobe_perf_func` did with its hits.
+    pub perf_filter: std::collections::BTreeMap<String, PerfFilter>,
     unwind: UnwindFn,
     slots_used: Vec<bool>,
 }
@@ -228,6 +240,7 @@ impl KernelCore {
             current_comm: vec![String::new(); nr_cpus],
             stack_traces: Vec::new(),
             tracefs: crate::kernel_trace::Tracefs::new(profile, nr_cpus),
+            perf_filter: std::collections::BTreeMap::new(),
             unwind,
             slots_used: Vec::new(),
         }
@@ -266,6 +279,26 @@ impl KernelCore {
             entry_sp: regs.sp(),
             regs,
         })
+    }
+
+    /// The tail of `kprobe_perf_func` / `kretprobe_perf_func` (kernel/trace/trace_kprobe.c, 5.10 and 6.12) once
+    /// `trace_call_bpf` over event `probe`'s `prog_array` of `progs` programs returned `ret`: `if (!ret) return;`
+    /// filters the hit's perf sample, else it goes on to `perf_trace_buf_submit`. Counted in
+    /// [`KernelCore::perf_filter`]; logged when the array holds two or more programs (with one, its `bpf_run`
+    /// line's return value decides). An empty array is not `bpf_prog_array_valid`: nothing is filtered.
+    pub fn perf_func_filter(&mut self, m: &mut dyn Machine, cpu: CpuId, probe: &str, func: &'static str, progs: usize, ret: u32) {
+        if progs == 0 {
+            return;
+        }
+        let c = self.perf_filter.entry(probe.to_string()).or_default();
+        if ret == 0 {
+            c.filtered += 1;
+        } else {
+            c.kept += 1;
+        }
+        if progs >= 2 {
+            m.emit(cpu, EventKind::Kprobe { probe: probe.into(), step: KprobeStep::PerfFuncFilter { func, progs, ret } });
+        }
     }
 
     /// Models `stack_trace_save_regs(regs, …)` from a handler of `probe` on `cpu`; a return address that is the
@@ -313,9 +346,10 @@ impl KernelCore {
                     self.stack_trace_save_regs(m, cpu, probe, regs);
                 }
                 HandlerAction::RunBpf(progs) => {
-                    // kretprobe_perf_func: the program's return value only filters the perf event.
+                    // kretprobe_perf_func: the programs' ANDed return value only filters the perf event.
                     let task = self.current_task_info(cpu);
-                    self.bpf.trace_call_bpf(m, cpu, &task, progs, regs);
+                    let out = self.bpf.trace_call_bpf(m, cpu, &task, progs, regs);
+                    self.perf_func_filter(m, cpu, probe, "kretprobe_perf_func", progs.len(), out.ret);
                 }
                 HandlerAction::Call { name, .. } => {
                     m.emit(cpu, EventKind::Kprobe {

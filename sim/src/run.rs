@@ -69,7 +69,7 @@ pub enum ActionOp {
     /// The CPU's task patches live text with x86 `text_poke_bp`.
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
-    AttachBpf(std::path::PathBuf),
+    AttachBpf(std::path::PathBuf, kernel_model::kernel::BpfAttachMode),
     /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.
     AttachBpfAsm {
         /// Program name.
@@ -78,6 +78,8 @@ pub enum ActionOp {
         text: String,
         /// The probed function.
         symbol: String,
+        /// Onto a shared event or a perf kprobe of its own.
+        mode: kernel_model::kernel::BpfAttachMode,
     },
     /// The CPU's task unregisters, disables or enables a probe by name.
     ProbeOp(kernel_model::kernel::ProbeOpKind, String),
@@ -487,13 +489,13 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
         ActionOp::RegisterKprobes(batch, specs) => kernel.request_register_kprobes(machine, cpu, batch, specs.clone()),
         ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
-        ActionOp::AttachBpfAsm { name, text, symbol } => {
-            if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol) {
+        ActionOp::AttachBpfAsm { name, text, symbol, mode } => {
+            if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol, *mode) {
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: name.clone(), error: e.to_string() });
             }
         }
-        ActionOp::AttachBpf(path) => {
-            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
+        ActionOp::AttachBpf(path, mode) => {
+            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path, *mode) {
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: path.display().to_string(), error: e.to_string() });
             }
         }

@@ -31,6 +31,7 @@ impl Kernel {
                                 probe: p.spec.name.clone(),
                                 step: KprobeStep::TraceCallBpfInNmi,
                             });
+                            self.core.perf_func_filter(m, cpu, &p.spec.name, "kprobe_perf_func", progs.len(), 1);
                             h.child += 1;
                             continue;
                         }
@@ -45,7 +46,9 @@ impl Kernel {
                             h.ret = 1;
                             break;
                         }
-                        TraceCallStep::Done(_) => {}
+                        TraceCallStep::Done(out) => {
+                            self.core.perf_func_filter(m, cpu, &p.spec.name, "kprobe_perf_func", progs.len(), out.ret);
+                        }
                     }
                     h.child += 1;
                     continue;

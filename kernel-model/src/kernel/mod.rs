@@ -13,6 +13,7 @@ mod live_patch;
 mod probe_ops;
 mod register;
 mod trace_kprobe;
+pub use trace_kprobe::BpfAttachMode;
 
 pub use die::OopsVictim;
 pub use probe_ops::ProbeOpKind;
@@ -33,7 +34,8 @@ use crate::stop_machine::{StopMachine, StopperPhase, StopperStep};
 use crate::{CpuId, Isa, KernelVa};
 
 pub use crate::kernel_core::{
-    HandlerKind, HandlerRun, KernelCore, KprobeCtlblk, LivePatchStep, PatchJob, PerCpu, PrevKprobe, TrapAction,
+    HandlerKind, HandlerRun, KernelCore, KprobeCtlblk, LivePatchStep, PatchJob, PerCpu, PerfFilter, PrevKprobe,
+    TrapAction,
 };
 
 /// What a model step ([`Kernel::step`]) left behind.
