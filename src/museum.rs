@@ -1,6 +1,6 @@
 //! A museum of kernel changes the model reproduces: each exhibit a pair of scenarios, the kernel before and after an
 //! upstream change, and a symptom — a predicate over the run's typed events — that the first shows and the second
-//! does not. The exhibits are data (`scenarios/museum.toml`); `probesim museum` runs them, `tests/museum.rs` too.
+//! does not. The exhibits are data (`museum/exhibits.toml`); `probesim museum` runs them, `tests/museum.rs` too.
 
 use crate::runner::{self, Report};
 use crate::scenario::{Scenario, ScenarioError};
@@ -144,11 +144,27 @@ impl Museum {
         let mut m: Museum = toml::from_str(&text).map_err(|e| MuseumError::Parse { file: path.into(), msg: e.to_string() })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for x in &mut m.exhibits {
-            x.before = dir.join(&x.before);
-            x.after = dir.join(&x.after);
+            x.before = lexical(&dir.join(&x.before));
+            x.after = lexical(&dir.join(&x.after));
         }
         Ok(m)
     }
+}
+
+/// `a/b/../c` as `a/c`, without touching the file system (paths print as a user would type them).
+fn lexical(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Runs an exhibit's two scenarios and looks for its symptom in each.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct MuseumArgs {
     /// The museum file.
-    #[arg(default_value = "scenarios/museum.toml")]
+    #[arg(default_value = "museum/exhibits.toml")]
     pub file: PathBuf,
     /// Only the exhibit with this name.
     #[arg(long)]
