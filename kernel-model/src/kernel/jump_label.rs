@@ -168,6 +168,12 @@ impl Kernel {
             .map(|e| e.code)
     }
 
+    /// The jump-label state (the sorted table).
+    #[must_use]
+    pub fn jump_labels(&self) -> &JumpLabels {
+        &self.jump_labels
+    }
+
     /// Asks `cpu`'s task to call `op` on the `struct static_key` at `key` (`name` for the log).
     pub fn request_static_key(&mut self, cpu: CpuId, op: StaticKeyOp, key: KernelVa, name: &str) {
         let call = StaticKeyCall { op, key, name: name.to_string(), phase: Phase::Start, wait_logged: false, enabling: false };
