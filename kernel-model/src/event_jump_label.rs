@@ -105,6 +105,13 @@ pub enum JumpLabelStep {
         /// The owner.
         owner: CpuId,
     },
+    /// `register_kprobe`'s `check_kprobe_address_safe` waits in `jump_label_lock()`.
+    KprobeWaits {
+        /// The probe.
+        probe: String,
+        /// The owner of `jump_label_mutex`.
+        owner: CpuId,
+    },
     /// The arch transform of one site (`arch_jump_label_transform` or `_queue`).
     Transform {
         /// The arch function.
@@ -154,8 +161,12 @@ impl fmt::Display for JumpLabelStep {
             }
             JumpLabelStep::Warn { op, what } => write!(f, "{}: WARNING: {what}", op.name()),
             JumpLabelStep::WaitsForMutex { op, owner } => {
-                write!(f, "{}: waits for jump_label_mutex (held by {owner})", op.name())
+                write!(f, "{}: waits for jump_label_mutex (held by cpu{owner})", op.name())
             }
+            JumpLabelStep::KprobeWaits { probe, owner } => write!(
+                f,
+                "register_kprobe({probe}): check_kprobe_address_safe waits in jump_label_lock() (held by cpu{owner})"
+            ),
             JumpLabelStep::Transform { func, code, ty, old, new, how } => {
                 write!(f, "{func}: {} {ty}: {} -> {} ({how})", code.sym, old.render(), new.render())
             }

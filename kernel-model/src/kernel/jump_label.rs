@@ -68,6 +68,8 @@ pub struct JumpLabels {
     entries: Vec<JumpEntry>,
     /// `jump_label_mutex`'s owner.
     mutex: Option<CpuId>,
+    /// The kprobes whose wait in `jump_label_lock()` was logged (each once).
+    waits_logged: std::collections::BTreeSet<String>,
 }
 
 impl JumpLabels {
@@ -166,6 +168,16 @@ impl Kernel {
             .iter()
             .find(|e| e.code.0 <= end.0 && e.code.0 + self.arch.jump_entry_size(m, e.code) > start.0)
             .map(|e| e.code)
+    }
+
+    /// `jump_label_lock()` in `check_kprobe_address_safe` for the kprobe `probe` on `cpu`: whether it must wait
+    /// (another CPU's static-key call holds `jump_label_mutex`), logged once per probe.
+    pub(super) fn kprobe_waits_jump_label_lock(&mut self, m: &mut dyn Machine, cpu: CpuId, probe: &str) -> bool {
+        let Some(owner) = self.jump_labels.mutex.filter(|o| *o != cpu) else { return false };
+        if self.jump_labels.waits_logged.insert(probe.to_string()) {
+            Self::jl_emit(m, cpu, JumpLabelStep::KprobeWaits { probe: probe.to_string(), owner });
+        }
+        true
     }
 
     /// The jump-label state (the sorted table).

@@ -125,6 +125,10 @@ impl Kernel {
         match op.phase {
             // text_mutex / stop_cpus_mutex: wait while another patch is in progress.
             RegPhase::Start if self.job_busy() => self.activities[cpu.0].push(Activity::Register(op)),
+            // check_kprobe_address_safe: jump_label_lock() while another task's static-key call holds it.
+            RegPhase::Start if self.kprobe_waits_jump_label_lock(m, cpu, &op.spec.name.clone()) => {
+                self.activities[cpu.0].push(Activity::Register(op));
+            }
             RegPhase::Start => match self.register_start(m, cpu, &mut op) {
                 Ok(true) => self.activities[cpu.0].push(Activity::Register(op)),
                 Ok(false) => finish(self, m, &mut op, Ok(())),
