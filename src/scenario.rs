@@ -334,6 +334,36 @@ pub struct ActionSpec {
     pub enable_kprobe: Option<String>,
     /// x86 `text_poke_bp`: patch a live instruction (int3 first, emulated for CPUs that hit it).
     pub text_poke_bp: Option<TextPokeBpSpec>,
+    /// `static_key_enable` of the `struct static_key` symbol.
+    pub static_key_enable: Option<String>,
+    /// `static_key_disable`.
+    pub static_key_disable: Option<String>,
+    /// `static_key_slow_inc` (`static_branch_inc`).
+    pub static_key_slow_inc: Option<String>,
+    /// `static_key_slow_dec` (`static_branch_dec`).
+    pub static_key_slow_dec: Option<String>,
+}
+
+impl ActionSpec {
+    /// The static-key call, if this action is one: the operation and the key's symbol.
+    fn static_key(&self) -> Option<(kernel_model::event_jump_label::StaticKeyOp, &str)> {
+        use kernel_model::event_jump_label::StaticKeyOp as Op;
+        [
+            (Op::Enable, &self.static_key_enable),
+            (Op::Disable, &self.static_key_disable),
+            (Op::SlowInc, &self.static_key_slow_inc),
+            (Op::SlowDec, &self.static_key_slow_dec),
+        ]
+        .into_iter()
+        .find_map(|(op, k)| k.as_deref().map(|k| (op, k)))
+    }
+
+    fn static_key_count(&self) -> usize {
+        [&self.static_key_enable, &self.static_key_disable, &self.static_key_slow_inc, &self.static_key_slow_dec]
+            .iter()
+            .filter(|k| k.is_some())
+            .count()
+    }
 }
 
 /// One step of a handler: exactly one key.
@@ -776,12 +806,14 @@ impl Scenario {
                 + usize::from(a.unregister_kprobe.is_some())
                 + usize::from(a.disable_kprobe.is_some())
                 + usize::from(a.enable_kprobe.is_some())
-                + usize::from(a.text_poke_bp.is_some());
+                + usize::from(a.text_poke_bp.is_some())
+                + a.static_key_count();
             if n != 1 {
                 return Err(self.invalid(
                     format!("action[{i}]"),
                     "needs exactly one of poke, flush_icache_range, isb, skip_syncs, unregister_kprobe, \
-                     disable_kprobe, enable_kprobe, text_poke_bp",
+                     disable_kprobe, enable_kprobe, text_poke_bp, static_key_enable, static_key_disable, \
+                     static_key_slow_inc, static_key_slow_dec",
                 ));
             }
         }
@@ -868,6 +900,9 @@ impl Scenario {
                     _ => return Err(self.invalid(&place, "needs exactly one of `bytes` or `jmp_to`")),
                 };
                 ActionOp::TextPokeBp(vec![(addr, bytes)])
+            } else if let Some((op, key)) = a.static_key() {
+                let addr = resolve(format!("action[{i}].{}", op.name()), key)?;
+                ActionOp::StaticKey(op, addr, key.to_string())
             } else {
                 ActionOp::SkipSyncs(a.skip_syncs.unwrap_or(1))
             };

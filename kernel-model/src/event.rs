@@ -265,6 +265,11 @@ pub enum EventKind {
         /// The line `trace` prints for it.
         line: String,
     },
+    /// A step of a static-key call or of `jump_label_init` (`kernel/jump_label.c`, `arch/*/kernel/jump_label.c`).
+    JumpLabel {
+        /// What.
+        step: crate::event_jump_label::JumpLabelStep,
+    },
 }
 
 /// A tracefs file operation.
@@ -361,6 +366,7 @@ impl EventKind {
             EventKind::BpfOutput { .. } => "bpf_output",
             EventKind::Tracefs { .. } => "tracefs",
             EventKind::TraceEvent { .. } => "trace_event",
+            EventKind::JumpLabel { .. } => "jump_label",
         }
     }
 }
@@ -428,6 +434,7 @@ impl fmt::Display for EventKind {
             }
             EventKind::Tracefs { file, op: TracefsOp::Read { bytes } } => write!(f, "cat {file} ({bytes} bytes)"),
             EventKind::TraceEvent { event, line } => write!(f, "{event}: {}", line.trim_start()),
+            EventKind::JumpLabel { step } => write!(f, "{step}"),
         }
     }
 }
@@ -551,6 +558,15 @@ pub enum Oops {
         /// The fault.
         fault: String,
     },
+    /// x86 `__jump_label_patch` (5.10 `__jump_label_set_jump_code`) found neither the expected NOP nor the jump.
+    JumpLabelUnexpectedOp {
+        /// The site.
+        at: SymAddr,
+        /// What is there.
+        found: Hex,
+        /// What was expected.
+        expect: Hex,
+    },
 }
 
 impl fmt::Display for Oops {
@@ -591,6 +607,14 @@ impl fmt::Display for Oops {
             Oops::NoArchPreparation => f.write_str("kprobe without arch preparation (simulator bug)"),
             Oops::TextPokeBp { why } => write!(f, "text_poke_bp: {why}"),
             Oops::TextPokeFailed { fault } => write!(f, "text poke failed: {fault}"),
+            Oops::JumpLabelUnexpectedOp { at, found, expect } => write!(
+                f,
+                "jump_label: Fatal kernel bug, unexpected op at {} [{}] ({} != {}); kernel BUG",
+                at.sym,
+                at.addr,
+                found.render(),
+                expect.render()
+            ),
         }
     }
 }

@@ -113,6 +113,9 @@ pub enum PatchJob {
     /// x86 `text_poke` already wrote the bytes; `text_poke_sync()` = `on_each_cpu(do_sync_core, NULL, 1)`: every
     /// CPU serialises (at its next interrupt-enabled instruction boundary) and the caller waits for all.
     SyncCores,
+    /// arm64 `kick_all_cpus_sync()` (kernel/smp.c): `smp_call_function(do_nothing, NULL, 1)`, an IPI to every
+    /// *other* CPU (its exception entry and return are context-synchronising); the caller waits for all.
+    KickAllCpus,
 }
 
 /// What one step of patching live text asks for ([`ArchKernel::patch_live_text_step`]).
@@ -147,6 +150,8 @@ pub struct KernelCore {
     pub stop: Option<StopMachine>,
     /// `on_each_cpu(do_sync_core)` in progress: which CPUs still have the IPI pending.
     pub sync_core_ipi: Option<Vec<bool>>,
+    /// What that IPI is (`do_sync_core` or `kick_all_cpus_sync`'s `do_nothing`), as the CPUs that take it log it.
+    pub ipi_reason: crate::event::SyncReason,
     /// What each `register_kprobe` call returned, in completion order (probe name, result).
     pub register_results: Vec<(String, Result<(), Errno>)>,
     /// The kretprobes and their instances.
@@ -233,6 +238,7 @@ impl KernelCore {
             percpu: vec![PerCpu::default(); nr_cpus],
             stop: None,
             sync_core_ipi: None,
+            ipi_reason: crate::event::SyncReason::SyncCoreIpi,
             register_results: Vec::new(),
             kretprobes: Kretprobes::default(),
             bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),

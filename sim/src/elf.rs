@@ -282,12 +282,17 @@ struct LoadedFile<'a> {
     section_addr: BTreeMap<usize, u64>,
 }
 
+/// A loaded section: name, address, size (in load order), for the kernel's own tables (`__jump_table`).
+pub type LoadedSection = (String, u64, u64);
+
 /// What loading produced.
 pub(crate) struct Loaded {
     /// Symbols, for `Kallsyms::new`.
     pub symbols: Vec<Symbol>,
     /// Data inside code sections (`[start, end)`), from the ARM ELF mapping symbols `$d` … `$x`: literal pools.
     pub data_in_text: Vec<(u64, u64)>,
+    /// Every loaded section.
+    pub sections: Vec<LoadedSection>,
 }
 
 /// Loads `images` into memory.
@@ -318,7 +323,15 @@ pub(crate) fn load(
         let elf = parse(f.path, f.bytes, backend)?;
         relocate(f, &elf, &globals, backend, mem)?;
     }
-    Ok(Loaded { symbols: fill_missing_sizes(symbols), data_in_text })
+    let mut sections = Vec::new();
+    for f in &loaded {
+        let elf = parse(f.path, f.bytes, backend)?;
+        for (idx, addr) in &f.section_addr {
+            let size = elf.section_headers.get(*idx).map_or(0, |sh| sh.sh_size);
+            sections.push((section_name(&elf, *idx), *addr, size));
+        }
+    }
+    Ok(Loaded { symbols: fill_missing_sizes(symbols), data_in_text, sections })
 }
 
 /// The `$d` ranges of code sections: from each `$d` mapping symbol to the next mapping symbol or the section end.

@@ -77,6 +77,7 @@ pub struct EmulatedMachine {
     task_return: u64,
     placement: Placement,
     data_in_text: Vec<(u64, u64)>,
+    sections: Vec<elf::LoadedSection>,
     builtins_next: u64,
     model_entries: (u64, u64),
     model_entries_next: u64,
@@ -137,10 +138,18 @@ impl EmulatedMachine {
             task_return,
             placement,
             data_in_text: loaded.data_in_text,
+            sections: loaded.sections,
             builtins_next: builtins,
             model_entries,
             model_entries_next: model_entries.0,
         })
+    }
+
+    /// Where the loaded sections named `name` are (address, size), in load order: how the kernel finds its own
+    /// tables (`__start___jump_table` … `__stop___jump_table` in a linked image).
+    #[must_use]
+    pub fn section_ranges(&self, name: &str) -> Vec<(KernelVa, u64)> {
+        self.sections.iter().filter(|(n, _, _)| n == name).map(|(_, a, s)| (KernelVa(*a), *s)).collect()
     }
 
     /// The event log so far.

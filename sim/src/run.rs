@@ -68,6 +68,8 @@ pub enum ActionOp {
     RegisterKprobes(String, Vec<KprobeSpec>),
     /// The CPU's task patches live text with x86 `text_poke_bp`.
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
+    /// The CPU's task calls a static-key function on the key at this address (named so in the log).
+    StaticKey(kernel_model::event_jump_label::StaticKeyOp, KernelVa, String),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
     AttachBpf(std::path::PathBuf, kernel_model::kernel::BpfAttachMode),
     /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.
@@ -236,6 +238,11 @@ pub fn run(
     actions.sort_by_key(|(i, a)| (a.at, *i));
     let mut actions: VecDeque<Action> = actions.into_iter().map(|(_, a)| a).collect();
 
+    // Boot: jump_label_init sorts the image's __jump_table.
+    let jump_tables = machine.section_ranges("__jump_table");
+    if !jump_tables.is_empty() {
+        kernel.jump_label_init(machine, &jump_tables);
+    }
     let mut running: Vec<Option<Running>> = (0..nr_cpus).map(|_| None).collect();
     let mut calls = Vec::new();
     let mut tracefs = TracefsOut::default();
@@ -489,6 +496,7 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
         ActionOp::RegisterKprobe(spec) => kernel.request_register_kprobe(machine, cpu, spec.clone()),
         ActionOp::RegisterKprobes(batch, specs) => kernel.request_register_kprobes(machine, cpu, batch, specs.clone()),
         ActionOp::TextPokeBp(sites) => kernel.request_text_poke_bp(cpu, sites.clone()),
+        ActionOp::StaticKey(op, key, name) => kernel.request_static_key(cpu, *op, *key, name),
         ActionOp::AttachBpfAsm { name, text, symbol, mode } => {
             if let Err(e) = kernel.request_attach_bpf_asm(machine, cpu, name, text, symbol, *mode) {
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: name.clone(), error: e.to_string() });

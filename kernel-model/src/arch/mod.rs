@@ -115,6 +115,24 @@ pub trait ArchKernel {
     fn live_patch_fn(&self) -> &'static str;
     /// Runs the modelled kernel function `name` that guest code called (see `Machine::model_entry`).
     fn model_call(&mut self, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, name: &str) -> TrapAction;
+    /// `HAVE_JUMP_LABEL_BATCH` (asm/jump_label.h): `__jump_label_update` queues every site
+    /// (`arch_jump_label_transform_queue`) and applies them once (`arch_jump_label_transform_apply`), rather than
+    /// calling `arch_jump_label_transform` per site.
+    fn jump_label_batch(&self) -> bool;
+    /// `arch_jump_label_transform` (or `_queue` when batching) of the site at `code`, whose branch goes to
+    /// `target`, to `ty`: writes it (arm64) or queues it (x86), logging the transform first. `Err`: the kernel BUG()s.
+    fn jump_label_transform(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        code: KernelVa,
+        target: KernelVa,
+        ty: crate::event_jump_label::JumpLabelType,
+    ) -> Result<(), crate::event::Oops>;
+    /// Step `step` of `arch_jump_label_transform_apply` (called again with the next step once a job completed).
+    fn jump_label_apply_step(&mut self, m: &mut dyn Machine, cpu: CpuId, step: u8) -> LivePatchStep;
+    /// `jump_entry_size(entry)` of the site at `code`, as `jump_label_text_reserved` measures it.
+    fn jump_entry_size(&self, m: &dyn Machine, code: KernelVa) -> u64;
 }
 
 pub use crate::kernel_core::UnwindFn;

@@ -8,6 +8,7 @@
 
 mod die;
 mod handlers;
+mod jump_label;
 mod kretprobes;
 mod live_patch;
 mod probe_ops;
@@ -16,6 +17,7 @@ mod trace_kprobe;
 pub use trace_kprobe::BpfAttachMode;
 
 pub use die::OopsVictim;
+pub use jump_label::{JumpEntry, JumpLabels};
 pub use probe_ops::ProbeOpKind;
 use probe_ops::{KprobeMutex, MutexWait, ProbeOp};
 use register::RegisterOp;
@@ -66,6 +68,7 @@ enum Activity {
     ProbeOp(ProbeOp),
     Stopper(StopperRun),
     Handler(HandlerRun),
+    StaticKey(jump_label::StaticKeyCall),
 }
 
 /// The modelled kernel of one run.
@@ -80,6 +83,8 @@ pub struct Kernel {
     batches: std::collections::BTreeMap<String, Vec<String>>,
     /// `kprobe_mutex`.
     kprobe_mutex: KprobeMutex,
+    /// The `__jump_table` and `jump_label_mutex`.
+    jump_labels: JumpLabels,
 }
 
 /// The argument `stop_machine_yield`'s modelled call passes (`cpu_relax_loop(1)`: one `cpu_relax()`, as
@@ -100,6 +105,7 @@ impl Kernel {
             stop_machine_yield: None,
             batches: std::collections::BTreeMap::new(),
             kprobe_mutex: KprobeMutex::default(),
+            jump_labels: JumpLabels::default(),
         }
     }
 
@@ -128,7 +134,7 @@ impl Kernel {
         let ipi_pending = self.core.sync_core_ipi.as_ref().is_some_and(|p| p[cpu.0]);
         if ipi_pending && self.preemptible(m, cpu, idle) {
             // The IPI arrives: do_sync_core(); the interrupt's return is itself serialising.
-            m.context_synchronize(cpu, SyncReason::SyncCoreIpi);
+            m.context_synchronize(cpu, self.core.ipi_reason);
             if let Some(p) = self.core.sync_core_ipi.as_mut() {
                 p[cpu.0] = false;
             }
@@ -212,6 +218,7 @@ impl Kernel {
             Activity::Register(op) => self.step_register(m, cpu, op),
             Activity::ProbeOp(op) => self.step_probe_op(m, cpu, op),
             Activity::LivePatch(op) => self.step_live_patch(m, cpu, op),
+            Activity::StaticKey(c) => self.step_static_key(m, cpu, c),
             Activity::Handler(h) => return self.step_handler(m, cpu, h),
         }
         StepOutcome::Continue
@@ -227,6 +234,13 @@ impl Kernel {
                 m.context_synchronize(cpu, SyncReason::SyncCore);
                 pending[cpu.0] = false;
                 self.core.sync_core_ipi = Some(pending);
+                self.core.ipi_reason = SyncReason::SyncCoreIpi;
+            }
+            PatchJob::KickAllCpus => {
+                let mut pending = vec![true; m.nr_cpus()];
+                pending[cpu.0] = false;
+                self.core.sync_core_ipi = Some(pending);
+                self.core.ipi_reason = SyncReason::KickAllCpusSyncIpi;
             }
         }
     }
@@ -306,6 +320,7 @@ impl Kernel {
                     }
                 }
                 Activity::Handler(_) => out.push("kprobe_breakpoint_handler".to_string()),
+                Activity::StaticKey(c) => out.push(c.func().to_string()),
             }
         }
         out

@@ -125,6 +125,10 @@ impl Kernel {
         match op.phase {
             // text_mutex / stop_cpus_mutex: wait while another patch is in progress.
             RegPhase::Start if self.job_busy() => self.activities[cpu.0].push(Activity::Register(op)),
+            // check_kprobe_address_safe: jump_label_lock() while another task's static-key call holds it.
+            RegPhase::Start if self.kprobe_waits_jump_label_lock(m, cpu, &op.spec.name.clone()) => {
+                self.activities[cpu.0].push(Activity::Register(op));
+            }
             RegPhase::Start => match self.register_start(m, cpu, &mut op) {
                 Ok(true) => self.activities[cpu.0].push(Activity::Register(op)),
                 Ok(false) => finish(self, m, &mut op, Ok(())),
@@ -188,6 +192,13 @@ impl Kernel {
             return Err(KprobeError::new(Errno::EINVAL, "warn_kprobe_rereg: this kprobe is already registered"));
         }
         k.check_kprobe_address_safe(addr, m.is_kernel_text(addr), m.kallsyms())?;
+        // check_kprobe_address_safe (kernel/kprobes.c, 5.10 and 6.12): `jump_label_text_reserved(p->addr,
+        // p->addr)` → -EINVAL.
+        if let Some(site) = self.jump_label_text_reserved(m, addr, addr) {
+            let why = format!("check_kprobe_address_safe: jump_label_text_reserved: {} is the jump label at {}", m.kallsyms().format(addr), m.kallsyms().format(site));
+            return Err(KprobeError::new(Errno::EINVAL, why));
+        }
+        let k = &mut self.core.kprobes;
         let id = ProbeId(k.probes.len());
         let flags = if op.spec.disabled { crate::kprobes::KPROBE_FLAG_DISABLED } else { 0 };
         k.probes.push(crate::kprobes::Kprobe {

@@ -7,6 +7,7 @@ pub mod info;
 pub mod debug_monitors;
 pub mod decode_insn;
 pub mod insn;
+pub mod jump_label;
 pub mod simulate_insn;
 pub mod stacktrace;
 pub mod kprobes;
@@ -180,5 +181,29 @@ impl ArchKernel for Aarch64Kernel {
             "trampoline_probe_handler" => kretprobes::trampoline_probe_handler(k, m, cpu),
             other => TrapAction::Oops { oops: Oops::NoModelledFunction { name: other.to_string() } },
         }
+    }
+
+    fn jump_label_batch(&self) -> bool {
+        jump_label::batch(self.profile)
+    }
+
+    fn jump_label_transform(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        code: KernelVa,
+        target: KernelVa,
+        ty: crate::event_jump_label::JumpLabelType,
+    ) -> Result<(), Oops> {
+        jump_label::transform(self.profile, m, cpu, code, target, ty)
+    }
+
+    fn jump_label_apply_step(&mut self, m: &mut dyn Machine, cpu: CpuId, step: u8) -> LivePatchStep {
+        jump_label::apply_step(m, cpu, step)
+    }
+
+    /// `JUMP_LABEL_NOP_SIZE` = `AARCH64_INSN_SIZE` in both profiles.
+    fn jump_entry_size(&self, _m: &dyn Machine, _code: KernelVa) -> u64 {
+        insn::AARCH64_INSN_SIZE
     }
 }

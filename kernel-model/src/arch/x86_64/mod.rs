@@ -4,6 +4,7 @@ pub mod disasm;
 pub mod error_inject;
 pub mod info;
 pub mod insn;
+pub mod jump_label;
 pub mod kprobes;
 pub mod kretprobes;
 pub mod text_patching;
@@ -26,13 +27,15 @@ pub struct X86Kernel {
     profile: KernelProfile,
     kp: kprobes::X86KprobeState,
     bp_desc: Option<Vec<text_patching::TextPokeLoc>>,
+    /// `tp_vec`: what `text_poke_queue` queued for the next `text_poke_bp_batch` (alternative.c).
+    tp_vec: Vec<(KernelVa, Vec<u8>)>,
 }
 
 impl X86Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> X86Kernel {
-        X86Kernel { profile, kp: kprobes::X86KprobeState::default(), bp_desc: None }
+        X86Kernel { profile, kp: kprobes::X86KprobeState::default(), bp_desc: None, tp_vec: Vec::new() }
     }
 }
 
@@ -150,5 +153,47 @@ impl ArchKernel for X86Kernel {
             "trampoline_handler" | "arch_rethook_trampoline_callback" => kretprobes::trampoline_callback(k, m, cpu),
             other => TrapAction::Oops { oops: Oops::NoModelledFunction { name: other.to_string() } },
         }
+    }
+
+    /// x86 defines `HAVE_JUMP_LABEL_BATCH` in both profiles.
+    fn jump_label_batch(&self) -> bool {
+        true
+    }
+
+    fn jump_label_transform(
+        &mut self,
+        m: &mut dyn Machine,
+        cpu: CpuId,
+        code: KernelVa,
+        target: KernelVa,
+        ty: crate::event_jump_label::JumpLabelType,
+    ) -> Result<(), Oops> {
+        // text_poke_queue → text_poke_flush(addr): a full or out-of-order queue is flushed first; one key's sites
+        // are sorted (jump_label_init) and few, so neither happens here.
+        let site = jump_label::queue(self.profile, m, cpu, code, target, ty)?;
+        self.tp_vec.push(site);
+        Ok(())
+    }
+
+    /// `arch_jump_label_transform_apply` → `text_poke_finish()` → `text_poke_flush(NULL)`: `text_poke_bp_batch`
+    /// over `tp_vec` if it holds anything, then `tp_vec_nr = 0`.
+    fn jump_label_apply_step(&mut self, m: &mut dyn Machine, cpu: CpuId, step: u8) -> LivePatchStep {
+        if step == 0 {
+            let calls = "text_poke_finish";
+            m.emit(cpu, crate::event::EventKind::JumpLabel { step: crate::event_jump_label::JumpLabelStep::Apply { calls } });
+            if self.tp_vec.is_empty() {
+                return LivePatchStep::Done;
+            }
+        }
+        let sites = std::mem::take(&mut self.tp_vec);
+        let r = text_patching::text_poke_bp_batch_step(&mut self.bp_desc, m, cpu, &sites, step);
+        if !matches!(r, LivePatchStep::Done | LivePatchStep::Failed(_)) {
+            self.tp_vec = sites;
+        }
+        r
+    }
+
+    fn jump_entry_size(&self, m: &dyn Machine, code: KernelVa) -> u64 {
+        jump_label::jump_entry_size(self.profile, m, code)
     }
 }
