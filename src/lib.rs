@@ -9,3 +9,4 @@ pub mod scenario;
 pub mod transparency;
 pub mod views;
 pub mod timeline;
+pub mod bpftrace;

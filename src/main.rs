@@ -19,6 +19,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Run a scenario and print its event log.
     Run(cli::run::RunArgs),
+    /// Run a bpftrace program (-e 'PROGRAM' or -f FILE.bt) on a scenario, printed as bpftrace prints it.
+    Trace(cli::trace::TraceArgs),
     /// Run a scenario under many schedules: distinct traces, invariants checked on each.
     Explore(cli::explore::ExploreArgs),
     /// Disassemble a function of an ELF file as loaded at kernel addresses.
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Demo(a) => cli::demo::demo(a),
         Command::Run(a) => cli::run::run(a),
+        Command::Trace(a) => cli::trace::run(a),
         Command::Explore(a) => cli::explore::run(a),
         Command::Disasm(a) => cli::image::disasm(a),
         Command::Symbols(a) => cli::image::symbols(a),

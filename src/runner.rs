@@ -501,19 +501,29 @@ pub fn run_scenario_until(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
-    run_with(scenario, stop_before_turn, false)
+    run_with(scenario, stop_before_turn, false, None)
+}
+
+/// Runs a parsed scenario after `before` acted on the machine and kernel as they are before the first turn (how
+/// `probesim trace` loads and attaches its programs); returns them as the run left them.
+pub fn run_scenario_with(
+    scenario: Scenario,
+    before: &mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel),
+) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
+    run_with(scenario, None, false, Some(before))
 }
 
 /// Runs a parsed scenario and records the schedule it took (`report.summary.schedule`), so that it can be
 /// written out and replayed exactly (`[schedule_script]`).
 pub fn run_scenario_recorded(scenario: Scenario) -> Result<Report, ScenarioError> {
-    run_with(scenario, None, true).map(|(report, _, _)| report)
+    run_with(scenario, None, true, None).map(|(report, _, _)| report)
 }
 
 fn run_with(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
     record_schedule: bool,
+    before: Option<&mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel)>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     let mut p = scenario.prepare()?;
     p.config.stop_before_turn = stop_before_turn;
@@ -536,6 +546,9 @@ fn run_with(
         Ok(out)
     };
     let disasm_before = disasm(&p.machine)?;
+    if let Some(before) = before {
+        before(&mut p.machine, &mut kernel);
+    }
     let summary = sim::run::run(&mut p.machine, &mut kernel, &p.tasks, &p.actions, &p.config);
     let kallsyms = p.machine.kallsyms().clone();
     let log = p.machine.take_log();

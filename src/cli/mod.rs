@@ -23,6 +23,7 @@ pub mod demo;
 pub mod explore;
 pub mod image;
 pub mod run;
+pub mod trace;
 pub mod transparency;
 
 use std::io::Write as _;
