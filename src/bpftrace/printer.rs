@@ -335,7 +335,7 @@ pub fn print_map(c: &Compiled, m: &MapInfo, entries: &Entries, ksym: Ksym<'_>) -
         ValKind::Int | ValKind::Count | ValKind::Sum | ValKind::Min | ValKind::Max => {
             let mut rows: Vec<(String, i64)> = grouped
                 .iter()
-                .filter_map(|(k, kvs)| {
+                .map(|(k, kvs)| {
                     let v = match m.kind {
                         ValKind::Min | ValKind::Max => {
                             let set: Vec<i64> = kvs.iter().filter(|kv| val(kv, 8) != 0).map(|kv| val(kv, 0)).collect();
@@ -344,7 +344,7 @@ pub fn print_map(c: &Compiled, m: &MapInfo, entries: &Entries, ksym: Ksym<'_>) -
                         }
                         _ => kvs.iter().map(|kv| val(kv, 0)).sum(),
                     };
-                    Some((key_str(c, m, k, ksym), v))
+                    (key_str(c, m, k, ksym), v)
                 })
                 .collect();
             if m.kind == ValKind::Count {
