@@ -40,6 +40,8 @@ pub struct Report {
     pub disasm_before: String,
     /// And after it (as memory holds them: patched text shows its breakpoints).
     pub disasm_after: String,
+    /// What each `[[script]]` printed (its own run).
+    pub scripts: Vec<crate::bpftrace::run::ScriptResult>,
 }
 
 /// An oops the run showed.
@@ -206,6 +208,9 @@ impl Report {
                 let (is, want) = if unfinished { ("still running", "finish") } else { ("finished", "still be running") };
                 return Some(format!("pid {}: {is} when the run ended, expected it to {want}", e.pid));
             }
+        }
+        if let Some(m) = self.scripts.iter().find_map(crate::bpftrace::run::ScriptResult::mismatch) {
+            return Some(m);
         }
         let oopses = self.oopses();
         for e in &spec.expect_oops {
@@ -421,6 +426,9 @@ impl Report {
                 let _ = writeln!(out, "# {line}");
             }
         }
+        for sc in &self.scripts {
+            out.push_str(&sc.to_text());
+        }
         let _ = writeln!(out, "# end: {:?} at vtime {}", self.summary.end, self.summary.vtime);
         if self.log.dropped() > 0 {
             let _ = writeln!(out, "# log full: {} events dropped after the first {}", self.log.dropped(), sim::event_log::EventLog::CAP);
@@ -504,11 +512,14 @@ pub fn run_scenario_until(
     run_with(scenario, stop_before_turn, false, None)
 }
 
+/// What acts on the machine and kernel before a run's first turn ([`run_scenario_with`]).
+pub type BeforeRun<'a> = &'a mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel);
+
 /// Runs a parsed scenario after `before` acted on the machine and kernel as they are before the first turn (how
 /// `probesim trace` loads and attaches its programs); returns them as the run left them.
 pub fn run_scenario_with(
     scenario: Scenario,
-    before: &mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel),
+    before: BeforeRun<'_>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     run_with(scenario, None, false, Some(before))
 }
@@ -523,7 +534,7 @@ fn run_with(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
     record_schedule: bool,
-    before: Option<&mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel)>,
+    before: Option<BeforeRun<'_>>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     let mut p = scenario.prepare()?;
     p.config.stop_before_turn = stop_before_turn;
@@ -560,6 +571,7 @@ fn run_with(
     let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
     let prog_list = if kernel.core.bpf.progs().is_empty() { String::new() } else { kernel.core.bpf.prog_list() };
     let perf_records = kernel.core.bpf.perf_records().to_vec();
+    let scripts = crate::bpftrace::run::run_scripts(&scenario)?;
     let report = Report {
         scenario,
         log,
@@ -574,6 +586,7 @@ fn run_with(
         register_results,
         disasm_before,
         disasm_after,
+        scripts,
     };
     Ok((report, p.machine, kernel))
 }

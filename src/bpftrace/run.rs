@@ -91,6 +91,64 @@ fn fire(m: &mut dyn kernel_model::machine::Machine, k: &mut Kernel, cpu: CpuId, 
     None
 }
 
+/// What one `[[script]]` printed.
+#[derive(Clone, Debug)]
+pub struct ScriptResult {
+    /// Its index in the scenario.
+    pub index: usize,
+    /// The program.
+    pub program: String,
+    /// What it printed.
+    pub out: TraceOutput,
+    /// The output it must print.
+    pub expect: Option<String>,
+}
+
+impl ScriptResult {
+    /// Why the script fails the run: an error, or output other than `expect` (naming the first differing line).
+    #[must_use]
+    pub fn mismatch(&self) -> Option<String> {
+        if let Some(e) = &self.out.error {
+            return Some(format!("script[{}]: {}", self.index, e.lines().next().unwrap_or("")));
+        }
+        let want = self.expect.as_ref()?;
+        if *want == self.out.stdout {
+            return None;
+        }
+        let (got, exp): (Vec<&str>, Vec<&str>) = (self.out.stdout.lines().collect(), want.lines().collect());
+        let n = got.iter().zip(&exp).take_while(|(a, b)| a == b).count();
+        Some(format!(
+            "script[{}]: output line {} is {:?}, expected {:?}",
+            self.index,
+            n + 1,
+            got.get(n).copied().unwrap_or("<end>"),
+            exp.get(n).copied().unwrap_or("<end>")
+        ))
+    }
+
+    /// The report's lines for it: the program, then its output, each line behind `# `.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        let mut s = format!("# bpftrace script[{}]: {}\n", self.index, self.program.trim().replace('\n', " "));
+        for line in self.out.stdout.lines().chain(self.out.error.iter().flat_map(|e| e.lines())) {
+            let _ = writeln!(s, "# {line}");
+        }
+        s
+    }
+}
+
+/// Runs each `[[script]]` of `scenario` in a run of its own (the scenario without its scripts).
+pub fn run_scripts(scenario: &Scenario) -> Result<Vec<ScriptResult>, crate::scenario::ScenarioError> {
+    let mut base = scenario.clone();
+    base.spec.scripts.clear();
+    let mut out = Vec::new();
+    for (index, sc) in scenario.spec.scripts.iter().enumerate() {
+        let t = trace(base.clone(), &sc.program, "stdin", &TraceOptions::default())?;
+        out.push(ScriptResult { index, program: sc.program.clone(), out: t, expect: sc.expect.clone() });
+    }
+    Ok(out)
+}
+
 /// Compiles `src` (named `filename` in errors: `stdin` for `-e`) and runs it on `scenario`.
 pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOptions) -> Result<TraceOutput, crate::scenario::ScenarioError> {
     let cpu = CpuId(scenario.spec.bpf.first().map_or(scenario.spec.machine.cpus.saturating_sub(1), |b| b.cpu));
