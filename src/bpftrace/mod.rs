@@ -11,8 +11,9 @@ pub mod lexer;
 pub mod parser;
 pub mod printer;
 pub mod run;
+pub mod sema;
 
-pub use codegen::{Compiled, KeyTy, MapInfo, ProgInfo, ValKind};
+pub use sema::{Compiled, KeyTy, MapInfo, ProgInfo, ValKind};
 pub use run::{trace, TraceOptions, TraceOutput};
 
 /// A byte range of the program text.

@@ -4,7 +4,7 @@
 //! by value, `min`/`max` by value, `avg`/`stats` by average, `hist`/`lhist` by their total count — ascending.
 //! Equal values keep key order (bpftrace's `std::sort` leaves them in hash order, which is not deterministic).
 
-use super::codegen::{Compiled, KeyTy, MapInfo, ValKind, EXIT_RECORD};
+use super::sema::{Compiled, KeyTy, MapInfo, ValKind, EXIT_RECORD};
 use std::fmt::Write as _;
 
 /// The conversion characters of a printf format (`%%` skipped), or bpftrace's complaint.

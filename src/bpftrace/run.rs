@@ -7,7 +7,7 @@
 //! programs and the expectations about them are dropped: the one-liner replaces them. `exit()` ends the printing
 //! of records (bpftrace stops polling); if `BEGIN` exits, the tasks do not run at all.
 
-use super::codegen::{Compiled, ProgInfo};
+use super::sema::{Compiled, ProgInfo};
 use super::printer;
 use super::ast::ProbeKind;
 use crate::scenario::Scenario;
