@@ -555,6 +555,9 @@ impl<'a> Gen<'a> {
                 }
             }
             "comm" | "execname" => return Err(Error::at(span, "comm is a string here; compare it with a string literal or print it with %s")),
+            "uid" | "gid" | "elapsed" | "kstack" | "curtask" => {
+                return Err(Error::at(span, format!("{name} is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
+            }
             _ => return Err(Error::at(span, format!("Unknown identifier: '{name}'"))),
         }
         Ok(())
