@@ -340,8 +340,10 @@ impl<'a> Gen<'a> {
     fn key(&mut self, m: &MapRef, info: &MapInfo) -> Result<i16, Error> {
         let slot = self.alloc(info.key_size().max(8))?;
         if m.keys.is_empty() {
-            if info.key_size() == 4 {
-                self.e(Insn::st_mem(BPF_W, FP, slot, 0));
+            match info.key_size() {
+                4 => self.e(Insn::st_mem(BPF_W, FP, slot, 0)),
+                _ if !info.bucketed() => self.e(Insn::st_mem(BPF_DW, FP, slot, 0)),
+                _ => {}
             }
             return Ok(slot);
         }
@@ -435,18 +437,17 @@ impl<'a> Gen<'a> {
         self.jmp(Insn::jmp_imm(BPF_JEQ, R0, 0, 0), done);
         self.bind(have);
         self.e(Insn::ldx_mem(BPF_DW, R1, FP, vslot));
-        let percpu = info.percpu();
         match info.kind {
-            ValKind::Count | ValKind::Sum => self.add_at(percpu, 0, R1),
+            ValKind::Count | ValKind::Sum => self.add_at(0, R1),
             ValKind::Hist | ValKind::Lhist { .. } => {
                 // The bucket is in the key; its count goes up by one.
                 self.e(Insn::mov64_imm(R1, 1));
-                self.add_at(percpu, 0, R1);
+                self.add_at(0, R1);
             }
             ValKind::Avg | ValKind::Stats => {
                 self.e(Insn::mov64_imm(R2, 1));
-                self.add_at(percpu, 0, R2);
-                self.add_at(percpu, 8, R1);
+                self.add_at(0, R2);
+                self.add_at(8, R1);
             }
             ValKind::Min | ValKind::Max => {
                 let store = self.label();
@@ -465,16 +466,12 @@ impl<'a> Gen<'a> {
         Ok(())
     }
 
-    /// `*(u64 *)(r0 + off) += reg`: a plain add on this CPU's copy of a per-CPU value, an atomic one on a shared
-    /// hash value.
-    fn add_at(&mut self, percpu: bool, off: i16, reg: u8) {
-        if percpu {
-            self.e(Insn::ldx_mem(BPF_DW, R3, R0, off));
-            self.e(Insn::alu64_reg(BPF_ADD, R3, reg));
-            self.e(Insn::stx_mem(BPF_DW, R0, R3, off));
-        } else {
-            self.e(Insn::atomic_op(BPF_DW, u32::from(BPF_ADD), R0, reg, off));
-        }
+    /// `*(u64 *)(r0 + off) += reg` on this CPU's copy of a per-CPU value (no atomic needed: bpftrace's aggregations
+    /// are per-CPU, and a program is not preempted on its CPU).
+    fn add_at(&mut self, off: i16, reg: u8) {
+        self.e(Insn::ldx_mem(BPF_DW, R3, R0, off));
+        self.e(Insn::alu64_reg(BPF_ADD, R3, reg));
+        self.e(Insn::stx_mem(BPF_DW, R0, R3, off));
     }
 
     /// `r0` = the bucket of the value in `r1`: bpftrace's `log2` (hist with 0 bits: 0 for negatives, 1 for 0,

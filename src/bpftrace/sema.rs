@@ -2,10 +2,10 @@
 //! (from how it is assigned: bpftrace's semantic analyser, v0.21 `src/ast/passes/semantic_analyser.cpp`), the
 //! compiled program's parts, and wildcard matching of probe names.
 //!
-//! Maps: a keyless `count`/`sum`/`min`/`max`/`avg`/`stats` is a one-element `BPF_MAP_TYPE_PERCPU_ARRAY` (bpftrace's
-//! per-CPU aggregation; the printer reduces the CPUs' copies); a keyed one is a `BPF_MAP_TYPE_HASH` updated with
-//! atomic adds (probesim models no `PERCPU_HASH`, which bpftrace would use). `hist`/`lhist` keys carry the bucket as
-//! a trailing u64, as bpftrace's do; `avg`/`stats` values are `{count, total}`, `min`/`max` values `{value, set}`.
+//! Maps, as v0.21's `CodegenLLVM::get_map_type`: a keyless `count()` is a one-element `BPF_MAP_TYPE_PERCPU_ARRAY`,
+//! every other aggregation a `BPF_MAP_TYPE_PERCPU_HASH` (keyless: key u64 0), a plain integer a `BPF_MAP_TYPE_HASH`;
+//! the printer reduces the CPUs' copies. `hist`/`lhist` keys carry the bucket as a trailing u64, as bpftrace's do;
+//! `avg`/`stats` values are `{count, total}`, `min`/`max` values `{value, set}`.
 
 use super::ast::*;
 use super::Error;
@@ -74,10 +74,16 @@ pub struct MapInfo {
 }
 
 impl MapInfo {
-    /// A keyless aggregation: a one-element per-CPU array.
+    /// A keyless `count()`: a one-element `BPF_MAP_TYPE_PERCPU_ARRAY` (v0.21 `CodegenLLVM::get_map_type`).
+    #[must_use]
+    pub fn array(&self) -> bool {
+        self.keys.is_empty() && self.kind == ValKind::Count
+    }
+
+    /// An aggregation: per-CPU (`PERCPU_ARRAY` or `PERCPU_HASH`); plain integers are a shared `HASH`.
     #[must_use]
     pub fn percpu(&self) -> bool {
-        self.keys.is_empty() && !matches!(self.kind, ValKind::Int | ValKind::Hist | ValKind::Lhist { .. })
+        self.kind != ValKind::Int
     }
 
     pub(crate) fn bucketed(&self) -> bool {
@@ -90,13 +96,16 @@ impl MapInfo {
         self.keys.iter().map(|k| k.size()).sum()
     }
 
-    /// The BPF map's key size.
+    /// The BPF map's key size: 4 for the array; the keys, or a u64 0 for a keyless map, then a histogram's
+    /// bucket.
     #[must_use]
     pub fn key_size(&self) -> usize {
-        if self.percpu() || self.keys.is_empty() && self.kind == ValKind::Int {
+        if self.array() {
             4
+        } else if self.bucketed() {
+            self.keys_size() + 8
         } else {
-            self.keys_size() + if self.bucketed() { 8 } else { 0 }
+            self.keys_size().max(8)
         }
     }
 
@@ -113,10 +122,10 @@ impl MapInfo {
     #[must_use]
     pub fn def(&self) -> kernel_model::bpf::MapDef {
         use kernel_model::bpf::MapType;
-        let (ty, n) = if self.percpu() {
+        let (ty, n) = if self.array() {
             (MapType::PercpuArray, 1)
-        } else if self.keys.is_empty() && self.kind == ValKind::Int {
-            (MapType::Array, 1)
+        } else if self.percpu() {
+            (MapType::PercpuHash, 4096)
         } else {
             (MapType::Hash, 4096)
         };
