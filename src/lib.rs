@@ -51,6 +51,7 @@ pub mod scenario;
 pub mod transparency;
 pub mod views;
 pub mod timeline;
+pub mod bpftrace;
 
 /// What a test of your own needs: load a scenario ([`Scenario::load`](scenario::Scenario::load) a file,
 /// [`Scenario::parse`](scenario::Scenario::parse) a string), change `scenario.spec`, [`run`] it, read the

@@ -19,6 +19,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// Run a scenario and print its event log.
     Run(cli::run::RunArgs),
+    /// Run a bpftrace program (-e 'PROGRAM' or -f FILE.bt) on a scenario, printed as bpftrace prints it.
+    Trace(cli::trace::TraceArgs),
     /// Run a scenario under many schedules: distinct traces, invariants checked on each.
     Explore(cli::explore::ExploreArgs),
     /// Upstream kernel changes the model reproduces: each exhibit's before/after scenarios and its symptom.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Demo(a) => cli::demo::demo(a),
         Command::Run(a) => cli::run::run(a),
+        Command::Trace(a) => cli::trace::run(a),
         Command::Explore(a) => cli::explore::run(a),
         Command::Museum(a) => cli::museum::run(a),
         Command::Disasm(a) => cli::image::disasm(a),

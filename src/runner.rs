@@ -42,6 +42,8 @@ pub struct Report {
     pub disasm_before: String,
     /// And after it (as memory holds them: patched text shows its breakpoints).
     pub disasm_after: String,
+    /// What each `[[script]]` printed (its own run).
+    pub scripts: Vec<crate::bpftrace::run::ScriptResult>,
 }
 
 /// An oops the run showed.
@@ -225,6 +227,9 @@ impl Report {
                 let (is, want) = if unfinished { ("still running", "finish") } else { ("finished", "still be running") };
                 return Some(format!("pid {}: {is} when the run ended, expected it to {want}", e.pid));
             }
+        }
+        if let Some(m) = self.scripts.iter().find_map(crate::bpftrace::run::ScriptResult::mismatch) {
+            return Some(m);
         }
         let oopses = self.oopses();
         for e in &spec.expect_oops {
@@ -440,6 +445,9 @@ impl Report {
                 let _ = writeln!(out, "# {line}");
             }
         }
+        for sc in &self.scripts {
+            out.push_str(&sc.to_text());
+        }
         let _ = writeln!(out, "# end: {} at vtime {}", self.summary.end, self.summary.vtime);
         if self.log.dropped() > 0 {
             let _ = writeln!(out, "# log full: {} events dropped after the first {}", self.log.dropped(), sim::event_log::EventLog::CAP);
@@ -520,19 +528,32 @@ pub fn run_scenario_until(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
-    run_with(scenario, stop_before_turn, false)
+    run_with(scenario, stop_before_turn, false, None)
+}
+
+/// What acts on the machine and kernel before a run's first turn ([`run_scenario_with`]).
+pub type BeforeRun<'a> = &'a mut dyn FnMut(&mut sim::machine::EmulatedMachine, &mut Kernel);
+
+/// Runs a parsed scenario after `before` acted on the machine and kernel as they are before the first turn (how
+/// `probesim trace` loads and attaches its programs); returns them as the run left them.
+pub fn run_scenario_with(
+    scenario: Scenario,
+    before: BeforeRun<'_>,
+) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
+    run_with(scenario, None, false, Some(before))
 }
 
 /// Runs a parsed scenario and records the schedule it took (`report.summary.schedule`), so that it can be
 /// written out and replayed exactly (`[schedule_script]`).
 pub fn run_scenario_recorded(scenario: Scenario) -> Result<Report, ScenarioError> {
-    run_with(scenario, None, true).map(|(report, _, _)| report)
+    run_with(scenario, None, true, None).map(|(report, _, _)| report)
 }
 
 fn run_with(
     scenario: Scenario,
     stop_before_turn: Option<u64>,
     record_schedule: bool,
+    before: Option<BeforeRun<'_>>,
 ) -> Result<(Report, sim::machine::EmulatedMachine, Kernel), ScenarioError> {
     let mut p = scenario.prepare()?;
     p.config.stop_before_turn = stop_before_turn;
@@ -555,6 +576,9 @@ fn run_with(
         Ok(out)
     };
     let disasm_before = disasm(&p.machine)?;
+    if let Some(before) = before {
+        before(&mut p.machine, &mut kernel);
+    }
     let summary = sim::run::run(&mut p.machine, &mut kernel, &p.tasks, &p.actions, &p.config);
     let kallsyms = p.machine.kallsyms().clone();
     let log = p.machine.take_log();
@@ -567,6 +591,7 @@ fn run_with(
     let trace_pipe = kernel.core.bpf.trace_pipe().to_vec();
     let prog_list = if kernel.core.bpf.progs().is_empty() { String::new() } else { kernel.core.bpf.prog_list() };
     let perf_records = kernel.core.bpf.perf_records().to_vec();
+    let scripts = crate::bpftrace::run::run_scripts(&scenario)?;
     let report = Report {
         scenario,
         log,
@@ -582,6 +607,7 @@ fn run_with(
         perf_filter,
         disasm_before,
         disasm_after,
+        scripts,
     };
     Ok((report, p.machine, kernel))
 }

@@ -568,6 +568,17 @@ pub enum AttachModeSpec {
     PerfKprobe,
 }
 
+/// `[[script]]`: a bpftrace program run on the scenario (as `probesim trace` runs it, docs/bpftrace.md), with the
+/// output it must print.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a [[script]] table (program, and optional expect)")]
+pub struct ScriptSpec {
+    /// The program text.
+    pub program: String,
+    /// Its exact standard output (a difference fails the run).
+    pub expect: Option<String>,
+}
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a scenario: [machine], [image], then [[task]], [[kprobe]], … tables")]
@@ -594,6 +605,9 @@ pub struct ScenarioSpec {
     /// BPF objects to load and attach.
     #[serde(default)]
     pub bpf: Vec<BpfSpec>,
+    /// bpftrace programs run on the scenario, each in a run of its own.
+    #[serde(default, rename = "script")]
+    pub scripts: Vec<ScriptSpec>,
     /// Expectations on kprobes (checked after the run; a mismatch fails it).
     #[serde(default)]
     pub expect_kprobe: Vec<ExpectKprobe>,

@@ -24,6 +24,7 @@ pub mod explore;
 pub mod image;
 pub mod museum;
 pub mod run;
+pub mod trace;
 pub mod transparency;
 
 use std::io::Write as _;

@@ -74,6 +74,8 @@ pub enum MapType {
     Array,
     /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
     PerfEventArray,
+    /// `BPF_MAP_TYPE_PERCPU_HASH` (5): one value per CPU per key (kernel/bpf/hashtab.c `htab_percpu_map_*`).
+    PercpuHash,
     /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
     PercpuArray,
     /// `BPF_MAP_TYPE_RINGBUF` (27).
@@ -88,6 +90,7 @@ impl MapType {
             1 => MapType::Hash,
             2 => MapType::Array,
             4 => MapType::PerfEventArray,
+            5 => MapType::PercpuHash,
             6 => MapType::PercpuArray,
             27 => MapType::Ringbuf,
             _ => return None,
@@ -101,6 +104,7 @@ impl MapType {
             MapType::Hash => 1,
             MapType::Array => 2,
             MapType::PerfEventArray => 4,
+            MapType::PercpuHash => 5,
             MapType::PercpuArray => 6,
             MapType::Ringbuf => 27,
         }
@@ -113,6 +117,7 @@ impl MapType {
             MapType::Hash => "hash",
             MapType::Array => "array",
             MapType::PerfEventArray => "perf_event_array",
+            MapType::PercpuHash => "percpu_hash",
             MapType::PercpuArray => "percpu_array",
             MapType::Ringbuf => "ringbuf",
         }
@@ -154,8 +159,12 @@ impl MapDef {
         let (k64, v64) = (u64::from(k), u64::from(v));
         let percpu_too_big = |v: u64| v.next_multiple_of(8) > PCPU_MIN_UNIT_SIZE;
         match self.map_type {
-            // kernel/bpf/hashtab.c: htab_map_alloc_check(), then htab_map_alloc()'s bucket count.
-            MapType::Hash => {
+            // kernel/bpf/hashtab.c: htab_map_alloc_check() (a per-CPU value is at most PCPU_MIN_UNIT_SIZE), then
+            // htab_map_alloc()'s bucket count.
+            MapType::Hash | MapType::PercpuHash => {
+                if self.map_type == MapType::PercpuHash && percpu_too_big(v64) {
+                    return refuse(E2BIG, format!("percpu value_size {v} exceeds PCPU_MIN_UNIT_SIZE ({PCPU_MIN_UNIT_SIZE})"));
+                }
                 if n == 0 || k == 0 || v == 0 {
                     return refuse(EINVAL, format!("hash map needs key_size, value_size and max_entries > 0 (got {k}, {v}, {n})"));
                 }
@@ -233,6 +242,11 @@ impl MapDef {
                 let elem = u128::from(HTAB_ELEM_SIZE) + r8(k) + r8(v);
                 n.next_power_of_two() * u128::from(HTAB_BUCKET_SIZE) + (n + cpus) * elem
             }
+            // htab_map_alloc() for a per-CPU hash: each element holds a pointer to its per-CPU values.
+            MapType::PercpuHash => {
+                let elem = u128::from(HTAB_ELEM_SIZE) + r8(k) + 8;
+                n.next_power_of_two() * u128::from(HTAB_BUCKET_SIZE) + (n + cpus) * elem + (n + cpus) * r8(v) * cpus
+            }
             MapType::PerfEventArray => n * 8,
             MapType::Ringbuf => n + 3 * u128::from(PAGE_SIZE),
         };
@@ -290,7 +304,9 @@ impl BpfMap {
     pub fn new(id: u32, def: MapDef, nr_cpus: usize) -> BpfMap {
         let v = round8(def.value_size);
         let storage = match def.map_type {
-            MapType::Hash => Storage::Hash { index: BTreeMap::new(), slots: Vec::new(), free: Vec::new() },
+            MapType::Hash | MapType::PercpuHash => {
+                Storage::Hash { index: BTreeMap::new(), slots: Vec::new(), free: Vec::new() }
+            }
             MapType::Array | MapType::PercpuArray => {
                 let copies = if def.map_type == MapType::PercpuArray { nr_cpus } else { 1 };
                 let count = def.max_entries as usize * copies;
@@ -308,7 +324,7 @@ impl BpfMap {
     #[must_use]
     pub fn nr_slots(&self) -> usize {
         match &self.storage {
-            Storage::Hash { .. } => self.def.max_entries as usize,
+            Storage::Hash { .. } => self.def.max_entries as usize * self.copies(),
             Storage::Array { count, .. } => *count,
             _ => 0,
         }
@@ -339,6 +355,11 @@ impl BpfMap {
         }
     }
 
+    /// Values per element: one per CPU for a per-CPU hash (an element's copies are consecutive slots), else one.
+    fn copies(&self) -> usize {
+        if self.def.map_type == MapType::PercpuHash { self.nr_cpus } else { 1 }
+    }
+
     fn array_index(&self, key: &[u8]) -> Option<usize> {
         let idx = u32::from_le_bytes(key.get(..4)?.try_into().ok()?);
         (idx < self.def.max_entries).then_some(idx as usize)
@@ -350,7 +371,8 @@ impl BpfMap {
     #[must_use]
     pub fn lookup(&self, key: &[u8], cpu: usize) -> Option<usize> {
         match &self.storage {
-            Storage::Hash { index, .. } => index.get(key).copied(),
+            // htab_percpu_map_lookup_elem(): this CPU's copy.
+            Storage::Hash { index, .. } => index.get(key).map(|&s| s + cpu.min(self.copies() - 1)),
             Storage::Array { .. } => {
                 let i = self.array_index(key)?;
                 Some(if self.def.map_type == MapType::PercpuArray {
@@ -369,11 +391,12 @@ impl BpfMap {
         let vsize = self.def.value_size as usize;
         let value = value.get(..vsize).ok_or(Errno::EINVAL)?;
         match self.def.map_type {
-            MapType::Hash => {
+            MapType::Hash | MapType::PercpuHash => {
                 if flags & !BPF_F_LOCK > BPF_EXIST {
                     return Err(Errno::EINVAL);
                 }
                 let max = self.def.max_entries as usize;
+                let copies = self.copies();
                 let Storage::Hash { index, slots, free } = &mut self.storage else { unreachable!() };
                 // check_flags()
                 let old = index.get(key).copied();
@@ -388,16 +411,22 @@ impl BpfMap {
                         // alloc_htab_elem(): the preallocated freelist is empty when max_entries elements exist.
                         let s = match free.pop() {
                             Some(s) => s,
-                            None if slots.len() < max => {
-                                slots.push(vec![0; round8(self.def.value_size)]);
-                                slots.len() - 1
+                            None if slots.len() < max * copies => {
+                                slots.extend((0..copies).map(|_| vec![0; round8(self.def.value_size)]));
+                                slots.len() - copies
                             }
                             None => return Err(Errno::E2BIG),
                         };
+                        // pcpu_init_value(): a new element's other CPUs' copies start zeroed.
+                        for c in 0..copies {
+                            slots[s + c].fill(0);
+                        }
                         index.insert(key.to_vec(), s);
                         s
                     }
                 };
+                // pcpu_copy_value() from a program (!onallcpus): only this CPU's copy.
+                let slot = slot + if copies > 1 { cpu.min(copies - 1) } else { 0 };
                 slots[slot][..vsize].copy_from_slice(value);
                 Ok(())
             }
@@ -445,14 +474,15 @@ impl BpfMap {
         }
     }
 
-    /// The elements as (key, value) in key order; a per-CPU array lists each CPU's copy as its own value.
+    /// The elements as (key, value) in key order; a per-CPU array or hash lists each CPU's copy as its own value.
     #[must_use]
     pub fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let n = self.def.value_size as usize;
         match &self.storage {
-            Storage::Hash { index, slots, .. } => {
-                index.iter().map(|(k, &s)| (k.clone(), slots[s][..n].to_vec())).collect()
-            }
+            Storage::Hash { index, slots, .. } => index
+                .iter()
+                .flat_map(|(k, &s)| (0..self.copies()).map(move |c| (k.clone(), slots[s + c][..n].to_vec())))
+                .collect(),
             Storage::Array { values, stride, .. } => values
                 .chunks((*stride).max(1))
                 .enumerate()
@@ -603,6 +633,29 @@ mod tests {
 
     fn hash(max: u32) -> BpfMap {
         BpfMap::new(1, MapDef::new("h", MapType::Hash, 4, 8, max, 0).checked(KernelProfile::V6_12, 2).unwrap(), 2)
+    }
+
+    #[test]
+    fn a_percpu_hash_keeps_one_value_per_cpu() {
+        let def = MapDef::new("p", MapType::PercpuHash, 4, 8, 2, 0).checked(KernelProfile::V6_12, 2).unwrap();
+        let mut m = BpfMap::new(1, def, 2);
+        let k = 7u32.to_le_bytes();
+        // A program on CPU 1 inserts: only CPU 1's copy gets the value (pcpu_init_value zeroes the others).
+        m.update(&k, &5u64.to_le_bytes(), BPF_ANY, 1).unwrap();
+        let (s0, s1) = (m.lookup(&k, 0).unwrap(), m.lookup(&k, 1).unwrap());
+        assert_ne!(s0, s1);
+        assert_eq!(m.value(s0).unwrap(), &[0; 8]);
+        assert_eq!(m.value(s1).unwrap(), &5u64.to_le_bytes());
+        m.update(&k, &3u64.to_le_bytes(), BPF_ANY, 0).unwrap();
+        let values: Vec<Vec<u8>> = m.entries().into_iter().map(|(_, v)| v).collect();
+        assert_eq!(values, vec![3u64.to_le_bytes().to_vec(), 5u64.to_le_bytes().to_vec()]);
+        assert_eq!(m.len(), 1);
+        m.update(&8u32.to_le_bytes(), &[0; 8], BPF_ANY, 0).unwrap();
+        assert_eq!(m.update(&9u32.to_le_bytes(), &[0; 8], BPF_ANY, 0), Err(Errno::E2BIG));
+        m.delete(&k).unwrap();
+        assert!(m.lookup(&k, 1).is_none());
+        m.update(&9u32.to_le_bytes(), &[1; 8], BPF_ANY, 1).unwrap();
+        assert_eq!(m.value(m.lookup(&9u32.to_le_bytes(), 0).unwrap()).unwrap(), &[0; 8]);
     }
 
     #[test]

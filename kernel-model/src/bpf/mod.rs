@@ -10,7 +10,7 @@
 //!   of ELF to take a program out of an object.
 //! - [`object`] (with [`btf`]): real BPF objects as clang writes them — programs by section, BTF-defined and
 //!   legacy maps, global data, map relocations, license — read as libbpf's `bpf_object__open` does.
-//! - [`maps`]: hash, array, per-CPU array, perf event array and ring buffer maps with the kernel's semantics.
+//! - [`maps`]: hash, per-CPU hash, array, per-CPU array, perf event array and ring buffer maps with the kernel's semantics.
 //! - [`helpers`]: the helpers kprobe programs call, by kernel id; [`printk`]: `bpf_trace_printk`'s formats;
 //!   the ctx is a `struct pt_regs` image ([`crate::ptrace::PtRegs::to_bytes`]); [`tag`]: `bpf_prog_calc_tag`.
 //! - [`runtime`]: [`BpfRuntime`] — loading, `trace_call_bpf` with its `bpf_prog_active` guard, trace_pipe, perf

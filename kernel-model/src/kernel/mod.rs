@@ -6,6 +6,7 @@
 //! task waits in `stop_machine` while its CPU's stopper thread runs on top of it; a kprobe handler that calls a
 //! kernel function waits while the CPU runs that function in guest mode.
 
+mod attach_prog;
 mod die;
 mod handlers;
 mod jump_label;
