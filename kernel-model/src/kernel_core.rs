@@ -5,6 +5,7 @@
 //! driver (`kernel/`): both import it, it imports neither.
 
 use crate::bpf::runtime::TraceCall;
+use crate::trace::trace_kprobe::ProbeHandle;
 use crate::event::{EventKind, HitStep, KprobeStatus, KprobeStep, Oops, SymAddr};
 use crate::kprobes::{HandlerAction, Kprobes, ProbeId};
 use crate::kretprobes::Kretprobes;
@@ -150,7 +151,7 @@ pub struct KernelCore {
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
-    pub tracefs: crate::kernel_trace::Tracefs,
+    pub tracefs: crate::trace::instance::Tracefs,
     unwind: UnwindFn,
     slots_used: Vec<bool>,
 }
@@ -166,6 +167,14 @@ impl KernelCore {
         let i = self.slots_used.iter().position(|u| !u)?;
         self.slots_used[i] = true;
         Some(base.add(i as u64 * size))
+    }
+
+    /// A tracefs kprobe event's handler (`kprobe_dispatcher` → `kprobe_trace_func`, or the kretprobe's with `ret`)
+    /// on `cpu`, for `current` there.
+    pub fn kprobe_trace_func(&mut self, m: &mut dyn Machine, cpu: CpuId, handle: ProbeHandle, regs: &PtRegs, ret: bool) {
+        let pid = self.current_task[cpu.0].unwrap_or(0);
+        let task = (pid, self.current_comm[cpu.0].as_str());
+        crate::trace::instance::kprobe_trace_func(&mut self.tracefs, self.profile, task, m, cpu, handle, regs, ret);
     }
 
     /// `current` as BPF helpers see it (`bpf_get_current_pid_tgid`, `bpf_get_current_comm`).
@@ -227,7 +236,7 @@ impl KernelCore {
             current_task: vec![None; nr_cpus],
             current_comm: vec![String::new(); nr_cpus],
             stack_traces: Vec::new(),
-            tracefs: crate::kernel_trace::Tracefs::new(profile, nr_cpus),
+            tracefs: crate::trace::instance::Tracefs::new(profile, nr_cpus),
             unwind,
             slots_used: Vec::new(),
         }
@@ -308,7 +317,7 @@ impl KernelCore {
                     m.emit(cpu, EventKind::Regs { regs: named });
                 }
                 HandlerAction::Return(v) => ret = *v,
-                HandlerAction::TraceKprobe(t) => crate::kernel_trace::kprobe_trace_func(self, m, cpu, *t, regs, true),
+                HandlerAction::TraceKprobe(t) => self.kprobe_trace_func(m, cpu, *t, regs, true),
                 HandlerAction::StackTraceSaveRegs => {
                     self.stack_trace_save_regs(m, cpu, probe, regs);
                 }

@@ -74,7 +74,7 @@ impl Kernel {
                     }
                     HandlerAction::Return(v) => h.ret = *v,
                     HandlerAction::TraceKprobe(t) => {
-                        crate::kernel_trace::kprobe_trace_func(&mut self.core, m, cpu, *t, &h.regs, false);
+                        self.core.kprobe_trace_func(m, cpu, *t, &h.regs, false);
                     }
                     HandlerAction::StackTraceSaveRegs => {
                         let regs = h.regs.clone();
