@@ -3,7 +3,7 @@
 
 use crate::machine::EmulatedMachine;
 use crate::scheduler::{Policy, Scheduler, Script};
-use crate::Outcome;
+use crate::cpu::Outcome;
 use kernel_model::event::{EventKind, Oops, SyncReason};
 use kernel_model::kernel::{Kernel, OopsVictim, StepOutcome, TrapAction};
 use kernel_model::kprobes::KprobeSpec;
