@@ -133,7 +133,7 @@ pub struct KernelCore {
     /// The kprobes.
     pub kprobes: Kprobes,
     /// Per-CPU state.
-    pub percpu: Vec<PerCpu>,
+    percpu: Vec<PerCpu>,
     /// The `stop_machine` in progress, if any.
     pub stop: Option<StopMachine>,
     /// `on_each_cpu(do_sync_core)` in progress: which CPUs still have the IPI pending.
@@ -203,6 +203,65 @@ impl KernelCore {
     /// Models `set_current_kprobe` / `reset_current_kprobe`.
     pub fn set_current_kprobe(&mut self, cpu: CpuId, kp: Option<KernelVa>) {
         self.percpu[cpu.0].current_kprobe = kp;
+    }
+
+    /// `kprobe_running()`: the probe this CPU is handling (`__this_cpu_read(current_kprobe)`).
+    #[must_use]
+    pub fn current_kprobe(&self, cpu: CpuId) -> Option<KernelVa> {
+        self.percpu[cpu.0].current_kprobe
+    }
+
+    /// `kcb->kprobe_status` on `cpu`.
+    #[must_use]
+    pub fn kprobe_status(&self, cpu: CpuId) -> u32 {
+        self.percpu[cpu.0].kcb.kprobe_status
+    }
+
+    /// `kcb->kprobe_status = status` on `cpu`.
+    pub fn set_kprobe_status(&mut self, cpu: CpuId, status: u32) {
+        self.percpu[cpu.0].kcb.kprobe_status = status;
+    }
+
+    /// `save_previous_kprobe(kcb)`: the interrupted probe and its status, before a reentered one is stepped.
+    pub fn save_previous_kprobe(&mut self, cpu: CpuId) {
+        let pcpu = &mut self.percpu[cpu.0];
+        pcpu.kcb.prev_kprobe = PrevKprobe { kp: pcpu.current_kprobe, status: pcpu.kcb.kprobe_status };
+    }
+
+    /// `restore_previous_kprobe(kcb)`: back to the interrupted probe and its status.
+    pub fn restore_previous_kprobe(&mut self, cpu: CpuId) {
+        let pcpu = &mut self.percpu[cpu.0];
+        pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
+        pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    }
+
+    /// arm64 `kprobes_save_local_irqflag`: the DAIF bits the out-of-line step masks.
+    pub fn kprobes_save_local_irqflag(&mut self, cpu: CpuId, daif: u64) {
+        self.percpu[cpu.0].kcb.saved_irqflag = daif;
+    }
+
+    /// arm64 `kcb->saved_irqflag` (`kprobes_restore_local_irqflag` puts it back).
+    #[must_use]
+    pub fn saved_irqflag(&self, cpu: CpuId) -> u64 {
+        self.percpu[cpu.0].kcb.saved_irqflag
+    }
+
+    /// arm64 5.10 `kcb->ss_ctx`: `Some(match_addr)` while a step is pending (`kprobes_save_ss_ctx`), `None` after
+    /// `kprobe_ss_hit` matched.
+    pub fn set_ss_ctx(&mut self, cpu: CpuId, match_addr: Option<u64>) {
+        self.percpu[cpu.0].kcb.ss_ctx = match_addr;
+    }
+
+    /// arm64 5.10 `kcb->ss_ctx`.
+    #[must_use]
+    pub fn ss_ctx(&self, cpu: CpuId) -> Option<u64> {
+        self.percpu[cpu.0].kcb.ss_ctx
+    }
+
+    /// This CPU's `current_kprobe` and `kprobe_ctlblk`, read-only (the debugger's `dt` view, tests).
+    #[must_use]
+    pub fn per_cpu(&self, cpu: CpuId) -> &PerCpu {
+        &self.percpu[cpu.0]
     }
 
     /// The name of the probe(s) at `addr`, for the log.

@@ -147,9 +147,9 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
         };
     };
     let _ = entry;
-    if let Some(cur) = k.percpu[cpu.0].current_kprobe {
+    if let Some(cur) = k.current_kprobe(cpu) {
         // reenter_kprobe.
-        let status = k.percpu[cpu.0].kcb.kprobe_status;
+        let status = k.kprobe_status(cpu);
         return match status {
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
@@ -166,7 +166,7 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
         };
     }
     k.set_current_kprobe(cpu, Some(addr));
-    k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
+    k.set_kprobe_status(cpu, KPROBE_HIT_ACTIVE);
     k.emit_hit(m, cpu, addr, HitStep::KprobeBreakpointHandler);
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
@@ -187,26 +187,24 @@ pub fn setup_singlestep(
     regs: &mut PtRegs,
     reenter: bool,
 ) -> TrapAction {
-    let pcpu = &mut k.percpu[cpu.0];
     if reenter {
         // save_previous_kprobe; set_current_kprobe; status = KPROBE_REENTER.
-        pcpu.kcb.prev_kprobe.kp = pcpu.current_kprobe;
-        pcpu.kcb.prev_kprobe.status = pcpu.kcb.kprobe_status;
-        pcpu.current_kprobe = Some(addr);
-        pcpu.kcb.kprobe_status = KPROBE_REENTER;
+        k.save_previous_kprobe(cpu);
+        k.set_current_kprobe(cpu, Some(addr));
+        k.set_kprobe_status(cpu, KPROBE_REENTER);
     } else {
-        pcpu.kcb.kprobe_status = KPROBE_HIT_SS;
+        k.set_kprobe_status(cpu, KPROBE_HIT_SS);
     }
     let first = k.kprobes.first(k.kprobes.get_kprobe(addr).expect("probe exists"));
     let p = k.kprobes.get(first).clone();
     if let Some(slot) = p.ainsn.slot {
         // kprobes_save_local_irqflag: mask all of DAIF for the step.
         let r = regs.aarch64_mut();
-        k.percpu[cpu.0].kcb.saved_irqflag = r.pstate & DAIF_MASK;
+        k.kprobes_save_local_irqflag(cpu, r.pstate & DAIF_MASK);
         r.pstate |= DAIF_MASK;
         if k.profile == KernelProfile::V5_10 {
             // 5.10 kept kcb->ss_ctx: ss_pending, match_addr = slot + 4.
-            k.percpu[cpu.0].kcb.ss_ctx = Some(slot.0 + 4);
+            k.set_ss_ctx(cpu, Some(slot.0 + 4));
         }
         r.pc = slot.0;
         k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepXol { slot });
@@ -231,7 +229,7 @@ pub fn setup_singlestep(
 
 /// Models `post_kprobe_handler`.
 fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs) -> TrapAction {
-    let Some(cur) = k.percpu[cpu.0].current_kprobe else {
+    let Some(cur) = k.current_kprobe(cpu) else {
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     };
@@ -240,17 +238,14 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
     if restore != 0 {
         regs.set_ip(restore);
     }
-    let pcpu = &mut k.percpu[cpu.0];
-    if pcpu.kcb.kprobe_status == KPROBE_REENTER {
-        // restore_previous_kprobe.
-        pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
-        pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    if k.kprobe_status(cpu) == KPROBE_REENTER {
+        k.restore_previous_kprobe(cpu);
         k.emit_hit(m, cpu, cur, HitStep::PostKprobeHandlerRestore);
         m.set_pt_regs(cpu, regs);
         m.context_synchronize(cpu, SyncReason::Eret);
         return TrapAction::Resume;
     }
-    pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
+    k.set_kprobe_status(cpu, KPROBE_HIT_SSDONE);
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
             TrapAction::Handlers(Box::new(h))
@@ -271,17 +266,17 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
     let ours = match k.profile {
         // 5.10: kprobe_ss_hit(kcb, addr): ss_pending && match_addr == addr.
         KernelProfile::V5_10 => {
-            let hit = k.percpu[cpu.0].kcb.ss_ctx == Some(pc);
+            let hit = k.ss_ctx(cpu) == Some(pc);
             if hit {
-                k.percpu[cpu.0].kcb.ss_ctx = None;
+                k.set_ss_ctx(cpu, None);
             }
             hit
         }
         // 6.12: cur && status & (HIT_SS|REENTER) && addr == &cur->ainsn.api.insn[1].
-        KernelProfile::V6_12 => k.percpu[cpu.0].current_kprobe.is_some_and(|cur| {
+        KernelProfile::V6_12 => k.current_kprobe(cpu).is_some_and(|cur| {
             let first = k.kprobes.first(k.kprobes.get_kprobe(cur).expect("current probe exists"));
             let slot = k.kprobes.get(first).ainsn.slot;
-            k.percpu[cpu.0].kcb.kprobe_status & (KPROBE_HIT_SS | KPROBE_REENTER) != 0
+            k.kprobe_status(cpu) & (KPROBE_HIT_SS | KPROBE_REENTER) != 0
                 && slot.is_some_and(|s| s.0 + 4 == pc)
         }),
     };
@@ -289,10 +284,10 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
         return None;
     }
     // kprobes_restore_local_irqflag.
-    let saved = k.percpu[cpu.0].kcb.saved_irqflag;
+    let saved = k.saved_irqflag(cpu);
     let r = regs.aarch64_mut();
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
-    let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
+    let cur = k.current_kprobe(cpu).unwrap_or(KernelVa(0));
     k.emit_hit(m, cpu, cur, HitStep::KprobeBreakpointSsHandler);
     Some(post_kprobe_handler(k, m, cpu, &mut regs))
 }
