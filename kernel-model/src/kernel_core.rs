@@ -46,17 +46,14 @@ pub struct PrevKprobe {
     pub status: u32,
 }
 
-/// `struct kprobe_ctlblk` (per CPU).
+/// The generic part of `struct kprobe_ctlblk` (per CPU); each arch keeps its own fields (arm64's `saved_irqflag`
+/// and 5.10 `ss_ctx` in `arch::aarch64::kprobes::Aarch64Ctlblk`, x86's flags in its kprobe state).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KprobeCtlblk {
     /// `kprobe_status`.
     pub kprobe_status: u32,
-    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step.
-    pub saved_irqflag: u64,
     /// `prev_kprobe`.
     pub prev_kprobe: PrevKprobe,
-    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
-    pub ss_ctx: Option<u64>,
 }
 
 /// Which handler a [`HandlerRun`] is running.
@@ -233,29 +230,6 @@ impl KernelCore {
         let pcpu = &mut self.percpu[cpu.0];
         pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
         pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
-    }
-
-    /// arm64 `kprobes_save_local_irqflag`: the DAIF bits the out-of-line step masks.
-    pub fn kprobes_save_local_irqflag(&mut self, cpu: CpuId, daif: u64) {
-        self.percpu[cpu.0].kcb.saved_irqflag = daif;
-    }
-
-    /// arm64 `kcb->saved_irqflag` (`kprobes_restore_local_irqflag` puts it back).
-    #[must_use]
-    pub fn saved_irqflag(&self, cpu: CpuId) -> u64 {
-        self.percpu[cpu.0].kcb.saved_irqflag
-    }
-
-    /// arm64 5.10 `kcb->ss_ctx`: `Some(match_addr)` while a step is pending (`kprobes_save_ss_ctx`), `None` after
-    /// `kprobe_ss_hit` matched.
-    pub fn set_ss_ctx(&mut self, cpu: CpuId, match_addr: Option<u64>) {
-        self.percpu[cpu.0].kcb.ss_ctx = match_addr;
-    }
-
-    /// arm64 5.10 `kcb->ss_ctx`.
-    #[must_use]
-    pub fn ss_ctx(&self, cpu: CpuId) -> Option<u64> {
-        self.percpu[cpu.0].kcb.ss_ctx
     }
 
     /// This CPU's `current_kprobe` and `kprobe_ctlblk`, read-only (the debugger's `dt` view, tests).

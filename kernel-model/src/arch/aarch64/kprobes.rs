@@ -131,8 +131,21 @@ pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, f
     Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?)))
 }
 
+/// The arch-defined part of arm64's `struct kprobe_ctlblk` (`arch/arm64/include/asm/kprobes.h`), per CPU; the
+/// generic part (`kprobe_status`, `prev_kprobe`) is `KernelCore`'s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Aarch64Ctlblk {
+    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step (`kprobes_save_local_irqflag`).
+    pub saved_irqflag: u64,
+    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
+    pub ss_ctx: Option<u64>,
+}
+
 /// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.
-pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
+pub fn kprobe_breakpoint_handler(
+    ainsn: &Aarch64Ainsn,
+    akcb: &mut Aarch64Ctlblk,
+    k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
     let addr = KernelVa(regs.ip());
     let Some(entry) = k.kprobes.get_kprobe(addr).cloned() else {
         return match k.profile {
@@ -154,7 +167,7 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
                 k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: Some(cur) });
-                setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, true)
+                setup_singlestep(ainsn, akcb, k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
                 oops: match k.profile {
@@ -172,14 +185,16 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
         Some(h) => {
             TrapAction::Handlers(Box::new(h))
         }
-        None => setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, false),
+        None => setup_singlestep(ainsn, akcb, k, m, cpu, addr, &mut regs, false),
     }
 }
 
 /// Models `setup_singlestep`: step the original instruction out of line with DAIF masked, or simulate it and run
 /// the post-handler in the same exception.
+#[allow(clippy::too_many_arguments)]
 pub fn setup_singlestep(
     ainsn: &Aarch64Ainsn,
+    akcb: &mut Aarch64Ctlblk,
     k: &mut KernelCore,
     m: &mut dyn Machine,
     cpu: CpuId,
@@ -200,11 +215,11 @@ pub fn setup_singlestep(
     if let Some(slot) = p.ainsn.slot {
         // kprobes_save_local_irqflag: mask all of DAIF for the step.
         let r = regs.aarch64_mut();
-        k.kprobes_save_local_irqflag(cpu, r.pstate & DAIF_MASK);
+        akcb.saved_irqflag = r.pstate & DAIF_MASK;
         r.pstate |= DAIF_MASK;
         if k.profile == KernelProfile::V5_10 {
             // 5.10 kept kcb->ss_ctx: ss_pending, match_addr = slot + 4.
-            k.set_ss_ctx(cpu, Some(slot.0 + 4));
+            akcb.ss_ctx = Some(slot.0 + 4);
         }
         r.pc = slot.0;
         k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepXol { slot });
@@ -261,14 +276,16 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
 }
 
 /// Models `kprobe_breakpoint_ss_handler` for `BRK #6` at `regs.pc`: is it our step's end?
-pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
+pub fn kprobe_breakpoint_ss_handler(
+    akcb: &mut Aarch64Ctlblk,
+    k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
     let pc = regs.ip();
     let ours = match k.profile {
         // 5.10: kprobe_ss_hit(kcb, addr): ss_pending && match_addr == addr.
         KernelProfile::V5_10 => {
-            let hit = k.ss_ctx(cpu) == Some(pc);
+            let hit = akcb.ss_ctx == Some(pc);
             if hit {
-                k.set_ss_ctx(cpu, None);
+                akcb.ss_ctx = None;
             }
             hit
         }
@@ -284,7 +301,7 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
         return None;
     }
     // kprobes_restore_local_irqflag.
-    let saved = k.saved_irqflag(cpu);
+    let saved = akcb.saved_irqflag;
     let r = regs.aarch64_mut();
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
     let cur = k.current_kprobe(cpu).unwrap_or(KernelVa(0));
