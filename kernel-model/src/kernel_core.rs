@@ -126,7 +126,7 @@ pub enum LivePatchStep {
 /// The generic half of the kernel, which the ISA-specific half operates on.
 pub struct KernelCore {
     /// Which Linux version's behaviour to reproduce.
-    pub profile: KernelProfile,
+    profile: KernelProfile,
     /// The kprobes.
     pub kprobes: Kprobes,
     /// Per-CPU state.
@@ -200,6 +200,12 @@ impl KernelCore {
     /// Models `set_current_kprobe` / `reset_current_kprobe`.
     pub fn set_current_kprobe(&mut self, cpu: CpuId, kp: Option<KernelVa>) {
         self.percpu[cpu.0].current_kprobe = kp;
+    }
+
+    /// The kernel version the model follows.
+    #[must_use]
+    pub fn profile(&self) -> KernelProfile {
+        self.profile
     }
 
     /// `kprobe_running()`: the probe this CPU is handling (`__this_cpu_read(current_kprobe)`).

@@ -126,10 +126,11 @@ fn bool_text(text: &str) -> Result<bool, TraceErrno> {
 impl Kernel {
     /// Machine settings: the uptime at virtual time 0 and `CONFIG_KPROBE_EVENTS_ON_NOTRACE`. Call before any write.
     pub fn configure_tracefs(&mut self, uptime_ns: u64, kprobe_events_on_notrace: bool) {
+        let profile = self.core.profile();
         let t = &mut self.core.tracefs;
         t.uptime_ns = uptime_ns;
         let config = TraceKprobeConfig { kprobe_events_on_notrace, ..Default::default() };
-        t.kprobes = TraceKprobes::new(self.core.profile, config);
+        t.kprobes = TraceKprobes::new(profile, config);
     }
 
     /// `cpu`'s task writes `text` to tracefs file `file` (`echo text > file`, or `>>` with `append`); returns what
@@ -162,7 +163,7 @@ impl Kernel {
         let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         match f {
             File::KprobeEvents => {
-                let profile = self.core.profile;
+                let profile = self.core.profile();
                 let regs = crate::arch::trace_regs(m.isa());
                 let core = &mut self.core;
                 let mut reg = CoreRegistrar {
@@ -207,6 +208,7 @@ impl Kernel {
                 self.enable_events(m, cpu, Some(group), Some(event), bool_text(text)?)
             }
             File::Event { group, event, leaf: "filter" } => {
+                let profile = self.core.profile();
                 let t = &mut self.core.tracefs;
                 let key = (group.to_string(), event.to_string());
                 let def = t
@@ -217,7 +219,7 @@ impl Kernel {
                     .map(|p| p.def.clone())
                     .ok_or(Errno::ENOENT)?;
                 t.filter_errors.remove(&key);
-                match apply_event_filter(self.core.profile, &def, text) {
+                match apply_event_filter(profile, &def, text) {
                     Ok(Some(f)) => {
                         t.filters.insert(key, f);
                         Ok(())
@@ -322,7 +324,7 @@ impl Kernel {
     }
 
     fn tracefs_read_inner(&mut self, m: &mut dyn Machine, file: &str) -> Result<String, TraceErrno> {
-        let profile = self.core.profile;
+        let profile = self.core.profile();
         let t = &mut self.core.tracefs;
         let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         Ok(match f {

@@ -110,7 +110,7 @@ impl Kernel {
     /// The profile.
     #[must_use]
     pub fn profile(&self) -> KernelProfile {
-        self.core.profile
+        self.core.profile()
     }
 
     fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {

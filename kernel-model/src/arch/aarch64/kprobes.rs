@@ -54,7 +54,7 @@ pub fn arch_prepare_kprobe(
     k.kprobes.get_mut(id).opcode = opcode.to_le_bytes().to_vec();
     let symbol_start = m.kallsyms().lookup(addr).map(|s| s.addr);
     let decoded =
-        arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile)).map_err(unreadable)?;
+        arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile())).map_err(unreadable)?;
     let name = k.kprobes.get(id).spec.name.clone();
     match decoded {
         ProbeInsn::InsnRejected => Err(KprobeError::new(
@@ -86,10 +86,10 @@ pub fn arch_prepare_kprobe(
             m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSsSlot { slot } });
             let addrs = vec![slot, slot.add(4)];
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
-            match k.profile {
+            match k.profile() {
                 // 5.10: aarch64_insn_patch_text(addrs, insns, 2) — under stop_machine — then flush_icache_range.
                 KernelProfile::V5_10 => Ok(Some(PatchJob::StopMachine(Box::new(
-                    InsnPatchCb::new(m, k.profile, frame, addrs, insns)
+                    InsnPatchCb::new(m, k.profile(), frame, addrs, insns)
                         .map_err(|e| KprobeError::new(e, "aarch64_insn_patch_text"))?,
                 )))),
                 // 6.12: aarch64_insn_patch_text_nosync() for each word: write + caches_clean_inval_pou, no
@@ -121,14 +121,14 @@ pub fn after_slot_patch(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id:
 /// Models `arch_arm_kprobe`: `aarch64_insn_patch_text(&addr, &BRK64_OPCODE_KPROBES, 1)`.
 pub fn arm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let addr = k.kprobes.get(id).addr;
-    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?)))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile(), frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?)))
 }
 
 /// Models `arch_disarm_kprobe`: `aarch64_insn_patch_text(&addr, &p->opcode, 1)`.
 pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let p = k.kprobes.get(id);
     let opcode = u32::from_le_bytes(p.opcode[..4].try_into().map_err(|_| Errno::EINVAL)?);
-    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?)))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile(), frame, vec![p.addr], vec![opcode])?)))
 }
 
 /// The arch-defined part of arm64's `struct kprobe_ctlblk` (`arch/arm64/include/asm/kprobes.h`), per CPU; the
@@ -148,7 +148,7 @@ pub fn kprobe_breakpoint_handler(
     k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
     let addr = KernelVa(regs.ip());
     let Some(entry) = k.kprobes.get_kprobe(addr).cloned() else {
-        return match k.profile {
+        return match k.profile() {
             // "The breakpoint instruction was removed right after we hit it. Another cpu has removed either a
             // probepoint or a debugger breakpoint at this address": return to the original instruction.
             KernelProfile::V5_10 => {
@@ -170,7 +170,7 @@ pub fn kprobe_breakpoint_handler(
                 setup_singlestep(ainsn, akcb, k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
-                oops: match k.profile {
+                oops: match k.profile() {
                     KernelProfile::V5_10 => Oops::UnrecoverableKprobe { file: KPROBES_C },
                     KernelProfile::V6_12 => Oops::FailedToRecoverReenteredKprobes { file: KPROBES_C },
                 },
@@ -217,7 +217,7 @@ pub fn setup_singlestep(
         let r = regs.aarch64_mut();
         akcb.saved_irqflag = r.pstate & DAIF_MASK;
         r.pstate |= DAIF_MASK;
-        if k.profile == KernelProfile::V5_10 {
+        if k.profile() == KernelProfile::V5_10 {
             // 5.10 kept kcb->ss_ctx: ss_pending, match_addr = slot + 4.
             akcb.ss_ctx = Some(slot.0 + 4);
         }
@@ -234,7 +234,7 @@ pub fn setup_singlestep(
             return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: "api.handler (none stored)".into() } };
         };
         let handler = format!("simulate_{}", h.name().trim_start_matches("simulate_"));
-        if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
+        if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile())).is_err() {
             return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler } };
         }
         k.emit_hit(m, cpu, addr, HitStep::Simulate { handler });
@@ -280,7 +280,7 @@ pub fn kprobe_breakpoint_ss_handler(
     akcb: &mut Aarch64Ctlblk,
     k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
     let pc = regs.ip();
-    let ours = match k.profile {
+    let ours = match k.profile() {
         // 5.10: kprobe_ss_hit(kcb, addr): ss_pending && match_addr == addr.
         KernelProfile::V5_10 => {
             let hit = akcb.ss_ctx == Some(pc);

@@ -62,7 +62,7 @@ pub fn arch_prepare_kprobe(
     cpu: CpuId,
     id: ProbeId,
 ) -> Result<Option<PatchJob>, KprobeError> {
-    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let cfg = X86KprobesConfig::for_profile(k.profile());
     let addr = k.kprobes.get(id).addr;
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or_else(|| KprobeError::new(Errno::ENOMEM, "get_insn_slot: no slot"))?;
@@ -109,7 +109,7 @@ fn set_current_kprobe(s: &mut X86KprobeState, k: &mut KernelCore, cpu: CpuId, ad
         PtRegs::X86_64(r) => r.flags,
         PtRegs::Aarch64(_) => 0,
     };
-    s.flags.insert(cpu.0, set_current_kprobe_flags(k.profile, flags, if_modifier));
+    s.flags.insert(cpu.0, set_current_kprobe_flags(k.profile(), flags, if_modifier));
 }
 
 /// Models `kprobe_int3_handler` for an `int3` whose saved ip is `regs.ip` (one past the `int3`). `None`: not a
@@ -144,7 +144,7 @@ pub fn kprobe_int3_handler(
             None => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
         });
     }
-    if k.profile == KernelProfile::V6_12 {
+    if k.profile() == KernelProfile::V6_12 {
         // kprobe_is_ss(kcb): the int3 after the copy in the slot ends the step.
         if let Some(cur) = k.current_kprobe(cpu) {
             let id = first_probe(k, cur);
@@ -182,7 +182,7 @@ pub fn setup_singlestep(
     regs: &mut PtRegs,
     reenter: bool,
 ) -> TrapAction {
-    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let cfg = X86KprobesConfig::for_profile(k.profile());
     let id = first_probe(k, addr);
     let Some(x) = s.probes.get(&id).cloned() else {
         return TrapAction::Oops { oops: Oops::NoArchPreparation };
@@ -190,7 +190,7 @@ pub fn setup_singlestep(
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let boost = !cfg.preemption
         && x.ainsn.boostable
-        && match k.profile {
+        && match k.profile() {
             KernelProfile::V5_10 => !has_post,
             KernelProfile::V6_12 => true,
         };
@@ -212,7 +212,7 @@ pub fn setup_singlestep(
     } else {
         k.set_kprobe_status(cpu, KPROBE_HIT_SS);
     }
-    match k.profile {
+    match k.profile() {
         KernelProfile::V5_10 => {
             // Prepare real single stepping: TF on, IF off; an int3 original is stepped in place.
             let r = regs.x86_64_mut();
@@ -280,7 +280,7 @@ pub fn kprobe_debug_handler(
     cpu: CpuId,
     mut regs: PtRegs,
 ) -> Option<TrapAction> {
-    if k.profile != KernelProfile::V5_10 {
+    if k.profile() != KernelProfile::V5_10 {
         return None;
     }
     let cur = k.current_kprobe(cpu)?;
