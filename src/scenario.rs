@@ -346,8 +346,8 @@ pub struct ActionSpec {
 
 impl ActionSpec {
     /// The static-key call, if this action is one: the operation and the key's symbol.
-    fn static_key(&self) -> Option<(kernel_model::event_jump_label::StaticKeyOp, &str)> {
-        use kernel_model::event_jump_label::StaticKeyOp as Op;
+    fn static_key(&self) -> Option<(kernel_model::event::jump_label::StaticKeyOp, &str)> {
+        use kernel_model::event::jump_label::StaticKeyOp as Op;
         [
             (Op::Enable, &self.static_key_enable),
             (Op::Disable, &self.static_key_disable),

@@ -290,10 +290,12 @@ fn render_dt(out: &mut String, machine: &mut EmulatedMachine, kernel: &Kernel, e
         }
     }
     let c = event.cpu.0;
-    let pc = &kernel.core.percpu[c];
+    let pc = kernel.core.per_cpu(event.cpu);
     let _ = writeln!(out, "\ndt lk!kprobe_ctlblk (cpu{c})");
     let _ = writeln!(out, "    current_kprobe  : {}", pc.current_kprobe.map_or("(null)".into(), |a| tick(a.0)));
     let _ = writeln!(out, "    kprobe_status   : {}", KprobeStatus::from_kcb(pc.kcb.kprobe_status));
-    let _ = writeln!(out, "    saved_irqflag   : {:#x}", pc.kcb.saved_irqflag);
+    for (name, value) in kernel.arch_ctlblk_fields(event.cpu) {
+        let _ = writeln!(out, "    {name:<16}: {value}");
+    }
     let _ = writeln!(out, "    prev_kprobe     : {{kp = {}, status = {}}}", pc.kcb.prev_kprobe.kp.map_or("(null)".into(), |a| tick(a.0)), KprobeStatus::from_kcb(pc.kcb.prev_kprobe.status));
 }

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 /// 128 CPUs (the most a machine has) run under `ulimit -v 24 GiB`. Before each Unicorn instance's translator buffer
-/// was bounded (`sim::cpu::TCG_BUFFER_SIZE`), 64 CPUs reserved 64 GiB and Unicorn's C code exited with "Could not
+/// was bounded (`sim::uc::TCG_BUFFER_SIZE`), 64 CPUs reserved 64 GiB and Unicorn's C code exited with "Could not
 /// allocate dynamic translator buffer".
 #[test]
 fn cpus_128_run_in_24_gib_of_address_space() {

@@ -289,7 +289,19 @@ fn every_scenario_renders() {
 #[test]
 fn the_timeline_parses_no_event_text() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/timeline");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("src/timeline exists").map(|e| e.expect("entry").path()).collect();
+    // Every file under src/timeline, subdirectories included (builder/tests.rs).
+    let mut files = Vec::new();
+    let mut dirs = vec![dir];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("src/timeline exists") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
     files.sort();
     assert!(files.len() >= 3);
     for path in files {

@@ -5,6 +5,7 @@
 //! driver (`kernel/`): both import it, it imports neither.
 
 use crate::bpf::runtime::TraceCall;
+use crate::trace::trace_kprobe::ProbeHandle;
 use crate::event::{EventKind, HitStep, KprobeStatus, KprobeStep, Oops, SymAddr};
 use crate::kprobes::{HandlerAction, Kprobes, ProbeId};
 use crate::kretprobes::Kretprobes;
@@ -45,17 +46,14 @@ pub struct PrevKprobe {
     pub status: u32,
 }
 
-/// `struct kprobe_ctlblk` (per CPU).
+/// The generic part of `struct kprobe_ctlblk` (per CPU); each arch keeps its own fields (arm64's `saved_irqflag`
+/// and 5.10 `ss_ctx` in `arch::aarch64::kprobes::Aarch64Ctlblk`, x86's flags in its kprobe state).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KprobeCtlblk {
     /// `kprobe_status`.
     pub kprobe_status: u32,
-    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step.
-    pub saved_irqflag: u64,
     /// `prev_kprobe`.
     pub prev_kprobe: PrevKprobe,
-    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
-    pub ss_ctx: Option<u64>,
 }
 
 /// Which handler a [`HandlerRun`] is running.
@@ -141,11 +139,11 @@ pub struct PerfFilter {
 /// The generic half of the kernel, which the ISA-specific half operates on.
 pub struct KernelCore {
     /// Which Linux version's behaviour to reproduce.
-    pub profile: KernelProfile,
+    profile: KernelProfile,
     /// The kprobes.
     pub kprobes: Kprobes,
     /// Per-CPU state.
-    pub percpu: Vec<PerCpu>,
+    percpu: Vec<PerCpu>,
     /// The `stop_machine` in progress, if any.
     pub stop: Option<StopMachine>,
     /// `on_each_cpu(do_sync_core)` in progress: which CPUs still have the IPI pending.
@@ -165,7 +163,7 @@ pub struct KernelCore {
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
-    pub tracefs: crate::kernel_trace::Tracefs,
+    pub tracefs: crate::trace::instance::Tracefs,
     /// Per trace event with BPF attached, by name: what `kprobe_perf_func`/`kretprobe_perf_func` did with its hits.
     pub perf_filter: std::collections::BTreeMap<String, PerfFilter>,
     unwind: UnwindFn,
@@ -183,6 +181,14 @@ impl KernelCore {
         let i = self.slots_used.iter().position(|u| !u)?;
         self.slots_used[i] = true;
         Some(base.add(i as u64 * size))
+    }
+
+    /// A tracefs kprobe event's handler (`kprobe_dispatcher` → `kprobe_trace_func`, or the kretprobe's with `ret`)
+    /// on `cpu`, for `current` there.
+    pub fn kprobe_trace_func(&mut self, m: &mut dyn Machine, cpu: CpuId, handle: ProbeHandle, regs: &PtRegs, ret: bool) {
+        let pid = self.current_task[cpu.0].unwrap_or(0);
+        let task = (pid, self.current_comm[cpu.0].as_str());
+        crate::trace::instance::kprobe_trace_func(&mut self.tracefs, self.profile, task, m, cpu, handle, regs, ret);
     }
 
     /// `current` as BPF helpers see it (`bpf_get_current_pid_tgid`, `bpf_get_current_comm`).
@@ -211,6 +217,48 @@ impl KernelCore {
     /// Models `set_current_kprobe` / `reset_current_kprobe`.
     pub fn set_current_kprobe(&mut self, cpu: CpuId, kp: Option<KernelVa>) {
         self.percpu[cpu.0].current_kprobe = kp;
+    }
+
+    /// The kernel version the model follows.
+    #[must_use]
+    pub fn profile(&self) -> KernelProfile {
+        self.profile
+    }
+
+    /// `kprobe_running()`: the probe this CPU is handling (`__this_cpu_read(current_kprobe)`).
+    #[must_use]
+    pub fn current_kprobe(&self, cpu: CpuId) -> Option<KernelVa> {
+        self.percpu[cpu.0].current_kprobe
+    }
+
+    /// `kcb->kprobe_status` on `cpu`.
+    #[must_use]
+    pub fn kprobe_status(&self, cpu: CpuId) -> u32 {
+        self.percpu[cpu.0].kcb.kprobe_status
+    }
+
+    /// `kcb->kprobe_status = status` on `cpu`.
+    pub fn set_kprobe_status(&mut self, cpu: CpuId, status: u32) {
+        self.percpu[cpu.0].kcb.kprobe_status = status;
+    }
+
+    /// `save_previous_kprobe(kcb)`: the interrupted probe and its status, before a reentered one is stepped.
+    pub fn save_previous_kprobe(&mut self, cpu: CpuId) {
+        let pcpu = &mut self.percpu[cpu.0];
+        pcpu.kcb.prev_kprobe = PrevKprobe { kp: pcpu.current_kprobe, status: pcpu.kcb.kprobe_status };
+    }
+
+    /// `restore_previous_kprobe(kcb)`: back to the interrupted probe and its status.
+    pub fn restore_previous_kprobe(&mut self, cpu: CpuId) {
+        let pcpu = &mut self.percpu[cpu.0];
+        pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
+        pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    }
+
+    /// This CPU's `current_kprobe` and `kprobe_ctlblk`, read-only (the debugger's `dt` view, tests).
+    #[must_use]
+    pub fn per_cpu(&self, cpu: CpuId) -> &PerCpu {
+        &self.percpu[cpu.0]
     }
 
     /// The name of the probe(s) at `addr`, for the log.
@@ -245,7 +293,7 @@ impl KernelCore {
             current_task: vec![None; nr_cpus],
             current_comm: vec![String::new(); nr_cpus],
             stack_traces: Vec::new(),
-            tracefs: crate::kernel_trace::Tracefs::new(profile, nr_cpus),
+            tracefs: crate::trace::instance::Tracefs::new(profile, nr_cpus),
             perf_filter: std::collections::BTreeMap::new(),
             unwind,
             slots_used: Vec::new(),
@@ -347,7 +395,7 @@ impl KernelCore {
                     m.emit(cpu, EventKind::Regs { regs: named });
                 }
                 HandlerAction::Return(v) => ret = *v,
-                HandlerAction::TraceKprobe(t) => crate::kernel_trace::kprobe_trace_func(self, m, cpu, *t, regs, true),
+                HandlerAction::TraceKprobe(t) => self.kprobe_trace_func(m, cpu, *t, regs, true),
                 HandlerAction::StackTraceSaveRegs => {
                     self.stack_trace_save_regs(m, cpu, probe, regs);
                 }

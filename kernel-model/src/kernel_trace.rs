@@ -14,81 +14,21 @@
 
 use crate::errno::Errno;
 use crate::event::{EventKind, TracefsOp};
-use crate::kernel::{Kernel, KernelCore, ProbeOpKind};
+use crate::kernel::{Kernel, ProbeOpKind};
 use crate::kprobes::{HandlerAction, KprobeSpec, Kprobes, PreHandler};
 use crate::machine::Machine;
-use crate::profile::KernelProfile;
-use crate::ptrace::PtRegs;
-use crate::trace::error_log::ErrorLog;
 use crate::trace::output::{
     event_format, event_id_file, kprobe_profile_line, kprobes_enabled_file, kprobes_list_line, record_line,
-    trace_file, KprobeListFlags, ProbeIp, TraceFlags, TraceRecord,
+    trace_file, KprobeListFlags,
 };
-use crate::trace::ring_buffer::RingBuffer;
-use crate::trace::trace_events_filter::{apply_event_filter, EventFilter};
+use crate::trace::trace_events_filter::apply_event_filter;
 use crate::trace::trace_kprobe::{
     KprobeRegistrar, ProbeDefinition, ProbeHandle, ProbeKind, Registered, TraceKprobeConfig, TraceKprobes,
 };
 use crate::trace::trace_probe::{ParseEnv, TraceErrno};
-use crate::trace::trace_probe_tmpl::{store_trace_args, FetchContext};
 use crate::{CpuId, KernelVa};
-use std::collections::BTreeMap;
 
-/// Records each per-CPU buffer keeps (`buffer_size_kb` in records).
-pub const RING_BUFFER_RECORDS: usize = 4096;
-
-/// The default `[machine] uptime_ns`: virtual time 0 is one second after boot, so lines are not `0.000000`.
-pub const DEFAULT_UPTIME_NS: u64 = 1_000_000_000;
-
-/// `TASK_SIZE` as `probe_mem_read` compares it. The simulated machine has one address space, so the split only
-/// names which copy routine reads (`copy_from_user_nofault` or `copy_from_kernel_nofault`).
-const TASK_SIZE: u64 = 0x7fff_ffff_f000;
-
-/// The tracing instance of one run.
-#[derive(Clone, Debug)]
-pub struct Tracefs {
-    /// The kprobe events (`dyn_event` list).
-    pub kprobes: TraceKprobes,
-    /// `error_log`.
-    pub error_log: ErrorLog,
-    /// The per-CPU ring buffers.
-    pub buffer: RingBuffer,
-    /// `tracing_on`.
-    pub tracing_on: bool,
-    /// Added to virtual time for timestamps (the machine's uptime when the run starts).
-    pub uptime_ns: u64,
-    filters: BTreeMap<(String, String), EventFilter>,
-    /// A rejected filter's file text (`append_filter_err`), until the next write.
-    filter_errors: BTreeMap<(String, String), String>,
-    /// The core kprobe name of each probe handle.
-    names: BTreeMap<ProbeHandle, String>,
-    next_handle: u64,
-    nr_cpus: usize,
-}
-
-impl Tracefs {
-    /// An empty instance.
-    #[must_use]
-    pub fn new(profile: KernelProfile, nr_cpus: usize) -> Tracefs {
-        Tracefs {
-            kprobes: TraceKprobes::new(profile, TraceKprobeConfig { kprobe_events_on_notrace: true, ..Default::default() }),
-            error_log: ErrorLog::new(),
-            buffer: RingBuffer::new(nr_cpus as u32, RING_BUFFER_RECORDS),
-            tracing_on: true,
-            uptime_ns: DEFAULT_UPTIME_NS,
-            filters: BTreeMap::new(),
-            filter_errors: BTreeMap::new(),
-            names: BTreeMap::new(),
-            next_handle: 0,
-            nr_cpus,
-        }
-    }
-
-    fn def_of_id(&self, id: u32) -> Option<ProbeDefinition> {
-        let ev = self.kprobes.events().iter().find(|e| e.id == id)?;
-        self.kprobes.probes().iter().find(|p| p.def.group == ev.group && p.def.event == ev.event).map(|p| p.def.clone())
-    }
-}
+pub use crate::trace::instance::{kprobe_trace_func, Tracefs, DEFAULT_UPTIME_NS, RING_BUFFER_RECORDS};
 
 /// What the write asked of the core, applied once `trace_kprobe` is done with it.
 enum CoreOp {
@@ -186,10 +126,11 @@ fn bool_text(text: &str) -> Result<bool, TraceErrno> {
 impl Kernel {
     /// Machine settings: the uptime at virtual time 0 and `CONFIG_KPROBE_EVENTS_ON_NOTRACE`. Call before any write.
     pub fn configure_tracefs(&mut self, uptime_ns: u64, kprobe_events_on_notrace: bool) {
+        let profile = self.core.profile();
         let t = &mut self.core.tracefs;
         t.uptime_ns = uptime_ns;
         let config = TraceKprobeConfig { kprobe_events_on_notrace, ..Default::default() };
-        t.kprobes = TraceKprobes::new(self.core.profile, config);
+        t.kprobes = TraceKprobes::new(profile, config);
     }
 
     /// `cpu`'s task writes `text` to tracefs file `file` (`echo text > file`, or `>>` with `append`); returns what
@@ -222,7 +163,7 @@ impl Kernel {
         let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         match f {
             File::KprobeEvents => {
-                let profile = self.core.profile;
+                let profile = self.core.profile();
                 let regs = crate::arch::trace_regs(m.isa());
                 let core = &mut self.core;
                 let mut reg = CoreRegistrar {
@@ -267,6 +208,7 @@ impl Kernel {
                 self.enable_events(m, cpu, Some(group), Some(event), bool_text(text)?)
             }
             File::Event { group, event, leaf: "filter" } => {
+                let profile = self.core.profile();
                 let t = &mut self.core.tracefs;
                 let key = (group.to_string(), event.to_string());
                 let def = t
@@ -277,7 +219,7 @@ impl Kernel {
                     .map(|p| p.def.clone())
                     .ok_or(Errno::ENOENT)?;
                 t.filter_errors.remove(&key);
-                match apply_event_filter(self.core.profile, &def, text) {
+                match apply_event_filter(profile, &def, text) {
                     Ok(Some(f)) => {
                         t.filters.insert(key, f);
                         Ok(())
@@ -382,7 +324,7 @@ impl Kernel {
     }
 
     fn tracefs_read_inner(&mut self, m: &mut dyn Machine, file: &str) -> Result<String, TraceErrno> {
-        let profile = self.core.profile;
+        let profile = self.core.profile();
         let t = &mut self.core.tracefs;
         let Some(f) = parse_file(file) else { return Err(Errno::ENOENT) };
         Ok(match f {
@@ -401,7 +343,7 @@ impl Kernel {
                 .collect(),
             File::Trace => {
                 let t = &self.core.tracefs;
-                trace_file(profile, m.kallsyms(), &t.buffer, t.nr_cpus as u32, &|id| t.def_of_id(id))
+                trace_file(profile, m.kallsyms(), t.buffer.total_entries(), &t.buffer.iter_merged(), t.nr_cpus as u32, &|id| t.def_of_id(id))
             }
             File::TracePipe => {
                 let recs = t.buffer.consume_all();
@@ -459,78 +401,3 @@ impl Kernel {
     }
 }
 
-/// The probed context as `process_fetch_insn` reads it.
-struct ProbedContext<'a> {
-    regs: Vec<u8>,
-    sp: u64,
-    m: &'a dyn Machine,
-    comm: String,
-}
-
-impl FetchContext for ProbedContext<'_> {
-    fn reg(&self, offset: usize) -> u64 {
-        self.regs.get(offset..offset + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-    }
-    fn stack_nth(&self, n: u32) -> Option<u64> {
-        self.m.read_u64(KernelVa(self.sp.wrapping_add(u64::from(n) * 8))).ok()
-    }
-    fn stack_pointer(&self) -> u64 {
-        self.sp
-    }
-    fn entry_arg(&self, _index: u32) -> u64 {
-        // [6.12] $argN of a return probe needs the entry data (`FETCH_OP_EDATA`), not wired yet.
-        0
-    }
-    fn read(&self, addr: u64, buf: &mut [u8], _user: bool) -> bool {
-        self.m.read(KernelVa(addr), buf).is_ok()
-    }
-    fn comm(&self) -> String {
-        self.comm.clone()
-    }
-    fn task_size(&self) -> u64 {
-        TASK_SIZE
-    }
-}
-
-/// `kprobe_dispatcher` → `kprobe_trace_func` (`ret` false) or `kretprobe_dispatcher` → `kretprobe_trace_func`
-/// (`ret` true, `regs` at the return, its ip the real return address): count the hit, fetch the arguments, apply
-/// the event's filter and commit the record to `cpu`'s buffer.
-pub fn kprobe_trace_func(core: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, handle: ProbeHandle, regs: &PtRegs, ret: bool) {
-    let t = &mut core.tracefs;
-    t.kprobes.hit(handle);
-    let Some((probe, ev)) = t.kprobes.by_handle(handle) else { return };
-    if !ev.enabled || !t.tracing_on {
-        return;
-    }
-    let pid = core.current_task[cpu.0].unwrap_or(0);
-    let comm = match core.current_comm[cpu.0].as_str() {
-        "" if pid == 0 => "<idle>".to_string(),
-        c => c.to_string(),
-    };
-    let ctx = ProbedContext { regs: regs.to_bytes(), sp: regs.sp(), m: &*m, comm: comm.clone() };
-    let args = store_trace_args(&ctx, m.kallsyms(), &probe.def.args);
-    let ip = if ret {
-        ProbeIp::Kretprobe { func: probe.addr, ret_ip: KernelVa(regs.ip()) }
-    } else {
-        ProbeIp::Kprobe { ip: probe.addr }
-    };
-    // The BRK/int3 handler runs with interrupts masked (`d`); the kretprobe trampoline handler does not.
-    let flags = if ret { TraceFlags::default() } else { TraceFlags::irqs_off() };
-    let rec = TraceRecord {
-        cpu: cpu.0 as u32,
-        pid,
-        comm,
-        flags,
-        ts_ns: t.uptime_ns + m.now().0,
-        event_id: ev.id,
-        ip,
-        args,
-    };
-    let key = (ev.group.clone(), ev.event.clone());
-    if t.filters.get(&key).is_some_and(|f| !f.matches(&rec)) {
-        return;
-    }
-    let line = record_line(core.profile, m.kallsyms(), &rec, &|id| t.def_of_id(id));
-    t.buffer.commit(rec);
-    m.emit(cpu, EventKind::TraceEvent { event: format!("{}/{}", key.0, key.1), line: line.trim_end().to_string() });
-}

@@ -13,7 +13,6 @@ pub mod arch;
 pub mod bpf;
 pub mod errno;
 pub mod event;
-pub mod event_jump_label;
 pub mod kallsyms;
 pub mod kernel;
 pub mod kernel_core;

@@ -48,7 +48,7 @@ fn hit(k: &mut Kernel, m: &mut FakeMachine, at: u64) {
     m.regs[0].set_ip(slot + 4);
     let _ = k.handle_trap(m, CPU0, &Trap::Brk { imm: 6 });
     run_handlers(k, m);
-    assert_eq!(k.core.percpu[0].current_kprobe, None, "the hit is over");
+    assert_eq!(k.core.current_kprobe(CpuId(0)), None, "the hit is over");
 }
 
 fn run_handlers(k: &mut Kernel, m: &mut FakeMachine) {

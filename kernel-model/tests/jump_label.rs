@@ -2,7 +2,7 @@
 //! static-key call patches the sites by the arch's protocol per profile, `jump_label_text_reserved` covers a site.
 
 use kernel_model::event::{EventKind, SyncReason};
-use kernel_model::event_jump_label::StaticKeyOp;
+use kernel_model::event::jump_label::StaticKeyOp;
 use kernel_model::kernel::{Kernel, StepOutcome};
 use kernel_model::machine::{GuestMemory, Machine};
 use kernel_model::profile::KernelProfile;

@@ -314,7 +314,7 @@ fn register_kprobe_errnos() {
 use kernel_model::kprobes::{KPROBE_HIT_ACTIVE, KPROBE_HIT_SS};
 
 fn status(k: &Kernel, cpu: CpuId) -> (Option<KernelVa>, u32) {
-    (k.core.percpu[cpu.0].current_kprobe, k.core.percpu[cpu.0].kcb.kprobe_status)
+    (k.core.current_kprobe(cpu), k.core.kprobe_status(cpu))
 }
 
 fn probe<'a>(k: &'a Kernel, name: &str) -> &'a kernel_model::kprobes::Kprobe {

@@ -2,7 +2,7 @@
 //! hooks and no quanta, so the cost of the simulator's scheduling shows as a ratio.
 
 use crate::arch::lookup;
-use crate::cpu::HookState;
+use crate::uc::HookState;
 use crate::elf::{self, ElfError, Placement};
 use crate::memory::{KernelMemory, Ram, RegionKind, PAGE_SIZE};
 use kernel_model::kallsyms::Kallsyms;

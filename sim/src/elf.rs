@@ -7,6 +7,7 @@
 //! all files form one namespace, as in a linked kernel; the result feeds [`Kallsyms`].
 
 use crate::arch::IsaBackend;
+pub use crate::arch::RelocError;
 use crate::memory::{KernelMemory, RegionKind};
 use goblin::elf::{header, section_header, sym, Elf};
 use kernel_model::kallsyms::{Symbol, SymbolKind};
@@ -177,15 +178,6 @@ pub enum ElfError {
         /// The file that defined it first.
         other: PathBuf,
     },
-}
-
-/// A relocation the ISA backend could not apply.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RelocError {
-    /// Unknown type.
-    Unsupported(&'static str),
-    /// Value out of range for the field.
-    Overflow(&'static str, i128),
 }
 
 /// Where the loader puts things: bump allocators over the text and data regions.

@@ -17,5 +17,6 @@ pub mod machine;
 pub mod memory;
 pub mod run;
 pub mod scheduler;
+mod uc;
 
 pub use cpu::{Outcome, RunResult};

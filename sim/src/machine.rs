@@ -185,7 +185,7 @@ impl EmulatedMachine {
     pub fn run_quantum(&mut self, cpu: CpuId, limit: u64) -> RunResult {
         let mut r = self.cpus[cpu.0].run(self.backend.as_ref(), &self.mem, limit, self.task_return);
         self.clock += r.retired;
-        if let crate::Outcome::Trap(trap) = &r.outcome {
+        if let crate::cpu::Outcome::Trap(trap) = &r.outcome {
             // The trap was classified from memory; the CPU may have executed its stale copy of the bytes.
             let pc = self.cpus[cpu.0].pc();
             let stale: Vec<&[u8]> = self.icache[cpu.0]
@@ -194,7 +194,7 @@ impl EmulatedMachine {
                 .filter_map(|p| p.old.get(usize::try_from(pc - p.va).ok()?..))
                 .collect();
             if !stale.is_empty() {
-                r.outcome = crate::Outcome::Trap(self.backend.trap_from_icache(trap.clone(), &self.mem, pc, &stale));
+                r.outcome = crate::cpu::Outcome::Trap(self.backend.trap_from_icache(trap.clone(), &self.mem, pc, &stale));
             }
         }
         r
@@ -260,9 +260,9 @@ impl EmulatedMachine {
             }
             continuing_at = (self.cpus[cpu.0].pc() == pc).then_some(pc);
             match r.outcome {
-                crate::Outcome::Returned => return Some(counts),
-                crate::Outcome::QuantumDone => {}
-                crate::Outcome::Trap(_) | crate::Outcome::ModelCall(_) => return None,
+                crate::cpu::Outcome::Returned => return Some(counts),
+                crate::cpu::Outcome::QuantumDone => {}
+                crate::cpu::Outcome::Trap(_) | crate::cpu::Outcome::ModelCall(_) => return None,
             }
         }
         None

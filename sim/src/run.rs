@@ -3,7 +3,7 @@
 
 use crate::machine::EmulatedMachine;
 use crate::scheduler::{Policy, Scheduler, Script};
-use crate::Outcome;
+use crate::cpu::Outcome;
 use kernel_model::event::{EventKind, Oops, SyncReason};
 use kernel_model::kernel::{Kernel, OopsVictim, StepOutcome, TrapAction};
 use kernel_model::kprobes::KprobeSpec;
@@ -69,7 +69,7 @@ pub enum ActionOp {
     /// The CPU's task patches live text with x86 `text_poke_bp`.
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task calls a static-key function on the key at this address (named so in the log).
-    StaticKey(kernel_model::event_jump_label::StaticKeyOp, KernelVa, String),
+    StaticKey(kernel_model::event::jump_label::StaticKeyOp, KernelVa, String),
     /// The CPU's task loads a BPF object and attaches its kprobe programs.
     AttachBpf(std::path::PathBuf, kernel_model::kernel::BpfAttachMode),
     /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.

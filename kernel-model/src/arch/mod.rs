@@ -86,6 +86,11 @@ pub trait ArchKernel {
         addr: KernelVa,
         regs: &mut PtRegs,
     ) -> TrapAction;
+    /// The arch-defined fields of `cpu`'s `struct kprobe_ctlblk` (name, value), for the debugger's `dt` view: arm64's
+    /// `saved_irqflag`; x86's flags are in its own per-CPU state.
+    fn ctlblk_fields(&self, _cpu: CpuId) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
     /// Whether kprobe handlers run in NMI context (`in_nmi()`): x86's int3 handler is NMI-like since 5.10
     /// (commit 0d00449c7a28), and 5.10's `trace_call_bpf` returns 1 without running programs in NMI context (the
     /// early return was removed in v5.11).
@@ -127,7 +132,7 @@ pub trait ArchKernel {
         cpu: CpuId,
         code: KernelVa,
         target: KernelVa,
-        ty: crate::event_jump_label::JumpLabelType,
+        ty: crate::event::jump_label::JumpLabelType,
     ) -> Result<(), crate::event::Oops>;
     /// Step `step` of `arch_jump_label_transform_apply` (called again with the next step once a job completed).
     fn jump_label_apply_step(&mut self, m: &mut dyn Machine, cpu: CpuId, step: u8) -> LivePatchStep;

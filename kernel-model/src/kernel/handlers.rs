@@ -24,7 +24,7 @@ impl Kernel {
                         let mut frames = self.arch.kprobe_hit_frames();
                         frames.extend(["kprobe_dispatcher", "kprobe_perf_func", "trace_call_bpf"].map(String::from));
                         m.emit(cpu, EventKind::Call { frames });
-                        if self.core.profile == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
+                        if self.core.profile() == KernelProfile::V5_10 && self.arch.kprobe_in_nmi() {
                             // 5.10 trace_call_bpf: `if (in_nmi()) return 1;` — on x86 the int3 handler is NMI-like,
                             // so the programs do not run at all (fixed in v5.11).
                             m.emit(cpu, EventKind::Kprobe {
@@ -77,7 +77,7 @@ impl Kernel {
                     }
                     HandlerAction::Return(v) => h.ret = *v,
                     HandlerAction::TraceKprobe(t) => {
-                        crate::kernel_trace::kprobe_trace_func(&mut self.core, m, cpu, *t, &h.regs, false);
+                        self.core.kprobe_trace_func(m, cpu, *t, &h.regs, false);
                     }
                     HandlerAction::StackTraceSaveRegs => {
                         let regs = h.regs.clone();

@@ -10,7 +10,7 @@
 //! with the `JUMP_TYPE_*` bits in the low two bits of the union.
 
 use super::*;
-use crate::event_jump_label::{JumpLabelStep, JumpLabelType, StaticKeyOp};
+use crate::event::jump_label::{JumpLabelStep, JumpLabelType, StaticKeyOp};
 
 /// `sizeof(struct jump_entry)`.
 pub const JUMP_ENTRY_SIZE: u64 = 16;
@@ -237,7 +237,7 @@ impl Kernel {
                 Self::jl_count(m, cpu, c, v, v + 1, false);
                 Some(())
             }
-            StaticKeyOp::SlowDec => match self.core.profile {
+            StaticKeyOp::SlowDec => match self.core.profile() {
                 // static_key_slow_try_dec: atomic_fetch_add_unless(&key->enabled, -1, 1).
                 KernelProfile::V5_10 => {
                     if v == 1 {
@@ -296,7 +296,7 @@ impl Kernel {
             }
             StaticKeyOp::Disable => false,
             StaticKeyOp::SlowDec => {
-                if self.core.profile == KernelProfile::V6_12 && (v == -1 || v == 0) {
+                if self.core.profile() == KernelProfile::V6_12 && (v == -1 || v == 0) {
                     let what = if v == -1 { "WARN_ON_ONCE(val == -1)" } else { "WARN_ON_ONCE(val == 0)" };
                     Self::jl_warn(m, cpu, c, what);
                     return false;

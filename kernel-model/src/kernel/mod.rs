@@ -110,10 +110,16 @@ impl Kernel {
         }
     }
 
+    /// The arch-defined fields of `cpu`'s `kprobe_ctlblk` (name, value), as the debugger's `dt` view shows them.
+    #[must_use]
+    pub fn arch_ctlblk_fields(&self, cpu: CpuId) -> Vec<(&'static str, String)> {
+        self.arch.ctlblk_fields(cpu)
+    }
+
     /// The profile.
     #[must_use]
     pub fn profile(&self) -> KernelProfile {
-        self.core.profile
+        self.core.profile()
     }
 
     fn preemptible(&self, m: &mut dyn Machine, cpu: CpuId, idle: bool) -> bool {

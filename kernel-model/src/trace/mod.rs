@@ -17,6 +17,7 @@
 //! `arch/<isa>/trace_regs.rs`) and never matches on the ISA.
 
 pub mod error_log;
+pub mod instance;
 pub mod output;
 pub mod ring_buffer;
 pub mod trace_events_filter;

@@ -341,19 +341,22 @@ pub fn kprobes_enabled_file(all_disarmed: bool) -> &'static str {
     }
 }
 
-/// Reading `trace`: the header, then every record merged by timestamp (not consumed). `event` maps an event ID
-/// to its definition; records of unknown IDs print as the kernel's `trace_nop_print` (`type: N`).
+/// Reading `trace`: the header, then the records merged by timestamp (`RingBuffer::iter_merged`, not consumed);
+/// `totals` is `RingBuffer::total_entries` (entries shown, entries written). `event` maps an event ID to its
+/// definition; records of unknown IDs print as the kernel's `trace_nop_print` (`type: N`). It takes the records,
+/// not the buffer: the buffer stores this module's records, so this module does not import it.
 #[must_use]
 pub fn trace_file(
     profile: KernelProfile,
     kallsyms: &Kallsyms,
-    rb: &crate::trace::ring_buffer::RingBuffer,
+    totals: (u64, u64),
+    records: &[&TraceRecord],
     ncpus: u32,
     event: &dyn Fn(u32) -> Option<ProbeDefinition>,
 ) -> String {
-    let (entries, written) = rb.total_entries();
+    let (entries, written) = totals;
     let mut s = trace_header(profile, entries, written, ncpus);
-    for r in rb.iter_merged() {
+    for r in records {
         s.push_str(&record_line(profile, kallsyms, r, event));
     }
     s

@@ -296,7 +296,7 @@ fn blacklist_and_trace_file() {
     let ip = ProbeIp::Kprobe { ip: va(&k, "kernel_clone", 0) };
     rb.commit(rec(1, "sh", 5, TraceFlags::default(), 2_000, ip, vec![FetchedValue::Scalar(1)]));
     rb.commit(rec(0, "init", 1, TraceFlags::default(), 1_000, ip, vec![FetchedValue::Scalar(2)]));
-    let text = trace_file(KernelProfile::V6_12, &k, &rb, 2, &|id| (id == 1338).then(|| d.clone()));
+    let text = trace_file(KernelProfile::V6_12, &k, rb.total_entries(), &rb.iter_merged(), 2, &|id| (id == 1338).then(|| d.clone()));
     assert!(text.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: 2/2   #P:2\n"));
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(lines.len(), 2);

@@ -692,7 +692,7 @@ fn pipeline_from_kprobe_events_to_the_trace_file() {
     tk.hit(h);
     let mut rb = RingBuffer::new(2, 1024);
     rb.commit(rec);
-    let text = trace_file(p, &k, &rb, 2, &|id| (id == 1338).then(|| def.clone()));
+    let text = trace_file(p, &k, rb.total_entries(), &rb.iter_merged(), 2, &|id| (id == 1338).then(|| def.clone()));
     assert!(text.starts_with("# tracer: nop\n#\n# entries-in-buffer/entries-written: 1/1   #P:2\n"));
     assert!(text.ends_with(
         "            init-1       [000] .....     4.068782: myprobe: (kernel_clone+0x0/0x430) clone_flags=0x1200000\n"

@@ -5,8 +5,7 @@
 mod aarch64;
 mod x86_64;
 
-use crate::cpu::Uc;
-use crate::elf::RelocError;
+use crate::uc::Uc;
 use crate::memory::{KernelMemory, Layout};
 use kernel_model::ptrace::PtRegs;
 use kernel_model::event::{HexStyle, Trap};
@@ -14,14 +13,17 @@ use kernel_model::machine::MemFault;
 use kernel_model::Isa;
 use unicorn_engine::uc_error;
 
-/// A memory access Unicorn refused (from the invalid-memory hook), for reporting faults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BadAccess {
-    /// The address.
-    pub addr: u64,
-    /// Unicorn's access type, as text.
-    pub what: &'static str,
+pub(crate) use crate::uc::BadAccess;
+
+/// A relocation the ISA backend could not apply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RelocError {
+    /// Unknown type.
+    Unsupported(&'static str),
+    /// Value out of range for the field.
+    Overflow(&'static str, i128),
 }
+
 
 /// Everything ISA-specific the machine needs.
 pub trait IsaBackend {

@@ -7,7 +7,7 @@
 
 use super::insn::{AARCH64_BREAK_FAULT, AARCH64_INSN_SIZE};
 use crate::event::{EventKind, Hex, HexStyle, Oops, SymAddr, SyncReason};
-use crate::event_jump_label::{JumpLabelStep, JumpLabelType};
+use crate::event::jump_label::{JumpLabelStep, JumpLabelType};
 use crate::kernel_core::{LivePatchStep, PatchJob};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;

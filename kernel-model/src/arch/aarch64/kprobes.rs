@@ -54,7 +54,7 @@ pub fn arch_prepare_kprobe(
     k.kprobes.get_mut(id).opcode = opcode.to_le_bytes().to_vec();
     let symbol_start = m.kallsyms().lookup(addr).map(|s| s.addr);
     let decoded =
-        arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile)).map_err(unreadable)?;
+        arm_kprobe_decode_insn(addr, m, symbol_start, DecodeOptions::for_profile(k.profile())).map_err(unreadable)?;
     let name = k.kprobes.get(id).spec.name.clone();
     match decoded {
         ProbeInsn::InsnRejected => Err(KprobeError::new(
@@ -86,10 +86,10 @@ pub fn arch_prepare_kprobe(
             m.emit(cpu, EventKind::Kprobe { probe: name, step: KprobeStep::ArchPrepareSsSlot { slot } });
             let addrs = vec![slot, slot.add(4)];
             let insns = vec![opcode, BRK64_OPCODE_KPROBES_SS];
-            match k.profile {
+            match k.profile() {
                 // 5.10: aarch64_insn_patch_text(addrs, insns, 2) — under stop_machine — then flush_icache_range.
                 KernelProfile::V5_10 => Ok(Some(PatchJob::StopMachine(Box::new(
-                    InsnPatchCb::new(m, k.profile, frame, addrs, insns)
+                    InsnPatchCb::new(m, k.profile(), frame, addrs, insns)
                         .map_err(|e| KprobeError::new(e, "aarch64_insn_patch_text"))?,
                 )))),
                 // 6.12: aarch64_insn_patch_text_nosync() for each word: write + caches_clean_inval_pou, no
@@ -121,21 +121,34 @@ pub fn after_slot_patch(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, id:
 /// Models `arch_arm_kprobe`: `aarch64_insn_patch_text(&addr, &BRK64_OPCODE_KPROBES, 1)`.
 pub fn arm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let addr = k.kprobes.get(id).addr;
-    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?)))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile(), frame, vec![addr], vec![BRK64_OPCODE_KPROBES])?)))
 }
 
 /// Models `arch_disarm_kprobe`: `aarch64_insn_patch_text(&addr, &p->opcode, 1)`.
 pub fn disarm_kprobe_job(k: &mut KernelCore, m: &mut dyn Machine, id: ProbeId, frame: KernelVa) -> Result<PatchJob, Errno> {
     let p = k.kprobes.get(id);
     let opcode = u32::from_le_bytes(p.opcode[..4].try_into().map_err(|_| Errno::EINVAL)?);
-    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile, frame, vec![p.addr], vec![opcode])?)))
+    Ok(PatchJob::StopMachine(Box::new(InsnPatchCb::new(m, k.profile(), frame, vec![p.addr], vec![opcode])?)))
+}
+
+/// The arch-defined part of arm64's `struct kprobe_ctlblk` (`arch/arm64/include/asm/kprobes.h`), per CPU; the
+/// generic part (`kprobe_status`, `prev_kprobe`) is `KernelCore`'s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Aarch64Ctlblk {
+    /// `saved_irqflag`: the DAIF bits masked for the out-of-line step (`kprobes_save_local_irqflag`).
+    pub saved_irqflag: u64,
+    /// 5.10's `ss_ctx`: `Some(match_addr)` while a step is pending (`ss_pending`).
+    pub ss_ctx: Option<u64>,
 }
 
 /// Models `kprobe_breakpoint_handler` (5.10: → `kprobe_handler`) for `BRK #4` at `regs.pc`.
-pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
+pub fn kprobe_breakpoint_handler(
+    ainsn: &Aarch64Ainsn,
+    akcb: &mut Aarch64Ctlblk,
+    k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> TrapAction {
     let addr = KernelVa(regs.ip());
     let Some(entry) = k.kprobes.get_kprobe(addr).cloned() else {
-        return match k.profile {
+        return match k.profile() {
             // "The breakpoint instruction was removed right after we hit it. Another cpu has removed either a
             // probepoint or a debugger breakpoint at this address": return to the original instruction.
             KernelProfile::V5_10 => {
@@ -147,17 +160,17 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
         };
     };
     let _ = entry;
-    if let Some(cur) = k.percpu[cpu.0].current_kprobe {
+    if let Some(cur) = k.current_kprobe(cpu) {
         // reenter_kprobe.
-        let status = k.percpu[cpu.0].kcb.kprobe_status;
+        let status = k.kprobe_status(cpu);
         return match status {
             KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE => {
                 k.kprobes.inc_nmissed(addr);
                 k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: Some(cur) });
-                setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, true)
+                setup_singlestep(ainsn, akcb, k, m, cpu, addr, &mut regs, true)
             }
             KPROBE_HIT_SS | KPROBE_REENTER => TrapAction::Oops {
-                oops: match k.profile {
+                oops: match k.profile() {
                     KernelProfile::V5_10 => Oops::UnrecoverableKprobe { file: KPROBES_C },
                     KernelProfile::V6_12 => Oops::FailedToRecoverReenteredKprobes { file: KPROBES_C },
                 },
@@ -166,20 +179,22 @@ pub fn kprobe_breakpoint_handler(ainsn: &Aarch64Ainsn, k: &mut KernelCore, m: &m
         };
     }
     k.set_current_kprobe(cpu, Some(addr));
-    k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
+    k.set_kprobe_status(cpu, KPROBE_HIT_ACTIVE);
     k.emit_hit(m, cpu, addr, HitStep::KprobeBreakpointHandler);
     match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
         Some(h) => {
             TrapAction::Handlers(Box::new(h))
         }
-        None => setup_singlestep(ainsn, k, m, cpu, addr, &mut regs, false),
+        None => setup_singlestep(ainsn, akcb, k, m, cpu, addr, &mut regs, false),
     }
 }
 
 /// Models `setup_singlestep`: step the original instruction out of line with DAIF masked, or simulate it and run
 /// the post-handler in the same exception.
+#[allow(clippy::too_many_arguments)]
 pub fn setup_singlestep(
     ainsn: &Aarch64Ainsn,
+    akcb: &mut Aarch64Ctlblk,
     k: &mut KernelCore,
     m: &mut dyn Machine,
     cpu: CpuId,
@@ -187,26 +202,24 @@ pub fn setup_singlestep(
     regs: &mut PtRegs,
     reenter: bool,
 ) -> TrapAction {
-    let pcpu = &mut k.percpu[cpu.0];
     if reenter {
         // save_previous_kprobe; set_current_kprobe; status = KPROBE_REENTER.
-        pcpu.kcb.prev_kprobe.kp = pcpu.current_kprobe;
-        pcpu.kcb.prev_kprobe.status = pcpu.kcb.kprobe_status;
-        pcpu.current_kprobe = Some(addr);
-        pcpu.kcb.kprobe_status = KPROBE_REENTER;
+        k.save_previous_kprobe(cpu);
+        k.set_current_kprobe(cpu, Some(addr));
+        k.set_kprobe_status(cpu, KPROBE_REENTER);
     } else {
-        pcpu.kcb.kprobe_status = KPROBE_HIT_SS;
+        k.set_kprobe_status(cpu, KPROBE_HIT_SS);
     }
     let first = k.kprobes.first(k.kprobes.get_kprobe(addr).expect("probe exists"));
     let p = k.kprobes.get(first).clone();
     if let Some(slot) = p.ainsn.slot {
         // kprobes_save_local_irqflag: mask all of DAIF for the step.
         let r = regs.aarch64_mut();
-        k.percpu[cpu.0].kcb.saved_irqflag = r.pstate & DAIF_MASK;
+        akcb.saved_irqflag = r.pstate & DAIF_MASK;
         r.pstate |= DAIF_MASK;
-        if k.profile == KernelProfile::V5_10 {
+        if k.profile() == KernelProfile::V5_10 {
             // 5.10 kept kcb->ss_ctx: ss_pending, match_addr = slot + 4.
-            k.percpu[cpu.0].kcb.ss_ctx = Some(slot.0 + 4);
+            akcb.ss_ctx = Some(slot.0 + 4);
         }
         r.pc = slot.0;
         k.emit_hit(m, cpu, addr, HitStep::SetupSinglestepXol { slot });
@@ -221,7 +234,7 @@ pub fn setup_singlestep(
             return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler: "api.handler (none stored)".into() } };
         };
         let handler = format!("simulate_{}", h.name().trim_start_matches("simulate_"));
-        if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile)).is_err() {
+        if h.simulate(opcode, regs.aarch64_mut(), m, SimulateOptions::for_profile(k.profile())).is_err() {
             return TrapAction::Oops { oops: Oops::SimulatePagingRequest { handler } };
         }
         k.emit_hit(m, cpu, addr, HitStep::Simulate { handler });
@@ -231,7 +244,7 @@ pub fn setup_singlestep(
 
 /// Models `post_kprobe_handler`.
 fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs) -> TrapAction {
-    let Some(cur) = k.percpu[cpu.0].current_kprobe else {
+    let Some(cur) = k.current_kprobe(cpu) else {
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     };
@@ -240,17 +253,14 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
     if restore != 0 {
         regs.set_ip(restore);
     }
-    let pcpu = &mut k.percpu[cpu.0];
-    if pcpu.kcb.kprobe_status == KPROBE_REENTER {
-        // restore_previous_kprobe.
-        pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
-        pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    if k.kprobe_status(cpu) == KPROBE_REENTER {
+        k.restore_previous_kprobe(cpu);
         k.emit_hit(m, cpu, cur, HitStep::PostKprobeHandlerRestore);
         m.set_pt_regs(cpu, regs);
         m.context_synchronize(cpu, SyncReason::Eret);
         return TrapAction::Resume;
     }
-    pcpu.kcb.kprobe_status = KPROBE_HIT_SSDONE;
+    k.set_kprobe_status(cpu, KPROBE_HIT_SSDONE);
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
             TrapAction::Handlers(Box::new(h))
@@ -266,22 +276,24 @@ fn post_kprobe_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs
 }
 
 /// Models `kprobe_breakpoint_ss_handler` for `BRK #6` at `regs.pc`: is it our step's end?
-pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
+pub fn kprobe_breakpoint_ss_handler(
+    akcb: &mut Aarch64Ctlblk,
+    k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, mut regs: PtRegs) -> Option<TrapAction> {
     let pc = regs.ip();
-    let ours = match k.profile {
+    let ours = match k.profile() {
         // 5.10: kprobe_ss_hit(kcb, addr): ss_pending && match_addr == addr.
         KernelProfile::V5_10 => {
-            let hit = k.percpu[cpu.0].kcb.ss_ctx == Some(pc);
+            let hit = akcb.ss_ctx == Some(pc);
             if hit {
-                k.percpu[cpu.0].kcb.ss_ctx = None;
+                akcb.ss_ctx = None;
             }
             hit
         }
         // 6.12: cur && status & (HIT_SS|REENTER) && addr == &cur->ainsn.api.insn[1].
-        KernelProfile::V6_12 => k.percpu[cpu.0].current_kprobe.is_some_and(|cur| {
+        KernelProfile::V6_12 => k.current_kprobe(cpu).is_some_and(|cur| {
             let first = k.kprobes.first(k.kprobes.get_kprobe(cur).expect("current probe exists"));
             let slot = k.kprobes.get(first).ainsn.slot;
-            k.percpu[cpu.0].kcb.kprobe_status & (KPROBE_HIT_SS | KPROBE_REENTER) != 0
+            k.kprobe_status(cpu) & (KPROBE_HIT_SS | KPROBE_REENTER) != 0
                 && slot.is_some_and(|s| s.0 + 4 == pc)
         }),
     };
@@ -289,10 +301,10 @@ pub fn kprobe_breakpoint_ss_handler(k: &mut KernelCore, m: &mut dyn Machine, cpu
         return None;
     }
     // kprobes_restore_local_irqflag.
-    let saved = k.percpu[cpu.0].kcb.saved_irqflag;
+    let saved = akcb.saved_irqflag;
     let r = regs.aarch64_mut();
     r.pstate = (r.pstate & !DAIF_MASK) | saved;
-    let cur = k.percpu[cpu.0].current_kprobe.unwrap_or(KernelVa(0));
+    let cur = k.current_kprobe(cpu).unwrap_or(KernelVa(0));
     k.emit_hit(m, cpu, cur, HitStep::KprobeBreakpointSsHandler);
     Some(post_kprobe_handler(k, m, cpu, &mut regs))
 }

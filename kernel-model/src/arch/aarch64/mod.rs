@@ -24,19 +24,22 @@ use crate::kprobes::ProbeId;
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, KernelVa};
+use std::collections::BTreeMap;
 
 /// The arm64 kernel: exception entry, break hooks and kprobes.
 pub struct Aarch64Kernel {
     profile: KernelProfile,
     /// The arch's own part of each probe's `arch_specific_insn`.
     ainsn: kprobes::Aarch64Ainsn,
+    /// The arch's own part of each CPU's `kprobe_ctlblk`, by CPU number.
+    kcb: BTreeMap<usize, kprobes::Aarch64Ctlblk>,
 }
 
 impl Aarch64Kernel {
     /// For `profile`.
     #[must_use]
     pub fn new(profile: KernelProfile) -> Aarch64Kernel {
-        Aarch64Kernel { profile, ainsn: kprobes::Aarch64Ainsn::default() }
+        Aarch64Kernel { profile, ainsn: kprobes::Aarch64Ainsn::default(), kcb: BTreeMap::new() }
     }
 }
 
@@ -51,8 +54,13 @@ impl ArchKernel for Aarch64Kernel {
         match trap {
             Trap::Brk { imm } => {
                 let hook = match u32::from(*imm) {
-                    insn::KPROBES_BRK_IMM => Some(kprobes::kprobe_breakpoint_handler(&self.ainsn, k, m, cpu, regs)),
-                    insn::KPROBES_BRK_SS_IMM => kprobes::kprobe_breakpoint_ss_handler(k, m, cpu, regs),
+                    insn::KPROBES_BRK_IMM => {
+                        let akcb = self.kcb.entry(cpu.0).or_default();
+                        Some(kprobes::kprobe_breakpoint_handler(&self.ainsn, akcb, k, m, cpu, regs))
+                    },
+                    insn::KPROBES_BRK_SS_IMM => {
+                        kprobes::kprobe_breakpoint_ss_handler(self.kcb.entry(cpu.0).or_default(), k, m, cpu, regs)
+                    }
                     // 6.12 only: 5.10 has no KRETPROBES_BRK_IMM hook.
                     insn::KRETPROBES_BRK_IMM if self.profile == KernelProfile::V6_12 => {
                         kretprobes::kretprobe_breakpoint_handler(k, m, cpu, regs)
@@ -125,7 +133,13 @@ impl ArchKernel for Aarch64Kernel {
         addr: KernelVa,
         regs: &mut PtRegs,
     ) -> TrapAction {
-        kprobes::setup_singlestep(&self.ainsn, k, m, cpu, addr, regs, false)
+        let akcb = self.kcb.entry(cpu.0).or_default();
+        kprobes::setup_singlestep(&self.ainsn, akcb, k, m, cpu, addr, regs, false)
+    }
+
+    fn ctlblk_fields(&self, cpu: CpuId) -> Vec<(&'static str, String)> {
+        let akcb = self.kcb.get(&cpu.0).copied().unwrap_or_default();
+        vec![("saved_irqflag", format!("{:#x}", akcb.saved_irqflag))]
     }
 
     fn kprobe_hit_frames(&self) -> Vec<String> {
@@ -193,7 +207,7 @@ impl ArchKernel for Aarch64Kernel {
         cpu: CpuId,
         code: KernelVa,
         target: KernelVa,
-        ty: crate::event_jump_label::JumpLabelType,
+        ty: crate::event::jump_label::JumpLabelType,
     ) -> Result<(), Oops> {
         jump_label::transform(self.profile, m, cpu, code, target, ty)
     }

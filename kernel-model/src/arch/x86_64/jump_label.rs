@@ -10,7 +10,7 @@
 
 use super::insn::insn_decode_kernel;
 use crate::event::{EventKind, Hex, HexStyle, Oops, SymAddr};
-use crate::event_jump_label::{JumpLabelStep, JumpLabelType};
+use crate::event::jump_label::{JumpLabelStep, JumpLabelType};
 use crate::machine::Machine;
 use crate::profile::KernelProfile;
 use crate::{CpuId, KernelVa};

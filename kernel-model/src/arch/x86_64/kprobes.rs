@@ -62,7 +62,7 @@ pub fn arch_prepare_kprobe(
     cpu: CpuId,
     id: ProbeId,
 ) -> Result<Option<PatchJob>, KprobeError> {
-    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let cfg = X86KprobesConfig::for_profile(k.profile());
     let addr = k.kprobes.get(id).addr;
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let slot = k.get_insn_slot(m, SLOT_SIZE).ok_or_else(|| KprobeError::new(Errno::ENOMEM, "get_insn_slot: no slot"))?;
@@ -109,7 +109,7 @@ fn set_current_kprobe(s: &mut X86KprobeState, k: &mut KernelCore, cpu: CpuId, ad
         PtRegs::X86_64(r) => r.flags,
         PtRegs::Aarch64(_) => 0,
     };
-    s.flags.insert(cpu.0, set_current_kprobe_flags(k.profile, flags, if_modifier));
+    s.flags.insert(cpu.0, set_current_kprobe_flags(k.profile(), flags, if_modifier));
 }
 
 /// Models `kprobe_int3_handler` for an `int3` whose saved ip is `regs.ip` (one past the `int3`). `None`: not a
@@ -123,9 +123,9 @@ pub fn kprobe_int3_handler(
 ) -> Option<TrapAction> {
     let addr = KernelVa(regs.ip() - 1);
     if k.kprobes.get_kprobe(addr).is_some() {
-        if k.percpu[cpu.0].current_kprobe.is_some() {
+        if k.current_kprobe(cpu).is_some() {
             // reenter_kprobe: unlike arm64, a hit during KPROBE_HIT_SS is recoverable.
-            return Some(match k.percpu[cpu.0].kcb.kprobe_status {
+            return Some(match k.kprobe_status(cpu) {
                 KPROBE_HIT_SSDONE | KPROBE_HIT_ACTIVE | KPROBE_HIT_SS => {
                     k.kprobes.inc_nmissed(addr);
                     k.emit_hit(m, cpu, addr, HitStep::ReenterMissed { current: None });
@@ -135,7 +135,7 @@ pub fn kprobe_int3_handler(
             });
         }
         set_current_kprobe(s, k, cpu, addr, &regs);
-        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_ACTIVE;
+        k.set_kprobe_status(cpu, KPROBE_HIT_ACTIVE);
         k.emit_hit(m, cpu, addr, HitStep::KprobeInt3Handler);
         return Some(match k.start_handlers(addr, HandlerKind::Pre, regs.clone()) {
             Some(h) => {
@@ -144,11 +144,11 @@ pub fn kprobe_int3_handler(
             None => setup_singlestep(s, k, m, cpu, addr, &mut regs, false),
         });
     }
-    if k.profile == KernelProfile::V6_12 {
+    if k.profile() == KernelProfile::V6_12 {
         // kprobe_is_ss(kcb): the int3 after the copy in the slot ends the step.
-        if let Some(cur) = k.percpu[cpu.0].current_kprobe {
+        if let Some(cur) = k.current_kprobe(cpu) {
             let id = first_probe(k, cur);
-            let status = k.percpu[cpu.0].kcb.kprobe_status;
+            let status = k.kprobe_status(cpu);
             if let Some(x) = s.probes.get(&id) {
                 let ss_int3 = x.ainsn.insn.add(u64::from(x.insn.len() as u8));
                 if (status == KPROBE_HIT_SS || status == KPROBE_REENTER) && ss_int3 == addr {
@@ -182,7 +182,7 @@ pub fn setup_singlestep(
     regs: &mut PtRegs,
     reenter: bool,
 ) -> TrapAction {
-    let cfg = X86KprobesConfig::for_profile(k.profile);
+    let cfg = X86KprobesConfig::for_profile(k.profile());
     let id = first_probe(k, addr);
     let Some(x) = s.probes.get(&id).cloned() else {
         return TrapAction::Oops { oops: Oops::NoArchPreparation };
@@ -190,7 +190,7 @@ pub fn setup_singlestep(
     let has_post = k.kprobes.get(id).spec.post_handler.is_some();
     let boost = !cfg.preemption
         && x.ainsn.boostable
-        && match k.profile {
+        && match k.profile() {
             KernelProfile::V5_10 => !has_post,
             KernelProfile::V6_12 => true,
         };
@@ -205,16 +205,14 @@ pub fn setup_singlestep(
         return TrapAction::Resume;
     }
     if reenter {
-        let pcpu = &mut k.percpu[cpu.0];
-        pcpu.kcb.prev_kprobe.kp = pcpu.current_kprobe;
-        pcpu.kcb.prev_kprobe.status = pcpu.kcb.kprobe_status;
+        k.save_previous_kprobe(cpu);
         s.prev_flags.insert(cpu.0, s.flags.get(&cpu.0).copied().unwrap_or_default());
         set_current_kprobe(s, k, cpu, addr, regs);
-        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_REENTER;
+        k.set_kprobe_status(cpu, KPROBE_REENTER);
     } else {
-        k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_SS;
+        k.set_kprobe_status(cpu, KPROBE_HIT_SS);
     }
-    match k.profile {
+    match k.profile() {
         KernelProfile::V5_10 => {
             // Prepare real single stepping: TF on, IF off; an int3 original is stepped in place.
             let r = regs.x86_64_mut();
@@ -243,25 +241,23 @@ pub fn setup_singlestep(
 }
 
 fn restore_previous_kprobe(s: &mut X86KprobeState, k: &mut KernelCore, cpu: CpuId) {
-    let pcpu = &mut k.percpu[cpu.0];
-    pcpu.current_kprobe = pcpu.kcb.prev_kprobe.kp;
-    pcpu.kcb.kprobe_status = pcpu.kcb.prev_kprobe.status;
+    k.restore_previous_kprobe(cpu);
     s.flags.insert(cpu.0, s.prev_flags.get(&cpu.0).copied().unwrap_or_default());
 }
 
 /// Models `kprobe_post_process` (6.12) and the tail of `kprobe_debug_handler` (5.10).
 fn kprobe_post_process(s: &mut X86KprobeState, k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId, regs: &mut PtRegs) -> TrapAction {
-    let Some(cur) = k.percpu[cpu.0].current_kprobe else {
+    let Some(cur) = k.current_kprobe(cpu) else {
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     };
-    if k.percpu[cpu.0].kcb.kprobe_status == KPROBE_REENTER {
+    if k.kprobe_status(cpu) == KPROBE_REENTER {
         restore_previous_kprobe(s, k, cpu);
         k.emit_hit(m, cpu, cur, HitStep::RestorePreviousKprobe);
         m.set_pt_regs(cpu, regs);
         return TrapAction::Resume;
     }
-    k.percpu[cpu.0].kcb.kprobe_status = KPROBE_HIT_SSDONE;
+    k.set_kprobe_status(cpu, KPROBE_HIT_SSDONE);
     match k.start_handlers(cur, HandlerKind::Post, regs.clone()) {
         Some(h) => {
             TrapAction::Handlers(Box::new(h))
@@ -284,10 +280,10 @@ pub fn kprobe_debug_handler(
     cpu: CpuId,
     mut regs: PtRegs,
 ) -> Option<TrapAction> {
-    if k.profile != KernelProfile::V5_10 {
+    if k.profile() != KernelProfile::V5_10 {
         return None;
     }
-    let cur = k.percpu[cpu.0].current_kprobe?;
+    let cur = k.current_kprobe(cpu)?;
     let id = first_probe(k, cur);
     let x = s.probes.get(&id)?.clone();
     let flags = s.flags.get(&cpu.0).copied().unwrap_or_default();

@@ -101,7 +101,7 @@ pub fn trampoline_callback(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId) 
     let trampoline = k.kretprobes.trampoline.map_or(0, |t| t.0);
     // regs->ip = trampoline (the unwinder's view); the frame pointer is &regs->sp (5.10) / regs + 1 (6.12).
     saved.set_ip(trampoline);
-    let fp = match k.profile {
+    let fp = match k.profile() {
         KernelProfile::V5_10 => frame.0 + PT_SP,
         KernelProfile::V6_12 => {
             saved.set_by_name("sp", saved.sp() + 16);
@@ -112,7 +112,7 @@ pub fn trampoline_callback(k: &mut KernelCore, m: &mut dyn Machine, cpu: CpuId) 
         return TrapAction::Oops { oops: Oops::KretprobeNoInstance };
     };
     let _ = m.write(frame.add(PT_IP), &ret.to_le_bytes());
-    if k.profile == KernelProfile::V6_12 {
+    if k.profile() == KernelProfile::V6_12 {
         // arch_rethook_fixup_return: the fake return address becomes the real one; FLAGS copied to SS.
         let _ = m.write(KernelVa(fp), &ret.to_le_bytes());
         let flags = m.read_u64(frame.add(PT_FLAGS)).unwrap_or(0);

@@ -166,7 +166,7 @@ impl ArchKernel for X86Kernel {
         cpu: CpuId,
         code: KernelVa,
         target: KernelVa,
-        ty: crate::event_jump_label::JumpLabelType,
+        ty: crate::event::jump_label::JumpLabelType,
     ) -> Result<(), Oops> {
         // text_poke_queue → text_poke_flush(addr): a full or out-of-order queue is flushed first; one key's sites
         // are sorted (jump_label_init) and few, so neither happens here.
@@ -180,7 +180,7 @@ impl ArchKernel for X86Kernel {
     fn jump_label_apply_step(&mut self, m: &mut dyn Machine, cpu: CpuId, step: u8) -> LivePatchStep {
         if step == 0 {
             let calls = "text_poke_finish";
-            m.emit(cpu, crate::event::EventKind::JumpLabel { step: crate::event_jump_label::JumpLabelStep::Apply { calls } });
+            m.emit(cpu, crate::event::EventKind::JumpLabel { step: crate::event::jump_label::JumpLabelStep::Apply { calls } });
             if self.tp_vec.is_empty() {
                 return LivePatchStep::Done;
             }

@@ -8,8 +8,8 @@ mod reloc;
 mod traps;
 
 use super::{BadAccess, IsaBackend};
-use crate::cpu::Uc;
-use crate::elf::RelocError;
+use crate::uc::Uc;
+use crate::arch::RelocError;
 use crate::memory::{KernelMemory, Layout, RegionKind};
 use kernel_model::ptrace::PtRegs;
 use kernel_model::event::{HexStyle, Trap};
@@ -33,8 +33,8 @@ impl IsaBackend for Aarch64 {
     fn init_ram(&self, _mem: &KernelMemory) {}
 
     fn new_cpu(&self, mem: &KernelMemory) -> Result<Uc, uc_error> {
-        let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, crate::cpu::HookState::default())?;
-        crate::cpu::set_tcg_buffer_size(&mut uc, crate::cpu::TCG_BUFFER_SIZE)?;
+        let mut uc = Unicorn::new_with_data(Arch::ARM64, Mode::ARM, crate::uc::HookState::default())?;
+        crate::uc::set_tcg_buffer_size(&mut uc, crate::uc::TCG_BUFFER_SIZE)?;
         regs::select_model(&mut uc)?;
         for r in &mem.layout.regions {
             if r.kind == RegionKind::PageTables {

@@ -1,6 +1,6 @@
 //! Moving registers between a Unicorn arm64 CPU and the kernel's `struct pt_regs`.
 
-use crate::cpu::Uc;
+use crate::uc::Uc;
 use kernel_model::ptrace::aarch64::{PtRegs, PSR_MODE_EL1H};
 use unicorn_engine::uc_error;
 use unicorn_engine::unicorn_const::Arm64CpuModel;

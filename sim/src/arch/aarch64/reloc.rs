@@ -2,7 +2,7 @@
 //! loader applies them (`arch/arm64/kernel/module.c`).
 
 use super::super::fits_signed;
-use crate::elf::RelocError;
+use crate::arch::RelocError;
 
 const R_AARCH64_ABS64: u32 = 257;
 const R_AARCH64_ABS32: u32 = 258;

@@ -2,7 +2,7 @@
 //! the kernel's `esr & ESR_ELx_BRK64_ISS_COMMENT_MASK` is recovered by decoding the instruction at pc.
 
 use super::super::BadAccess;
-use crate::cpu::Uc;
+use crate::uc::Uc;
 use crate::memory::KernelMemory;
 use kernel_model::event::Trap;
 use kernel_model::KernelVa;

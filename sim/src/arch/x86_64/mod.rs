@@ -8,8 +8,8 @@ mod reloc;
 mod traps;
 
 use super::{BadAccess, IsaBackend};
-use crate::cpu::Uc;
-use crate::elf::RelocError;
+use crate::uc::Uc;
+use crate::arch::RelocError;
 use crate::memory::{KernelMemory, Layout};
 use kernel_model::ptrace::PtRegs;
 use kernel_model::event::{HexStyle, Trap};
@@ -35,8 +35,8 @@ impl IsaBackend for X86_64 {
     }
 
     fn new_cpu(&self, mem: &KernelMemory) -> Result<Uc, uc_error> {
-        let mut uc = Unicorn::new_with_data(Arch::X86, Mode::MODE_64, crate::cpu::HookState::default())?;
-        crate::cpu::set_tcg_buffer_size(&mut uc, crate::cpu::TCG_BUFFER_SIZE)?;
+        let mut uc = Unicorn::new_with_data(Arch::X86, Mode::MODE_64, crate::uc::HookState::default())?;
+        crate::uc::set_tcg_buffer_size(&mut uc, crate::uc::TCG_BUFFER_SIZE)?;
         // SAFETY: the pointer covers all of the machine's RAM, which outlives every CPU (the machine drops its CPUs
         // first). All instances map it at PA 0 and run on one thread.
         unsafe { uc.mem_map_ptr(0, mem.ram.size(), Prot::ALL, mem.ram.host_ptr(0).cast())? };

@@ -1,6 +1,6 @@
 //! Moving registers between a Unicorn x86_64 CPU and the kernel's `struct pt_regs`; enabling paging.
 
-use crate::cpu::Uc;
+use crate::uc::Uc;
 use kernel_model::ptrace::x86_64::PtRegs;
 use unicorn_engine::uc_error;
 use unicorn_engine::RegisterX86 as R;

@@ -1,7 +1,7 @@
 //! x86_64 ELF relocations (System V AMD64 psABI), as `arch/x86/kernel/module.c` applies them.
 
 use super::super::fits_signed;
-use crate::elf::RelocError;
+use crate::arch::RelocError;
 
 const R_X86_64_64: u32 = 1;
 const R_X86_64_PC32: u32 = 2;

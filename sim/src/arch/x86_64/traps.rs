@@ -1,7 +1,7 @@
 //! x86 exceptions as Unicorn reports them: vector numbers through the interrupt hook (no IDT delivery).
 
 use super::super::BadAccess;
-use crate::cpu::Uc;
+use crate::uc::Uc;
 use kernel_model::event::Trap;
 use unicorn_engine::{uc_error, RegisterX86};
 
