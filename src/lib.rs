@@ -2,7 +2,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bpftool;
 pub mod cli;
+pub mod expect;
 pub mod explore;
 pub mod runner;
 pub mod scenario;

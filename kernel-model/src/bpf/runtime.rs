@@ -308,8 +308,14 @@ impl BpfRuntime {
 
     fn load_inner(&mut self, obj: &BpfObject) -> Result<Vec<ProgId>, BpfObjectError> {
         let mut ids = Vec::new();
+        let btf_id = self.maps.iter().filter_map(|m| m.btf.as_ref()).map(|b| b.btf_id).max().unwrap_or(0) + 1;
         for m in &obj.maps {
             let id = self.create_map_in(&obj.path, m.def.clone())?;
+            if let (Some(btf), true) = (&obj.btf, m.btf_key_type_id != 0 || m.btf_value_type_id != 0) {
+                let (key_type_id, value_type_id) = (m.btf_key_type_id, m.btf_value_type_id);
+                let map = self.maps.last_mut().expect("just created");
+                map.btf = Some(super::maps::MapBtf { btf: btf.clone(), btf_id, key_type_id, value_type_id });
+            }
             if let (MapOrigin::GlobalData { .. }, Some(init)) = (&m.origin, &m.initial) {
                 let map = self.maps.last_mut().expect("just created");
                 if let Some(v) = map.value_mut(0) {
