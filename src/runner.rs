@@ -597,6 +597,8 @@ fn run_with(
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
     kernel.configure_tracefs(m.uptime_ns, m.kprobe_events_on_notrace);
+    // get_random_bytes for bpf_get_prandom_u32's per-CPU states: from the scenario's seed, so runs repeat.
+    kernel.core.bpf.seed_prandom(m.seed);
     kernel.set_stop_machine_yield(p.stop_machine_yield);
     let disasm = |machine: &sim::machine::EmulatedMachine| -> Result<String, ScenarioError> {
         let mut out = String::new();

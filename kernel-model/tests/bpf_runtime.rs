@@ -965,11 +965,21 @@ fn unknown_helper_is_refused_at_load_and_at_run() {
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let e = rt.load_asm("nohelp", "mov %r0, 0\ncall 999\nexit").unwrap_err();
     assert_eq!(e.to_string(), "<asm>: program nohelp: invalid func unknown#999 (insn 1)");
-    // A helper tracing programs may call that the runtime does not provide: the verifier passes it, the loader's
-    // helper table does not.
-    let e = rt.load_asm("nohelp", "call 7\nexit").unwrap_err();
-    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 0, id: 7 });
-    assert_eq!(e.to_string(), "<asm>: program nohelp: instruction 0: unknown helper 7 (unknown func #7)");
+    // A helper the kernel has that probesim does not model: the verifier says so (not "unknown func").
+    let e = rt.load_asm("nohelp", "call 27\nexit").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<asm>: program nohelp: helper 27 (bpf_get_stackid) is not modelled by probesim (docs/bpf-helpers.md) (insn 0)"
+    );
+    // Without the verifier, the loader's helper table refuses it the same way.
+    rt.verify = false;
+    let e = rt.load_asm("nohelp", "call 27\nexit").unwrap_err();
+    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 0, id: 27 });
+    assert_eq!(
+        e.to_string(),
+        "<asm>: program nohelp: instruction 0: helper 27 (bpf_get_stackid) is not modelled by probesim (docs/bpf-helpers.md)"
+    );
+    rt.verify = true;
     // callx is not an instruction Linux accepts; without the verifier it reaches the helper table at run time.
     let e = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap_err();
     assert_eq!(e.to_string(), "<asm>: program callx: BPF_CALL uses reserved fields (insn 1)");

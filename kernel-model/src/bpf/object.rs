@@ -131,7 +131,7 @@ pub enum BpfObjectError {
         reason: String,
     },
     /// A call to a helper the runtime does not provide (the verifier's `invalid func unknown#N`).
-    #[error("{path}: program {prog}: instruction {pc}: unknown helper {id} (unknown func #{id})")]
+    #[error("{path}: program {prog}: instruction {pc}: {}", super::helpers::not_modelled(*id))]
     UnknownHelper {
         /// The file (or `<asm>`).
         path: PathBuf,

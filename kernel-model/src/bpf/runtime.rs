@@ -171,6 +171,8 @@ pub struct BpfRuntime {
     prog_active: Vec<u32>,
     trace: Vec<String>,
     perf: Vec<PerfRecord>,
+    /// Per-CPU `bpf_user_rnd_state` (`bpf_get_prandom_u32`), seeded by [`BpfRuntime::seed_prandom`].
+    rnd: Vec<super::helpers::RndState>,
     /// Instructions one program run may execute before it is stopped with `BudgetExhausted`.
     pub budget: u64,
     /// Virtual time charged to the CPU per BPF instruction executed (0 to charge nothing).
@@ -243,10 +245,18 @@ impl BpfRuntime {
             prog_active: vec![0; nr_cpus],
             trace: Vec::new(),
             perf: Vec::new(),
+            rnd: (0..nr_cpus).map(|c| super::helpers::RndState::seeded(0, c)).collect(),
             budget: 1_000_000,
             ticks_per_insn: 1,
             trace_flags: TraceFlags::kprobe_default(isa),
             verify: true,
+        }
+    }
+
+    /// Seeds every CPU's `bpf_get_prandom_u32` state from `seed` (the kernel's `get_random_bytes`).
+    pub fn seed_prandom(&mut self, seed: u64) {
+        for (c, r) in self.rnd.iter_mut().enumerate() {
+            *r = super::helpers::RndState::seeded(seed, c);
         }
     }
 
@@ -744,8 +754,9 @@ impl BpfRuntime {
         let Some(pi) = self.progs.iter().position(|p| p.id == id) else {
             return Err(BpfRunError { prog: format!("#{}", id.0), id, error: BpfError::NoSuchProgram { id: id.0 } });
         };
-        let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
+        let BpfRuntime { profile, isa, maps, progs, trace, perf, rnd, budget, ticks_per_insn, trace_flags, .. } = self;
         let prog = &mut progs[pi];
+        let rnd_last = rnd.len() - 1;
         if run.vm.executed() == 0 {
             prog.run_cnt += 1;
         }
@@ -765,6 +776,7 @@ impl BpfRuntime {
             helper_calls: run.helper_calls,
             guest_stack,
             guest_call: None,
+            rnd: &mut rnd[cpu.0.min(rnd_last)],
         };
         let res = match resumed {
             Some((call, ret)) => env

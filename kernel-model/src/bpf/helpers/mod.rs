@@ -7,14 +7,17 @@
 //! | 4 | `probe_read` | the compat helper: user memory below `TASK_SIZE`, kernel memory above (arm64 and x86 select `ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE`) |
 //! | 5 | `ktime_get_ns` | the virtual clock, 1 ns per tick |
 //! | 6 | `trace_printk` | [`super::printk`]; appends a trace_pipe line |
+//! | 7 | `get_prandom_u32` | `prandom_u32_state` on the CPU's state, seeded from the scenario's seed ([`RndState`]) |
 //! | 8 | `get_smp_processor_id` | |
 //! | 14 | `get_current_pid_tgid` | `tgid << 32 \| pid` |
+//! | 15 | `get_current_uid_gid` | `gid << 32 \| uid` of `current_cred()`: every simulated task runs as root (0, 0) |
 //! | 16 | `get_current_comm` | `strscpy_pad` of the 16-byte comm |
 //! | 25 | `perf_event_output` | `__bpf_perf_event_output`'s checks; the record is kept by the runtime |
 //! | 35 | `get_current_task` | the task's `task_struct` address in guest memory |
 //! | 58 | `override_return` | `regs_set_return_value` + `override_function_with_return` on the ctx |
 //! | 112, 113 | `probe_read_user`, `probe_read_kernel` | `copy_from_{user,kernel}_nofault`; a fault zeroes the buffer and returns `-EFAULT` |
 //! | 114, 115 | `probe_read_user_str`, `probe_read_kernel_str` | `strncpy_from_{user,kernel}_nofault` |
+//! | 125 | `ktime_get_boot_ns` | `ktime_get_boot_fast_ns`: the virtual clock (the machine never suspends, so boot time is monotonic time) |
 //! | 130–133 | `ringbuf_output`, `ringbuf_reserve`, `ringbuf_submit`, `ringbuf_discard` | |
 //!
 //! `probe_read_kernel` (and `probe_read` of a kernel address) runs the guest's own `copy_from_kernel_nofault` when
@@ -53,10 +56,14 @@ pub const BPF_FUNC_PROBE_READ: u32 = 4;
 pub const BPF_FUNC_KTIME_GET_NS: u32 = 5;
 /// `BPF_FUNC_trace_printk`.
 pub const BPF_FUNC_TRACE_PRINTK: u32 = 6;
+/// `BPF_FUNC_get_prandom_u32`.
+pub const BPF_FUNC_GET_PRANDOM_U32: u32 = 7;
 /// `BPF_FUNC_get_smp_processor_id`.
 pub const BPF_FUNC_GET_SMP_PROCESSOR_ID: u32 = 8;
 /// `BPF_FUNC_get_current_pid_tgid`.
 pub const BPF_FUNC_GET_CURRENT_PID_TGID: u32 = 14;
+/// `BPF_FUNC_get_current_uid_gid`.
+pub const BPF_FUNC_GET_CURRENT_UID_GID: u32 = 15;
 /// `BPF_FUNC_get_current_comm`.
 pub const BPF_FUNC_GET_CURRENT_COMM: u32 = 16;
 /// `BPF_FUNC_perf_event_output`.
@@ -73,6 +80,8 @@ pub const BPF_FUNC_PROBE_READ_KERNEL: u32 = 113;
 pub const BPF_FUNC_PROBE_READ_USER_STR: u32 = 114;
 /// `BPF_FUNC_probe_read_kernel_str`.
 pub const BPF_FUNC_PROBE_READ_KERNEL_STR: u32 = 115;
+/// `BPF_FUNC_ktime_get_boot_ns`.
+pub const BPF_FUNC_KTIME_GET_BOOT_NS: u32 = 125;
 /// `BPF_FUNC_ringbuf_output`.
 pub const BPF_FUNC_RINGBUF_OUTPUT: u32 = 130;
 /// `BPF_FUNC_ringbuf_reserve`.
@@ -82,6 +91,19 @@ pub const BPF_FUNC_RINGBUF_SUBMIT: u32 = 132;
 /// `BPF_FUNC_ringbuf_discard`.
 pub const BPF_FUNC_RINGBUF_DISCARD: u32 = 133;
 
+pub use ids::{kernel_helper_name, KERNEL_HELPER_NAMES};
+pub use random::RndState;
+
+/// What a program is told about helper `id` that probesim does not model: `helper N (name) is not modelled by
+/// probesim` when the kernel has it, else the kernel's own `invalid func unknown#N`.
+#[must_use]
+pub fn not_modelled(id: u32) -> String {
+    match kernel_helper_name(id) {
+        Some(name) => format!("helper {id} ({name}) is not modelled by probesim (docs/bpf-helpers.md)"),
+        None => format!("invalid func unknown#{id}"),
+    }
+}
+
 /// Every helper the runtime provides, with its kernel name.
 pub const HELPERS: &[(u32, &str)] = &[
     (BPF_FUNC_MAP_LOOKUP_ELEM, "bpf_map_lookup_elem"),
@@ -90,8 +112,10 @@ pub const HELPERS: &[(u32, &str)] = &[
     (BPF_FUNC_PROBE_READ, "bpf_probe_read"),
     (BPF_FUNC_KTIME_GET_NS, "bpf_ktime_get_ns"),
     (BPF_FUNC_TRACE_PRINTK, "bpf_trace_printk"),
+    (BPF_FUNC_GET_PRANDOM_U32, "bpf_get_prandom_u32"),
     (BPF_FUNC_GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id"),
     (BPF_FUNC_GET_CURRENT_PID_TGID, "bpf_get_current_pid_tgid"),
+    (BPF_FUNC_GET_CURRENT_UID_GID, "bpf_get_current_uid_gid"),
     (BPF_FUNC_GET_CURRENT_COMM, "bpf_get_current_comm"),
     (BPF_FUNC_PERF_EVENT_OUTPUT, "bpf_perf_event_output"),
     (BPF_FUNC_GET_CURRENT_TASK, "bpf_get_current_task"),
@@ -100,6 +124,7 @@ pub const HELPERS: &[(u32, &str)] = &[
     (BPF_FUNC_PROBE_READ_KERNEL, "bpf_probe_read_kernel"),
     (BPF_FUNC_PROBE_READ_USER_STR, "bpf_probe_read_user_str"),
     (BPF_FUNC_PROBE_READ_KERNEL_STR, "bpf_probe_read_kernel_str"),
+    (BPF_FUNC_KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns"),
     (BPF_FUNC_RINGBUF_OUTPUT, "bpf_ringbuf_output"),
     (BPF_FUNC_RINGBUF_RESERVE, "bpf_ringbuf_reserve"),
     (BPF_FUNC_RINGBUF_SUBMIT, "bpf_ringbuf_submit"),
@@ -311,6 +336,8 @@ pub(crate) struct Env<'a> {
     pub guest_stack: Option<u64>,
     /// The guest call a helper suspended the run for.
     pub guest_call: Option<GuestCall>,
+    /// This CPU's `bpf_user_rnd_state`.
+    pub rnd: &'a mut RndState,
 }
 
 /// A helper's work that continues in guest code: the CPU calls `func(args)` on the stack at `sp`; then
@@ -378,8 +405,10 @@ impl ExternalMemory for Env<'_> {
     }
 }
 
+mod ids;
 mod maps;
 mod probe_read;
+mod random;
 mod ringbuf;
 mod task;
 mod trace;
@@ -462,9 +491,12 @@ impl Helpers for Env<'_> {
             BPF_FUNC_PROBE_READ_USER_STR | BPF_FUNC_PROBE_READ_KERNEL_STR => self.probe_read_str(id, a, mem),
             BPF_FUNC_KTIME_GET_NS => self.ktime_get_ns(a, mem),
             BPF_FUNC_TRACE_PRINTK => self.trace_printk(a, mem),
+            BPF_FUNC_GET_PRANDOM_U32 => self.get_prandom_u32(a, mem),
             BPF_FUNC_GET_SMP_PROCESSOR_ID => self.get_smp_processor_id(a, mem),
             BPF_FUNC_GET_CURRENT_PID_TGID => self.get_current_pid_tgid(a, mem),
             BPF_FUNC_GET_CURRENT_COMM => self.get_current_comm(a, mem),
+            BPF_FUNC_GET_CURRENT_UID_GID => self.get_current_uid_gid(a, mem),
+            BPF_FUNC_KTIME_GET_BOOT_NS => self.ktime_get_boot_ns(a, mem),
             BPF_FUNC_GET_CURRENT_TASK => self.get_current_task(a, mem),
             BPF_FUNC_PERF_EVENT_OUTPUT => self.perf_event_output(a, mem),
             BPF_FUNC_OVERRIDE_RETURN => self.override_return(a, mem),
