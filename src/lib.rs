@@ -6,6 +6,7 @@ pub mod bpftool;
 pub mod cli;
 pub mod expect;
 pub mod explore;
+pub mod object_file;
 pub mod runner;
 pub mod scenario;
 pub mod transparency;

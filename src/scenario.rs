@@ -919,10 +919,11 @@ impl Scenario {
             let op = match (&b.object, &b.asm) {
                 (Some(object), None) => {
                     let path = dir.join(object);
-                    // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
-                    kernel_model::bpf::BpfObject::load(&path)
+                    // Read and parse once here so a bad object is a scenario error naming it, not a failure mid-run.
+                    let bytes = crate::object_file::read_bpf_object(&path)
+                        .and_then(|b| kernel_model::bpf::BpfObject::parse(&path, &b).map(|_| b))
                         .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
-                    ActionOp::AttachBpf(path)
+                    ActionOp::AttachBpf(path, std::sync::Arc::new(bytes))
                 }
                 (None, Some(text)) => {
                     let name = b.name.clone().unwrap_or_else(|| format!("prog{i}"));

@@ -68,8 +68,8 @@ pub enum ActionOp {
     RegisterKprobes(String, Vec<KprobeSpec>),
     /// The CPU's task patches live text with x86 `text_poke_bp`.
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
-    /// The CPU's task loads a BPF object and attaches its kprobe programs.
-    AttachBpf(std::path::PathBuf),
+    /// The CPU's task loads a BPF object (its path and the file's bytes) and attaches its kprobe programs.
+    AttachBpf(std::path::PathBuf, std::sync::Arc<Vec<u8>>),
     /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.
     AttachBpfAsm {
         /// Program name.
@@ -481,8 +481,8 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: name.clone(), error: e.to_string() });
             }
         }
-        ActionOp::AttachBpf(path) => {
-            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path) {
+        ActionOp::AttachBpf(path, bytes) => {
+            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path, bytes) {
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: path.display().to_string(), error: e.to_string() });
             }
         }

@@ -45,7 +45,7 @@ pub const R_BPF_64_32: u32 = 10;
 /// Why an object could not be opened or loaded. Every variant names the file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BpfObjectError {
-    /// The file could not be read.
+    /// The file could not be read (by the caller: this crate does no I/O).
     #[error("{path}: {message}")]
     Io {
         /// The file.
@@ -427,28 +427,11 @@ fn global_data_kind(name: &str) -> Option<bool> {
     }
 }
 
-/// The largest BPF object file read (a BPF object's programs and maps are far smaller).
+/// The largest BPF object file a caller should read (a BPF object's programs and maps are far smaller); the
+/// crate itself does no I/O: callers read the file and [`BpfObject::parse`] the bytes.
 pub const MAX_OBJECT_FILE_SIZE: u64 = 64 << 20;
 
 impl BpfObject {
-    /// Opens and parses `path` (`bpf_object__open_file`).
-    ///
-    /// Only regular files of at most [`MAX_OBJECT_FILE_SIZE`] bytes are read (a directory or `/dev/zero` is refused
-    /// before reading). Callers that hold the bytes use [`BpfObject::parse`], which does no I/O.
-    pub fn load(path: impl AsRef<Path>) -> Result<BpfObject, BpfObjectError> {
-        let path = path.as_ref();
-        let io = |message: String| BpfObjectError::Io { path: path.to_path_buf(), message };
-        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(io(if meta.is_dir() { "a directory, not a file".into() } else { "not a regular file".into() }));
-        }
-        if meta.len() > MAX_OBJECT_FILE_SIZE {
-            return Err(io(format!("{} bytes, more than the {MAX_OBJECT_FILE_SIZE}-byte limit", meta.len())));
-        }
-        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
-        BpfObject::parse(path, &bytes)
-    }
-
     /// Parses object bytes; `path` names them in errors and gives the object's name.
     pub fn parse(path: impl AsRef<Path>, bytes: &[u8]) -> Result<BpfObject, BpfObjectError> {
         let path = path.as_ref();

@@ -298,9 +298,9 @@ impl BpfRuntime {
         Ok(id)
     }
 
-    /// Opens `path` and loads it ([`BpfRuntime::load`]).
-    pub fn load_object(&mut self, path: impl AsRef<Path>) -> Result<Vec<ProgId>, BpfObjectError> {
-        let obj = BpfObject::load(path)?;
+    /// Parses the object bytes `bytes` (named `path` in errors) and loads it ([`BpfRuntime::load`]).
+    pub fn load_object(&mut self, path: impl AsRef<Path>, bytes: &[u8]) -> Result<Vec<ProgId>, BpfObjectError> {
+        let obj = BpfObject::parse(path, bytes)?;
         self.load(&obj)
     }
 

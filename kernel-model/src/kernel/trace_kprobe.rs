@@ -33,7 +33,7 @@ impl Kernel {
         Ok(())
     }
 
-    /// Loads a BPF object and attaches its `kprobe/<symbol>` programs as trace kprobes (BCC/libbpf
+    /// Loads a BPF object (`bytes`, read by the caller from `object`) and attaches its `kprobe/<symbol>` programs as trace kprobes (BCC/libbpf
     /// `attach_kprobe`: `perf_event_open` → `register_kprobe` with `kprobe_dispatcher`), registered by `cpu`'s
     /// task. Returns the loader's error, if any.
     pub fn request_attach_bpf(
@@ -41,8 +41,9 @@ impl Kernel {
         m: &mut dyn Machine,
         cpu: CpuId,
         object: &std::path::Path,
+        bytes: &[u8],
     ) -> Result<(), crate::bpf::BpfObjectError> {
-        let ids = self.core.bpf.load_object(object)?;
+        let ids = self.core.bpf.load_object(object, bytes)?;
         for id in ids {
             let Some(p) = self.core.bpf.prog(id) else { continue };
             let (name, attach) = (p.name.clone(), p.attach.clone());
