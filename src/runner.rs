@@ -433,7 +433,8 @@ impl Report {
         let spec = &self.scenario.spec;
         let show = |what: &str| spec.show.iter().any(|s| s == what);
         if show("progs") {
-            let _ = writeln!(out, "# BPF program runs (bpf_prog_info run_cnt):");
+            // The kernel counts run_cnt only with kernel.bpf_stats_enabled=1 (bpf_prog_run: bpf_stats_enabled_key).
+            let _ = writeln!(out, "# BPF program runs (bpf_prog_info run_cnt, as with sysctl kernel.bpf_stats_enabled=1):");
             for p in &self.bpf.progs {
                 let _ = writeln!(out, "#   {}: {}  run_cnt {}", p.id, p.name, p.run_cnt);
             }
