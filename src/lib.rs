@@ -43,9 +43,12 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod bpftool;
 pub mod cli;
+pub mod expect;
 pub mod explore;
 pub mod museum;
+pub mod object_file;
 pub mod runner;
 pub mod scenario;
 pub mod transparency;

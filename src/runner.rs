@@ -44,6 +44,8 @@ pub struct Report {
     pub disasm_after: String,
     /// What each `[[script]]` printed (its own run).
     pub scripts: Vec<crate::bpftrace::run::ScriptResult>,
+    /// Maps, programs, records and trace_pipe as user space reads them after the run.
+    pub bpf: crate::expect::BpfResults,
 }
 
 /// An oops the run showed.
@@ -256,6 +258,9 @@ impl Report {
                 return Some(format!("expected an oops{want}; {seen}"));
             }
         }
+        if let Some(msg) = crate::expect::check(spec, &self.bpf) {
+            return Some(msg);
+        }
         for e in &spec.expect_bpf {
             let found = self.log.events().iter().any(|ev| match &ev.kind {
                 EventKind::BpfFault { prog, error } => {
@@ -421,17 +426,7 @@ impl Report {
                 let _ = writeln!(out, "#   {line}");
             }
         }
-        if !self.perf_records.is_empty() {
-            // A BCC-like consumer: execsnoop's records as its tool prints them, others as hex.
-            let _ = writeln!(out, "# perf buffer (as user space prints it):");
-            let _ = writeln!(out, "# {}", kernel_model::bpf::runtime::print::EXECSNOOP_HEADER);
-            for r in &self.perf_records {
-                let line = kernel_model::bpf::runtime::print::execsnoop_event(&r.data).unwrap_or_else(|| {
-                    format!("{} cpu{}: {}", r.map_name, r.cpu, r.data.iter().map(|b| format!("{b:02x}")).collect::<String>())
-                });
-                let _ = writeln!(out, "# {line}");
-            }
-        }
+        self.bpf_footer(&mut out);
         if !self.trace_pipe.is_empty() {
             let _ = writeln!(out, "# cat /sys/kernel/debug/tracing/trace_pipe:");
             for line in self.trace_pipe.concat().lines() {
@@ -458,6 +453,60 @@ impl Report {
 }
 
 impl Report {
+    /// The BPF part of the text footer: `show = ["progs"]`'s `bpftool prog show` with run counts, `show =
+    /// ["maps"]`'s `bpftool map show` and `map dump` of every map, and the records consumers received (perf
+    /// records through `perf_printer` if the scenario names one).
+    fn bpf_footer(&self, out: &mut String) {
+        let spec = &self.scenario.spec;
+        let show = |what: &str| spec.show.iter().any(|s| s == what);
+        if show("progs") {
+            // The kernel counts run_cnt only with kernel.bpf_stats_enabled=1 (bpf_prog_run: bpf_stats_enabled_key).
+            let _ = writeln!(out, "# BPF program runs (bpf_prog_info run_cnt, as with sysctl kernel.bpf_stats_enabled=1):");
+            for p in &self.bpf.progs {
+                let _ = writeln!(out, "#   {}: {}  run_cnt {}", p.id, p.name, p.run_cnt);
+            }
+        }
+        if show("maps") {
+            for m in &self.bpf.maps {
+                let _ = writeln!(out, "# bpftool map show id {}:", m.id);
+                for line in crate::bpftool::map::show_plain(m).lines() {
+                    let _ = writeln!(out, "#   {line}");
+                }
+                if crate::bpftool::map::dumpable(m) {
+                    let _ = writeln!(out, "# bpftool map dump id {}:", m.id);
+                    for line in crate::bpftool::map::dump_plain(m).lines() {
+                        let _ = writeln!(out, "#   {line}");
+                    }
+                }
+            }
+        }
+        let ring: Vec<_> = self.bpf.records.iter().filter(|r| r.buffer == "ringbuf").collect();
+        if !ring.is_empty() {
+            let _ = writeln!(out, "# ring buffer records (ring_buffer__consume):");
+            for r in ring {
+                let _ = writeln!(out, "#   {}", r.line());
+            }
+        }
+        if !self.perf_records.is_empty() {
+            if spec.perf_printer.as_deref() == Some("execsnoop") {
+                // Seed 002's user-space half: its records as execsnoop prints them.
+                let _ = writeln!(out, "# perf buffer (as user space prints it):");
+                let _ = writeln!(out, "# {}", kernel_model::bpf::runtime::print::EXECSNOOP_HEADER);
+                for r in &self.perf_records {
+                    let line = kernel_model::bpf::runtime::print::execsnoop_event(&r.data).unwrap_or_else(|| {
+                        format!("{} cpu{}: {}", r.map_name, r.cpu, r.data.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                    });
+                    let _ = writeln!(out, "# {line}");
+                }
+            } else {
+                let _ = writeln!(out, "# perf buffer records (perf_buffer__poll):");
+                for r in self.bpf.records.iter().filter(|r| r.buffer == "perf") {
+                    let _ = writeln!(out, "#   {}", r.line());
+                }
+            }
+        }
+    }
+
     /// The footer of the JSON view, one line after the events (`"kind": "summary"`): what the text view's `#`
     /// footer says, as values. Addresses and 64-bit values are hex strings, as in the events.
     #[must_use]
@@ -492,6 +541,31 @@ impl Report {
             .iter()
             .map(|r| json!({"map": r.map_name, "cpu": r.cpu, "time_ns": r.time_ns, "data": r.data.iter().map(|b| format!("{b:02x}")).collect::<String>()}))
             .collect();
+        let records: Vec<_> = self
+            .bpf
+            .records
+            .iter()
+            .map(|r| json!({"buffer": r.buffer, "map": r.map, "map_id": r.map_id, "cpu": r.cpu, "size": r.data.len(), "data": crate::expect::hex(&r.data)}))
+            .collect();
+        // `bpftool -j map dump` of each dumpable map, with `map show`'s fields.
+        let maps: Vec<_> = self
+            .bpf
+            .maps
+            .iter()
+            .map(|m| {
+                let d = &m.def;
+                let elements = crate::bpftool::map::dumpable(m)
+                    .then(|| serde_json::from_str::<serde_json::Value>(&crate::bpftool::map::dump_json(m)).ok())
+                    .flatten();
+                json!({
+                    "id": m.id, "type": d.map_type.name(), "name": d.name, "flags": d.flags,
+                    "bytes_key": d.key_size, "bytes_value": d.value_size, "max_entries": d.max_entries,
+                    "btf_id": m.btf.as_ref().map(|b| b.btf_id), "elements": elements,
+                })
+            })
+            .collect();
+        let prog_runs: Vec<_> =
+            self.bpf.progs.iter().map(|p| json!({"id": p.id.0, "name": p.name, "run_cnt": p.run_cnt})).collect();
         let reads: Vec<_> = self.summary.tracefs_reads.iter().map(|(f, t)| json!({"file": f, "lines": lines(t)})).collect();
         let v = json!({
             "kind": "summary",
@@ -502,6 +576,9 @@ impl Report {
             "kretprobes": kretprobes,
             "bpftool_prog_list": lines(&self.prog_list),
             "perf_records": perf,
+            "records": records,
+            "maps": maps,
+            "prog_runs": prog_runs,
             "trace_pipe": lines(&self.trace_pipe.concat()),
             "tracefs_reads": reads,
             "events_dropped": self.log.dropped(),
@@ -561,6 +638,8 @@ fn run_with(
     let m = &scenario.spec.machine;
     let mut kernel = Kernel::new(m.isa, m.kernel, m.cpus);
     kernel.configure_tracefs(m.uptime_ns, m.kprobe_events_on_notrace);
+    // get_random_bytes for bpf_get_prandom_u32's per-CPU states: from the scenario's seed, so runs repeat.
+    kernel.core.bpf.seed_prandom(m.seed);
     kernel.set_stop_machine_yield(p.stop_machine_yield);
     let disasm = |machine: &sim::machine::EmulatedMachine| -> Result<String, ScenarioError> {
         let mut out = String::new();
@@ -592,6 +671,7 @@ fn run_with(
     let prog_list = if kernel.core.bpf.progs().is_empty() { String::new() } else { kernel.core.bpf.prog_list() };
     let perf_records = kernel.core.bpf.perf_records().to_vec();
     let scripts = crate::bpftrace::run::run_scripts(&scenario)?;
+    let bpf = bpf_results(&mut kernel, &log);
     let report = Report {
         scenario,
         log,
@@ -608,6 +688,33 @@ fn run_with(
         disasm_before,
         disasm_after,
         scripts,
+        bpf,
     };
     Ok((report, p.machine, kernel))
+}
+
+/// What user space reads of the BPF side after the run: maps, programs, each run's return (from the log), the
+/// ring buffers consumed (`ring_buffer__consume` on each) and the perf records as `perf_buffer__poll` delivers them.
+fn bpf_results(kernel: &mut Kernel, log: &EventLog) -> crate::expect::BpfResults {
+    use crate::bpftool::records::Record;
+    let rt = &mut kernel.core.bpf;
+    let maps = rt.maps().to_vec();
+    let mut records = Vec::new();
+    for m in &maps {
+        if m.def.map_type == kernel_model::bpf::maps::MapType::Ringbuf {
+            for data in rt.ringbuf_drain(m.id) {
+                records.push(Record { buffer: "ringbuf", map: m.def.name.clone(), map_id: m.id, cpu: None, data });
+            }
+        }
+    }
+    records.extend(rt.perf_records().iter().map(Record::perf));
+    let runs = log
+        .events()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BpfRun { prog, ret, .. } => Some((prog.clone(), *ret)),
+            _ => None,
+        })
+        .collect();
+    crate::expect::BpfResults { maps, progs: rt.progs().to_vec(), runs, records, trace_pipe: rt.trace_pipe().to_vec() }
 }

@@ -623,6 +623,25 @@ pub struct ScenarioSpec {
     /// BPF load refusals and run faults the run shows (any other fails it).
     #[serde(default)]
     pub expect_bpf: Vec<ExpectBpf>,
+    /// BPF map contents the run must leave ([`crate::expect`]).
+    #[serde(default)]
+    pub expect_map: Vec<crate::expect::ExpectMap>,
+    /// trace_pipe lines, in order.
+    #[serde(default)]
+    pub expect_trace_pipe: Vec<crate::expect::ExpectTracePipe>,
+    /// Ring buffer and perf buffer records.
+    #[serde(default)]
+    pub expect_record: Vec<crate::expect::ExpectRecord>,
+    /// BPF program run counts and return values.
+    #[serde(default)]
+    pub expect_prog: Vec<crate::expect::ExpectProg>,
+    /// What the report adds after the run: `maps` (`bpftool map show` and `map dump` of each), `progs`
+    /// (`bpftool prog show` with run counts).
+    #[serde(default)]
+    pub show: Vec<String>,
+    /// How the report prints perf records: as hex (default) or with a tool's own printer (`execsnoop`).
+    #[serde(default)]
+    pub perf_printer: Option<String>,
     /// An explicit schedule to replay (what `probesim explore` writes for a counterexample): each round's CPU
     /// order and each quantum length, in order; after it the run goes on round-robin.
     #[serde(default)]
@@ -799,6 +818,7 @@ impl Scenario {
                 }
             }
         }
+        crate::expect::validate(&self.spec).map_err(|(place, msg)| self.invalid(place, msg))?;
         for (i, e) in self.spec.expect_bpf.iter().enumerate() {
             if e.fault.is_some() == e.rejected.is_some() {
                 return Err(self.invalid(format!("expect_bpf[{i}]"), "needs exactly one of `fault` or `rejected`"));
@@ -995,10 +1015,11 @@ impl Scenario {
             let op = match (&b.object, &b.asm) {
                 (Some(object), None) => {
                     let path = dir.join(object);
-                    // Load once here so a bad object is a scenario error naming it, not a failure mid-run.
-                    kernel_model::bpf::BpfObject::load(&path)
+                    // Read and parse once here so a bad object is a scenario error naming it, not a failure mid-run.
+                    let bytes = crate::object_file::read_bpf_object(&path)
+                        .and_then(|b| kernel_model::bpf::BpfObject::parse(&path, &b).map(|_| b))
                         .map_err(|e| self.invalid(format!("bpf[{i}].object"), e.to_string()))?;
-                    ActionOp::AttachBpf(path, mode)
+                    ActionOp::AttachBpf(path, std::sync::Arc::new(bytes), mode)
                 }
                 (None, Some(text)) => {
                     let name = b.name.clone().unwrap_or_else(|| format!("prog{i}"));

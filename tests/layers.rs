@@ -52,9 +52,10 @@ const SIM: Crate = Crate {
 const PROBESIM: Crate = Crate {
     src: "src",
     layers: &[
-        ("inputs and views", &["", "scenario", "timeline", "views", "transparency"]),
+        // expect holds the [[expect_*]] tables the scenario parses and the checks on what bpftool shows: one layer.
+        ("inputs and views", &["", "scenario", "expect", "bpftool", "object_file", "timeline", "views", "transparency"]),
         // bpftrace's scripts run through the runner, and the runner runs a scenario's [[script]]s: one layer.
-        ("runner", &["runner", "api", "bpftrace", "expect", "bpftool", "object_file"]),
+        ("runner", &["runner", "api", "bpftrace"]),
         ("explore", &["explore", "museum"]),
         ("cli", &["cli", "main", "prelude"]),
     ],

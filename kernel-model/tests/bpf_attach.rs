@@ -146,14 +146,15 @@ fn ret_progs(k: &Kernel, name: &str) -> Vec<u32> {
 #[test]
 fn an_object_twice_shares_both_its_kprobe_and_kretprobe_events_or_not() {
     let obj = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bpf-tutorial/mydrv_trace.bpf.o");
+    let bytes = std::fs::read(&obj).expect("the fixture object is readable");
     for mode in [BpfAttachMode::SharedEvent, BpfAttachMode::PerfKprobe] {
         let mut m = FakeMachine::new(Isa::Aarch64, 1);
         let at = m.layout.text + 0x1000;
         let code: Vec<u8> = ARM_TARGET.iter().flat_map(|w| w.to_le_bytes()).collect();
         m.add_function("mydrv_submit", at, &code);
         let mut k = Kernel::new(Isa::Aarch64, KernelProfile::V6_12, 1);
-        k.request_attach_bpf(&mut m, CPU0, &obj, mode).expect("loads");
-        k.request_attach_bpf(&mut m, CPU0, &obj, mode).expect("loads again");
+        k.request_attach_bpf(&mut m, CPU0, &obj, &bytes, mode).expect("loads");
+        k.request_attach_bpf(&mut m, CPU0, &obj, &bytes, mode).expect("loads again");
         drive(&mut k, &mut m);
         assert!(k.core.register_results.iter().all(|(_, r)| r.is_ok()), "{:?}", k.core.register_results);
         let ids: Vec<(String, u32)> = k.core.bpf.progs().iter().map(|p| (p.name.clone(), p.id.0)).collect();

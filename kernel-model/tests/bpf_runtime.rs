@@ -32,6 +32,16 @@ fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures").join(rel)
 }
 
+/// The crate does no I/O: tests read the fixture and parse its bytes.
+fn open_object(path: PathBuf) -> Result<BpfObject, BpfObjectError> {
+    let bytes = std::fs::read(&path).map_err(|e| BpfObjectError::Io { path: path.clone(), message: e.to_string() })?;
+    BpfObject::parse(&path, &bytes)
+}
+
+fn load_object(rt: &mut BpfRuntime, path: PathBuf) -> Result<Vec<kernel_model::bpf::ProgId>, BpfObjectError> {
+    rt.load(&open_object(path)?)
+}
+
 const CPU0: CpuId = CpuId(0);
 
 // ---- seed 000: BCC hello -------------------------------------------------------------------------------------------
@@ -55,7 +65,7 @@ fn the_expected_line_is_the_seed_bytes() {
 
 #[test]
 fn hello_object_loads_as_bcc_loads_it() {
-    let obj = BpfObject::load(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let obj = open_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
     assert_eq!(obj.name, "hello");
     assert_eq!(obj.license, "GPL");
     assert!(obj.maps.is_empty());
@@ -72,7 +82,7 @@ fn hello_prints_the_seed_000_trace_pipe_line() {
     let mut m = test_machine(Isa::Aarch64);
     m.now = 1_350_043_493_000; // 1350.043493 s
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
-    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-hello/hello.bpf.o")).unwrap();
     assert_eq!(ids, vec![ProgId(1)]);
     let task = TaskInfo::new(3109, "bash");
     let mut regs = PtRegs::new(Isa::Aarch64);
@@ -108,7 +118,7 @@ fn hello_on_6_12_and_x86_has_the_newer_flags() {
     let mut m = test_machine(Isa::Aarch64);
     m.now = 6_651_037_000;
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
-    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-hello/hello.bpf.o")).unwrap();
     let mut regs = PtRegs::new(Isa::Aarch64);
     rt.trace_call_bpf(&mut m, CpuId(1), &TaskInfo::new(706, "bpf_hello"), &ids, &mut regs);
     // real-kernel-6.1.md, arm64: "       bpf_hello-706     [001] d...1     6.651037: bpf_trace_printk: Here is YourLand!"
@@ -119,7 +129,7 @@ fn hello_on_6_12_and_x86_has_the_newer_flags() {
     let mut m = test_machine(Isa::X86_64);
     m.now = 9_426_796_000;
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::X86_64, 2);
-    let ids = rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-hello/hello.bpf.o")).unwrap();
     let mut regs = PtRegs::new(Isa::X86_64);
     rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(717, "bpf_hello"), &ids, &mut regs);
     // real-kernel-6.1.md, x86_64 (an ftrace-based kprobe).
@@ -133,8 +143,8 @@ fn hello_on_6_12_and_x86_has_the_newer_flags() {
 #[test]
 fn prog_list_has_the_kernel_tag() {
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
-    rt.load_object(fixture("bpf-hello/hello.bpf.o")).unwrap();
-    rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    load_object(&mut rt, fixture("bpf-hello/hello.bpf.o")).unwrap();
+    load_object(&mut rt, fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     // Tags cross-checked with sha1sum over the section bytes (map lddws: src_reg set, imm zeroed, as
     // bpf_prog_calc_tag hashes them).
     assert_eq!(
@@ -182,7 +192,7 @@ fn execve_machine(argv: &[&str]) -> FakeMachine {
 
 #[test]
 fn execsnoop_object_has_btf_maps_and_two_programs() {
-    let obj = BpfObject::load(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let obj = open_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     assert_eq!(obj.license, "Dual BSD/GPL");
     assert!(obj.gpl_compatible());
     let maps: Vec<(&str, MapType, u32, u32, u32, &MapOrigin)> = obj
@@ -212,7 +222,7 @@ fn execsnoop_object_has_btf_maps_and_two_programs() {
 fn execsnoop_reads_strings_and_emits_a_perf_record() {
     let mut m = execve_machine(&["/bin/sh", "-c", "which ps"]);
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
-    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     let (entry, exit) = (ids[0], ids[1]);
     let task = TaskInfo::new(276_871, "sh");
     // kprobe at __arm64_sys_execve entry: x0 = the user's pt_regs.
@@ -254,7 +264,7 @@ fn execsnoop_reads_strings_and_emits_a_perf_record() {
 fn execsnoop_truncates_long_argument_lists() {
     let mut m = execve_machine(&["/usr/bin/env", "a", "b", "c", "d", "e", "f"]);
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
-    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     let task = TaskInfo::new(42, "bash");
     let mut regs = PtRegs::new(Isa::Aarch64);
     regs.set_arg(0, UREGS);
@@ -274,7 +284,7 @@ fn execsnoop_user_fault_gives_an_empty_string() {
     let argv = USER + 0x800;
     m.write(KernelVa(argv + 8), &0x0000_aaaa_dead_0000u64.to_le_bytes()).unwrap();
     let mut rt = BpfRuntime::new(KernelProfile::V5_10, Isa::Aarch64, 2);
-    let ids = rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    let ids = load_object(&mut rt, fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     let mut regs = PtRegs::new(Isa::Aarch64);
     regs.set_arg(0, UREGS);
     let out = rt.trace_call_bpf(&mut m, CPU0, &TaskInfo::new(7, "x"), &ids[..1], &mut regs);
@@ -293,7 +303,7 @@ fn counters_object_uses_every_map_kind() {
     m.map(name_at, b"/etc/passwd\0".to_vec());
     m.now = 5_000_000_123;
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
-    let obj = BpfObject::load(fixture("bpf-hello/counters.bpf.o")).unwrap();
+    let obj = open_object(fixture("bpf-hello/counters.bpf.o")).unwrap();
     let kinds: Vec<(&str, MapType, &MapOrigin)> =
         obj.maps.iter().map(|m| (m.def.name.as_str(), m.def.map_type, &m.origin)).collect();
     assert_eq!(
@@ -888,7 +898,7 @@ fn malformed_elf_is_refused() {
     b[18] = 183; // EM_AARCH64
     let e = BpfObject::parse("hello.bpf.o", &b).unwrap_err();
     assert_eq!(e.to_string(), "hello.bpf.o: malformed ELF: e_machine 183 is not EM_BPF (247)");
-    let e = BpfObject::load(fixture("bpf-hello/missing.o")).unwrap_err();
+    let e = open_object(fixture("bpf-hello/missing.o")).unwrap_err();
     assert!(matches!(e, BpfObjectError::Io { .. }));
 }
 
@@ -965,11 +975,21 @@ fn unknown_helper_is_refused_at_load_and_at_run() {
     let mut rt = BpfRuntime::new(KernelProfile::V6_12, Isa::Aarch64, 2);
     let e = rt.load_asm("nohelp", "mov %r0, 0\ncall 999\nexit").unwrap_err();
     assert_eq!(e.to_string(), "<asm>: program nohelp: invalid func unknown#999 (insn 1)");
-    // A helper tracing programs may call that the runtime does not provide: the verifier passes it, the loader's
-    // helper table does not.
-    let e = rt.load_asm("nohelp", "call 7\nexit").unwrap_err();
-    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 0, id: 7 });
-    assert_eq!(e.to_string(), "<asm>: program nohelp: instruction 0: unknown helper 7 (unknown func #7)");
+    // A helper the kernel has that probesim does not model: the verifier says so (not "unknown func").
+    let e = rt.load_asm("nohelp", "call 27\nexit").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "<asm>: program nohelp: helper 27 (bpf_get_stackid) is not modelled by probesim (docs/bpf-helpers.md) (insn 0)"
+    );
+    // Without the verifier, the loader's helper table refuses it the same way.
+    rt.verify = false;
+    let e = rt.load_asm("nohelp", "call 27\nexit").unwrap_err();
+    assert_eq!(e, BpfObjectError::UnknownHelper { path: "<asm>".into(), prog: "nohelp".into(), pc: 0, id: 27 });
+    assert_eq!(
+        e.to_string(),
+        "<asm>: program nohelp: instruction 0: helper 27 (bpf_get_stackid) is not modelled by probesim (docs/bpf-helpers.md)"
+    );
+    rt.verify = true;
     // callx is not an instruction Linux accepts; without the verifier it reaches the helper table at run time.
     let e = rt.load_asm("callx", "mov %r2, 77\ncall %r2\nexit").unwrap_err();
     assert_eq!(e.to_string(), "<asm>: program callx: BPF_CALL uses reserved fields (insn 1)");
@@ -1050,7 +1070,7 @@ fn bad_maps_and_map_references_are_refused() {
     assert!(e.to_string().contains("fd 99 is not pointing to valid bpf_map"), "{e}");
     // A program writing the read-only .rodata of a loaded object.
     let mut m = test_machine(Isa::Aarch64);
-    rt.load_object(fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
+    load_object(&mut rt, fixture("bpf-execsnoop/execsnoop.bpf.o")).unwrap();
     let ro = rt.map_by_name("execsnoo.rodata").unwrap().id;
     let p = rt.load_asm("rowrite", &format!("lddw %r1, map_value {ro}, 8\nstw [%r1], 1\nmov %r0, 0\nexit")).unwrap();
     let mut regs = PtRegs::new(Isa::Aarch64);

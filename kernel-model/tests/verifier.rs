@@ -206,8 +206,9 @@ fn every_fixture_object_is_accepted() {
         for profile in [KernelProfile::V5_10, KernelProfile::V6_12] {
             for isa in [Isa::Aarch64, Isa::X86_64] {
                 let mut rt = BpfRuntime::new(profile, isa, 2);
+                let bytes = std::fs::read(obj).expect("fixture readable");
                 let ids = rt
-                    .load_object(obj)
+                    .load_object(obj, &bytes)
                     .unwrap_or_else(|e| panic!("{} ({profile}, {isa:?}): {e}", obj.display()));
                 assert!(!ids.is_empty());
             }

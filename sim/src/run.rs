@@ -70,8 +70,8 @@ pub enum ActionOp {
     TextPokeBp(Vec<(KernelVa, Vec<u8>)>),
     /// The CPU's task calls a static-key function on the key at this address (named so in the log).
     StaticKey(kernel_model::event::jump_label::StaticKeyOp, KernelVa, String),
-    /// The CPU's task loads a BPF object and attaches its kprobe programs.
-    AttachBpf(std::path::PathBuf, kernel_model::kernel::BpfAttachMode),
+    /// The CPU's task loads a BPF object (its path and the file's bytes) and attaches its kprobe programs.
+    AttachBpf(std::path::PathBuf, std::sync::Arc<Vec<u8>>, kernel_model::kernel::BpfAttachMode),
     /// The CPU's task loads an assembled BPF program and attaches it to a kprobe on `symbol`.
     AttachBpfAsm {
         /// Program name.
@@ -502,8 +502,8 @@ fn perform(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, op: &
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: name.clone(), error: e.to_string() });
             }
         }
-        ActionOp::AttachBpf(path, mode) => {
-            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path, *mode) {
+        ActionOp::AttachBpf(path, bytes, mode) => {
+            if let Err(e) = kernel.request_attach_bpf(machine, cpu, path, bytes, *mode) {
                 machine.emit(cpu, EventKind::BpfLoadFailed { prog: path.display().to_string(), error: e.to_string() });
             }
         }

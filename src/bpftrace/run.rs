@@ -39,9 +39,9 @@ pub struct TraceOutput {
 
 fn obj_of(c: &Compiled, path: &std::path::Path) -> BpfObject {
     let mut maps: Vec<ObjMap> =
-        c.maps.iter().map(|m| ObjMap { def: m.def(), origin: MapOrigin::Btf, initial: None }).collect();
+        c.maps.iter().map(|m| ObjMap { def: m.def(), origin: MapOrigin::Btf, initial: None, btf_key_type_id: 0, btf_value_type_id: 0 }).collect();
     // bpftrace's perf event array for printf/exit records: one entry per CPU (max_entries 0 → nr_cpus).
-    maps.push(ObjMap { def: MapDef::new("printf", MapType::PerfEventArray, 4, 4, 0, 0), origin: MapOrigin::Btf, initial: None });
+    maps.push(ObjMap { def: MapDef::new("printf", MapType::PerfEventArray, 4, 4, 0, 0), origin: MapOrigin::Btf, initial: None, btf_key_type_id: 0, btf_value_type_id: 0 });
     let programs = c
         .progs
         .iter()
@@ -56,7 +56,7 @@ fn obj_of(c: &Compiled, path: &std::path::Path) -> BpfObject {
             ObjProgram { name: format!("{name}_{}", i + 1), section: p.probe.clone(), attach, insns: p.insns.clone() }
         })
         .collect();
-    BpfObject { path: path.to_path_buf(), name: "bpftrace".into(), license: "GPL".into(), kern_version: None, maps, programs }
+    BpfObject { path: path.to_path_buf(), name: "bpftrace".into(), license: "GPL".into(), kern_version: None, btf: None, maps, programs }
 }
 
 /// `-d`: each program's probe and bytecode in the project's assembler syntax.

@@ -38,7 +38,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SELECTOR")]
     pub at: Option<crate::views::Selector>,
     /// Debugger views at --at: u (disassembly), kn (backtraces of every CPU), r (registers), db/dd[:ADDR]
-    /// (memory), dt (structures). Default with --at: u,kn,r,dd,dt. Needs --at.
+    /// (memory), dt (structures). Default with --at: u,kn,r,dd,dt. Without --at: what the report adds after the
+    /// run, `maps` (bpftool map show + map dump of every BPF map) and `progs` (BPF program run counts), as a
+    /// scenario's `show = [...]` does.
     #[arg(long, value_name = "VIEWS")]
     pub show: Option<String>,
     /// With --timeline: the width in columns (at least 40).
@@ -139,6 +141,13 @@ impl RunArgs {
         if !self.kprobe_event.is_empty() {
             s.spec.tracefs.push(tracefs("events/enable", "1"));
         }
+        if let (None, Some(items)) = (&self.at, &self.show) {
+            for item in items.split(',') {
+                if !s.spec.show.iter().any(|x| x == item) {
+                    s.spec.show.push(item.to_string());
+                }
+            }
+        }
         Ok(s)
     }
 }
@@ -150,8 +159,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(sel) = &args.at {
         return at(args, sel);
     }
-    if args.show.is_some() {
-        return super::fail("--show needs --at SELECTOR (event:K, write:N or hit:N[:PROBE]): the views show the machine just before that event");
+    if let Some(bad) = args.show.iter().flat_map(|s| s.split(',')).find(|v| !crate::expect::SHOW_ITEMS.contains(v)) {
+        return super::fail(format!(
+            "--show {bad}: without --at, --show takes {}; the debugger views (u, kn, r, db, dd, dt) need --at SELECTOR (event:K, write:N or hit:N[:PROBE]): they show the machine just before that event",
+            crate::expect::SHOW_ITEMS.join(", ")
+        ));
     }
     if (args.width != 100 || args.from.is_some() || args.to.is_some()) && !args.timeline {
         return super::fail("--width, --from and --to shape the terminal timeline: use them with --timeline");

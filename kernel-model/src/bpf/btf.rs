@@ -102,6 +102,39 @@ pub struct Type {
     pub members: Vec<Member>,
     /// DATASEC variables.
     pub vars: Vec<VarSecinfo>,
+    /// INT: the word after the type (`BTF_INT_ENCODING`, `BTF_INT_OFFSET`, `BTF_INT_BITS`).
+    pub int_word: u32,
+    /// `BTF_INFO_KFLAG`: STRUCT/UNION members carry bitfield sizes in their offsets' top byte.
+    pub kflag: bool,
+    /// ENUM/ENUM64 values, by name.
+    pub enums: Vec<(String, i64)>,
+}
+
+/// `BTF_INT_SIGNED`.
+pub const BTF_INT_SIGNED: u32 = 1;
+/// `BTF_INT_CHAR`.
+pub const BTF_INT_CHAR: u32 = 2;
+/// `BTF_INT_BOOL`.
+pub const BTF_INT_BOOL: u32 = 4;
+
+impl Type {
+    /// `BTF_INT_ENCODING(int_word)`.
+    #[must_use]
+    pub fn int_encoding(&self) -> u32 {
+        (self.int_word & 0x0f00_0000) >> 24
+    }
+
+    /// `BTF_INT_OFFSET(int_word)`.
+    #[must_use]
+    pub fn int_offset(&self) -> u32 {
+        (self.int_word & 0x00ff_0000) >> 16
+    }
+
+    /// `BTF_INT_BITS(int_word)`.
+    #[must_use]
+    pub fn int_bits(&self) -> u32 {
+        self.int_word & 0xff
+    }
 }
 
 /// Why BTF could not be read.
@@ -190,6 +223,9 @@ impl Btf {
             array: None,
             members: Vec::new(),
             vars: Vec::new(),
+            int_word: 0,
+            kflag: false,
+            enums: Vec::new(),
         }];
         let mut r = Reader { b: tsec, at: 0 };
         while r.at < tsec.len() {
@@ -201,11 +237,20 @@ impl Btf {
             let raw_kind = (info >> 24) & 0x1f;
             let kind =
                 Kind::from_raw(raw_kind).ok_or_else(|| BtfError(format!("type [{id}] has unknown kind {raw_kind}")))?;
-            let mut t =
-                Type { kind, name: name(name_off)?, size_or_type, array: None, members: Vec::new(), vars: Vec::new() };
+            let mut t = Type {
+                kind,
+                name: name(name_off)?,
+                size_or_type,
+                array: None,
+                members: Vec::new(),
+                vars: Vec::new(),
+                int_word: 0,
+                kflag: info >> 31 != 0,
+                enums: Vec::new(),
+            };
             match kind {
                 Kind::Int => {
-                    r.u32()?;
+                    t.int_word = r.u32()?;
                 }
                 Kind::Array => {
                     let (e, i, n) = (r.u32()?, r.u32()?, r.u32()?);
@@ -219,15 +264,16 @@ impl Btf {
                 }
                 Kind::Enum => {
                     for _ in 0..vlen {
-                        r.u32()?;
-                        r.u32()?;
+                        let (n, v) = (r.u32()?, r.u32()?);
+                        // `btf_enum.val` is s32 (unsigned when the kind flag says so; bpftool compares as s64).
+                        let v = if t.kflag { i64::from(v) } else { i64::from(v as i32) };
+                        t.enums.push((name(n)?, v));
                     }
                 }
                 Kind::Enum64 => {
                     for _ in 0..vlen {
-                        r.u32()?;
-                        r.u32()?;
-                        r.u32()?;
+                        let (n, lo, hi) = (r.u32()?, r.u32()?, r.u32()?);
+                        t.enums.push((name(n)?, ((u64::from(hi) << 32) | u64::from(lo)) as i64));
                     }
                 }
                 Kind::FuncProto => {
@@ -310,6 +356,35 @@ impl Btf {
         self.types.iter().find(|t| t.kind == Kind::Datasec && t.name == name)
     }
 
+    /// The id of the `DATASEC` named `name`.
+    #[must_use]
+    pub fn datasec_id(&self, name: &str) -> Option<u32> {
+        self.types.iter().position(|t| t.kind == Kind::Datasec && t.name == name).map(|i| i as u32)
+    }
+
+    /// libbpf's `btf_fixup_datasec`: clang leaves a global-data `DATASEC`'s variable offsets (and its size) for the
+    /// linker; libbpf takes each from the ELF symbol of the variable's name (`offset_of`) and the size from the
+    /// section (`size`).
+    pub fn fixup_datasec(&mut self, name: &str, size: u32, offset_of: impl Fn(&str) -> Option<u32>) {
+        let Some(id) = self.datasec_id(name) else { return };
+        let vars = self.types[id as usize].vars.clone();
+        let fixed: Vec<VarSecinfo> = vars
+            .into_iter()
+            .map(|mut v| {
+                let var_name = self.get(v.type_id).map(|t| t.name.clone()).unwrap_or_default();
+                if let Some(off) = offset_of(&var_name) {
+                    v.offset = off;
+                }
+                v
+            })
+            .collect();
+        let t = &mut self.types[id as usize];
+        t.vars = fixed;
+        if t.size_or_type == 0 {
+            t.size_or_type = size;
+        }
+    }
+
     /// Follows typedefs and qualifiers (`btf__resolve_type` / `skip_mods_and_typedefs`).
     pub fn skip_mods(&self, mut id: u32) -> Result<u32, BtfError> {
         for _ in 0..32 {
@@ -365,6 +440,10 @@ pub struct BtfMapDef {
     pub max_entries: Option<u32>,
     /// `__uint(map_flags, …)`.
     pub map_flags: Option<u32>,
+    /// `__type(key, T)`: T's id (libbpf's `btf_key_type_id`).
+    pub key_type_id: Option<u32>,
+    /// `__type(value, T)`: T's id (`btf_value_type_id`).
+    pub value_type_id: Option<u32>,
 }
 
 impl Btf {
@@ -425,8 +504,14 @@ impl Btf {
                 "map_flags" => set(&mut out.map_flags, self.uint_member(&map, m)?)?,
                 "key_size" => set(&mut out.key_size, self.uint_member(&map, m)?)?,
                 "value_size" => set(&mut out.value_size, self.uint_member(&map, m)?)?,
-                "key" => set(&mut out.key_size, self.type_member(&map, m)?)?,
-                "value" => set(&mut out.value_size, self.type_member(&map, m)?)?,
+                "key" => {
+                    set(&mut out.key_size, self.type_member(&map, m)?)?;
+                    out.key_type_id = self.get(m.type_id).map(|t| t.size_or_type);
+                }
+                "value" => {
+                    set(&mut out.value_size, self.type_member(&map, m)?)?;
+                    out.value_type_id = self.get(m.type_id).map(|t| t.size_or_type);
+                }
                 "numa_node" | "pinning" | "map_extra" => {
                     self.uint_member(&map, m)?;
                 }

@@ -281,6 +281,21 @@ enum Storage {
     Ringbuf(RingBuf),
 }
 
+/// The BTF a map was created with (`map->btf`, `btf_key_type_id`, `btf_value_type_id`): `map_create` keeps it
+/// only when a key or value type id is given (kernel/bpf/syscall.c), as libbpf gives for `__type(key/value, T)` and
+/// for global-data maps (their `DATASEC`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapBtf {
+    /// The object's BTF.
+    pub btf: std::sync::Arc<super::btf::Btf>,
+    /// Its id (`bpf_map_info.btf_id`). The simulated kernel has no vmlinux BTF, so objects' BTF count from 1.
+    pub btf_id: u32,
+    /// `btf_key_type_id` (0: none).
+    pub key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub value_type_id: u32,
+}
+
 /// One map instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BpfMap {
@@ -288,6 +303,8 @@ pub struct BpfMap {
     pub id: u32,
     /// Its definition.
     pub def: MapDef,
+    /// Its BTF, if created with type ids.
+    pub btf: Option<MapBtf>,
     nr_cpus: usize,
     storage: Storage,
 }
@@ -317,7 +334,13 @@ impl BpfMap {
             }
             MapType::Ringbuf => Storage::Ringbuf(RingBuf::default()),
         };
-        BpfMap { id, def, nr_cpus, storage }
+        BpfMap { id, def, btf: None, nr_cpus, storage }
+    }
+
+    /// Number of possible CPUs (a per-CPU map's copies).
+    #[must_use]
+    pub fn nr_cpus(&self) -> usize {
+        self.nr_cpus
     }
 
     /// Number of value slots (for laying out their VM addresses).

@@ -45,7 +45,7 @@ pub const R_BPF_64_32: u32 = 10;
 /// Why an object could not be opened or loaded. Every variant names the file.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BpfObjectError {
-    /// The file could not be read.
+    /// The file could not be read (by the caller: this crate does no I/O).
     #[error("{path}: {message}")]
     Io {
         /// The file.
@@ -131,7 +131,7 @@ pub enum BpfObjectError {
         reason: String,
     },
     /// A call to a helper the runtime does not provide (the verifier's `invalid func unknown#N`).
-    #[error("{path}: program {prog}: instruction {pc}: unknown helper {id} (unknown func #{id})")]
+    #[error("{path}: program {prog}: instruction {pc}: {}", super::helpers::not_modelled(*id))]
     UnknownHelper {
         /// The file (or `<asm>`).
         path: PathBuf,
@@ -221,6 +221,11 @@ pub struct ObjMap {
     pub origin: MapOrigin,
     /// A global-data map's initial value (the section's bytes; zeros for `.bss`).
     pub initial: Option<Vec<u8>>,
+    /// `btf_key_type_id` libbpf passes to `BPF_MAP_CREATE` (0: none): `__type(key, T)`'s T.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id` (0: none): `__type(value, T)`'s T, or a global-data map's `DATASEC`
+    /// (`bpf_map_find_btf_info` finds internal maps' types by the section name).
+    pub btf_value_type_id: u32,
 }
 
 /// A program of the object, relocated against the object's map indices.
@@ -252,6 +257,8 @@ pub struct BpfObject {
     pub maps: Vec<ObjMap>,
     /// Its programs, in section order then symbol offset.
     pub programs: Vec<ObjProgram>,
+    /// Its `.BTF`, which the kernel keeps for maps created with BTF type ids (`map->btf`).
+    pub btf: Option<std::sync::Arc<Btf>>,
 }
 
 struct Section {
@@ -420,28 +427,11 @@ fn global_data_kind(name: &str) -> Option<bool> {
     }
 }
 
-/// The largest BPF object file read (a BPF object's programs and maps are far smaller).
+/// The largest BPF object file a caller should read (a BPF object's programs and maps are far smaller); the
+/// crate itself does no I/O: callers read the file and [`BpfObject::parse`] the bytes.
 pub const MAX_OBJECT_FILE_SIZE: u64 = 64 << 20;
 
 impl BpfObject {
-    /// Opens and parses `path` (`bpf_object__open_file`).
-    ///
-    /// Only regular files of at most [`MAX_OBJECT_FILE_SIZE`] bytes are read (a directory or `/dev/zero` is refused
-    /// before reading). Callers that hold the bytes use [`BpfObject::parse`], which does no I/O.
-    pub fn load(path: impl AsRef<Path>) -> Result<BpfObject, BpfObjectError> {
-        let path = path.as_ref();
-        let io = |message: String| BpfObjectError::Io { path: path.to_path_buf(), message };
-        let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-        if !meta.is_file() {
-            return Err(io(if meta.is_dir() { "a directory, not a file".into() } else { "not a regular file".into() }));
-        }
-        if meta.len() > MAX_OBJECT_FILE_SIZE {
-            return Err(io(format!("{} bytes, more than the {MAX_OBJECT_FILE_SIZE}-byte limit", meta.len())));
-        }
-        let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
-        BpfObject::parse(path, &bytes)
-    }
-
     /// Parses object bytes; `path` names them in errors and gives the object's name.
     pub fn parse(path: impl AsRef<Path>, bytes: &[u8]) -> Result<BpfObject, BpfObjectError> {
         let path = path.as_ref();
@@ -455,6 +445,7 @@ impl BpfObject {
             kern_version: None,
             maps: Vec::new(),
             programs: Vec::new(),
+            btf: None,
         };
         if let Some(i) = elf.find("license") {
             let d = elf.data(i);
@@ -504,8 +495,8 @@ impl BpfObject {
             };
             let sec = btf.datasec(".maps").ok_or_else(|| bad("no DATASEC .maps in .BTF".into()))?;
             for v in &sec.vars {
-                let (name, def) = btf.map_def(v.type_id).map_err(|e| bad(e.0))?;
-                let def = map_def_from_btf(path, &name, &def)?;
+                let (name, bdef) = btf.map_def(v.type_id).map_err(|e| bad(e.0))?;
+                let def = map_def_from_btf(path, &name, &bdef)?;
                 // clang leaves DATASEC offsets 0; libbpf's btf_fixup_datasec takes them from the ELF symbols.
                 let offset = elf
                     .syms
@@ -514,7 +505,13 @@ impl BpfObject {
                     .map(|s| s.value)
                     .ok_or_else(|| bad(format!("map '{name}': no ELF symbol in .maps")))?;
                 map_syms.push((maps_sec, offset, name, obj.maps.len()));
-                obj.maps.push(ObjMap { def, origin: MapOrigin::Btf, initial: None });
+                obj.maps.push(ObjMap {
+                    def,
+                    origin: MapOrigin::Btf,
+                    initial: None,
+                    btf_key_type_id: bdef.key_type_id.unwrap_or(0),
+                    btf_value_type_id: bdef.value_type_id.unwrap_or(0),
+                });
             }
         }
         if let Some(legacy) = elf.find("maps") {
@@ -556,7 +553,13 @@ impl BpfObject {
                     flags,
                 );
                 map_syms.push((legacy, s.value, s.name.clone(), obj.maps.len()));
-                obj.maps.push(ObjMap { def, origin: MapOrigin::Legacy, initial: None });
+                obj.maps.push(ObjMap {
+                    def,
+                    origin: MapOrigin::Legacy,
+                    initial: None,
+                    btf_key_type_id: 0,
+                    btf_value_type_id: 0,
+                });
             }
         }
         // Programs.
@@ -626,7 +629,11 @@ impl BpfObject {
                                         } else {
                                             elf.data(target).to_vec()
                                         };
-                                        let map = global_data_map(path, &obj.name, &tsec.name, writable, tsec.size, initial)?;
+                                        let mut map = global_data_map(path, &obj.name, &tsec.name, writable, tsec.size, initial)?;
+                                        map.btf_value_type_id = btf
+                                            .as_ref()
+                                            .and_then(|b| b.datasec_id(&tsec.name))
+                                            .unwrap_or(0);
                                         obj.maps.push(map);
                                         obj.maps.len() - 1
                                     }
@@ -694,6 +701,22 @@ impl BpfObject {
                 });
             }
         }
+        // btf_fixup_datasec() for the global-data sections that became maps.
+        let mut btf = btf;
+        if let Some(b) = btf.as_mut() {
+            for m in &obj.maps {
+                let MapOrigin::GlobalData { section } = &m.origin else { continue };
+                let Some(si) = elf.find(section) else { continue };
+                let offset_of = |name: &str| {
+                    elf.syms
+                        .iter()
+                        .find(|s| s.shndx as usize == si && s.name == name && s.kind != STT_SECTION)
+                        .and_then(|s| u32::try_from(s.value).ok())
+                };
+                b.fixup_datasec(section, m.def.value_size, offset_of);
+            }
+        }
+        obj.btf = btf.map(std::sync::Arc::new);
         Ok(obj)
     }
 
@@ -742,7 +765,13 @@ fn global_data_map(
     // BPF_F_MMAPABLE (0x400), plus BPF_F_RDONLY_PROG (0x80) for .rodata.
     let flags = if writable { 0x400 } else { 0x480 };
     let def = MapDef::new(&name, MapType::Array, 4, value_size, 1, flags);
-    Ok(ObjMap { def, origin: MapOrigin::GlobalData { section: section.to_string() }, initial: Some(initial) })
+    Ok(ObjMap {
+        def,
+        origin: MapOrigin::GlobalData { section: section.to_string() },
+        initial: Some(initial),
+        btf_key_type_id: 0,
+        btf_value_type_id: 0,
+    })
 }
 
 fn map_def_from_btf(path: &Path, name: &str, d: &BtfMapDef) -> Result<MapDef, BpfObjectError> {

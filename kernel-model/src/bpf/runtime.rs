@@ -81,6 +81,8 @@ pub struct BpfRuntime {
     prog_active: Vec<u32>,
     trace: Vec<String>,
     perf: Vec<PerfRecord>,
+    /// Per-CPU `bpf_user_rnd_state` (`bpf_get_prandom_u32`), seeded by [`BpfRuntime::seed_prandom`].
+    rnd: Vec<super::helpers::RndState>,
     /// Instructions one program run may execute before it is stopped with `BudgetExhausted`.
     pub budget: u64,
     /// Virtual time charged to the CPU per BPF instruction executed (0 to charge nothing).
@@ -153,10 +155,18 @@ impl BpfRuntime {
             prog_active: vec![0; nr_cpus],
             trace: Vec::new(),
             perf: Vec::new(),
+            rnd: (0..nr_cpus).map(|c| super::helpers::RndState::seeded(0, c)).collect(),
             budget: 1_000_000,
             ticks_per_insn: 1,
             trace_flags: TraceFlags::kprobe_default(isa),
             verify: true,
+        }
+    }
+
+    /// Seeds every CPU's `bpf_get_prandom_u32` state from `seed` (the kernel's `get_random_bytes`).
+    pub fn seed_prandom(&mut self, seed: u64) {
+        for (c, r) in self.rnd.iter_mut().enumerate() {
+            *r = super::helpers::RndState::seeded(seed, c);
         }
     }
 
@@ -198,9 +208,9 @@ impl BpfRuntime {
         Ok(id)
     }
 
-    /// Opens `path` and loads it ([`BpfRuntime::load`]).
-    pub fn load_object(&mut self, path: impl AsRef<Path>) -> Result<Vec<ProgId>, BpfObjectError> {
-        let obj = BpfObject::load(path)?;
+    /// Parses the object bytes `bytes` (named `path` in errors) and loads it ([`BpfRuntime::load`]).
+    pub fn load_object(&mut self, path: impl AsRef<Path>, bytes: &[u8]) -> Result<Vec<ProgId>, BpfObjectError> {
+        let obj = BpfObject::parse(path, bytes)?;
         self.load(&obj)
     }
 
@@ -218,8 +228,14 @@ impl BpfRuntime {
 
     fn load_inner(&mut self, obj: &BpfObject) -> Result<Vec<ProgId>, BpfObjectError> {
         let mut ids = Vec::new();
+        let btf_id = self.maps.iter().filter_map(|m| m.btf.as_ref()).map(|b| b.btf_id).max().unwrap_or(0) + 1;
         for m in &obj.maps {
             let id = self.create_map_in(&obj.path, m.def.clone())?;
+            if let (Some(btf), true) = (&obj.btf, m.btf_key_type_id != 0 || m.btf_value_type_id != 0) {
+                let (key_type_id, value_type_id) = (m.btf_key_type_id, m.btf_value_type_id);
+                let map = self.maps.last_mut().expect("just created");
+                map.btf = Some(super::maps::MapBtf { btf: btf.clone(), btf_id, key_type_id, value_type_id });
+            }
             if let (MapOrigin::GlobalData { .. }, Some(init)) = (&m.origin, &m.initial) {
                 let map = self.maps.last_mut().expect("just created");
                 if let Some(v) = map.value_mut(0) {

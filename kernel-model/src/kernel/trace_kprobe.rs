@@ -66,16 +66,18 @@ impl Kernel {
         Ok(())
     }
 
-    /// Loads a BPF object and attaches (`mode`) its `kprobe/<symbol>` and `kretprobe/<symbol>` programs as trace
-    /// kprobes, registered by `cpu`'s task. Returns the loader's error, if any.
+    /// Loads a BPF object (`bytes`, read by the caller from `object`) and attaches (`mode`) its `kprobe/<symbol>`
+    /// and `kretprobe/<symbol>` programs as trace kprobes, registered by `cpu`'s task. Returns the loader's error,
+    /// if any.
     pub fn request_attach_bpf(
         &mut self,
         m: &mut dyn Machine,
         cpu: CpuId,
         object: &std::path::Path,
+        bytes: &[u8],
         mode: BpfAttachMode,
     ) -> Result<(), crate::bpf::BpfObjectError> {
-        let ids = self.core.bpf.load_object(object)?;
+        let ids = self.core.bpf.load_object(object, bytes)?;
         for id in ids {
             let Some(p) = self.core.bpf.prog(id) else { continue };
             let (name, attach) = (p.name.clone(), p.attach.clone());

@@ -334,8 +334,9 @@ impl BpfRuntime {
         let Some(pi) = self.progs.iter().position(|p| p.id == id) else {
             return Err(BpfRunError { prog: format!("#{}", id.0), id, error: BpfError::NoSuchProgram { id: id.0 } });
         };
-        let BpfRuntime { profile, isa, maps, progs, trace, perf, budget, ticks_per_insn, trace_flags, .. } = self;
+        let BpfRuntime { profile, isa, maps, progs, trace, perf, rnd, budget, ticks_per_insn, trace_flags, .. } = self;
         let prog = &mut progs[pi];
+        let rnd_last = rnd.len() - 1;
         if run.vm.executed() == 0 {
             prog.run_cnt += 1;
         }
@@ -355,6 +356,7 @@ impl BpfRuntime {
             helper_calls: run.helper_calls,
             guest_stack,
             guest_call: None,
+            rnd: &mut rnd[cpu.0.min(rnd_last)],
         };
         let res = match resumed {
             Some((call, ret)) => env

@@ -140,7 +140,7 @@ pub const PROTOS: &[FuncProto] = &[
         [PtrToMem, ConstSize, DontCare, DontCare, DontCare],
     ),
     p(
-        7,
+        BPF_FUNC_GET_PRANDOM_U32,
         "bpf_get_prandom_u32",
         false,
         RetType::Integer,
@@ -297,6 +297,10 @@ pub const PROTOS: &[FuncProto] = &[
             [PtrToAllocMem, Anything, DontCare, DontCare, DontCare],
         )
     },
+    // kernel/bpf/helpers.c: bpf_get_current_uid_gid_proto, bpf_ktime_get_boot_ns_proto (both in
+    // bpf_tracing_func_proto's list in 5.10 and 6.12).
+    p(BPF_FUNC_GET_CURRENT_UID_GID, "bpf_get_current_uid_gid", false, RetType::Integer, [DontCare; 5]),
+    p(BPF_FUNC_KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns", false, RetType::Integer, [DontCare; 5]),
 ];
 
 /// `__BPF_FUNC_MAX_ID`: ids at or above it are "invalid func" (5.10 ends at `bpf_ima_inode_hash` = 157 (+1);

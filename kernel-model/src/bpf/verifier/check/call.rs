@@ -72,6 +72,10 @@ impl<'a, 'l> Verifier<'a, 'l> {
                         message: format!("invalid func unknown#{imm}"),
                     });
                 }
+                if known.is_none() && crate::bpf::helpers::kernel_helper_name(id).is_some() {
+                    // A helper the kernel has and probesim does not model: say so, not "unknown func".
+                    return Err(Refusal { pc, message: crate::bpf::helpers::not_modelled(id) });
+                }
                 let name = known.unwrap_or("unknown");
                 let message = if v612(p) {
                     format!("program of this type cannot use helper {name}#{id}")
