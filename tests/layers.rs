@@ -61,8 +61,8 @@ const PROBESIM: Crate = Crate {
     ],
 };
 
-/// Files allowed over the line limit, each being split by another change. FIXME: remove each once split.
-const OVER_LIMIT_ALLOWED: &[&str] = &["src/scenario.rs", "kernel-model/src/bpf/runtime.rs", "kernel-model/src/bpf/helpers.rs"];
+/// Files allowed over the line limit (none: a file that grows past it is split by what it models).
+const OVER_LIMIT_ALLOWED: &[&str] = &[];
 
 const MAX_LINES: usize = 900;
 
