@@ -21,3 +21,19 @@ fn closed_stdout_ends_quietly() {
         assert!(stderr.is_empty(), "{format}: stderr: {stderr}");
     }
 }
+
+/// `--summary` prints the footer the full text view ends with, and nothing before it.
+#[test]
+fn summary_is_the_footer_of_the_full_report() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/tutorial/ebpf-author-arm64.toml");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_probesim")).arg("run").arg(scenario).args(extra).output().expect("runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let (full, summary) = (run(&[]), run(&["--summary"]));
+    assert!(summary.starts_with("# calls:\n"), "{summary}");
+    assert!(full.ends_with(&summary), "the summary is not the full report's footer");
+    assert!(summary.lines().all(|l| l.starts_with('#')), "{summary}");
+    assert!(summary.contains("# end: completed at vtime"), "{summary}");
+}

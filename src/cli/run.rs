@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// Print only the SHA-256 of the event log.
     #[arg(long)]
     pub hash: bool,
+    /// Print only the report's footer (call results, kprobes, BPF, trace_pipe, how the run ended, the hash), not
+    /// the events.
+    #[arg(long, alias = "quiet", conflicts_with_all = ["hash", "timeline"])]
+    pub summary: bool,
     /// Also write the multi-CPU timeline as one self-contained HTML file (inline SVG; zoom, pan, hover).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
@@ -219,6 +223,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         outln!("{}", report.log.hash());
     } else {
         match args.format {
+            Format::Text if args.summary => {
+                let text = report.to_text();
+                let footer = text.find("\n# calls:\n").map_or(text.as_str(), |i| &text[i + 1..]);
+                out!("{footer}");
+            }
             Format::Text => {
                 use std::io::IsTerminal as _;
                 let text = report.to_text();
@@ -228,6 +237,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                     out!("{text}");
                 }
             }
+            Format::Json if args.summary => out!("{}\n", report.summary_json()),
             Format::Json => out!("{}{}\n", report.log.to_json_lines(), report.summary_json()),
         }
     }
