@@ -17,6 +17,45 @@ pub struct BenchArgs {
     /// Scenario runs in the batch measurement.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// Also print the figures as one JSON document (for tracking), after the text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One figure beside its anchor and its target (issue 18's table).
+#[derive(Debug, serde::Serialize)]
+struct Figure {
+    /// What is measured.
+    name: &'static str,
+    /// probesim's value.
+    value: f64,
+    /// Its unit.
+    unit: &'static str,
+    /// What it is compared with, measured in the same run (name, value), if anything.
+    anchor: Option<(&'static str, f64)>,
+    /// value / anchor (or anchor / value where lower is better), if there is an anchor.
+    ratio: Option<f64>,
+    /// The target, in words, and whether this run meets it.
+    target: &'static str,
+    met: Option<bool>,
+}
+
+/// The figures of one bench run.
+#[derive(Default)]
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    #[allow(clippy::too_many_arguments)]
+    fn push(&mut self, name: &'static str, value: f64, unit: &'static str, anchor: Option<(&'static str, f64)>, ratio: Option<f64>, target: &'static str, met: Option<bool>) {
+        self.0.push(Figure { name, value, unit, anchor, ratio, target, met });
+    }
+}
+
+/// Peak resident set of this process so far (`VmHWM`, kB), where the OS reports it.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn fixture(rel: &str) -> PathBuf {
@@ -46,7 +85,7 @@ args = [{iterations}]
 }
 
 /// Probe hits per second with a counting pre-handler, and the cost of probes armed elsewhere.
-fn probe_bench(calls: u64) {
+fn probe_bench(calls: u64, figs: &mut Figures) {
     let calls = calls.max(1000);
     let targets = fixture("fixtures/arm64-probe-targets/arm64-probe-targets.o");
     let icache = fixture("fixtures/arm64-icache/arm64-icache.o");
@@ -72,6 +111,8 @@ fn probe_bench(calls: u64) {
         d.as_secs_f64(),
         hits as f64 / d.as_secs_f64()
     );
+    let arm = hits as f64 / d.as_secs_f64();
+    figs.push("kprobe hits/s, arm64, counting pre-handler", arm, "hits/s", None, None, ">= 1,000,000", Some(arm >= 1e6));
     let x86 = fixture("fixtures/x86-probe-targets/x86-probe-targets.o");
     let toml = format!(
         "[machine]\nisa = \"x86_64\"\ncpus = 1\nkernel = \"6.12\"\nquantum = 100\nbudget = 100000000000\n\
@@ -87,6 +128,8 @@ fn probe_bench(calls: u64) {
         d.as_secs_f64(),
         hits as f64 / d.as_secs_f64()
     );
+    let x = hits as f64 / d.as_secs_f64();
+    figs.push("kprobe hits/s, x86_64, counting pre-handler", x, "hits/s", None, None, ">= 1,000,000", Some(x >= 1e6));
     let loops = calls * 50;
     let (plain, d0) = timed(|| runner::run_scenario(scenario("icache_loop", loops, 1, None)).expect("runs"));
     let (armed, d1) =
@@ -102,7 +145,7 @@ fn probe_bench(calls: u64) {
 
 /// Distinct interleavings per second when exploring the seed scenario's 8-CPU patch windows (issue 15's anchor:
 /// 10,000/s on this 2-core machine), each schedule rebuilding its machine.
-fn explore_bench(seeds: u64) {
+fn explore_bench(seeds: u64, figs: &mut Figures) {
     use crate::explore::{self, Invariant, ScheduleChoice};
     let Ok(s) = Scenario::load(&fixture("scenarios/seed000-clone-arm64.toml")) else {
         println!("explore: scenarios/seed000-clone-arm64.toml not found, skipped");
@@ -119,13 +162,53 @@ fn explore_bench(seeds: u64) {
         d.as_secs_f64(),
         distinct as f64 / d.as_secs_f64()
     );
+    let rate = distinct as f64 / d.as_secs_f64();
+    figs.push("distinct interleavings/s, seed 000 patch windows", rate, "1/s", None, None, ">= 10,000", Some(rate >= 10_000.0));
+}
+
+/// The seed scenario from parse to its end (what a user waits for; its first BRK hit comes before the end), and
+/// at 1, 8 and 64 CPUs with the process's peak RSS after each (a high-water mark, so each reading bounds that run
+/// and the ones before it).
+fn seed_bench(figs: &mut Figures) {
+    let path = fixture("scenarios/seed000-clone-arm64.toml");
+    let (r, d) = timed(|| Scenario::load(&path).map(|s| runner::run_scenario(s)));
+    let Ok(Ok(_)) = r else {
+        outln!("seed: scenarios/seed000-clone-arm64.toml not found or failed, skipped");
+        return;
+    };
+    outln!("seed 000 (8 arm64 CPUs, hello.bpf.o): parse + prepare + whole run {:.1} ms (its first BRK hit is earlier)", d.as_secs_f64() * 1e3);
+    let ms = d.as_secs_f64() * 1e3;
+    figs.push("seed scenario, load to end of run (first hit is earlier)", ms, "ms", Some(("Linux under QEMU, first kprobe line (arm64, measured here once)", 2600.0)), Some(2600.0 / ms), "<= 25 ms to the first hit", Some(ms <= 25.0));
+    for cpus in [1usize, 8, 64] {
+        let Ok(mut s) = Scenario::load(&path) else { return };
+        s.spec.machine.cpus = cpus;
+        s.spec.tasks.retain(|t| t.cpu.is_none_or(|c| c < cpus));
+        for t in &mut s.spec.tasks {
+            if let Some(list) = &mut t.cpus {
+                list.retain(|&c| c < cpus);
+            }
+        }
+        for b in &mut s.spec.bpf {
+            b.cpu = b.cpu.min(cpus - 1);
+        }
+        let (r, d) = timed(|| runner::run_scenario(s));
+        let rss = peak_rss_kb().map_or("?".to_string(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
+        match r {
+            Ok(_) => outln!("  {cpus:>2} CPUs: {:>8.1} ms, peak RSS so far {rss}", d.as_secs_f64() * 1e3),
+            Err(e) => outln!("  {cpus:>2} CPUs: {e}"),
+        }
+        if cpus == 64 {
+            let mib = peak_rss_kb().map_or(0.0, |k| k as f64 / 1024.0);
+            figs.push("seed scenario on 64 CPUs, peak RSS", mib, "MiB", None, None, "within 24 GiB", Some(mib < 24.0 * 1024.0));
+        }
+    }
 }
 
 /// Runs of each conformance program per VM (each on a fresh copy of its memory).
 const CONFORMANCE_RUNS: usize = 1000;
 
 /// The eBPF VM beside rbpf's interpreter on the same bytecode: a loop, and the shared conformance programs.
-fn bpf_bench(iterations: u64) {
+fn bpf_bench(iterations: u64, figs: &mut Figures) {
     use kernel_model::bpf::{assemble, conformance, insn::encode_bytes};
     let n = iterations.max(100_000);
     outln!("eBPF: probesim's VM beside rbpf 0.4 (interpreter), same bytecode");
@@ -143,6 +226,8 @@ fn bpf_bench(iterations: u64) {
         mips(executed, d_theirs),
         d_theirs.as_secs_f64() / d_ours.as_secs_f64()
     );
+    let r = d_theirs.as_secs_f64() / d_ours.as_secs_f64();
+    figs.push("eBPF VM, loop", mips(executed, d_ours), "M insn/s", Some(("rbpf 0.4 interpreter", mips(executed, d_theirs))), Some(r), ">= 1.0 x rbpf", Some(r >= 1.0));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bpf-conformance/tests");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         outln!("  conformance programs: {} not found, skipped", dir.display());
@@ -190,6 +275,8 @@ fn bpf_bench(iterations: u64) {
         t_theirs,
         t_theirs / t_ours.max(1e-9)
     );
+    let r = t_theirs / t_ours.max(1e-9);
+    figs.push("eBPF VM, short conformance programs", t_ours, "s", Some(("rbpf 0.4 interpreter", t_theirs)), Some(r), ">= 1.0 x rbpf", Some(r >= 1.0));
 }
 
 #[allow(clippy::disallowed_methods)] // Benchmarks measure wall time; nothing here reaches a trace.
@@ -205,22 +292,21 @@ fn mips(insns: u64, d: Duration) -> f64 {
 
 /// Runs the benchmarks and prints a table.
 pub fn bench(args: &BenchArgs) -> ExitCode {
+    let mut figs = Figures::default();
     outln!("probesim bench (wall-clock figures of this machine; ratios are what to compare)");
     outln!();
     // First, before any emulator instance exists in the process: after Unicorn instances have run, both
     // interpreters measured several times slower in the same process (cause not investigated).
-    bpf_bench(args.iterations);
+    bpf_bench(args.iterations, &mut figs);
     outln!();
     outln!("guest loop: arm64 icache_loop({}) per CPU (bl/ret/add/subs/b.ne), quantum 100", args.iterations);
-    let mut per_cpu_rate = 0.0;
+    let mut rates = Vec::new();
     for cpus in [1usize, 8] {
         let s = loop_scenario(cpus, args.iterations, 100);
         let (report, d) = timed(|| runner::run_scenario(s).expect("bench scenario runs"));
         let insns = report.summary.vtime;
         let rate = mips(insns, d);
-        if cpus == 1 {
-            per_cpu_rate = rate;
-        }
+        rates.push(rate);
         outln!("  simulated, {cpus} CPU(s): {insns:>12} insns in {:>8.3} s = {rate:>8.1} M insn/s", d.as_secs_f64());
     }
     let single = runner::run_scenario(loop_scenario(1, args.iterations, 100)).expect("bench scenario runs");
@@ -234,12 +320,14 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
         Ok(Some(d)) => {
             let bare = mips(insns, d);
             outln!("  bare Unicorn, 1 CPU, no hooks, one emu_start: {:>8.1} M insn/s", bare);
-            outln!("  ratio simulated(1 CPU) / bare: {:.2}", per_cpu_rate / bare);
+            outln!("  ratio simulated / bare: 1 CPU {:.2}, 8 CPUs {:.2}", rates[0] / bare, rates[1] / bare);
+            figs.push("guest speed, 1 CPU", rates[0], "M insn/s", Some(("bare Unicorn", bare)), Some(rates[0] / bare), ">= 0.5 x bare", Some(rates[0] / bare >= 0.5));
+            figs.push("guest speed, 8 CPUs", rates[1], "M insn/s", Some(("bare Unicorn", bare)), Some(rates[1] / bare), ">= 0.5 x bare", Some(rates[1] / bare >= 0.5));
         }
         _ => outln!("  bare Unicorn run failed"),
     }
     outln!();
-    probe_bench(args.iterations / 20);
+    probe_bench(args.iterations / 20, &mut figs);
     outln!();
     let per_run = (args.iterations / 20).max(1000);
     let batch: Vec<Scenario> = (0..args.batch as u64)
@@ -257,7 +345,24 @@ pub fn bench(args: &BenchArgs) -> ExitCode {
     outln!("batch: {} runs, 8 CPUs x icache_loop({per_run}), shuffled with seeds 0..{} (each run builds its machine on its worker)", args.batch, args.batch);
     outln!("  serial: {:>8.3} s   rayon on {} threads: {:>8.3} s   speed-up: {:.2}x   (logs identical)",
         ds.as_secs_f64(), rayon::current_num_threads(), dp.as_secs_f64(), ds.as_secs_f64() / dp.as_secs_f64());
-    println!();
-    explore_bench(args.batch.max(16) as u64 * 4);
+    outln!();
+    explore_bench(args.batch.max(16) as u64 * 4, &mut figs);
+    outln!();
+    seed_bench(&mut figs);
+    outln!();
+    outln!("targets (issues 15 and 18), this run:");
+    for f in &figs.0 {
+        let anchor = f.anchor.map_or(String::new(), |(n, v)| format!("  beside {n} {v:.1}"));
+        let ratio = f.ratio.map_or(String::new(), |r| format!("  ratio {r:.2}"));
+        let met = match f.met {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "-",
+        };
+        outln!("  {:<58} {:>12.1} {:<9}{anchor}{ratio}  target {}: {met}", f.name, f.value, f.unit, f.target);
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&figs.0).expect("figures serialise"));
+    }
     ExitCode::SUCCESS
 }
