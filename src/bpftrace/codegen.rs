@@ -13,7 +13,7 @@ use super::sema::*;
 use super::{Error, Span};
 use kernel_model::bpf::helpers::{
     BPF_FUNC_GET_CURRENT_COMM, BPF_FUNC_GET_CURRENT_PID_TGID, BPF_FUNC_GET_SMP_PROCESSOR_ID, BPF_FUNC_KTIME_GET_NS,
-    BPF_FUNC_MAP_LOOKUP_ELEM, BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_PERF_EVENT_OUTPUT,
+    BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM, BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_PERF_EVENT_OUTPUT,
 };
 use kernel_model::bpf::insn::*;
 use kernel_model::trace::{ArgLocation, RegsQuery};
@@ -251,11 +251,57 @@ impl<'a> Gen<'a> {
                 self.jmp(Insn::ja(0), exit);
                 Ok(())
             }
+            "delete" => self.delete(e, args),
+            "clear" | "zero" | "print" => self.map_action(e, name, args),
             _ if agg_kind(e)?.is_some() => {
                 Err(Error::at(e.span, format!("{name}() must be assigned directly to a map")))
             }
             _ => Err(Error::at(e.span, format!("Unknown function: {name}"))),
         }
+    }
+
+    /// `delete(@m[k])`: `bpf_map_delete_elem(map, &key)` in the program (v0.21 `CodegenLLVM::visit(Call)`,
+    /// "delete"); a missing key is the helper's -ENOENT, ignored as bpftrace ignores it.
+    fn delete(&mut self, e: &Expr, args: &[Expr]) -> Result<(), Error> {
+        let [Expr { kind: ExprKind::Map(m), .. }] = args else {
+            return Err(Error::at(e.span, "delete() expects a map with a key: delete(@m[k])"));
+        };
+        let (idx, info) = self.map_info(m);
+        if info.bucketed() || info.array() {
+            return Err(Error::at(m.span, format!("delete() on {}: its elements cannot be deleted one by one (use clear)", m.name)));
+        }
+        let key = self.key(m, &info)?;
+        self.map_fd(R1, idx);
+        self.fp_ptr(R2, key);
+        self.call(BPF_FUNC_MAP_DELETE_ELEM);
+        Ok(())
+    }
+
+    /// `print(@m)`, `clear(@m)`, `zero(@m)`: user-space operations. As bpftrace does, the program only sends an
+    /// async action record `{action id, map}` through the perf buffer and user space performs it when it reads
+    /// the record. Only in `END`: probesim's user space reads the buffer once tracing has stopped, which is
+    /// exactly when bpftrace handles END's records; an earlier probe's action would see later map contents.
+    fn map_action(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Result<(), Error> {
+        let [Expr { kind: ExprKind::Map(m), .. }] = args else {
+            return Err(Error::at(e.span, format!("{name}() expects a map argument")));
+        };
+        if !m.keys.is_empty() {
+            return Err(Error::at(m.span, format!("The map passed to {name}() should not be indexed by a key")));
+        }
+        if *self.kind != ProbeKind::End {
+            return Err(Error::at(e.span, format!("{name}() outside END is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
+        }
+        let (idx, _) = self.map_info(m);
+        let id = match name {
+            "print" => PRINT_RECORD,
+            "clear" => CLEAR_RECORD,
+            _ => ZERO_RECORD,
+        };
+        let slot = self.alloc(16)?;
+        self.e(Insn::st_mem(BPF_DW, FP, slot, id as i32));
+        self.e(Insn::st_mem(BPF_DW, FP, slot + 8, idx as i32));
+        self.perf_output(slot, 16);
+        Ok(())
     }
 
     fn perf_output(&mut self, slot: i16, size: usize) {

@@ -7,7 +7,7 @@
 //! programs and the expectations about them are dropped: the one-liner replaces them. `exit()` ends the printing
 //! of records (bpftrace stops polling); if `BEGIN` exits, the tasks do not run at all.
 
-use super::sema::{Compiled, ProgInfo};
+use super::sema::{Compiled, MapInfo, ProgInfo, CLEAR_RECORD, PRINT_RECORD, ZERO_RECORD};
 use super::printer;
 use super::ast::ProbeKind;
 use crate::scenario::Scenario;
@@ -89,6 +89,29 @@ fn fire(m: &mut dyn kernel_model::machine::Machine, k: &mut Kernel, cpu: CpuId, 
         }
     }
     None
+}
+
+/// User space performing an async map action read from the perf buffer (v0.21 `perf_event_printer` →
+/// `print_map`, `clear_map`, `zero_map` in src/bpftrace.cpp): `print` prints the map as at exit
+/// (`TextOutput::map`); `clear` deletes every element (an array's values are zeroed: its elements cannot be
+/// deleted); `zero` zeroes every value and keeps the keys. Returns what it printed.
+fn map_action(kernel: &mut Kernel, c: &Compiled, info: &MapInfo, map_id: u32, action: u64, ksym: printer::Ksym<'_>) -> String {
+    let Some(map) = kernel.core.bpf.map_mut(map_id) else { return String::new() };
+    if action == PRINT_RECORD {
+        return printer::print_map(c, info, &map.entries(), ksym);
+    }
+    if action == CLEAR_RECORD && map.def.map_type != MapType::PercpuArray {
+        for (k, _) in map.entries() {
+            let _ = map.delete(&k);
+        }
+        return String::new();
+    }
+    for slot in 0..map.nr_slots() {
+        if let Some(v) = map.value_mut(slot) {
+            v.fill(0);
+        }
+    }
+    String::new()
 }
 
 /// What one `[[script]]` printed.
@@ -222,8 +245,19 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         machine.kallsyms().symbols().iter().map(|s| (s.addr.0, s.name.clone())).collect()
     };
     let ksym = |a: u64| ksym_table.iter().find(|(x, _)| *x == a).map_or(format!("0x{a:x}"), |(_, n)| n.clone());
+    // The kernel ids of the program's @maps, by object index.
+    let map_ids: Vec<u32> =
+        kernel.core.bpf.maps().iter().filter(|m| m.def.map_type != MapType::PerfEventArray).map(|m| m.id).collect();
     for records in [before_end, at_end] {
         for r in records.iter().filter(|r| r.map_name == "printf") {
+            let id = r.data.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            if matches!(id, PRINT_RECORD | CLEAR_RECORD | ZERO_RECORD) {
+                let idx = r.data.get(8..16).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))) as usize;
+                if let (Some(info), Some(&mid)) = (compiled.maps.get(idx), map_ids.get(idx)) {
+                    out.push_str(&map_action(&mut kernel, &compiled, info, mid, id, &ksym));
+                }
+                continue;
+            }
             match printer::perf_record(&compiled, &r.data, &ksym) {
                 Some(text) => out.push_str(&text),
                 None => break,
@@ -231,9 +265,8 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         }
     }
     out.push_str("\n\n");
-    let entries: Vec<printer::Entries> = (0..compiled.maps.len())
-        .map(|i| kernel.core.bpf.maps().iter().filter(|m| m.def.map_type != MapType::PerfEventArray).nth(i).map(|m| m.entries()).unwrap_or_default())
-        .collect();
+    let entries: Vec<printer::Entries> =
+        map_ids.iter().map(|id| kernel.core.bpf.map(*id).map(|m| m.entries()).unwrap_or_default()).collect();
     out.push_str(&printer::print_maps(&compiled, &entries, &ksym));
     Ok(TraceOutput { stdout: out, error: failure })
 }

@@ -183,6 +183,12 @@ impl Compiled {
 
 /// Record id of `exit()` in the perf buffer.
 pub const EXIT_RECORD: u64 = 0;
+/// Record id of `print(@m)` (then the map's index); bpftrace's async action ids sit above its printf ids too.
+pub const PRINT_RECORD: u64 = 30001;
+/// Record id of `clear(@m)`.
+pub const CLEAR_RECORD: u64 = 30002;
+/// Record id of `zero(@m)`.
+pub const ZERO_RECORD: u64 = 30003;
 
 /// bpftrace's wildcard match (`*` any run of characters).
 pub(crate) fn wildcard_match(pat: &str, s: &str) -> bool {
