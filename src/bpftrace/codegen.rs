@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 /// Compiles parsed action blocks.
 pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQuery) -> Result<Compiled, Error> {
-    let mut out = Compiled { maps: Vec::new(), progs: Vec::new(), printfs: Vec::new(), probe_names: Vec::new() };
+    let mut out = Compiled { maps: Vec::new(), progs: Vec::new(), printfs: Vec::new(), probe_names: Vec::new(), elapsed: false };
     for b in blocks {
         for s in &b.body {
             collect_maps(s, &mut out.maps)?;
@@ -598,11 +598,35 @@ impl<'a> Gen<'a> {
                 }
             }
             "comm" | "execname" => return Err(Error::at(span, "comm is a string here; compare it with a string literal or print it with %s")),
-            "uid" | "gid" | "elapsed" | "kstack" | "curtask" => {
+            "elapsed" => self.elapsed()?,
+            "uid" | "gid" | "kstack" | "curtask" => {
                 return Err(Error::at(span, format!("{name} is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
             }
             _ => return Err(Error::at(span, format!("Unknown identifier: '{name}'"))),
         }
+        Ok(())
+    }
+
+    /// `elapsed`: `ktime_get_ns()` minus the start time user space stored in the `elapsed` map (key u64 0) when
+    /// tracing started, as v0.21's codegen does (it reads the boot clock; the model's monotonic clock has no
+    /// suspend, so `bpf_ktime_get_ns` is the same here). A missing start reads as 0.
+    fn elapsed(&mut self) -> Result<(), Error> {
+        self.out.elapsed = true;
+        let (key, start) = (self.alloc(8)?, self.alloc(8)?);
+        self.e(Insn::st_mem(BPF_DW, FP, key, 0));
+        self.e(Insn::st_mem(BPF_DW, FP, start, 0));
+        let m = self.out.elapsed_map();
+        self.map_fd(R1, m);
+        self.fp_ptr(R2, key);
+        self.call(BPF_FUNC_MAP_LOOKUP_ELEM);
+        let none = self.label();
+        self.jmp(Insn::jmp_imm(BPF_JEQ, R0, 0, 0), none);
+        self.e(Insn::ldx_mem(BPF_DW, R0, R0, 0));
+        self.e(Insn::stx_mem(BPF_DW, FP, R0, start));
+        self.bind(none);
+        self.call(BPF_FUNC_KTIME_GET_NS);
+        self.e(Insn::ldx_mem(BPF_DW, R1, FP, start));
+        self.e(Insn::alu64_reg(BPF_SUB, R0, R1));
         Ok(())
     }
 

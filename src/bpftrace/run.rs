@@ -42,6 +42,9 @@ fn obj_of(c: &Compiled, path: &std::path::Path) -> BpfObject {
         c.maps.iter().map(|m| ObjMap { def: m.def(), origin: MapOrigin::Btf, initial: None }).collect();
     // bpftrace's perf event array for printf/exit records: one entry per CPU (max_entries 0 → nr_cpus).
     maps.push(ObjMap { def: MapDef::new("printf", MapType::PerfEventArray, 4, 4, 0, 0), origin: MapOrigin::Btf, initial: None });
+    if c.elapsed {
+        maps.push(ObjMap { def: MapDef::new("elapsed", MapType::Hash, 8, 8, 1, 0), origin: MapOrigin::Btf, initial: None });
+    }
     let programs = c
         .progs
         .iter()
@@ -68,6 +71,9 @@ pub fn dump(c: &Compiled) -> String {
         let _ = writeln!(s, "; map_fd {i}: {} {} key {}B value {}B max_entries {}", m.name, d.map_type.name(), d.key_size, d.value_size, d.max_entries);
     }
     let _ = writeln!(s, "; map_fd {}: printf perf_event_array", c.perf_map());
+    if c.elapsed {
+        let _ = writeln!(s, "; map_fd {}: elapsed hash key 8B value 8B max_entries 1", c.elapsed_map());
+    }
     for p in &c.progs {
         let _ = writeln!(s, "\n{}:", p.probe);
         s.push_str(&kernel_model::bpf::disassemble(&p.insns));
@@ -77,6 +83,19 @@ pub fn dump(c: &Compiled) -> String {
 
 fn prog_id(c: &Compiled, ids: &[ProgId], want: fn(&ProgInfo) -> bool) -> Vec<ProgId> {
     c.progs.iter().zip(ids).filter(|(p, _)| want(p)).map(|(_, id)| *id).collect()
+}
+
+/// User space storing the start time `elapsed` counts from (the `elapsed` map's key 0) when tracing starts,
+/// just before BEGIN runs.
+fn start_elapsed(m: &dyn kernel_model::machine::Machine, k: &mut Kernel, c: &Compiled) {
+    if !c.elapsed {
+        return;
+    }
+    let now = m.now().as_ns();
+    let id = k.core.bpf.maps().iter().rev().find(|x| x.def.name == "elapsed").map(|x| x.id);
+    if let Some(map) = id.and_then(|id| k.core.bpf.map_mut(id)) {
+        let _ = map.update(&0u64.to_le_bytes(), &now.to_le_bytes(), 0, 0);
+    }
 }
 
 /// Runs `BEGIN` (or `END`) programs `ids` on `cpu` as bpftrace's process; returns whether a run failed.
@@ -209,6 +228,7 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
     let is_end = |p: &ProgInfo| p.kind == ProbeKind::End;
     // BEGIN exiting at once: nothing else runs (the probes are attached and detached with no event between).
     let begin_exits = {
+        start_elapsed(&scratch.machine, &mut k0, &compiled);
         let fault = fire(&mut scratch.machine, &mut k0, cpu, &prog_id(&compiled, &ids0, is_begin));
         fault.is_none() && k0.core.bpf.perf_records().iter().any(|r| r.data.get(..8) == Some(&[0; 8]))
     };
@@ -222,6 +242,7 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         let (report, machine, kernel) = crate::runner::run_scenario_with(scenario, &mut |m, k| {
             match k.request_attach_prog(m, cpu, &obj) {
                 Ok((ids, _)) => {
+                    start_elapsed(m, k, &compiled);
                     begin_fault = fire(m, k, cpu, &prog_id(&compiled, &ids, is_begin));
                     attached = Some(Ok(ids));
                 }

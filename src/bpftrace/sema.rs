@@ -165,6 +165,8 @@ pub struct Compiled {
     pub printfs: Vec<PrintfInfo>,
     /// Probe names by `probe` id.
     pub probe_names: Vec<String>,
+    /// `elapsed` is used: the object has the `elapsed` map (after the perf event array).
+    pub elapsed: bool,
 }
 
 impl Compiled {
@@ -172,6 +174,12 @@ impl Compiled {
     #[must_use]
     pub fn perf_map(&self) -> usize {
         self.maps.len()
+    }
+
+    /// The object index of the `elapsed` map (the start time, key u64 0), after the perf event array.
+    #[must_use]
+    pub fn elapsed_map(&self) -> usize {
+        self.maps.len() + 1
     }
 
     /// How many probes bpftrace reports attaching (`Attaching N probes...`): every program, BEGIN and END included.
