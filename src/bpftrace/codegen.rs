@@ -220,6 +220,17 @@ impl<'a> Gen<'a> {
                 let sum = Expr { kind: ExprKind::Binary(BinOp::Add, Box::new(read), Box::new(v)), span: map.span };
                 self.assign_map(map, &sum)
             }
+            Stmt::Unroll { count, body } => (0..*count).try_for_each(|_| self.stmts(body)),
+            Stmt::While { cond, body } => {
+                let (top, end) = (self.label(), self.label());
+                self.bind(top);
+                self.int(cond)?;
+                self.jmp(Insn::jmp_imm(BPF_JEQ, R0, 0, 0), end);
+                self.stmts(body)?;
+                self.jmp(Insn::ja(0), top);
+                self.bind(end);
+                Ok(())
+            }
             Stmt::If { cond, then, els } => {
                 let (l_else, l_end) = (self.label(), self.label());
                 self.int(cond)?;

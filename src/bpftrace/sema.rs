@@ -312,6 +312,11 @@ pub(crate) fn collect_maps(s: &Stmt, maps: &mut Vec<MapInfo>) -> Result<(), Erro
         }
         Stmt::MapIncr { map, .. } => note_map(maps, map, Some(ValKind::Int)),
         Stmt::Expr(e) | Stmt::AssignVar { value: e, .. } => collect_expr_maps(e, maps),
+        Stmt::Unroll { body, .. } => body.iter().try_for_each(|s| collect_maps(s, maps)),
+        Stmt::While { cond, body } => {
+            collect_expr_maps(cond, maps)?;
+            body.iter().try_for_each(|s| collect_maps(s, maps))
+        }
         Stmt::If { cond, then, els } => {
             collect_expr_maps(cond, maps)?;
             for s in then.iter().chain(els) {
