@@ -37,7 +37,12 @@ pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQ
                 ProbeKind::End => vec![(ProbeKind::End, "END".into(), 0)],
                 ProbeKind::Kprobe(f) | ProbeKind::Kretprobe(f) => {
                     let ret = matches!(p.kind, ProbeKind::Kretprobe(_));
-                    let matched: Vec<&(String, u64)> = funcs.iter().filter(|(n, _)| wildcard_match(f, n)).collect();
+                    // `f+off`: the function exactly (no wildcard), its name carrying the offset to the attach.
+                    let (pat, off) = f.split_once('+').map_or((f.as_str(), None), |(a, o)| (a, Some(o)));
+                    if off.is_some() && pat.contains('*') {
+                        return Err(Error::at(p.span, "Offset not allowed with wildcard"));
+                    }
+                    let matched: Vec<&(String, u64)> = funcs.iter().filter(|(n, _)| wildcard_match(pat, n)).collect();
                     if matched.is_empty() {
                         let what = if f.contains('*') { "No probes matched" } else { "Could not resolve symbol" };
                         return Err(Error::at(p.span, format!("{what}: {}{f}", if ret { "kretprobe:" } else { "kprobe:" })));
@@ -45,6 +50,7 @@ pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQ
                     matched
                         .into_iter()
                         .map(|(n, a)| {
+                            let n = &off.map_or(n.clone(), |o| format!("{n}+{o}"));
                             let (k, ty) = if ret { (ProbeKind::Kretprobe(n.clone()), "kretprobe") } else { (ProbeKind::Kprobe(n.clone()), "kprobe") };
                             (k, format!("{ty}:{n}"), *a)
                         })

@@ -98,7 +98,16 @@ impl Parser<'_> {
                 self.expect(":")?;
                 let Some(Tok::Ident(f)) = self.peek().cloned() else { return Err(self.unexpected("function name")) };
                 self.i += 1;
-                if ty.starts_with("kr") { ProbeKind::Kretprobe(f) } else { ProbeKind::Kprobe(f) }
+                if ty.starts_with("kr") {
+                    ProbeKind::Kretprobe(f)
+                } else if self.eat("+") {
+                    // `kprobe:FUNC+OFFSET` (v0.21 probe grammar: kprobes only).
+                    let Some(Tok::Int(off)) = self.peek().cloned() else { return Err(self.unexpected("offset")) };
+                    self.i += 1;
+                    ProbeKind::Kprobe(format!("{f}+{off}"))
+                } else {
+                    ProbeKind::Kprobe(f)
+                }
             }
             _ => {
                 return Err(Error::at(start, format!("Invalid probe type: {ty}")));
