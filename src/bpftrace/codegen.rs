@@ -269,6 +269,8 @@ impl<'a> Gen<'a> {
                 Ok(())
             }
             "delete" => self.delete(e, args),
+            // bpftrace's time() is strftime(3) of the wall clock, read by user space when it handles the record.
+            "time" => Err(Error::at(e.span, "time() prints the wall-clock time, which a deterministic probesim run does not have (use elapsed or nsecs)")),
             "clear" | "zero" | "print" => self.map_action(e, name, args),
             _ if agg_kind(e)?.is_some() => {
                 Err(Error::at(e.span, format!("{name}() must be assigned directly to a map")))
