@@ -1,7 +1,8 @@
 //! bpftrace one-liners (scenarios/bpftrace/*.bt) compiled to eBPF, verified, attached and run on both ISAs'
 //! machine (scenarios/bpftrace/mydrv-{arm64,x86_64}.toml): one insta snapshot per program with what
-//! `probesim trace SCENARIO -f FILE` prints for each ISA. Programs under errors/ must fail to compile, with
-//! bpftrace's error text; every other one must run without a failure (a verifier refusal, a BPF fault, …).
+//! `probesim trace SCENARIO -f FILE` prints for each ISA. Programs under errors/ must fail (to compile, in the
+//! verifier or to attach), with bpftrace's error text; every other one must run without a failure (a verifier
+//! refusal, a BPF fault, …).
 
 use probesim::bpftrace::{trace, TraceOptions};
 use probesim::scenario::Scenario;

@@ -83,6 +83,20 @@ pub enum Stmt {
         /// Else (an `else if` is one nested `If`).
         els: Vec<Stmt>,
     },
+    /// `unroll (N) { … }`: the body N times over (1 ≤ N ≤ 100), unrolled at compile time.
+    Unroll {
+        /// N.
+        count: i64,
+        /// The body.
+        body: Vec<Stmt>,
+    },
+    /// `while (c) { … }`: a loop in the bytecode (a back-edge the verifier must bound: kernel 5.3+).
+    While {
+        /// Condition.
+        cond: Expr,
+        /// The body.
+        body: Vec<Stmt>,
+    },
 }
 
 /// Binary operators.

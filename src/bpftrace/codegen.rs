@@ -13,7 +13,7 @@ use super::sema::*;
 use super::{Error, Span};
 use kernel_model::bpf::helpers::{
     BPF_FUNC_GET_CURRENT_COMM, BPF_FUNC_GET_CURRENT_PID_TGID, BPF_FUNC_GET_SMP_PROCESSOR_ID, BPF_FUNC_KTIME_GET_NS,
-    BPF_FUNC_MAP_LOOKUP_ELEM, BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_PERF_EVENT_OUTPUT,
+    BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM, BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_PERF_EVENT_OUTPUT,
 };
 use kernel_model::bpf::insn::*;
 use kernel_model::trace::{ArgLocation, RegsQuery};
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 /// Compiles parsed action blocks.
 pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQuery) -> Result<Compiled, Error> {
-    let mut out = Compiled { maps: Vec::new(), progs: Vec::new(), printfs: Vec::new(), probe_names: Vec::new() };
+    let mut out = Compiled { maps: Vec::new(), progs: Vec::new(), printfs: Vec::new(), probe_names: Vec::new(), elapsed: false };
     for b in blocks {
         for s in &b.body {
             collect_maps(s, &mut out.maps)?;
@@ -37,7 +37,12 @@ pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQ
                 ProbeKind::End => vec![(ProbeKind::End, "END".into(), 0)],
                 ProbeKind::Kprobe(f) | ProbeKind::Kretprobe(f) => {
                     let ret = matches!(p.kind, ProbeKind::Kretprobe(_));
-                    let matched: Vec<&(String, u64)> = funcs.iter().filter(|(n, _)| wildcard_match(f, n)).collect();
+                    // `f+off`: the function exactly (no wildcard), its name carrying the offset to the attach.
+                    let (pat, off) = f.split_once('+').map_or((f.as_str(), None), |(a, o)| (a, Some(o)));
+                    if off.is_some() && pat.contains('*') {
+                        return Err(Error::at(p.span, "Offset not allowed with wildcard"));
+                    }
+                    let matched: Vec<&(String, u64)> = funcs.iter().filter(|(n, _)| wildcard_match(pat, n)).collect();
                     if matched.is_empty() {
                         let what = if f.contains('*') { "No probes matched" } else { "Could not resolve symbol" };
                         return Err(Error::at(p.span, format!("{what}: {}{f}", if ret { "kretprobe:" } else { "kprobe:" })));
@@ -45,6 +50,7 @@ pub fn compile(blocks: &[ActionBlock], funcs: &[(String, u64)], regs: &dyn RegsQ
                     matched
                         .into_iter()
                         .map(|(n, a)| {
+                            let n = &off.map_or(n.clone(), |o| format!("{n}+{o}"));
                             let (k, ty) = if ret { (ProbeKind::Kretprobe(n.clone()), "kretprobe") } else { (ProbeKind::Kprobe(n.clone()), "kprobe") };
                             (k, format!("{ty}:{n}"), *a)
                         })
@@ -220,6 +226,17 @@ impl<'a> Gen<'a> {
                 let sum = Expr { kind: ExprKind::Binary(BinOp::Add, Box::new(read), Box::new(v)), span: map.span };
                 self.assign_map(map, &sum)
             }
+            Stmt::Unroll { count, body } => (0..*count).try_for_each(|_| self.stmts(body)),
+            Stmt::While { cond, body } => {
+                let (top, end) = (self.label(), self.label());
+                self.bind(top);
+                self.int(cond)?;
+                self.jmp(Insn::jmp_imm(BPF_JEQ, R0, 0, 0), end);
+                self.stmts(body)?;
+                self.jmp(Insn::ja(0), top);
+                self.bind(end);
+                Ok(())
+            }
             Stmt::If { cond, then, els } => {
                 let (l_else, l_end) = (self.label(), self.label());
                 self.int(cond)?;
@@ -251,11 +268,59 @@ impl<'a> Gen<'a> {
                 self.jmp(Insn::ja(0), exit);
                 Ok(())
             }
+            "delete" => self.delete(e, args),
+            // bpftrace's time() is strftime(3) of the wall clock, read by user space when it handles the record.
+            "time" => Err(Error::at(e.span, "time() prints the wall-clock time, which a deterministic probesim run does not have (use elapsed or nsecs)")),
+            "clear" | "zero" | "print" => self.map_action(e, name, args),
             _ if agg_kind(e)?.is_some() => {
                 Err(Error::at(e.span, format!("{name}() must be assigned directly to a map")))
             }
             _ => Err(Error::at(e.span, format!("Unknown function: {name}"))),
         }
+    }
+
+    /// `delete(@m[k])`: `bpf_map_delete_elem(map, &key)` in the program (v0.21 `CodegenLLVM::visit(Call)`,
+    /// "delete"); a missing key is the helper's -ENOENT, ignored as bpftrace ignores it.
+    fn delete(&mut self, e: &Expr, args: &[Expr]) -> Result<(), Error> {
+        let [Expr { kind: ExprKind::Map(m), .. }] = args else {
+            return Err(Error::at(e.span, "delete() expects a map with a key: delete(@m[k])"));
+        };
+        let (idx, info) = self.map_info(m);
+        if info.bucketed() || info.array() {
+            return Err(Error::at(m.span, format!("delete() on {}: its elements cannot be deleted one by one (use clear)", m.name)));
+        }
+        let key = self.key(m, &info)?;
+        self.map_fd(R1, idx);
+        self.fp_ptr(R2, key);
+        self.call(BPF_FUNC_MAP_DELETE_ELEM);
+        Ok(())
+    }
+
+    /// `print(@m)`, `clear(@m)`, `zero(@m)`: user-space operations. As bpftrace does, the program only sends an
+    /// async action record `{action id, map}` through the perf buffer and user space performs it when it reads
+    /// the record. Only in `END`: probesim's user space reads the buffer once tracing has stopped, which is
+    /// exactly when bpftrace handles END's records; an earlier probe's action would see later map contents.
+    fn map_action(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Result<(), Error> {
+        let [Expr { kind: ExprKind::Map(m), .. }] = args else {
+            return Err(Error::at(e.span, format!("{name}() expects a map argument")));
+        };
+        if !m.keys.is_empty() {
+            return Err(Error::at(m.span, format!("The map passed to {name}() should not be indexed by a key")));
+        }
+        if *self.kind != ProbeKind::End {
+            return Err(Error::at(e.span, format!("{name}() outside END is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
+        }
+        let (idx, _) = self.map_info(m);
+        let id = match name {
+            "print" => PRINT_RECORD,
+            "clear" => CLEAR_RECORD,
+            _ => ZERO_RECORD,
+        };
+        let slot = self.alloc(16)?;
+        self.e(Insn::st_mem(BPF_DW, FP, slot, id as i32));
+        self.e(Insn::st_mem(BPF_DW, FP, slot + 8, idx as i32));
+        self.perf_output(slot, 16);
+        Ok(())
     }
 
     fn perf_output(&mut self, slot: i16, size: usize) {
@@ -552,11 +617,35 @@ impl<'a> Gen<'a> {
                 }
             }
             "comm" | "execname" => return Err(Error::at(span, "comm is a string here; compare it with a string literal or print it with %s")),
-            "uid" | "gid" | "elapsed" | "kstack" | "curtask" => {
+            "elapsed" => self.elapsed()?,
+            "uid" | "gid" | "kstack" | "curtask" => {
                 return Err(Error::at(span, format!("{name} is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
             }
             _ => return Err(Error::at(span, format!("Unknown identifier: '{name}'"))),
         }
+        Ok(())
+    }
+
+    /// `elapsed`: `ktime_get_ns()` minus the start time user space stored in the `elapsed` map (key u64 0) when
+    /// tracing started, as v0.21's codegen does (it reads the boot clock; the model's monotonic clock has no
+    /// suspend, so `bpf_ktime_get_ns` is the same here). A missing start reads as 0.
+    fn elapsed(&mut self) -> Result<(), Error> {
+        self.out.elapsed = true;
+        let (key, start) = (self.alloc(8)?, self.alloc(8)?);
+        self.e(Insn::st_mem(BPF_DW, FP, key, 0));
+        self.e(Insn::st_mem(BPF_DW, FP, start, 0));
+        let m = self.out.elapsed_map();
+        self.map_fd(R1, m);
+        self.fp_ptr(R2, key);
+        self.call(BPF_FUNC_MAP_LOOKUP_ELEM);
+        let none = self.label();
+        self.jmp(Insn::jmp_imm(BPF_JEQ, R0, 0, 0), none);
+        self.e(Insn::ldx_mem(BPF_DW, R0, R0, 0));
+        self.e(Insn::stx_mem(BPF_DW, FP, R0, start));
+        self.bind(none);
+        self.call(BPF_FUNC_KTIME_GET_NS);
+        self.e(Insn::ldx_mem(BPF_DW, R1, FP, start));
+        self.e(Insn::alu64_reg(BPF_SUB, R0, R1));
         Ok(())
     }
 

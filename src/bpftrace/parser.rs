@@ -98,7 +98,16 @@ impl Parser<'_> {
                 self.expect(":")?;
                 let Some(Tok::Ident(f)) = self.peek().cloned() else { return Err(self.unexpected("function name")) };
                 self.i += 1;
-                if ty.starts_with("kr") { ProbeKind::Kretprobe(f) } else { ProbeKind::Kprobe(f) }
+                if ty.starts_with("kr") {
+                    ProbeKind::Kretprobe(f)
+                } else if self.eat("+") {
+                    // `kprobe:FUNC+OFFSET` (v0.21 probe grammar: kprobes only).
+                    let Some(Tok::Int(off)) = self.peek().cloned() else { return Err(self.unexpected("offset")) };
+                    self.i += 1;
+                    ProbeKind::Kprobe(format!("{f}+{off}"))
+                } else {
+                    ProbeKind::Kprobe(f)
+                }
             }
             _ => {
                 return Err(Error::at(start, format!("Invalid probe type: {ty}")));
@@ -116,7 +125,7 @@ impl Parser<'_> {
                 return Ok(stmts);
             }
             let s = self.stmt()?;
-            let block_like = matches!(s, Stmt::If { .. });
+            let block_like = matches!(s, Stmt::If { .. } | Stmt::Unroll { .. } | Stmt::While { .. });
             stmts.push(s);
             if !block_like && !self.eat(";") && !self.is("}") {
                 return Err(self.unexpected(";"));
@@ -125,6 +134,33 @@ impl Parser<'_> {
     }
 
     fn stmt(&mut self) -> Result<Stmt, Error> {
+        if matches!(self.peek(), Some(Tok::Ident(k)) if k == "unroll") {
+            let start = self.span();
+            self.i += 1;
+            self.expect("(")?;
+            let n = self.expr()?;
+            self.expect(")")?;
+            let ExprKind::Int(count) = n.kind else {
+                return Err(Error::at(n.span, "unroll takes an integer literal"));
+            };
+            // v0.21 semantic_analyser.cpp, visit(Unroll).
+            if count > 100 {
+                return Err(Error::at(Span::new(start.start, n.span.end + 1), "unroll maximum value is 100"));
+            }
+            if count < 1 {
+                return Err(Error::at(Span::new(start.start, n.span.end + 1), "unroll minimum value is 1"));
+            }
+            let body = self.block()?;
+            return Ok(Stmt::Unroll { count, body });
+        }
+        if matches!(self.peek(), Some(Tok::Ident(k)) if k == "while") {
+            self.i += 1;
+            self.expect("(")?;
+            let cond = self.expr()?;
+            self.expect(")")?;
+            let body = self.block()?;
+            return Ok(Stmt::While { cond, body });
+        }
         if matches!(self.peek(), Some(Tok::Ident(k)) if k == "if") {
             self.i += 1;
             self.expect("(")?;

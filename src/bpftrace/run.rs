@@ -7,7 +7,7 @@
 //! programs and the expectations about them are dropped: the one-liner replaces them. `exit()` ends the printing
 //! of records (bpftrace stops polling); if `BEGIN` exits, the tasks do not run at all.
 
-use super::sema::{Compiled, ProgInfo};
+use super::sema::{Compiled, MapInfo, ProgInfo, CLEAR_RECORD, PRINT_RECORD, ZERO_RECORD};
 use super::printer;
 use super::ast::ProbeKind;
 use crate::scenario::Scenario;
@@ -42,6 +42,9 @@ fn obj_of(c: &Compiled, path: &std::path::Path) -> BpfObject {
         c.maps.iter().map(|m| ObjMap { def: m.def(), origin: MapOrigin::Btf, initial: None, btf_key_type_id: 0, btf_value_type_id: 0 }).collect();
     // bpftrace's perf event array for printf/exit records: one entry per CPU (max_entries 0 → nr_cpus).
     maps.push(ObjMap { def: MapDef::new("printf", MapType::PerfEventArray, 4, 4, 0, 0), origin: MapOrigin::Btf, initial: None, btf_key_type_id: 0, btf_value_type_id: 0 });
+    if c.elapsed {
+        maps.push(ObjMap { def: MapDef::new("elapsed", MapType::Hash, 8, 8, 1, 0), origin: MapOrigin::Btf, initial: None, btf_key_type_id: 0, btf_value_type_id: 0 });
+    }
     let programs = c
         .progs
         .iter()
@@ -68,6 +71,9 @@ pub fn dump(c: &Compiled) -> String {
         let _ = writeln!(s, "; map_fd {i}: {} {} key {}B value {}B max_entries {}", m.name, d.map_type.name(), d.key_size, d.value_size, d.max_entries);
     }
     let _ = writeln!(s, "; map_fd {}: printf perf_event_array", c.perf_map());
+    if c.elapsed {
+        let _ = writeln!(s, "; map_fd {}: elapsed hash key 8B value 8B max_entries 1", c.elapsed_map());
+    }
     for p in &c.progs {
         let _ = writeln!(s, "\n{}:", p.probe);
         s.push_str(&kernel_model::bpf::disassemble(&p.insns));
@@ -77,6 +83,19 @@ pub fn dump(c: &Compiled) -> String {
 
 fn prog_id(c: &Compiled, ids: &[ProgId], want: fn(&ProgInfo) -> bool) -> Vec<ProgId> {
     c.progs.iter().zip(ids).filter(|(p, _)| want(p)).map(|(_, id)| *id).collect()
+}
+
+/// User space storing the start time `elapsed` counts from (the `elapsed` map's key 0) when tracing starts,
+/// just before BEGIN runs.
+fn start_elapsed(m: &dyn kernel_model::machine::Machine, k: &mut Kernel, c: &Compiled) {
+    if !c.elapsed {
+        return;
+    }
+    let now = m.now().as_ns();
+    let id = k.core.bpf.maps().iter().rev().find(|x| x.def.name == "elapsed").map(|x| x.id);
+    if let Some(map) = id.and_then(|id| k.core.bpf.map_mut(id)) {
+        let _ = map.update(&0u64.to_le_bytes(), &now.to_le_bytes(), 0, 0);
+    }
 }
 
 /// Runs `BEGIN` (or `END`) programs `ids` on `cpu` as bpftrace's process; returns whether a run failed.
@@ -89,6 +108,29 @@ fn fire(m: &mut dyn kernel_model::machine::Machine, k: &mut Kernel, cpu: CpuId, 
         }
     }
     None
+}
+
+/// User space performing an async map action read from the perf buffer (v0.21 `perf_event_printer` →
+/// `print_map`, `clear_map`, `zero_map` in src/bpftrace.cpp): `print` prints the map as at exit
+/// (`TextOutput::map`); `clear` deletes every element (an array's values are zeroed: its elements cannot be
+/// deleted); `zero` zeroes every value and keeps the keys. Returns what it printed.
+fn map_action(kernel: &mut Kernel, c: &Compiled, info: &MapInfo, map_id: u32, action: u64, ksym: printer::Ksym<'_>) -> String {
+    let Some(map) = kernel.core.bpf.map_mut(map_id) else { return String::new() };
+    if action == PRINT_RECORD {
+        return printer::print_map(c, info, &map.entries(), ksym);
+    }
+    if action == CLEAR_RECORD && map.def.map_type != MapType::PercpuArray {
+        for (k, _) in map.entries() {
+            let _ = map.delete(&k);
+        }
+        return String::new();
+    }
+    for slot in 0..map.nr_slots() {
+        if let Some(v) = map.value_mut(slot) {
+            v.fill(0);
+        }
+    }
+    String::new()
 }
 
 /// What one `[[script]]` printed.
@@ -186,6 +228,7 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
     let is_end = |p: &ProgInfo| p.kind == ProbeKind::End;
     // BEGIN exiting at once: nothing else runs (the probes are attached and detached with no event between).
     let begin_exits = {
+        start_elapsed(&scratch.machine, &mut k0, &compiled);
         let fault = fire(&mut scratch.machine, &mut k0, cpu, &prog_id(&compiled, &ids0, is_begin));
         fault.is_none() && k0.core.bpf.perf_records().iter().any(|r| r.data.get(..8) == Some(&[0; 8]))
     };
@@ -199,6 +242,7 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         let (report, machine, kernel) = crate::runner::run_scenario_with(scenario, &mut |m, k| {
             match k.request_attach_prog(m, cpu, &obj) {
                 Ok((ids, _)) => {
+                    start_elapsed(m, k, &compiled);
                     begin_fault = fire(m, k, cpu, &prog_id(&compiled, &ids, is_begin));
                     attached = Some(Ok(ids));
                 }
@@ -222,8 +266,19 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         machine.kallsyms().symbols().iter().map(|s| (s.addr.0, s.name.clone())).collect()
     };
     let ksym = |a: u64| ksym_table.iter().find(|(x, _)| *x == a).map_or(format!("0x{a:x}"), |(_, n)| n.clone());
+    // The kernel ids of the program's @maps, by object index.
+    let map_ids: Vec<u32> =
+        kernel.core.bpf.maps().iter().filter(|m| m.def.map_type != MapType::PerfEventArray).map(|m| m.id).collect();
     for records in [before_end, at_end] {
         for r in records.iter().filter(|r| r.map_name == "printf") {
+            let id = r.data.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            if matches!(id, PRINT_RECORD | CLEAR_RECORD | ZERO_RECORD) {
+                let idx = r.data.get(8..16).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))) as usize;
+                if let (Some(info), Some(&mid)) = (compiled.maps.get(idx), map_ids.get(idx)) {
+                    out.push_str(&map_action(&mut kernel, &compiled, info, mid, id, &ksym));
+                }
+                continue;
+            }
             match printer::perf_record(&compiled, &r.data, &ksym) {
                 Some(text) => out.push_str(&text),
                 None => break,
@@ -231,9 +286,8 @@ pub fn trace(mut scenario: Scenario, src: &str, filename: &str, opts: &TraceOpti
         }
     }
     out.push_str("\n\n");
-    let entries: Vec<printer::Entries> = (0..compiled.maps.len())
-        .map(|i| kernel.core.bpf.maps().iter().filter(|m| m.def.map_type != MapType::PerfEventArray).nth(i).map(|m| m.entries()).unwrap_or_default())
-        .collect();
+    let entries: Vec<printer::Entries> =
+        map_ids.iter().map(|id| kernel.core.bpf.map(*id).map(|m| m.entries()).unwrap_or_default()).collect();
     out.push_str(&printer::print_maps(&compiled, &entries, &ksym));
     Ok(TraceOutput { stdout: out, error: failure })
 }

@@ -165,6 +165,8 @@ pub struct Compiled {
     pub printfs: Vec<PrintfInfo>,
     /// Probe names by `probe` id.
     pub probe_names: Vec<String>,
+    /// `elapsed` is used: the object has the `elapsed` map (after the perf event array).
+    pub elapsed: bool,
 }
 
 impl Compiled {
@@ -172,6 +174,12 @@ impl Compiled {
     #[must_use]
     pub fn perf_map(&self) -> usize {
         self.maps.len()
+    }
+
+    /// The object index of the `elapsed` map (the start time, key u64 0), after the perf event array.
+    #[must_use]
+    pub fn elapsed_map(&self) -> usize {
+        self.maps.len() + 1
     }
 
     /// How many probes bpftrace reports attaching (`Attaching N probes...`): every program, BEGIN and END included.
@@ -183,6 +191,12 @@ impl Compiled {
 
 /// Record id of `exit()` in the perf buffer.
 pub const EXIT_RECORD: u64 = 0;
+/// Record id of `print(@m)` (then the map's index); bpftrace's async action ids sit above its printf ids too.
+pub const PRINT_RECORD: u64 = 30001;
+/// Record id of `clear(@m)`.
+pub const CLEAR_RECORD: u64 = 30002;
+/// Record id of `zero(@m)`.
+pub const ZERO_RECORD: u64 = 30003;
 
 /// bpftrace's wildcard match (`*` any run of characters).
 pub(crate) fn wildcard_match(pat: &str, s: &str) -> bool {
@@ -298,6 +312,11 @@ pub(crate) fn collect_maps(s: &Stmt, maps: &mut Vec<MapInfo>) -> Result<(), Erro
         }
         Stmt::MapIncr { map, .. } => note_map(maps, map, Some(ValKind::Int)),
         Stmt::Expr(e) | Stmt::AssignVar { value: e, .. } => collect_expr_maps(e, maps),
+        Stmt::Unroll { body, .. } => body.iter().try_for_each(|s| collect_maps(s, maps)),
+        Stmt::While { cond, body } => {
+            collect_expr_maps(cond, maps)?;
+            body.iter().try_for_each(|s| collect_maps(s, maps))
+        }
         Stmt::If { cond, then, els } => {
             collect_expr_maps(cond, maps)?;
             for s in then.iter().chain(els) {

@@ -26,10 +26,15 @@ impl Kernel {
         for (p, &id) in obj.programs.iter().zip(&ids) {
             match &p.attach {
                 AttachPoint::Kprobe { symbol: Some(sym) } => {
+                    // libbpf's `kprobe/FUNC+OFFSET` section form: the offset goes to `kprobe.offset`.
+                    let (func, offset) = match sym.split_once('+').map(|(f, o)| (f, parse_offset(o))) {
+                        Some((f, Some(o))) => (f.to_string(), o),
+                        _ => (sym.clone(), 0),
+                    };
                     let spec = KprobeSpec {
-                        name: format!("p_{sym}_0"),
-                        symbol_name: Some(sym.clone()),
-                        offset: 0,
+                        name: format!("p_{func}_{offset}"),
+                        symbol_name: Some(func),
+                        offset,
                         addr: None,
                         pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
                         post_handler: None,
@@ -53,5 +58,13 @@ impl Kernel {
             }
         }
         Ok((ids, map_ids))
+    }
+}
+
+/// `OFFSET` of `FUNC+OFFSET`: decimal or `0x` hex (libbpf `sscanf("%li")`).
+fn parse_offset(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
     }
 }
