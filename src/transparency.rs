@@ -131,6 +131,7 @@ fn run_once(c: &Check, isa: Isa, probe_offset: Option<u64>) -> Result<Outcome, T
         cpu: CpuId(0),
         pid: 1,
         comm: "transparency".into(),
+        ids: kernel_model::bpf::TaskIds { tgid: 1, uid: 0, gid: 0 },
         func_name: c.symbol.clone(),
         func: sym.addr,
         args,

@@ -160,6 +160,8 @@ pub struct KernelCore {
     pub current_task: Vec<Option<u32>>,
     /// Its comm.
     pub current_comm: Vec<String>,
+    /// Per CPU: `current`'s tgid, uid and gid.
+    pub current_ids: Vec<crate::bpf::TaskIds>,
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
@@ -195,8 +197,10 @@ impl KernelCore {
     #[must_use]
     pub fn current_task_info(&self, cpu: CpuId) -> crate::bpf::TaskInfo {
         let pid = self.current_task[cpu.0].unwrap_or(0);
-        let comm = if pid == 0 { format!("swapper/{cpu}") } else { self.current_comm[cpu.0].clone() };
-        crate::bpf::TaskInfo::new(pid, &comm)
+        if pid == 0 {
+            return crate::bpf::TaskInfo::new(0, &format!("swapper/{cpu}"));
+        }
+        crate::bpf::TaskInfo::new(pid, &self.current_comm[cpu.0]).with_ids(self.current_ids[cpu.0])
     }
 
     /// Records a step of the hit path of the probe at `addr` on `cpu`, with the status it left.
@@ -292,6 +296,7 @@ impl KernelCore {
             bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
             current_task: vec![None; nr_cpus],
             current_comm: vec![String::new(); nr_cpus],
+            current_ids: vec![crate::bpf::TaskIds::default(); nr_cpus],
             stack_traces: Vec::new(),
             tracefs: crate::trace::instance::Tracefs::new(profile, nr_cpus),
             perf_filter: std::collections::BTreeMap::new(),

@@ -29,6 +29,8 @@ pub struct Task {
     pub pid: u32,
     /// Its comm (`task->comm`, at most 15 characters).
     pub comm: String,
+    /// Its process (`tgid`) and credentials (`uid`, `gid`).
+    pub ids: kernel_model::bpf::TaskIds,
     /// The function's name, for the log.
     pub func_name: String,
     /// The function's address.
@@ -458,7 +460,7 @@ fn start_next(
 }
 
 fn call(machine: &mut EmulatedMachine, kernel: &mut Kernel, cpu: CpuId, r: &Running) {
-    kernel.set_current_task(cpu, Some(r.task.pid), &r.task.comm);
+    kernel.set_current_task(cpu, Some(r.task.pid), &r.task.comm, r.task.ids);
     machine
         .prepare_call(cpu, r.task.func, &r.task.args)
         .expect("the stack region is mapped and writable");

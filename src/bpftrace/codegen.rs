@@ -12,7 +12,7 @@ use super::ast::*;
 use super::sema::*;
 use super::{Error, Span};
 use kernel_model::bpf::helpers::{
-    BPF_FUNC_GET_CURRENT_COMM, BPF_FUNC_GET_CURRENT_PID_TGID, BPF_FUNC_GET_SMP_PROCESSOR_ID, BPF_FUNC_KTIME_GET_NS,
+    BPF_FUNC_GET_CURRENT_COMM, BPF_FUNC_GET_CURRENT_PID_TGID, BPF_FUNC_GET_CURRENT_UID_GID, BPF_FUNC_GET_SMP_PROCESSOR_ID, BPF_FUNC_KTIME_GET_NS,
     BPF_FUNC_MAP_DELETE_ELEM, BPF_FUNC_MAP_LOOKUP_ELEM, BPF_FUNC_MAP_UPDATE_ELEM, BPF_FUNC_PERF_EVENT_OUTPUT,
 };
 use kernel_model::bpf::insn::*;
@@ -594,6 +594,15 @@ impl<'a> Gen<'a> {
                 self.call(BPF_FUNC_GET_CURRENT_PID_TGID);
                 self.e(Insn::alu32_reg(BPF_MOV, R0, R0));
             }
+            // bpf_get_current_uid_gid(): gid << 32 | uid (init namespace).
+            "uid" => {
+                self.call(BPF_FUNC_GET_CURRENT_UID_GID);
+                self.e(Insn::alu32_reg(BPF_MOV, R0, R0));
+            }
+            "gid" => {
+                self.call(BPF_FUNC_GET_CURRENT_UID_GID);
+                self.e(Insn::alu64_imm(BPF_RSH, R0, 32));
+            }
             "cpu" => self.call(BPF_FUNC_GET_SMP_PROCESSOR_ID),
             "nsecs" | "timestamp" => self.call(BPF_FUNC_KTIME_GET_NS),
             "retval" if in_ret => {
@@ -618,7 +627,7 @@ impl<'a> Gen<'a> {
             }
             "comm" | "execname" => return Err(Error::at(span, "comm is a string here; compare it with a string literal or print it with %s")),
             "elapsed" => self.elapsed()?,
-            "uid" | "gid" | "kstack" | "curtask" => {
+            "kstack" | "curtask" => {
                 return Err(Error::at(span, format!("{name} is not supported yet by probesim's bpftrace (docs/bpftrace.md)")));
             }
             _ => return Err(Error::at(span, format!("Unknown identifier: '{name}'"))),

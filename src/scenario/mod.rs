@@ -253,10 +253,12 @@ impl Scenario {
                 Some(RepeatSpec::Word(_)) => Repeat::Forever,
             };
             for (k, cpu) in self.task_cpus(i, t)?.into_iter().enumerate() {
+                let pid = t.pid + k as u32;
                 tasks.push(Task {
                     cpu: CpuId(cpu),
-                    pid: t.pid + k as u32,
+                    pid,
                     comm: t.comm.clone(),
+                    ids: kernel_model::bpf::TaskIds { tgid: t.tgid.unwrap_or(pid), uid: t.uid, gid: t.gid },
                     func_name: t.call.clone(),
                     func,
                     args: args.clone(),

@@ -205,6 +205,15 @@ pub struct TaskSpec {
     /// The comm.
     #[serde(default = "default_comm")]
     pub comm: String,
+    /// The process (`task->tgid`): by default each task is its own process (`tgid == pid`); with `cpus`, the
+    /// same `tgid` makes the tasks threads of one process.
+    pub tgid: Option<u32>,
+    /// `cred->uid` (default 0, root).
+    #[serde(default)]
+    pub uid: u32,
+    /// `cred->gid` (default 0).
+    #[serde(default)]
+    pub gid: u32,
     /// The function to call: `symbol`, `symbol+off` or an address.
     pub call: String,
     /// Arguments.

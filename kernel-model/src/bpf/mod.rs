@@ -52,7 +52,7 @@ pub use error::{AccessError, AsmError, BpfError, HelperError};
 pub use insn::Insn;
 pub use memory::{Backing, ExternalMemory, GuestWindow, Memory, NoExternal, Region, RegionKind};
 pub use program::{NoPseudo, Program, PseudoResolver};
-pub use helpers::{PerfRecord, TaskInfo, TraceFlags};
+pub use helpers::{PerfRecord, TaskIds, TaskInfo, TraceFlags};
 pub use maps::{BpfMap, MapDef, MapType};
 pub use object::{AttachPoint, BpfObject, BpfObjectError};
 pub use runtime::{BpfRunError, BpfRuntime, LoadedProg, ProgId, TraceCallOutcome};

@@ -276,10 +276,11 @@ impl Kernel {
         }
     }
 
-    /// `cpu` now runs task `pid` (`current`).
-    pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>, comm: &str) {
+    /// `cpu` now runs task `pid` (`current`), a thread of process `ids.tgid` with `ids`' uid and gid.
+    pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>, comm: &str, ids: crate::bpf::TaskIds) {
         self.core.current_task[cpu.0] = pid;
         self.core.current_comm[cpu.0] = comm.to_string();
+        self.core.current_ids[cpu.0] = ids;
     }
 
     /// Guest code on `cpu` branched to a model entry (`addr`): runs that modelled kernel function.

@@ -207,6 +207,10 @@ pub struct TaskInfo {
     pub comm: String,
     /// The address of its `struct task_struct` in guest memory (`bpf_get_current_task`).
     pub task_struct: KernelVa,
+    /// `current_uid()`: its cred's `uid` (init namespace).
+    pub uid: u32,
+    /// `current_gid()`.
+    pub gid: u32,
 }
 
 /// Where [`TaskInfo::new`] pretends task_structs are: `TASK_STRUCT_BASE + pid * 0x2000`. Nothing is mapped there
@@ -222,8 +226,27 @@ impl TaskInfo {
             tgid: pid,
             comm: comm.to_string(),
             task_struct: KernelVa(TASK_STRUCT_BASE + u64::from(pid) * 0x2000),
+            uid: 0,
+            gid: 0,
         }
     }
+
+    /// The same task as a thread of process `tgid`, running with `uid`/`gid`.
+    #[must_use]
+    pub fn with_ids(self, ids: TaskIds) -> TaskInfo {
+        TaskInfo { tgid: ids.tgid, uid: ids.uid, gid: ids.gid, ..self }
+    }
+}
+
+/// The ids of a task besides its pid: `task->tgid` (its process) and its cred's `uid`/`gid`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskIds {
+    /// `task->tgid`.
+    pub tgid: u32,
+    /// `cred->uid`.
+    pub uid: u32,
+    /// `cred->gid`.
+    pub gid: u32,
 }
 
 /// The trace line's flag characters (`trace_print_lat_fmt`): irqs-off, need-resched, hard/softirq, preempt depth and

@@ -35,8 +35,8 @@ impl Env<'_> {
     /// `BPF_CALL_0(bpf_get_current_uid_gid)` (kernel/bpf/helpers.c): `(u64)gid << 32 | uid` of `current_cred()`, in
     /// the init user namespace. Simulated tasks have no credentials of their own: every one is root (uid 0, gid 0).
     pub(super) fn get_current_uid_gid(&mut self, _a: [u64; 5], _mem: &mut Memory) -> Result<u64, HelperError> {
-        let (uid, gid) = (0u32, 0u32);
-        Ok(u64::from(gid) << 32 | u64::from(uid))
+        // `from_kuid(&init_user_ns, current_uid())`: ids as the init namespace sees them, the only one modelled.
+        Ok(u64::from(self.task.gid) << 32 | u64::from(self.task.uid))
     }
 
     /// `BPF_CALL_0(bpf_ktime_get_boot_ns)` (kernel/bpf/helpers.c, since 5.8): `ktime_get_boot_fast_ns()`,
