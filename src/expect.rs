@@ -51,6 +51,9 @@ impl Bytes {
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let digits = digits.strip_prefix("0x").unwrap_or(&digits);
+    if !digits.is_ascii() {
+        return Err(format!("\"{s}\": not hex bytes"));
+    }
     if !digits.len().is_multiple_of(2) {
         return Err(format!("\"{s}\": an odd number of hex digits"));
     }
@@ -339,4 +342,20 @@ pub fn check(spec: &crate::scenario::ScenarioSpec, r: &BpfResults) -> Option<Str
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    /// Bad input is an error naming it, never a panic (a multi-byte character used to be sliced through).
+    #[test]
+    fn hex_bytes_are_checked_before_they_are_sliced() {
+        assert_eq!(parse_hex("2a 00"), Ok(vec![0x2a, 0]));
+        assert_eq!(parse_hex("0x2a00"), Ok(vec![0x2a, 0]));
+        assert!(parse_hex("aé0").is_err());
+        assert!(parse_hex("é").is_err());
+        assert!(parse_hex("2a0").is_err());
+        assert!(parse_hex("zz").is_err());
+    }
 }

@@ -108,6 +108,26 @@ impl ScheduleChoice {
     }
 }
 
+/// The last round a delay may name (`probesim run --delay`, `explore --window`): a script holds every round up to
+/// its last delay, so a far one would be a large allocation; a million rounds is far past any patch window.
+pub const MAX_DELAY_ROUND: usize = 1_000_000;
+
+/// Checks `delays` against a machine of `cpus` CPUs: each names a CPU it has and a round up to [`MAX_DELAY_ROUND`].
+///
+/// # Errors
+/// The first delay that does not, in words.
+pub fn check_delays(cpus: usize, delays: &[Delay]) -> Result<(), String> {
+    for d in delays {
+        if d.cpu >= cpus {
+            return Err(format!("{d}: the machine has CPUs 0..{cpus}, no cpu {}", d.cpu));
+        }
+        if d.round > MAX_DELAY_ROUND {
+            return Err(format!("{d}: rounds past {MAX_DELAY_ROUND} are not delayed (docs/limits.md)"));
+        }
+    }
+    Ok(())
+}
+
 /// The script of round-robin rounds with `delays` applied: lost turns left out of their round, cut turns as
 /// `cuts` (round-robin after the last delayed round).
 #[must_use]
@@ -202,12 +222,8 @@ pub fn delay_schedules(
     max: usize,
 ) -> Result<Vec<ScheduleChoice>, DelayError> {
     let kinds: Vec<Option<u64>> = std::iter::once(None).chain(cuts.iter().filter(|&&l| l >= 1 && l < quantum).map(|&l| Some(l))).collect();
-    let points: Vec<Delay> = window
-        .clone()
-        .flat_map(|round| (0..cpus).map(move |cpu| (round, cpu)))
-        .flat_map(|(round, cpu)| kinds.iter().map(move |&cut| Delay { round, cpu, cut }))
-        .collect();
-    let n = points.len() as u128;
+    // Counted before anything is built: a huge window is refused, not allocated.
+    let n = (window.len() as u128).saturating_mul(cpus as u128).saturating_mul(kinds.len() as u128);
     let mut count: u128 = 1;
     let mut c: u128 = 1; // C(n, i)
     for i in 1..=(k as u128).min(n) {
@@ -217,6 +233,11 @@ pub fn delay_schedules(
     if count > max as u128 {
         return Err(DelayError::TooMany { count, k, from: window.start, to: window.end, cpus, max });
     }
+    let points: Vec<Delay> = window
+        .clone()
+        .flat_map(|round| (0..cpus).map(move |cpu| (round, cpu)))
+        .flat_map(|(round, cpu)| kinds.iter().map(move |&cut| Delay { round, cpu, cut }))
+        .collect();
     let mut out = vec![ScheduleChoice::delayed(quantum, Vec::new())];
     // Combinations of `points`, by size; two delays of one turn are one too many.
     let mut idx: Vec<usize> = Vec::new();

@@ -569,7 +569,7 @@ impl Report {
         let reads: Vec<_> = self.summary.tracefs_reads.iter().map(|(f, t)| json!({"file": f, "lines": lines(t)})).collect();
         let v = json!({
             "kind": "summary",
-            "end": format!("{:?}", self.summary.end),
+            "end": self.summary.end.to_string(),
             "vtime": self.summary.vtime,
             "calls": calls,
             "kprobes": kprobes,

@@ -133,3 +133,16 @@ fn the_printed_replay_command_gives_the_same_trace() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "probesim run {path} {}", c.as_args());
     }
 }
+
+/// Delays from the command line are bounded before anything is built: a CPU the machine lacks or a far round is an
+/// error naming it, a huge window is counted and refused, not allocated.
+#[test]
+fn delays_out_of_range_are_refused_not_allocated() {
+    use explore::{check_delays, Delay};
+    let d = |round, cpu| Delay { round, cpu, cut: None };
+    assert!(check_delays(4, &[d(3, 1), d(1_000_000, 3)]).is_ok());
+    assert!(check_delays(4, &[d(3, 4)]).unwrap_err().contains("no cpu 4"));
+    assert!(check_delays(4, &[d(4_000_000_000, 0)]).unwrap_err().contains("rounds past 1000000"));
+    let huge = explore::delay_schedules(8, 10, 0..usize::MAX, &[1, 2, 3], 2, 20_000);
+    assert!(matches!(huge, Err(explore::DelayError::TooMany { .. })), "{huge:?}");
+}

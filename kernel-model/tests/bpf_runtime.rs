@@ -317,7 +317,7 @@ fn counters_object_uses_every_map_kind() {
         ]
     );
     let ids = rt.load(&obj).unwrap();
-    let task = TaskInfo { pid: 1001, tgid: 1000, comm: "cat".into(), task_struct: KernelVa(0) };
+    let task = TaskInfo { pid: 1001, tgid: 1000, comm: "cat".into(), task_struct: KernelVa(0), uid: 0, gid: 0 };
     for cpu in [CpuId(0), CpuId(1), CpuId(1)] {
         let mut regs = PtRegs::new(Isa::Aarch64);
         regs.set_arg(1, name_at);
@@ -670,6 +670,8 @@ fn task_and_time_helpers() {
         tgid: 10,
         comm: "a-very-long-command-name".into(),
         task_struct: KernelVa(0xffff_ff80_0000_4000),
+        uid: 0,
+        gid: 0,
     };
     let mut regs = PtRegs::new(Isa::Aarch64);
     assert_eq!(rt.run_prog(&mut m, CpuId(1), &task, p, &mut regs), Ok(0));

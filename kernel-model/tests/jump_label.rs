@@ -53,7 +53,7 @@ fn init_sorts_the_table_in_place_and_sets_entries() {
     // key_a (the lower address) first: its entry now sits in the first slot, rebased.
     let first = l.data + 0x200;
     assert_eq!(first.wrapping_add(i64::from(m.u32_at(first) as i32) as u64), l.text + 0x10);
-    assert_eq!(first + 8 + m.u64_at(first + 8), l.data + 0x100);
+    assert_eq!((first + 8).wrapping_add(m.u64_at(first + 8)), l.data + 0x100);
     assert_eq!(m.u64_at(l.data + 0x108), first, "key_a->entries");
     assert_eq!(m.u64_at(l.data + 0x118), first + 0x10, "key_b->entries");
     let codes: Vec<u64> = k.jump_labels().entries().iter().map(|e| e.code.0).collect();

@@ -13,7 +13,13 @@ pub struct BtfDumper<'a> {
     pub btf: &'a Btf,
     /// `is_plain_text`.
     pub plain: bool,
+    /// How deep the dump is (types nest through members, arrays and modifiers; crafted BTF can loop, which the
+    /// kernel's BTF check refuses at load: here a dump deeper than [`MAX_TYPE_DEPTH`] fails).
+    pub depth: std::cell::Cell<u32>,
 }
+
+/// The deepest type nesting a dump follows (bpftool's own dumper has no limit: the kernel refused a looping BTF).
+pub const MAX_TYPE_DEPTH: u32 = 64;
 
 /// Why a value could not be printed (bpftool's negative returns; the element is then cut where it stopped).
 #[derive(Debug)]
@@ -109,7 +115,12 @@ impl BtfDumper<'_> {
         }
         let mut id = elem;
         let mut t = self.btf.get(id);
+        let mut steps = 0;
         while let Some(m) = t.filter(|m| matches!(m.kind, Kind::Volatile | Kind::Const | Kind::Restrict | Kind::TypeTag)) {
+            steps += 1;
+            if steps > MAX_TYPE_DEPTH {
+                return false;
+            }
             id = m.size_or_type;
             t = self.btf.get(id);
         }
@@ -129,6 +140,17 @@ impl BtfDumper<'_> {
     }
 
     fn do_type(&self, jw: &mut JsonWriter, id: u32, bit_offset: u32, data: &[u8]) -> Result<(), DumpError> {
+        let d = self.depth.get();
+        if d >= MAX_TYPE_DEPTH {
+            return Err(DumpError);
+        }
+        self.depth.set(d + 1);
+        let r = self.do_type_inner(jw, id, bit_offset, data);
+        self.depth.set(d);
+        r
+    }
+
+    fn do_type_inner(&self, jw: &mut JsonWriter, id: u32, bit_offset: u32, data: &[u8]) -> Result<(), DumpError> {
         let t = self.btf.get(id).ok_or(DumpError)?;
         match t.kind {
             Kind::Int => self.int(jw, id, bit_offset, data),

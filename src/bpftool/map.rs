@@ -76,7 +76,7 @@ pub fn dump_plain(map: &BpfMap) -> String {
     if let Some(b) = &map.btf {
         // do_dump(): maps_have_btf → the pretty writer, do_dump_btf per element.
         let mut jw = JsonWriter::new(true);
-        let dumper = BtfDumper { btf: &b.btf, plain: true };
+        let dumper = BtfDumper { btf: &b.btf, plain: true, depth: std::cell::Cell::new(0) };
         jw.start_array();
         for (k, vs) in &elems {
             do_dump_btf(&mut jw, &dumper, map, k, vs);
@@ -174,7 +174,7 @@ pub fn dump_json(map: &BpfMap) -> String {
         }
         if let Some(b) = &map.btf {
             jw.name("formatted");
-            do_dump_btf(&mut jw, &BtfDumper { btf: &b.btf, plain: false }, map, k, vs);
+            do_dump_btf(&mut jw, &BtfDumper { btf: &b.btf, plain: false, depth: std::cell::Cell::new(0) }, map, k, vs);
         }
         jw.end_object();
     }

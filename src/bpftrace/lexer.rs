@@ -103,7 +103,8 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
             Tok::Ident(src[start..i].to_string())
         } else if c == b'"' {
             i += 1;
-            let mut s = String::new();
+            // Bytes, not chars: a literal may hold any UTF-8 text, copied as it is.
+            let mut s: Vec<u8> = Vec::new();
             loop {
                 let Some(&d) = b.get(i) else {
                     return Err(Error::at(Span::new(start, i), "unterminated string"));
@@ -115,24 +116,31 @@ pub fn lex(src: &str) -> Result<Vec<Token>, Error> {
                         let e = b.get(i).copied().unwrap_or(b'\\');
                         i += 1;
                         s.push(match e {
-                            b'n' => '\n',
-                            b't' => '\t',
-                            b'r' => '\r',
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'0' => '\0',
-                            _ => return Err(Error::at(Span::new(i - 2, i), format!("invalid escape character '\\{}'", e as char))),
+                            b'n' => b'\n',
+                            b't' => b'\t',
+                            b'r' => b'\r',
+                            b'"' => b'"',
+                            b'\\' => b'\\',
+                            b'0' => 0,
+                            _ => {
+                                let esc = src.get(i - 1..).and_then(|r| r.chars().next()).unwrap_or('?');
+                                return Err(Error::at(Span::new(i - 2, i - 1 + esc.len_utf8()), format!("invalid escape character '\\{esc}'")));
+                            }
                         });
                     }
-                    _ => s.push(d as char),
+                    _ => s.push(d),
                 }
             }
-            Tok::Str(s)
+            // The source is UTF-8 and escapes add ASCII, so the bytes are UTF-8.
+            Tok::Str(String::from_utf8_lossy(&s).into_owned())
         } else {
             let p = PUNCTS
                 .iter()
                 .find(|p| src[i..].starts_with(**p))
-                .ok_or_else(|| Error::at(Span::new(i, i + 1), format!("syntax error, unexpected {}", c as char)))?;
+                .ok_or_else(|| {
+                    let ch = src[i..].chars().next().unwrap_or('?');
+                    Error::at(Span::new(i, i + ch.len_utf8()), format!("syntax error, unexpected {ch}"))
+                })?;
             i += p.len();
             Tok::Punct(p)
         };

@@ -53,14 +53,31 @@ impl Error {
     /// over several lines prints `FILE:L1-L2: ERROR: msg` alone.
     #[must_use]
     pub fn render(&self, filename: &str, src: &str) -> String {
+        // Spans are byte offsets; keep them on character boundaries (start down, end up) so slicing never splits a
+        // character.
+        let floor = |mut p: usize| {
+            p = p.min(src.len());
+            while !src.is_char_boundary(p) {
+                p -= 1;
+            }
+            p
+        };
+        let ceil = |mut p: usize| {
+            p = p.min(src.len());
+            while !src.is_char_boundary(p) {
+                p += 1;
+            }
+            p
+        };
+        let span = Span::new(floor(self.span.start), ceil(self.span.end));
         let line_of = |pos: usize| src[..pos.min(src.len())].matches('\n').count() + 1;
         let line_start = |pos: usize| src[..pos.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
-        let (l1, l2) = (line_of(self.span.start), line_of(self.span.end.max(self.span.start)));
+        let (l1, l2) = (line_of(span.start), line_of(span.end.max(span.start)));
         if l1 < l2 {
             return format!("{filename}:{l1}-{l2}: ERROR: {}\n", self.msg);
         }
-        let ls = line_start(self.span.start);
-        let (c1, c2) = (self.span.start - ls + 1, self.span.end.max(self.span.start + 1) - ls + 1);
+        let ls = line_start(span.start);
+        let (c1, c2) = (span.start - ls + 1, span.end.max(span.start + 1) - ls + 1);
         let srcline = src[ls..].split('\n').next().unwrap_or("");
         let mut out = format!("{filename}:{l1}:{c1}-{c2}: ERROR: {}\n", self.msg);
         if srcline.is_empty() {

@@ -7,7 +7,7 @@ use super::{Error, Span};
 
 /// Parses a token list into action blocks.
 pub fn parse(tokens: &[Token], src_len: usize) -> Result<Vec<ActionBlock>, Error> {
-    let mut p = Parser { t: tokens, i: 0, end: src_len };
+    let mut p = Parser { t: tokens, i: 0, end: src_len, depth: 0 };
     let mut blocks = Vec::new();
     while p.i < p.t.len() {
         blocks.push(p.action_block()?);
@@ -22,7 +22,13 @@ struct Parser<'a> {
     t: &'a [Token],
     i: usize,
     end: usize,
+    /// Nesting of expressions and blocks so far (the parser recurses; [`MAX_DEPTH`] bounds it).
+    depth: usize,
 }
+
+/// The deepest nesting of expressions and blocks a program may have (docs/limits.md): deeper input is an error, not
+/// a stack overflow.
+const MAX_DEPTH: usize = 256;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -116,7 +122,22 @@ impl Parser<'_> {
         Ok(Probe { kind, span: Span::new(start.start, self.prev_end()) })
     }
 
+    /// Runs `f` one nesting level deeper, refusing input nested past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::at(self.span(), format!("nested too deeply (more than {MAX_DEPTH} levels)")));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn block(&mut self) -> Result<Vec<Stmt>, Error> {
+        self.nested(Self::block_inner)
+    }
+
+    fn block_inner(&mut self) -> Result<Vec<Stmt>, Error> {
         self.expect("{")?;
         let mut stmts = Vec::new();
         loop {
@@ -294,6 +315,10 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self, div: bool) -> Result<Expr, Error> {
+        self.nested(|p| p.unary_inner(div))
+    }
+
+    fn unary_inner(&mut self, div: bool) -> Result<Expr, Error> {
         let sp = self.span();
         for (p, op) in [("-", UnOp::Neg), ("!", UnOp::Not), ("~", UnOp::BitNot)] {
             if self.eat(p) {

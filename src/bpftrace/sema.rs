@@ -270,6 +270,10 @@ pub(crate) fn agg_kind(e: &Expr) -> Result<Option<ValKind>, Error> {
             if step <= 0 || max <= min {
                 return Err(Error::at(e.span, "lhist() step must be >= 1 and max must be greater than min"));
             }
+            // bpftrace v0.21 (semantic_analyser.cpp): "lhist() too many buckets, will exceed 1000 buckets".
+            if (i128::from(max) - i128::from(min)) / i128::from(step) > 1000 {
+                return Err(Error::at(e.span, "lhist() too many buckets, will exceed 1000 buckets"));
+            }
             ValKind::Lhist { min, max, step }
         }
         _ => return Ok(None),

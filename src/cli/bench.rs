@@ -171,7 +171,7 @@ fn explore_bench(seeds: u64, figs: &mut Figures) {
 /// and the ones before it).
 fn seed_bench(figs: &mut Figures) {
     let path = fixture("scenarios/seed000-clone-arm64.toml");
-    let (r, d) = timed(|| Scenario::load(&path).map(|s| runner::run_scenario(s)));
+    let (r, d) = timed(|| Scenario::load(&path).map(runner::run_scenario));
     let Ok(Ok(_)) = r else {
         outln!("seed: scenarios/seed000-clone-arm64.toml not found or failed, skipped");
         return;

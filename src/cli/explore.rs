@@ -66,6 +66,9 @@ fn parse_window(s: &str) -> Result<std::ops::Range<usize>, String> {
     if a >= b {
         return Err(format!("`{s}` is an empty range"));
     }
+    if b > crate::explore::MAX_DELAY_ROUND + 1 {
+        return Err(format!("`{s}`: rounds past {} are not delayed (docs/limits.md)", crate::explore::MAX_DELAY_ROUND));
+    }
     Ok(a..b)
 }
 

@@ -129,6 +129,9 @@ impl RunArgs {
                     msg: "the scenario has its own [schedule_script]; delays apply to round-robin only".into(),
                 });
             }
+            if let Err(msg) = crate::explore::check_delays(m.cpus, &self.delay) {
+                return Err(crate::scenario::ScenarioError::Invalid { file: self.scenario.clone(), place: "--delay".into(), msg });
+            }
             s.spec.schedule_script = Some(crate::explore::delay_script(m.cpus, &self.delay));
         }
         let tracefs = |write: &str, text: &str| crate::scenario::TracefsSpec {
