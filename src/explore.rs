@@ -355,25 +355,40 @@ pub fn unprobed(scenario: &Scenario) -> Scenario {
     s
 }
 
+/// Every arm64 patch write (`InsnPatch`, the master in `__aarch64_insn_write`) paired with each other CPU that had
+/// not yet entered `aarch64_insn_patch_text_cb` then, and that CPU's guest pc: the window 5.10's first-CPU master
+/// leaves open (`museum`'s symptom and [`Invariant::NoExecutionOfTextBeingPatched`] both read it).
+pub fn writes_before_all_arrive(
+    r: &Report,
+) -> impl Iterator<Item = (&sim::event_log::Event, &[kernel_model::KernelVa], kernel_model::CpuId, &kernel_model::event::SymAddr)> {
+    use kernel_model::event::{EventKind, PatchCpuAt};
+    r.log.events().iter().flat_map(|e| {
+        let (addrs, cpus): (&[kernel_model::KernelVa], &[kernel_model::event::PatchCpu]) = match &e.kind {
+            EventKind::InsnPatch { text_addrs, cpus, .. } => (text_addrs, cpus),
+            _ => (&[], &[]),
+        };
+        cpus.iter().filter_map(move |c| match &c.at {
+            PatchCpuAt::NotYet { pc } if c.cpu != e.cpu => Some((e, addrs, c.cpu, pc)),
+            _ => None,
+        })
+    })
+}
+
 /// [`Invariant::NoExecutionOfTextBeingPatched`] over a run's log: the first write another CPU was executing.
 fn text_being_patched_executed(scenario: &Scenario, r: &Report) -> Option<String> {
-    use kernel_model::event::{EventKind, PatchCpuAt};
     let name = scenario.spec.machine.stop_machine_yield.as_deref()?;
     let f = r.kallsyms.lookup_name(name)?;
     let inside = |a: kernel_model::KernelVa| a.0 >= f.addr.0 && a.0 < f.addr.0 + f.size.max(1);
-    r.log.events().iter().find_map(|e| {
-        let EventKind::InsnPatch { text_addrs, cpus, .. } = &e.kind else { return None };
-        let written = text_addrs.iter().copied().find(|a| inside(*a))?;
-        cpus.iter().find_map(|c| match &c.at {
-            PatchCpuAt::NotYet { pc } if c.cpu != e.cpu && inside(pc.addr) => Some(format!(
-                "event {}: cpu{} writes {written} ({}) while cpu{} executes {} outside aarch64_insn_patch_text_cb",
+    writes_before_all_arrive(r).find_map(|(e, addrs, cpu, pc)| {
+        let written = addrs.iter().copied().find(|a| inside(*a))?;
+        inside(pc.addr).then(|| {
+            format!(
+                "event {}: cpu{} writes {written} ({}) while cpu{cpu} executes {} outside aarch64_insn_patch_text_cb",
                 e.seq,
                 e.cpu,
                 r.kallsyms.format_short(written),
-                c.cpu,
                 pc.sym
-            )),
-            _ => None,
+            )
         })
     })
 }

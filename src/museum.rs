@@ -4,7 +4,7 @@
 
 use crate::runner::{self, Report};
 use crate::scenario::{Scenario, ScenarioError};
-use kernel_model::event::{EventKind, PatchCpuAt, Trap};
+use kernel_model::event::{EventKind, Trap};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -30,11 +30,9 @@ impl Symptom {
         let events = report.log.events();
         let first = |pred: &dyn Fn(&EventKind) -> bool| events.iter().find(|e| pred(&e.kind)).map(|e| format!("event {}: {}", e.seq, e.kind));
         match self {
-            Symptom::MasterWritesBeforeAllCpusArrive => events.iter().find_map(|e| {
-                let EventKind::InsnPatch { cpus, .. } = &e.kind else { return None };
-                let c = cpus.iter().find(|c| c.cpu != e.cpu && matches!(c.at, PatchCpuAt::NotYet { .. }))?;
-                Some(format!("event {}: cpu{} writes while {c}", e.seq, e.cpu))
-            }),
+            Symptom::MasterWritesBeforeAllCpusArrive => crate::explore::writes_before_all_arrive(report)
+                .next()
+                .map(|(e, _, cpu, pc)| format!("event {}: cpu{} writes while cpu{cpu}: not yet in aarch64_insn_patch_text_cb (guest pc {})", e.seq, e.cpu, pc.sym)),
             Symptom::BpfSkippedOnHit => {
                 let hit = events.iter().any(|e| matches!(e.kind, EventKind::KprobeHit { .. }));
                 let ran = events.iter().any(|e| matches!(e.kind, EventKind::BpfRun { .. }));

@@ -349,9 +349,10 @@ fn counters_object_uses_every_map_kind() {
     rt.map_mut(ro).unwrap().value_mut(0).unwrap()[..4].copy_from_slice(&999u32.to_le_bytes());
     let mut regs = PtRegs::new(Isa::Aarch64);
     assert_eq!(rt.trace_call_bpf(&mut m, CPU0, &task, &ids, &mut regs).ret, 0, "pid 1000 is filtered out");
-    let dump = rt.dump_maps();
-    assert!(dump.contains("# bpftool map dump id 3\nkey: 00 00 00 00  value: 03 00 00 00 00 00 00 00\n"), "{dump}");
-    assert!(dump.contains("key:\n00 00 00 00\nvalue (CPU 00): 01 00 00 00 00 00 00 00\nvalue (CPU 01): 02"), "{dump}");
+    // The filtered run counted nothing (bpftool's rendering of these maps is src/bpftool's, tested there).
+    assert_eq!(rt.map_by_name("counters.bss").unwrap().entries()[0].1, 3u64.to_le_bytes());
+    let pc = rt.map_by_name("percpu_hits").unwrap().entries();
+    assert_eq!((pc[0].1.clone(), pc[1].1.clone()), (1u64.to_le_bytes().to_vec(), 2u64.to_le_bytes().to_vec()));
 }
 
 // ---- trace_call_bpf: guard, AND, override ------------------------------------------------------------------------

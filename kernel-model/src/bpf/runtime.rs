@@ -502,48 +502,6 @@ impl BpfRuntime {
         s
     }
 
-    /// [`BpfRuntime::map_list`] followed by `bpftool map dump` of every hash and array map (no BTF: hex bytes).
-    #[must_use]
-    pub fn dump_maps(&self) -> String {
-        let mut s = self.map_list();
-        for m in &self.maps {
-            let d = &m.def;
-            if !matches!(d.map_type, MapType::Hash | MapType::Array | MapType::PercpuArray) {
-                continue;
-            }
-            let _ = writeln!(s, "\n# bpftool map dump id {}", m.id);
-            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
-            let entries = m.entries();
-            if d.map_type == MapType::PercpuArray {
-                let mut i = 0;
-                let ncpu = self.nr_cpus;
-                while i < entries.len() {
-                    let _ = writeln!(s, "key:\n{}", hex(&entries[i].0));
-                    for c in 0..ncpu {
-                        if let Some((_, v)) = entries.get(i + c) {
-                            let _ = writeln!(s, "value (CPU {c:02}): {}", hex(v));
-                        }
-                    }
-                    i += ncpu;
-                }
-                let n = entries.len() / ncpu;
-                let _ = writeln!(s, "Found {n} element{}", if n == 1 { "" } else { "s" });
-                continue;
-            }
-            let break_names = d.key_size > 16 || d.value_size > 16;
-            let single_line = d.key_size + d.value_size <= 24 && !break_names;
-            for (k, v) in &entries {
-                let sep = if break_names { '\n' } else { ' ' };
-                let _ = write!(s, "key:{sep}{}", hex(k));
-                s.push_str(if single_line { "  " } else { "\n" });
-                let _ = writeln!(s, "value:{sep}{}", hex(v));
-            }
-            let n = entries.len();
-            let _ = writeln!(s, "Found {n} element{}", if n == 1 { "" } else { "s" });
-        }
-        s
-    }
-
     /// Whether a license string is GPL-compatible (for programs loaded by other means).
     #[must_use]
     pub fn license_is_gpl(license: &str) -> bool {
