@@ -432,7 +432,7 @@ impl<'a> Gen<'a> {
     fn read_map(&mut self, m: &MapRef) -> Result<(), Error> {
         let (idx, info) = self.map_info(m);
         if !matches!(info.kind, ValKind::Int | ValKind::Count | ValKind::Sum | ValKind::Min | ValKind::Max) {
-            return Err(Error::at(m.span, format!("{} holds {:?} values, which cannot be read in a probe", m.name, info.kind)));
+            return Err(Error::at(m.span, format!("{} holds {} values, which cannot be read in a probe", m.name, info.kind.type_name())));
         }
         let key = self.key(m, &info)?;
         self.map_fd(R1, idx);

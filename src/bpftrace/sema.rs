@@ -25,6 +25,17 @@ pub enum KeyTy {
 }
 
 impl KeyTy {
+    /// Its name as bpftrace v0.21 prints types (`SizedType`'s `typestr`): `int64`, `string[16]`, `ksym_t`, `probe_t`.
+    #[must_use]
+    pub fn type_name(self) -> &'static str {
+        match self {
+            KeyTy::Int => "int64",
+            KeyTy::Str => "string[16]",
+            KeyTy::Ksym => "ksym_t",
+            KeyTy::Probe => "probe_t",
+        }
+    }
+
     /// Bytes it takes in a key or record.
     #[must_use]
     pub fn size(self) -> usize {
@@ -60,6 +71,25 @@ pub enum ValKind {
         /// Bucket width.
         step: i64,
     },
+}
+
+impl ValKind {
+    /// Its name as bpftrace v0.21 prints types: `int64`, `count_t`, `sum_t`, `min_t`, `max_t`, `avg_t`, `stats_t`,
+    /// `hist_t`, `lhist_t`.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ValKind::Int => "int64",
+            ValKind::Count => "count_t",
+            ValKind::Sum => "sum_t",
+            ValKind::Min => "min_t",
+            ValKind::Max => "max_t",
+            ValKind::Avg => "avg_t",
+            ValKind::Stats => "stats_t",
+            ValKind::Hist => "hist_t",
+            ValKind::Lhist { .. } => "lhist_t",
+        }
+    }
 }
 
 /// One `@map` of the program.
@@ -285,11 +315,14 @@ fn note_map(maps: &mut Vec<MapInfo>, m: &MapRef, kind: Option<ValKind>) -> Resul
     match maps.iter_mut().find(|x| x.name == m.name) {
         Some(x) => {
             if x.keys != keys && !keys.is_empty() {
-                return Err(Error::at(m.span, format!("Argument mismatch for {}: trying to access with arguments: {keys:?} when map expects arguments: {:?}", m.name, x.keys)));
+                return Err(Error::at(m.span, {
+                    let names = |k: &[KeyTy]| format!("[{}]", k.iter().map(|t| t.type_name()).collect::<Vec<_>>().join(", "));
+                    format!("Argument mismatch for {}: trying to access with arguments: {} when map expects arguments: {}", m.name, names(&keys), names(&x.keys))
+                }));
             }
             if let Some(k) = kind {
                 if x.kind != k && !(x.kind == ValKind::Int && kind == Some(ValKind::Int)) {
-                    return Err(Error::at(m.span, format!("Type mismatch for {}: trying to assign value of type '{k:?}' when map already contains a value of type '{:?}'", m.name, x.kind)));
+                    return Err(Error::at(m.span, format!("Type mismatch for {}: trying to assign value of type '{}' when map already contains a value of type '{}'", m.name, k.type_name(), x.kind.type_name())));
                 }
             }
         }
