@@ -20,6 +20,17 @@ use crate::{CpuId, Isa, KernelVa};
 /// fixup) → addresses. Each arch provides one (`arch::unwinder`).
 pub type UnwindFn = fn(&dyn Machine, (u64, u64), &PtRegs, usize, &mut dyn FnMut(u64) -> u64) -> Vec<u64>;
 
+/// A CPU's `current`: the task it runs, if any, with its comm and ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Current {
+    /// `task->pid`; `None` while the CPU runs no task (`swapper/N`).
+    pub pid: Option<u32>,
+    /// `task->comm`.
+    pub comm: String,
+    /// `task->tgid` and the cred's uid/gid.
+    pub ids: crate::bpf::TaskIds,
+}
+
 /// What the scheduler does with a CPU after the kernel handled its trap.
 #[derive(Clone, Debug)]
 pub enum TrapAction {
@@ -156,12 +167,8 @@ pub struct KernelCore {
     pub kretprobes: Kretprobes,
     /// BPF programs and maps, and what user space reads from them (trace_pipe, perf records).
     pub bpf: crate::bpf::BpfRuntime,
-    /// The pid of the task each CPU runs (`current`), if any.
-    pub current_task: Vec<Option<u32>>,
-    /// Its comm.
-    pub current_comm: Vec<String>,
-    /// Per CPU: `current`'s tgid, uid and gid.
-    pub current_ids: Vec<crate::bpf::TaskIds>,
+    /// The task each CPU runs (`current`), by CPU.
+    pub current: Vec<Current>,
     /// Every `stack_trace_save_regs` a handler made: (probe name, addresses).
     pub stack_traces: Vec<(String, Vec<u64>)>,
     /// The tracing instance (tracefs kprobe events, ring buffer, error_log).
@@ -188,19 +195,20 @@ impl KernelCore {
     /// A tracefs kprobe event's handler (`kprobe_dispatcher` → `kprobe_trace_func`, or the kretprobe's with `ret`)
     /// on `cpu`, for `current` there.
     pub fn kprobe_trace_func(&mut self, m: &mut dyn Machine, cpu: CpuId, handle: ProbeHandle, regs: &PtRegs, ret: bool) {
-        let pid = self.current_task[cpu.0].unwrap_or(0);
-        let task = (pid, self.current_comm[cpu.0].as_str());
+        let cur = &self.current[cpu.0];
+        let task = (cur.pid.unwrap_or(0), cur.comm.as_str());
         crate::trace::instance::kprobe_trace_func(&mut self.tracefs, self.profile, task, m, cpu, handle, regs, ret);
     }
 
     /// `current` as BPF helpers see it (`bpf_get_current_pid_tgid`, `bpf_get_current_comm`).
     #[must_use]
     pub fn current_task_info(&self, cpu: CpuId) -> crate::bpf::TaskInfo {
-        let pid = self.current_task[cpu.0].unwrap_or(0);
+        let cur = &self.current[cpu.0];
+        let pid = cur.pid.unwrap_or(0);
         if pid == 0 {
             return crate::bpf::TaskInfo::new(0, &format!("swapper/{cpu}"));
         }
-        crate::bpf::TaskInfo::new(pid, &self.current_comm[cpu.0]).with_ids(self.current_ids[cpu.0])
+        crate::bpf::TaskInfo::new(pid, &cur.comm).with_ids(cur.ids)
     }
 
     /// Records a step of the hit path of the probe at `addr` on `cpu`, with the status it left.
@@ -294,9 +302,7 @@ impl KernelCore {
             register_results: Vec::new(),
             kretprobes: Kretprobes::default(),
             bpf: crate::bpf::BpfRuntime::new(profile, isa, nr_cpus),
-            current_task: vec![None; nr_cpus],
-            current_comm: vec![String::new(); nr_cpus],
-            current_ids: vec![crate::bpf::TaskIds::default(); nr_cpus],
+            current: vec![Current::default(); nr_cpus],
             stack_traces: Vec::new(),
             tracefs: crate::trace::instance::Tracefs::new(profile, nr_cpus),
             perf_filter: std::collections::BTreeMap::new(),
@@ -365,7 +371,8 @@ impl KernelCore {
     pub fn stack_trace_save_regs(&mut self, m: &mut dyn Machine, cpu: CpuId, probe: &str, regs: &PtRegs) -> Vec<u64> {
         let top = m.stack_top(cpu).0;
         let trampoline = self.kretprobes.trampoline.map(|t| t.0);
-        let pending: Vec<u64> = self.current_task[cpu.0]
+        let pending: Vec<u64> = self.current[cpu.0]
+            .pid
             .and_then(|pid| self.kretprobes.instances.get(&pid))
             .map(|v| v.iter().rev().map(|ri| ri.ret_addr).collect())
             .unwrap_or_default();
@@ -433,7 +440,7 @@ impl KernelCore {
         regs: &mut PtRegs,
         frame_pointer: u64,
     ) -> Option<u64> {
-        let pid = self.current_task[cpu.0]?;
+        let pid = self.current[cpu.0].pid?;
         let ri = self.kretprobes.instances.get_mut(&pid)?.pop()?;
         if ri.fp != frame_pointer {
             m.emit(cpu, EventKind::Kprobe {

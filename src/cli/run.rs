@@ -87,11 +87,7 @@ pub struct RunArgs {
 }
 
 fn parse_schedule(s: &str) -> Result<crate::scenario::Schedule, String> {
-    match s {
-        "round-robin" => Ok(crate::scenario::Schedule::RoundRobin),
-        "shuffle" => Ok(crate::scenario::Schedule::Shuffle),
-        _ => Err(format!("`{s}`: expected `round-robin` or `shuffle`")),
-    }
+    s.parse()
 }
 
 impl RunArgs {

@@ -97,6 +97,18 @@ pub enum Schedule {
     Shuffle,
 }
 
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    /// As a scenario spells it (the inverse of `Display`).
+    fn from_str(s: &str) -> Result<Schedule, String> {
+        match s {
+            "round-robin" => Ok(Schedule::RoundRobin),
+            "shuffle" => Ok(Schedule::Shuffle),
+            _ => Err(format!("`{s}`: expected `round-robin` or `shuffle`")),
+        }
+    }
+}
+
 impl std::fmt::Display for Schedule {
     /// As a scenario spells it (`round-robin`, `shuffle`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

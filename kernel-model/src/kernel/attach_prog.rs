@@ -4,6 +4,7 @@
 //! `perf_event_attach_bpf_prog`), which end in the same `register_kprobe`/`register_kretprobe` with
 //! `kprobe_dispatcher` that [`Kernel::request_attach_bpf`] uses.
 
+use super::trace_kprobe::trace_kprobe_spec;
 use super::*;
 use crate::bpf::{AttachPoint, BpfObject, BpfObjectError};
 
@@ -31,27 +32,12 @@ impl Kernel {
                         Some((f, Some(o))) => (f.to_string(), o),
                         _ => (sym.clone(), 0),
                     };
-                    let spec = KprobeSpec {
-                        name: format!("p_{func}_{offset}"),
-                        symbol_name: Some(func),
-                        offset,
-                        addr: None,
-                        pre_handler: PreHandler::TraceDispatcher { progs: vec![id] },
-                        post_handler: None,
-                        disabled: false,
-                    };
+                    let pre = PreHandler::TraceDispatcher { progs: vec![id] };
+                    let spec = KprobeSpec { offset, ..trace_kprobe_spec(format!("p_{func}_{offset}"), &func, pre) };
                     self.request_register_kprobe(m, cpu, spec);
                 }
                 AttachPoint::Kretprobe { symbol: Some(sym) } => {
-                    let spec = KprobeSpec {
-                        name: format!("r_{sym}_0"),
-                        symbol_name: Some(sym.clone()),
-                        offset: 0,
-                        addr: None,
-                        pre_handler: PreHandler::None,
-                        post_handler: None,
-                        disabled: false,
-                    };
+                    let spec = trace_kprobe_spec(format!("r_{sym}_0"), sym, PreHandler::None);
                     self.request_register_kretprobe(m, cpu, spec, 0, None, Some(vec![HandlerAction::RunBpf(vec![id])]));
                 }
                 _ => {}

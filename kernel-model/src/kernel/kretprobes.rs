@@ -72,7 +72,7 @@ impl Kernel {
         let Some(trampoline) = self.core.kretprobes.trampoline else { return };
         let (ret_addr, fp) = self.arch.arch_prepare_kretprobe(m, regs, trampoline);
         self.core.kretprobes.probes[rp].in_use += 1;
-        let pid = self.core.current_task[cpu.0].unwrap_or(0);
+        let pid = self.core.current[cpu.0].pid.unwrap_or(0);
         self.core.kretprobes.instances.entry(pid).or_default().push(KretprobeInstance { rp, ret_addr, fp });
         m.emit(cpu, EventKind::Kprobe {
             probe: name,

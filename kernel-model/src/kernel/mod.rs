@@ -278,9 +278,7 @@ impl Kernel {
 
     /// `cpu` now runs task `pid` (`current`), a thread of process `ids.tgid` with `ids`' uid and gid.
     pub fn set_current_task(&mut self, cpu: CpuId, pid: Option<u32>, comm: &str, ids: crate::bpf::TaskIds) {
-        self.core.current_task[cpu.0] = pid;
-        self.core.current_comm[cpu.0] = comm.to_string();
-        self.core.current_ids[cpu.0] = ids;
+        self.core.current[cpu.0] = crate::kernel_core::Current { pid, comm: comm.to_string(), ids };
     }
 
     /// Guest code on `cpu` branched to a model entry (`addr`): runs that modelled kernel function.

@@ -26,7 +26,7 @@ pub enum BpfAttachMode {
 
 /// The `struct kprobe` of a trace kprobe (`perf_event_open` of a kprobe event): `kprobe_dispatcher` as its
 /// pre-handler, `progs` as the event's `prog_array`.
-fn trace_kprobe_spec(name: String, symbol: &str, pre_handler: PreHandler) -> KprobeSpec {
+pub(super) fn trace_kprobe_spec(name: String, symbol: &str, pre_handler: PreHandler) -> KprobeSpec {
     KprobeSpec {
         name,
         symbol_name: Some(symbol.to_string()),
